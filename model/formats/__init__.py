@@ -1,0 +1,48 @@
+"""Chat export formats. Each module is one format and exposes the same small surface:
+
+    NAME: str                        # the --format name
+    sniff(entry: Entry) -> bool      # decide from content (entry.head()/head_text()), never the file name
+    parse(entry: Entry, ctx: Context) -> Iterator[Message]
+
+Formats whose export is a whole folder (Slack) also expose
+
+    sniff_tree(tree: Tree) -> bool
+    parse_tree(tree: Tree, ctx: Context) -> Iterator[Message]
+
+`ctx` (model.ingest.Context) carries the report, the Tree the entry came from (for
+side files such as an X archive's account.js) and `ctx.me`, the owner's display name
+for exports that only say "me" (iMessage is_from_me, X archive own account).
+`parse` streams Messages in export order. Lines it cannot use are reported with
+`ctx.report.skip(entry.name, line_number, reason)`, never silently dropped; input that is
+wrong as a whole (invalid JSON, truncated file) raises model.errors.InputError naming
+the entry and, where there is one, the line.
+"""
+
+from model.formats import (
+    chitchat,
+    discord,
+    imessage,
+    jsonl,
+    script,
+    slack,
+    telegram,
+    whatsapp,
+    xarchive,
+)
+
+# Detection order matters only where two sniffers could both say yes: the most specific
+# content checks come first, plain-text formats with loose shapes (play scripts) last.
+FORMATS = {
+    module.NAME: module
+    for module in (
+        jsonl,
+        telegram,
+        chitchat,
+        discord,
+        slack,
+        xarchive,
+        imessage,
+        whatsapp,
+        script,
+    )
+}

@@ -1,0 +1,11 @@
+"""Placeholder until the chitchat parser lands."""
+
+NAME = "chitchat"
+
+
+def sniff(entry):
+    return False
+
+
+def parse(entry, ctx):
+    return iter(())

@@ -1,0 +1,100 @@
+"""`python -m model ingest`: chat exports in, Message records out.
+
+Detection is by content: every format's `sniff` looks at the first bytes of a file.
+A folder or zip may hold several chats (and unrelated files, which are reported, not
+fatal); a single file that no format recognises is an error.
+"""
+
+from __future__ import annotations
+
+import zipfile
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from model.errors import InputError
+from model.formats import FORMATS
+from model.messages import Message
+from model.report import Report
+from model.sources import Entry, Tree, open_tree
+
+DEFAULT_ME = "Me"
+
+
+@dataclass
+class Context:
+    report: Report
+    tree: Tree
+    me: str = DEFAULT_ME
+
+
+def detect(entry: Entry) -> str | None:
+    """The name of the first format whose sniffer accepts this entry, else None."""
+    for name, module in FORMATS.items():
+        if module.sniff(entry):
+            return name
+    return None
+
+
+def ingest(
+    paths: Iterable[str],
+    fmt: str = "auto",
+    report: Report | None = None,
+    me: str = DEFAULT_ME,
+) -> Iterator[Message]:
+    """Stream Messages from every PATH; `report` collects the summary."""
+    if fmt != "auto" and fmt not in FORMATS:
+        raise InputError(f"unknown format {fmt!r} (choose from auto, {', '.join(FORMATS)})")
+    report = report if report is not None else Report()
+    for path in paths:
+        tree = open_tree(path)
+        ctx = Context(report, tree, me)
+        for message in _ingest_tree(tree, fmt, ctx):
+            report.count(message)
+            yield message
+
+
+def _ingest_tree(tree: Tree, fmt: str, ctx: Context) -> Iterator[Message]:
+    tree_formats = [
+        (name, module)
+        for name, module in FORMATS.items()
+        if hasattr(module, "parse_tree") and fmt in ("auto", name)
+    ]
+    for name, module in tree_formats:
+        if module.sniff_tree(tree):
+            ctx.report.files.append((tree.name, name))
+            yield from _guarded(tree.name, module.parse_tree(tree, ctx))
+            return
+    found = False
+    for entry in tree.entries:
+        if fmt == "auto":
+            name = detect(entry)
+        else:
+            name = fmt if FORMATS[fmt].sniff(entry) or tree.is_single_file else None
+        if name is None:
+            if tree.is_single_file:
+                raise InputError(_unknown_reason(entry), entry.name)
+            ctx.report.skip(entry.name, None, "not a chat export")
+            continue
+        found = True
+        ctx.report.files.append((entry.name, name))
+        yield from _guarded(entry.name, FORMATS[name].parse(entry, ctx))
+    if not found:
+        what = "a chat export" if fmt == "auto" else f"a {fmt} export"
+        raise InputError(f"found no {what} among {len(tree.entries)} file(s)", tree.name)
+
+
+def _guarded(name: str, messages: Iterator[Message]) -> Iterator[Message]:
+    """Turn low-level read failures of damaged archives into InputErrors naming the file."""
+    try:
+        yield from messages
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        raise InputError(f"damaged or truncated archive ({exc})", name) from None
+
+
+def _unknown_reason(entry: Entry) -> str:
+    if entry.size == 0:
+        return "empty file"
+    if not entry.head_text():
+        return "binary file of an unknown format"
+    return f"unrecognised chat format (try --format; known: {', '.join(FORMATS)})"

@@ -1,0 +1,74 @@
+"""The Message contract (DESIGN.md) and reading/writing message JSONL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from model.errors import InputError
+
+KINDS = ("text", "media", "system", "deleted")
+FIELDS = ("source", "conversation", "time", "sender", "text", "kind")
+
+
+@dataclass(slots=True)
+class Message:
+    source: str  # format name: whatsapp, telegram, ...
+    conversation: str  # chat title or file-derived name; pairs never cross it
+    time: str | None  # ISO-8601 local time as the export shows it, None for scripts
+    sender: str
+    text: str  # multi-line messages keep their "\n"
+    kind: str = "text"  # one of KINDS
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False)
+
+    @classmethod
+    def from_dict(cls, record: dict, path: str = "<messages>", line: int | None = None) -> Message:
+        """Validate one decoded JSON object against the contract."""
+        if not isinstance(record, dict):
+            raise InputError("expected a JSON object per line", path, line)
+        missing = [f for f in FIELDS if f not in record]
+        if missing:
+            raise InputError(f"missing field(s) {', '.join(missing)}", path, line)
+        for field in ("source", "conversation", "sender", "text", "kind"):
+            if not isinstance(record[field], str):
+                raise InputError(f"field {field!r} must be a string", path, line)
+        if record["time"] is not None and not isinstance(record["time"], str):
+            raise InputError("field 'time' must be an ISO-8601 string or null", path, line)
+        if record["kind"] not in KINDS:
+            raise InputError(f"field 'kind' must be one of {', '.join(KINDS)}", path, line)
+        return cls(**{f: record[f] for f in FIELDS})
+
+
+def read_messages(path: str | Path) -> Iterator[Message]:
+    """Stream Message records from a JSONL file, naming file and line on bad input."""
+    path = str(path)
+    try:
+        handle = open(path, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(exc.strerror or str(exc), path) from None
+    with handle:
+        try:
+            for number, line in enumerate(handle, 1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise InputError(f"invalid JSON ({exc.msg})", path, number) from None
+                yield Message.from_dict(record, path, number)
+        except UnicodeDecodeError:
+            raise InputError("not UTF-8 text (is this a binary file?)", path) from None
+
+
+def write_jsonl(records: Iterable, handle) -> int:
+    """Write objects with `to_json()` one per line; returns how many were written."""
+    count = 0
+    for record in records:
+        handle.write(record.to_json())
+        handle.write("\n")
+        count += 1
+    return count
