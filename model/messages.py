@@ -65,10 +65,10 @@ def read_messages(path: str | Path) -> Iterator[Message]:
 
 
 def write_jsonl(records: Iterable, handle) -> int:
-    """Write objects with `to_json()` one per line; returns how many were written."""
+    """Write Messages (or plain dicts such as Pairs) one JSON object per line; returns the count."""
     count = 0
     for record in records:
-        handle.write(record.to_json())
+        handle.write(json.dumps(record, ensure_ascii=False) if isinstance(record, dict) else record.to_json())
         handle.write("\n")
         count += 1
     return count
