@@ -1,0 +1,362 @@
+"""Batched decoding over a one-step decoder: greedy, beam, sampling, MMI-antiLM reranking.
+
+Everything here is numpy. The model is seen only through a *step function*:
+
+    step(tokens, state) -> (logits, new_state)
+        tokens  int32 [N]          previous token of each row (<s> first)
+        state   {name: [N, ...]}   everything the step needs, batch on axis 0
+        logits  float32 [N, V]
+
+Because every state tensor has batch on axis 0, beam search and candidate expansion are
+plain fancy indexing (`take_rows`). The ONNX runtime and the toy LMs in the tests are
+both just step functions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+State = dict[str, np.ndarray]
+StepFn = Callable[[np.ndarray, State], tuple[np.ndarray, State]]
+
+STRATEGIES = ("greedy", "beam", "sample")
+NEG_INF = np.float32(-1e9)  # finite, so sums of banned scores never turn into NaN
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """How to turn logits into a reply. `from_dict` validates user-supplied settings."""
+
+    strategy: str = "sample"
+    beam_width: int = 4
+    temperature: float = 0.8
+    top_k: int = 0  # 0 = no top-k cut
+    top_p: float = 0.9  # 1.0 = no nucleus cut
+    repetition_penalty: float = 1.2  # CTRL-style; 1.0 = off
+    no_repeat_ngram: int = 3  # 0 = off
+    min_len: int = 1
+    max_len: int = 40
+    rerank: int = 0  # N candidates reranked with MMI-antiLM; 0 or 1 = off
+    mmi_lambda: float = 0.5
+    mmi_gamma: int = 5  # the anti-LM penalises only the first gamma tokens (Li et al. 2016a)
+    length_bonus: float = 0.1  # per token, in the rerank score
+    length_penalty: float = 1.0  # beam: score / length**length_penalty
+    seed: int | None = None
+
+    @classmethod
+    def from_dict(cls, settings: dict | None, base: Decoding | None = None) -> Decoding:
+        """`base` updated with `settings`; unknown keys or bad values raise ValueError."""
+        base = base or cls()
+        settings = dict(settings or {})
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        for key, value in settings.items():
+            if key not in fields:
+                raise ValueError(f"unknown decoding setting {key!r}; known: {', '.join(fields)}")
+            settings[key] = _coerce(key, value, getattr(base, key))
+        decoding = dataclasses.replace(base, **settings)
+        decoding.check()
+        return decoding
+
+    def check(self) -> None:
+        problems = {
+            "strategy": self.strategy not in STRATEGIES,
+            "beam_width": self.beam_width < 1,
+            "temperature": self.temperature <= 0,
+            "top_k": self.top_k < 0,
+            "top_p": not 0 < self.top_p <= 1,
+            "repetition_penalty": self.repetition_penalty <= 0,
+            "no_repeat_ngram": self.no_repeat_ngram < 0,
+            "min_len": self.min_len < 0,
+            "max_len": self.max_len < 1,
+            "rerank": self.rerank < 0 or (self.rerank > 1 and self.strategy == "greedy"),
+            "mmi_gamma": self.mmi_gamma < 0,
+        }
+        for key, bad in problems.items():
+            if bad:
+                hint = " (rerank needs strategy 'sample' or 'beam')" if key == "rerank" else ""
+                raise ValueError(f"bad decoding setting {key}={getattr(self, key)!r}{hint}")
+
+    def without_seed(self) -> Decoding:
+        """Requests whose settings differ only in the seed can share one batched run."""
+        return dataclasses.replace(self, seed=None)
+
+
+def _coerce(key: str, value, default):
+    if key == "seed":
+        if value is None:
+            return None
+        kind = int
+    elif key == "strategy":
+        kind = str
+    else:
+        kind = type(default)
+    if isinstance(value, bool) or (kind is int and isinstance(value, float)):
+        raise ValueError(f"bad decoding setting {key}={value!r}: expected {kind.__name__}")
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"bad decoding setting {key}={value!r}: expected {kind.__name__}") from None
+
+
+@dataclass(frozen=True)
+class TokenRules:
+    """Token ids the decoder treats specially."""
+
+    bos: int
+    eos: int
+    brk: int
+    banned: tuple[int, ...]  # never generated: <pad>, <unk>, <s>, <sep>, speaker tokens
+
+
+def take_rows(state: State, rows: np.ndarray) -> State:
+    return {name: value[rows] for name, value in state.items()}
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+# --- constraints shared by every strategy -------------------------------------------------
+
+
+def constrain(logits: np.ndarray, history: np.ndarray, rules: TokenRules, cfg: Decoding) -> None:
+    """Apply bans and penalties in place. logits [N, V]; history [N, t] generated so far."""
+    rows, length = history.shape
+    logits[:, list(rules.banned)] = NEG_INF
+    if cfg.repetition_penalty != 1.0 and length:
+        seen = np.zeros(logits.shape, dtype=bool)
+        seen[np.arange(rows)[:, None], history] = True
+        seen[:, rules.brk] = False  # bubbles may always break again
+        penalised = np.where(logits > 0, logits / cfg.repetition_penalty,
+                             logits * cfg.repetition_penalty)
+        logits[seen] = penalised[seen]
+    n = cfg.no_repeat_ngram
+    if n and length >= n - 1:
+        for row in range(rows):
+            for token in _ngram_blocked(history[row], n):
+                logits[row, token] = NEG_INF
+    if length < cfg.min_len:
+        logits[:, rules.eos] = NEG_INF
+    if length == 0:
+        logits[:, rules.brk] = NEG_INF  # never start with a bubble break
+    else:
+        after_break = history[:, -1] == rules.brk
+        logits[after_break, rules.brk] = NEG_INF  # no empty bubbles
+        logits[after_break, rules.eos] = NEG_INF  # never end on a break
+
+
+def _ngram_blocked(seq: np.ndarray, n: int) -> list[int]:
+    """Tokens that would repeat an n-gram already in `seq` (1-D)."""
+    if n == 1:
+        return list(set(seq.tolist()))
+    prefix = tuple(seq[len(seq) - n + 1:].tolist())
+    items = seq.tolist()
+    return [items[i + n - 1] for i in range(len(items) - n + 1)
+            if tuple(items[i:i + n - 1]) == prefix]
+
+
+def filter_top(logits: np.ndarray, top_k: int, top_p: float) -> np.ndarray:
+    """Keep the top-k and the nucleus (top-p) of each row; the rest become NEG_INF."""
+    logits = logits.copy()
+    if top_k and top_k < logits.shape[-1]:
+        kth = np.partition(logits, -top_k, axis=-1)[:, -top_k][:, None]
+        logits[logits < kth] = NEG_INF
+    if top_p < 1.0:
+        order = np.argsort(-logits, axis=-1)
+        probs = np.exp(log_softmax(np.take_along_axis(logits, order, axis=-1)))
+        before = np.cumsum(probs, axis=-1) - probs  # mass strictly above each token
+        cut = before >= top_p  # the first token is always kept (before = 0)
+        np.put_along_axis(logits, order, np.where(cut, NEG_INF, np.take_along_axis(
+            logits, order, axis=-1)), axis=-1)
+    return logits
+
+
+# --- greedy and sampling -------------------------------------------------------------------
+
+
+def sample_or_greedy(step: StepFn, state: State, rules: TokenRules, cfg: Decoding,
+                     rngs: Sequence[np.random.Generator | None]) -> list[list[int]]:
+    """One sequence per row; a row with an rng samples, a row with None takes the argmax.
+
+    Each sampling row draws exactly one uniform number per step from its own generator,
+    so its output does not depend on which other rows share the batch.
+    """
+    rows = len(rngs)
+    tokens = np.full(rows, rules.bos, dtype=np.int32)
+    history = np.zeros((rows, 0), dtype=np.int32)
+    done = np.zeros(rows, dtype=bool)
+    for _ in range(cfg.max_len):
+        logits, state = step(tokens, state)
+        logits = np.array(logits, dtype=np.float32)  # [N, V], writable copy
+        constrain(logits, history, rules, cfg)
+        chosen = logits.argmax(axis=-1)
+        sampling = [row for row, rng in enumerate(rngs) if rng is not None and not done[row]]
+        if sampling:
+            scaled = filter_top(logits[sampling] / cfg.temperature, cfg.top_k, cfg.top_p)
+            cumulative = np.cumsum(np.exp(log_softmax(scaled)), axis=-1)
+            for i, row in enumerate(sampling):
+                u = rngs[row].random() * cumulative[i, -1]
+                chosen[row] = min(int(np.searchsorted(cumulative[i], u, side="right")),
+                                  cumulative.shape[1] - 1)
+        chosen = np.where(done, rules.eos, chosen).astype(np.int32)
+        history = np.concatenate([history, chosen[:, None]], axis=1)
+        done |= chosen == rules.eos
+        tokens = chosen
+        if done.all():
+            break
+    return [strip_tokens(row, rules) for row in history.tolist()]
+
+
+def strip_tokens(tokens: list[int], rules: TokenRules) -> list[int]:
+    """Cut at </s>; drop leading/trailing breaks and collapse repeated ones."""
+    if rules.eos in tokens:
+        tokens = tokens[:tokens.index(rules.eos)]
+    out: list[int] = []
+    for token in tokens:
+        if token == rules.brk and (not out or out[-1] == rules.brk):
+            continue
+        out.append(token)
+    while out and out[-1] == rules.brk:
+        out.pop()
+    return out
+
+
+# --- beam search ---------------------------------------------------------------------------
+
+
+def beam_search(step: StepFn, state: State, rules: TokenRules, cfg: Decoding,
+                keep: int = 1) -> list[list[tuple[list[int], float]]]:
+    """Length-normalised beam search; for each row, the best `keep` (tokens, score) pairs.
+
+    Rows are expanded to [B*k]. A beam that emitted </s> is frozen: its only continuation
+    is another </s> at no cost, and its length stops growing. Candidates are ranked by
+    raw log-probability / length**length_penalty, so finished and live beams compete fairly.
+    """
+    batch = next(iter(state.values())).shape[0]
+    k = max(cfg.beam_width, keep)
+    state = take_rows(state, np.repeat(np.arange(batch), k))
+    scores = np.zeros((batch, k), dtype=np.float64)
+    scores[:, 1:] = -np.inf  # at the start only beam 0 is real
+    lengths = np.zeros((batch, k), dtype=np.int64)
+    finished = np.zeros((batch, k), dtype=bool)
+    history = np.zeros((batch * k, 0), dtype=np.int32)
+    tokens = np.full(batch * k, rules.bos, dtype=np.int32)
+    for _ in range(cfg.max_len):
+        logits, state = step(tokens, state)
+        logits = np.array(logits, dtype=np.float32)
+        constrain(logits, history, rules, cfg)
+        logp = log_softmax(logits).reshape(batch, k, -1).astype(np.float64)  # [B, k, V]
+        vocab = logp.shape[-1]
+        frozen = np.full(vocab, -np.inf)
+        frozen[rules.eos] = 0.0
+        logp[finished] = frozen
+        raw = scores[:, :, None] + logp  # [B, k, V]
+        new_len = np.broadcast_to((lengths + ~finished)[:, :, None], raw.shape)  # [B, k, V]
+        normalised = raw / np.maximum(new_len, 1) ** cfg.length_penalty
+        flat = normalised.reshape(batch, -1)
+        best = np.argsort(-flat, axis=-1, kind="stable")[:, :k]  # [B, k]
+        parent, token = best // vocab, best % vocab
+        rows = (np.arange(batch)[:, None] * k + parent).reshape(-1)
+        scores = np.take_along_axis(raw.reshape(batch, -1), best, axis=-1)
+        lengths = np.take_along_axis(new_len.reshape(batch, -1), best, axis=-1)
+        finished = np.take_along_axis(finished, parent, axis=-1) | (token == rules.eos)
+        history = np.concatenate([history[rows], token.reshape(-1, 1).astype(np.int32)], axis=1)
+        state = take_rows(state, rows)
+        tokens = token.reshape(-1).astype(np.int32)
+        if finished.all():
+            break
+    final = scores / np.maximum(lengths, 1) ** cfg.length_penalty
+    results = []
+    for b in range(batch):
+        order = np.argsort(-final[b], kind="stable")[:keep]
+        results.append([(strip_tokens(history[b * k + i].tolist(), rules), float(final[b, i]))
+                        for i in order if np.isfinite(final[b, i])])
+    return results
+
+
+# --- teacher forcing and MMI reranking ---------------------------------------------------
+
+
+def sequence_logprobs(step: StepFn, state: State, targets: Sequence[Sequence[int]],
+                      rules: TokenRules) -> list[np.ndarray]:
+    """Log-probability of each token of `target + </s>` under teacher forcing.
+
+    One batched pass, raw model probabilities (no bans or penalties). Row i of `state`
+    scores targets[i]. Returns one float64 array of length len(target)+1 per row.
+    """
+    rows = len(targets)
+    longest = max(len(t) for t in targets) + 1
+    gold = np.full((rows, longest), rules.eos, dtype=np.int32)
+    for i, target in enumerate(targets):
+        gold[i, :len(target)] = target
+    tokens = np.full(rows, rules.bos, dtype=np.int32)
+    logps = np.zeros((rows, longest), dtype=np.float64)
+    for t in range(longest):
+        logits, state = step(tokens, state)
+        logp = log_softmax(np.asarray(logits, dtype=np.float64))
+        logps[:, t] = logp[np.arange(rows), gold[:, t]]
+        tokens = gold[:, t]
+    return [logps[i, :len(target) + 1] for i, target in enumerate(targets)]
+
+
+def mmi_scores(step: StepFn, state: State, lm_state: State,
+               candidates: Sequence[Sequence[int]], rules: TokenRules,
+               cfg: Decoding) -> np.ndarray:
+    """score = log p(T|S) - lambda * log U(T)[first gamma tokens] + length_bonus * |T|.
+
+    `state` has one row per candidate (its source); `lm_state` one row per candidate
+    encoded from an *empty* context. Running the same decoder without a source stands in
+    for the separately trained language model U(T) of Li et al. (2016a): it is what the
+    decoder predicts from the persona and its own prefix alone, which is exactly the
+    generic-reply prior MMI-antiLM wants to subtract.
+    """
+    conditional = sequence_logprobs(step, state, candidates, rules)
+    unconditional = sequence_logprobs(step, lm_state, candidates, rules)
+    return np.array([
+        cond.sum() - cfg.mmi_lambda * uncond[:min(cfg.mmi_gamma, len(cand))].sum()
+        + cfg.length_bonus * len(cand)
+        for cand, cond, uncond in zip(candidates, conditional, unconditional, strict=True)
+    ])
+
+
+def generate(step: StepFn, state: State, rules: TokenRules, cfg: Decoding,
+             seeds: Sequence[int | None], lm_state: State | None = None) -> list[list[int]]:
+    """One reply (token ids, no specials around it) per row of `state`.
+
+    `seeds[i]` seeds row i's sampling (None: fresh entropy). With `cfg.rerank` > 1 each
+    row gets N candidates (N samples, or the beam's N best) reranked by `mmi_scores`;
+    `lm_state` (one row per batch row, empty context) is then required.
+    """
+    batch = len(seeds)
+    n = cfg.rerank if cfg.rerank > 1 else 1
+    if cfg.strategy == "beam":
+        beams = beam_search(step, state, rules, cfg, keep=n)
+        candidates = [[tokens for tokens, _ in row] for row in beams]
+        if n == 1:
+            return [row[0] for row in candidates]
+    elif n == 1:
+        rngs = [np.random.default_rng(seed) if cfg.strategy == "sample" else None
+                for seed in seeds]
+        return sample_or_greedy(step, state, rules, cfg, rngs)
+    else:
+        rngs = [np.random.default_rng([seed, j]) if seed is not None else
+                np.random.default_rng() for seed in seeds for j in range(n)]
+        expanded = take_rows(state, np.repeat(np.arange(batch), n))
+        flat = sample_or_greedy(step, expanded, rules, cfg, rngs)
+        candidates = [flat[b * n:(b + 1) * n] for b in range(batch)]
+    if lm_state is None:
+        raise ValueError("reranking needs lm_state (the decoder state of an empty context)")
+    owner = np.array([b for b, cands in enumerate(candidates) for _ in cands])
+    flat = [c for cands in candidates for c in cands]
+    scores = mmi_scores(step, take_rows(state, owner), take_rows(lm_state, owner),
+                        flat, rules, cfg)
+    best: list[list[int]] = []
+    for b in range(batch):
+        mine = np.flatnonzero(owner == b)
+        best.append(flat[mine[int(np.argmax(scores[mine]))]] if len(mine) else [])
+    return best

@@ -1,0 +1,228 @@
+"""Decoding algorithms against small deterministic numpy language models.
+
+A toy LM is a transition table: logits of the next token = TABLE[previous token] + a
+per-row bias held in the state (the row's "context"). That is a real step function under
+the decode contract, so every algorithm runs exactly as it does on the ONNX graphs.
+"""
+
+import numpy as np
+import pytest
+
+from model.decode import (
+    Decoding,
+    TokenRules,
+    beam_search,
+    generate,
+    log_softmax,
+    sequence_logprobs,
+    strip_tokens,
+)
+
+PAD, BOS, EOS, UNK, BRK, SEP = range(6)
+VOCAB = 12
+RULES = TokenRules(bos=BOS, eos=EOS, brk=BRK, banned=(PAD, UNK, BOS, SEP))
+PLAIN = {"repetition_penalty": 1.0, "no_repeat_ngram": 0, "min_len": 0, "max_len": 12}
+
+
+def make_step(table):
+    table = np.asarray(table, dtype=np.float32)
+
+    def step(tokens, state):
+        return table[tokens] + state["bias"], state
+
+    return step
+
+
+def random_table(seed):
+    return np.random.default_rng(seed).normal(0, 2.0, size=(VOCAB, VOCAB)).astype(np.float32)
+
+
+def biases(rows, seed=0, scale=1.0):
+    return {"bias": np.random.default_rng(seed).normal(0, scale, (rows, VOCAB)).astype(np.float32)}
+
+
+def chain_table(*edges, default=-4.0):
+    """A table where each (prev, next, logit) edge dominates its row."""
+    table = np.full((VOCAB, VOCAB), default, dtype=np.float32)
+    for prev, nxt, logit in edges:
+        table[prev, nxt] = logit
+    return table
+
+
+def cfg(**settings):
+    return Decoding.from_dict({**PLAIN, **settings})
+
+
+def total_logprob(step, state, seq):
+    return float(sequence_logprobs(step, state, [seq], RULES)[0].sum())
+
+
+def test_greedy_follows_the_argmax_path_and_never_emits_banned_tokens():
+    # <pad> and <unk> are the most likely tokens everywhere; they must be skipped.
+    table = chain_table((BOS, 6, 5.0), (6, 7, 5.0), (7, 8, 5.0), (8, EOS, 5.0))
+    table[:, PAD] = 9.0
+    table[:, UNK] = 8.0
+    step = make_step(table)
+    state = {"bias": np.zeros((1, VOCAB), np.float32)}
+    assert generate(step, state, RULES, cfg(strategy="greedy"), [None]) == [[6, 7, 8]]
+
+
+def test_beam_width_one_equals_greedy_and_topk_one_equals_greedy():
+    step = make_step(random_table(1))
+    state = biases(5, seed=2)
+    greedy = generate(step, state, RULES, cfg(strategy="greedy"), [None] * 5)
+    beam1 = generate(step, state, RULES, cfg(strategy="beam", beam_width=1), [None] * 5)
+    top1 = generate(step, state, RULES, cfg(strategy="sample", top_k=1, temperature=1.5),
+                    [3, 4, 5, 6, 7])
+    assert beam1 == greedy
+    assert top1 == greedy
+    assert len({tuple(g) for g in greedy}) > 1  # the rows really differ
+
+
+def test_beam_finds_a_higher_scoring_sequence_than_greedy():
+    # <s> -> 6 looks best, but everything after 6 is spread thin; 7 -> 8 -> </s> is sure.
+    table = chain_table((BOS, 6, 2.0), (BOS, 7, 1.6), (7, 8, 9.0), (8, EOS, 9.0))
+    table[6, 6:] = 0.0
+    table[6, EOS] = 0.0
+    step = make_step(table)
+    state = {"bias": np.zeros((1, VOCAB), np.float32)}
+    greedy = generate(step, state, RULES, cfg(strategy="greedy"), [None])[0]
+    beam = generate(step, state, RULES, cfg(strategy="beam", beam_width=3), [None])[0]
+    assert greedy[0] == 6 and beam == [7, 8]
+    assert total_logprob(step, state, beam) > total_logprob(step, state, greedy) + 1.0
+
+
+def test_beam_returns_ranked_candidates_per_row():
+    step = make_step(random_table(4))
+    state = biases(3, seed=5)
+    results = beam_search(step, state, RULES, cfg(strategy="beam", beam_width=4), keep=3)
+    assert [len(r) for r in results] == [3, 3, 3]
+    for row in results:
+        scores = [score for _, score in row]
+        assert scores == sorted(scores, reverse=True)
+
+
+def test_sampling_is_reproducible_and_independent_of_batch_composition():
+    step = make_step(random_table(7))
+    settings = cfg(strategy="sample", temperature=1.2, top_p=0.95)
+    state = biases(6, seed=8, scale=0.5)
+    seeds = [11, 12, 13, 14, 15, 16]
+    together = generate(step, state, RULES, settings, seeds)
+    alone = [generate(step, {"bias": state["bias"][i:i + 1]}, RULES, settings, [seed])[0]
+             for i, seed in enumerate(seeds)]
+    assert together == alone
+    assert generate(step, state, RULES, settings, seeds) == together
+    shuffled = [5, 2, 0, 4, 1, 3]
+    reordered = generate(step, {"bias": state["bias"][shuffled]}, RULES, settings,
+                         [seeds[i] for i in shuffled])
+    assert reordered == [together[i] for i in shuffled]
+    # One context, many seeds: sampling really samples.
+    same = {"bias": np.repeat(state["bias"][:1], 8, axis=0)}
+    assert len({tuple(s) for s in generate(step, same, RULES, settings, range(8))}) > 2
+
+
+def test_top_p_keeps_only_the_nucleus():
+    # After <s>: token 6 has ~88% of the mass; with top_p=0.5 nothing else can be drawn.
+    table = chain_table((BOS, 6, 4.0), (BOS, 7, 2.0), (6, EOS, 9.0), (7, EOS, 9.0), default=-9)
+    step = make_step(table)
+    state = {"bias": np.zeros((40, VOCAB), np.float32)}
+    nucleus = generate(step, state, RULES, cfg(top_p=0.5, temperature=1.0), range(40))
+    assert nucleus == [[6]] * 40
+    wide = generate(step, state, RULES, cfg(top_p=1.0, temperature=1.0), range(40))
+    assert [7] in wide
+
+
+def test_repetition_penalty_and_no_repeat_ngram_prevent_repeats():
+    # 6 loves itself; 7 is a close second; the cycle 6 -> 7 -> 6 is also strong.
+    table = chain_table((BOS, 6, 5.0), (6, 6, 3.0), (6, 7, 2.0), (7, 6, 3.0), (7, 8, 1.0),
+                        (8, EOS, 1.0))
+    step = make_step(table)
+    state = {"bias": np.zeros((1, VOCAB), np.float32)}
+    loop = generate(step, state, RULES, cfg(strategy="greedy"), [None])[0]
+    assert loop == [6] * 12
+    penalised = generate(step, state, RULES, cfg(strategy="greedy", repetition_penalty=2.0),
+                         [None])[0]
+    assert penalised[:2] == [6, 7]
+    no_unigram = generate(step, state, RULES, cfg(strategy="greedy", no_repeat_ngram=1),
+                          [None])[0]
+    assert len(no_unigram) == len(set(no_unigram)) and no_unigram[:3] == [6, 7, 8]
+    no_bigram = generate(step, state, RULES, cfg(strategy="greedy", no_repeat_ngram=2),
+                         [None])[0]
+    bigrams = list(zip(no_bigram, no_bigram[1:], strict=False))
+    assert len(bigrams) == len(set(bigrams)) and len(no_bigram) >= 3
+    for beam in generate(step, state, RULES, cfg(strategy="beam", no_repeat_ngram=2), [None]):
+        pairs = list(zip(beam, beam[1:], strict=False))
+        assert len(pairs) == len(set(pairs))
+
+
+def test_min_len_blocks_early_end_and_max_len_caps_length():
+    table = chain_table((BOS, EOS, 6.0), (6, EOS, 6.0), (7, EOS, 6.0))
+    table[:, 6] = 1.0
+    step = make_step(table)
+    state = {"bias": np.zeros((2, VOCAB), np.float32)}
+    assert generate(step, state, RULES, cfg(strategy="greedy"), [None, None]) == [[], []]
+    for strategy in ("greedy", "beam", "sample"):
+        out = generate(step, state, RULES, cfg(strategy=strategy, min_len=3), [1, 2])
+        assert all(len(seq) == 3 for seq in out), strategy
+    looping = make_step(chain_table((BOS, 6, 5.0), (6, 6, 5.0)))
+    assert generate(looping, state, RULES, cfg(strategy="greedy", max_len=5), [None, None]) \
+        == [[6] * 5, [6] * 5]
+
+
+def test_bubble_breaks_never_start_end_or_repeat():
+    # <brk> is the favourite everywhere and </s> comes right after it.
+    table = chain_table((BOS, BRK, 9.0), (BRK, BRK, 9.0), (BRK, EOS, 8.0), (6, BRK, 9.0))
+    table[:, 6] = 2.0
+    step = make_step(table)
+    state = {"bias": np.zeros((1, VOCAB), np.float32)}
+    for strategy in ("greedy", "beam"):
+        out = generate(step, state, RULES, cfg(strategy=strategy, max_len=8), [None])[0]
+        assert out and out[0] != BRK and out[-1] != BRK
+        assert all(not (a == b == BRK) for a, b in zip(out, out[1:], strict=False))
+    assert strip_tokens([BRK, 6, BRK, BRK, 7, BRK, EOS, 9], RULES) == [6, BRK, 7]
+
+
+def test_rerank_picks_the_candidate_mmi_prefers():
+    # Given the context, "6" is a bit more likely than "7", but "6" is what the model says
+    # to anything (high p(T) with an empty context); MMI-antiLM must prefer "7".
+    table = chain_table((BOS, 6, 2.0), (BOS, 7, 1.5), (6, EOS, 9.0), (7, EOS, 9.0), default=-9)
+    step = make_step(table)
+    context = np.zeros((1, VOCAB), np.float32)
+    context[0, 7] = 0.3
+    state, empty = {"bias": context}, {"bias": np.zeros((1, VOCAB), np.float32)}
+    plain = cfg(strategy="beam", beam_width=2)
+    assert generate(step, state, RULES, plain, [None]) == [[6]]
+    mmi = cfg(strategy="beam", beam_width=2, rerank=2, mmi_lambda=1.0, length_bonus=0.0)
+    assert generate(step, state, RULES, mmi, [None], lm_state=empty) == [[7]]
+    no_antilm = cfg(strategy="beam", beam_width=2, rerank=2, mmi_lambda=0.0, length_bonus=0.0)
+    assert generate(step, state, RULES, no_antilm, [None], lm_state=empty) == [[6]]
+    sampled = cfg(strategy="sample", rerank=16, mmi_lambda=1.0, length_bonus=0.0,
+                  temperature=1.5)
+    assert generate(step, state, RULES, sampled, [3], lm_state=empty) == [[7]]
+
+
+def test_sequence_logprobs_matches_a_hand_computation():
+    table = random_table(9)
+    step = make_step(table)
+    state = {"bias": np.zeros((2, VOCAB), np.float32)}
+    got = sequence_logprobs(step, state, [[6, 7], [8]], RULES)
+    expected = [log_softmax(table[BOS])[6], log_softmax(table[6])[7], log_softmax(table[7])[EOS]]
+    np.testing.assert_allclose(got[0], expected, rtol=1e-5)
+    np.testing.assert_allclose(got[1], [log_softmax(table[BOS])[8], log_softmax(table[8])[EOS]],
+                               rtol=1e-5)
+
+
+def test_decoding_settings_are_validated():
+    assert Decoding.from_dict({"temperature": 1, "seed": 3}).temperature == 1.0
+    with pytest.raises(ValueError, match="unknown decoding setting 'temprature'"):
+        Decoding.from_dict({"temprature": 0.7})
+    with pytest.raises(ValueError, match="top_p"):
+        Decoding.from_dict({"top_p": 0})
+    with pytest.raises(ValueError, match="strategy"):
+        Decoding.from_dict({"strategy": "nucleus"})
+    with pytest.raises(ValueError, match="beam_width"):
+        Decoding.from_dict({"beam_width": "wide"})
+    with pytest.raises(ValueError, match="rerank needs"):
+        Decoding.from_dict({"strategy": "greedy", "rerank": 4})
+    a = Decoding.from_dict({"seed": 1})
+    assert a.without_seed() == Decoding.from_dict({"seed": 2}).without_seed()
