@@ -1,0 +1,35 @@
+"""Shared fixtures. Every test runs offline and on 127.0.0.1 only."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+DEMO_BUNDLE = ROOT / "data" / "models" / "demo"
+
+# TensorFlow is chatty and greedy with threads; tests run on 2 shared cores.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+@pytest.fixture
+def run_cli(tmp_path):
+    """Run `python -m PACKAGE ...` in a fresh process from the repository root."""
+    import subprocess
+
+    def run(package: str, *args: str, input: str | None = None, timeout: float = 300):
+        return subprocess.run(
+            [sys.executable, "-m", package, *map(str, args)],
+            cwd=ROOT,
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    return run

@@ -1,0 +1,91 @@
+"""Manifest validation: defaults, relative paths, and errors that name the key and the file."""
+
+from __future__ import annotations
+
+import pytest
+
+from model.errors import InputError
+from model.manifest import load_manifest
+
+GOOD = """\
+name: ana
+sources:
+  - {format: whatsapp, path: exports/chat.txt}
+  - {format: chitchat}
+persona: [Ana, Ana B.]
+pairs: {context_turns: 3}
+model: {kind: transformer, embed: 64, heads: 4}
+train: {epochs: 2, lr: 0.01}
+"""
+
+
+def write(tmp_path, text, name="manifest.yaml"):
+    (tmp_path / "exports").mkdir(exist_ok=True)
+    (tmp_path / "exports" / "chat.txt").write_text("x")
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults_and_relative_paths(tmp_path):
+    manifest = load_manifest(write(tmp_path, GOOD))
+    assert manifest.name == "ana" and manifest.persona == ["Ana", "Ana B."]
+    assert manifest.sources[0].path == (tmp_path / "exports" / "chat.txt").resolve()
+    assert manifest.sources[1].path is None  # the installed chitchat corpus
+    assert manifest.pairs["context_turns"] == 3 and manifest.pairs["session_gap_hours"] == 6
+    assert manifest.model["kind"] == "transformer" and manifest.model["vocab"] == 8000
+    assert manifest.train == {"epochs": 2, "batch_size": 128, "lr": 0.01, "seed": 7,
+                              "val_fraction": 0.05, "patience": 3}
+    assert manifest.base is None
+
+
+def test_shipped_demo_manifests_load():
+    for name in ("manifest.yaml", "manifest-tiny.yaml"):
+        manifest = load_manifest(f"data/demo/{name}")
+        assert manifest.persona == ["Sam"] and manifest.rename
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (("persona: [Ana, Ana B.]", "persona: [Ana, Ana B.]\ncolour: red"), "colour: unknown key"),
+        (("context_turns: 3", "context_turn: 3"), "pairs.context_turn: unknown key"),
+        (("context_turns: 3", "context_turns: three"), "pairs.context_turns: must be int, got str"),
+        (("context_turns: 3", "context_turns: 0"), "pairs.context_turns: must be positive"),
+        (("context_turns: 3", "scrub_pii: 1"), "pairs.scrub_pii: must be bool, got int"),
+        (("kind: transformer", "kind: gru"), "model.kind: unknown model kind 'gru'"),
+        (("embed: 64", "embed: 64, vocab: 100"), "model.vocab: too small (100)"),
+        (("heads: 4", "heads: 5"), "model.heads: must divide model.embed (64)"),
+        (("lr: 0.01", "lr: 0.01, val_fraction: 1.5"), "train.val_fraction: must be in (0, 1)"),
+        (("format: whatsapp", "format: icq"), "sources[0].format: unknown format 'icq'"),
+        (("exports/chat.txt", "exports/missing.txt"), "sources[0].path: no such file or folder"),
+        (("{format: chitchat}", "{format: telegram}"), "sources[1].path: missing"),
+        (("name: ana\n", ""), "name: missing (required)"),
+        (("persona: [Ana, Ana B.]", "persona: 3"), "persona: must be a name"),
+    ],
+)
+def test_errors_name_the_key_and_the_file(tmp_path, edit, message):
+    old, new = edit
+    assert old in GOOD
+    path = write(tmp_path, GOOD.replace(old, new, 1))
+    with pytest.raises(InputError) as caught:
+        load_manifest(path)
+    assert str(caught.value).startswith(f"{path}: ")
+    assert message in str(caught.value)
+
+
+def test_base_must_be_a_bundle(tmp_path):
+    path = write(tmp_path, GOOD + "base: nowhere\n")
+    with pytest.raises(InputError, match="base: no model bundle at"):
+        load_manifest(path)
+
+
+def test_invalid_yaml_names_the_line(tmp_path):
+    path = write(tmp_path, "name: ana\nsources: [\n  {format: whatsapp\n")
+    with pytest.raises(InputError, match=r"manifest.yaml:\d+: invalid YAML"):
+        load_manifest(path)
+
+
+def test_missing_manifest(tmp_path):
+    with pytest.raises(InputError, match="nope.yaml: No such file"):
+        load_manifest(tmp_path / "nope.yaml")

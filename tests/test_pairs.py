@@ -1,0 +1,160 @@
+"""Pair building: turns, sessions, personas, PII scrubbing, the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from model.errors import InputError
+from model.messages import Message
+from model.pairs import PairOptions, PairSummary, build_pairs, is_heldout, read_pairs, scrub_pii
+
+
+def msg(sender, text, time="2022-03-18T14:00:00", kind="text", conversation="chat"):
+    return Message("whatsapp", conversation, time, sender, text, kind)
+
+
+CHAT = [
+    msg("Bo", "are you coming?", "2022-03-18T14:00:00"),
+    msg("Bo", "it starts at 8", "2022-03-18T14:00:30"),
+    msg("Ana", "yes!", "2022-03-18T14:01:00"),
+    msg("Ana", "<Media omitted>", "2022-03-18T14:01:10", kind="media"),
+    msg("Ana", "see you at 8", "2022-03-18T14:01:20"),
+    msg("Bo", "great", "2022-03-18T14:02:00"),
+    # 7 hours of silence: a new session, so this Ana turn has no context and no pair
+    msg("Ana", "morning", "2022-03-18T21:05:00"),
+    msg("Bo", "hi", "2022-03-18T21:06:00"),
+    msg("Ana", "how did it go", "2022-03-18T21:07:00"),
+]
+
+
+def test_turns_join_with_brk_and_skip_media():
+    pairs = list(build_pairs(CHAT, PairOptions(persona=["Ana"])))
+    assert pairs[0] == {
+        "persona": "Ana",
+        "context": ["are you coming? <brk> it starts at 8"],
+        "context_speakers": ["Bo"],
+        "reply": "yes! <brk> see you at 8",
+        "conversation": "chat",
+    }
+    assert all("Media omitted" not in p["reply"] for p in pairs)
+
+
+def test_context_never_crosses_sessions():
+    pairs = list(build_pairs(CHAT, PairOptions(persona=["Ana"])))
+    assert [p["reply"] for p in pairs] == ["yes! <brk> see you at 8", "how did it go"]
+    assert pairs[1]["context"] == ["morning", "hi"]  # not "great" from the session before
+
+
+def test_session_gap_is_configurable():
+    pairs = list(build_pairs(CHAT, PairOptions(persona=["Ana"], session_gap_hours=8)))
+    assert [p["reply"] for p in pairs] == ["yes! <brk> see you at 8", "morning", "how did it go"]
+
+
+def test_context_turns_limit_and_augment():
+    chat = [msg("Bo" if i % 2 == 0 else "Ana", f"m{i}", f"2022-01-01T10:{i:02d}:00") for i in range(8)]
+    pairs = list(build_pairs(chat, PairOptions(persona=["Ana"], context_turns=3)))
+    last = pairs[-1]
+    assert last["reply"] == "m7" and last["context"] == ["m4", "m5", "m6"]
+    assert last["context_speakers"] == ["Bo", "Ana", "Bo"]
+    augmented = list(build_pairs(chat, PairOptions(persona=["Ana"], context_turns=3, augment=True)))
+    contexts_for_m7 = [p["context"] for p in augmented if p["reply"] == "m7"]
+    assert contexts_for_m7 == [["m4", "m5", "m6"], ["m5", "m6"], ["m6"]]
+
+
+def test_aliases_merge_into_one_speaker_and_extra_personas():
+    chat = [
+        msg("Bo", "hey"),
+        msg("Ana B.", "hi"),
+        msg("Ana", "what's up"),  # same person under another name: one turn
+        msg("Bo", "not much"),
+        msg("Cy", "me neither"),
+        msg("Bo", "ok"),
+    ]
+    options = PairOptions(persona=["Ana", "Ana B."], extra_personas=1)
+    pairs = list(build_pairs(chat, options))
+    ana = [p for p in pairs if p["persona"] == "Ana"]
+    assert ana == [{"persona": "Ana", "context": ["hey"], "context_speakers": ["Bo"],
+                    "reply": "hi <brk> what's up", "conversation": "chat"}]
+    # Bo is the most active other sender, so he becomes a learned speaker; Cy does not.
+    assert {p["persona"] for p in pairs} == {"Ana", "Bo"}
+    assert [p["context_speakers"] for p in pairs if p["reply"] == "ok"] == [["Bo", "Ana", "Bo", "Cy"]]
+
+
+def test_auto_persona_and_unknown_persona():
+    chat = [*CHAT, msg("Ana", "are you there?", "2022-03-18T21:08:00")]
+    pairs = list(build_pairs(chat, PairOptions(persona=["auto"])))
+    assert {p["persona"] for p in pairs} == {"Ana"}  # Ana sends the most text messages (5 to 4)
+    with pytest.raises(InputError, match=r"'Zoe' sent no text messages; senders are: 'Bo' \(4\), 'Ana' \(4\)"):
+        list(build_pairs(CHAT, PairOptions(persona=["Zoe"])))
+
+
+def test_min_reply_chars_counts_skips():
+    summary = PairSummary()
+    chat = [msg("Bo", "hi"), msg("Ana", "k"), msg("Bo", "so?"), msg("Ana", "fine then")]
+    pairs = list(build_pairs(chat, PairOptions(persona=["Ana"], min_reply_chars=2), summary))
+    assert [p["reply"] for p in pairs] == ["fine then"]
+    assert summary.skipped == {"reply shorter than min_reply_chars": 1}
+    assert summary.as_dict()["pairs_by_persona"] == {"Ana": 1}
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("call me on +44 7700 900123 tonight", "call me on <phone> tonight"),
+        ("(555) 123-4567", "<phone>"),
+        ("mail ana.b+x@example.co.uk now", "mail <email> now"),
+        ("see https://example.com/a?b=1 and www.test.org", "see <url> and <url>"),
+        ("card 4111 1111 1111 1111 ok", "card <card> ok"),
+        ("order 1234 5678 9012 3456 ok", "order 1234 5678 9012 3456 ok"),  # fails Luhn, not a card
+        ("meet at 8:30 on 2022-03-18, 3 people", "meet at 8:30 on 2022-03-18, 3 people"),
+        ("I have 12 cats and 300 dogs", "I have 12 cats and 300 dogs"),
+    ],
+)
+def test_scrub_pii(text, expected):
+    assert scrub_pii(text) == expected
+
+
+def test_scrub_applies_to_phone_number_senders():
+    chat = [msg("+1 555 123 4567", "hi, I'm at x@y.com"), msg("Ana", "hello")]
+    pair = next(build_pairs(chat, PairOptions(persona=["Ana"])))
+    assert pair["context"] == ["hi, I'm at <email>"] and pair["context_speakers"] == ["<phone>"]
+    pair = next(build_pairs(chat, PairOptions(persona=["Ana"], scrub_pii=False)))
+    assert pair["context_speakers"] == ["+1 555 123 4567"]
+
+
+def test_heldout_split_is_by_conversation_and_stable():
+    names = [f"chat {i}" for i in range(2000)]
+    held = [n for n in names if is_heldout(n, 0.1)]
+    assert 150 < len(held) < 250
+    assert held == [n for n in names if is_heldout(n, 0.1)]
+    assert set(held) <= {n for n in names if is_heldout(n, 0.2)}  # nested as fraction grows
+
+
+def test_read_pairs_names_line_of_bad_record(tmp_path):
+    path = tmp_path / "pairs.jsonl"
+    good = {"persona": "A", "context": ["x"], "context_speakers": ["B"], "reply": "y", "conversation": "c"}
+    path.write_text(json.dumps(good) + "\n" + json.dumps({**good, "context": []}) + "\n")
+    with pytest.raises(InputError, match=r"pairs.jsonl:2: 'context' must be non-empty"):
+        list(read_pairs(path))
+
+
+def test_pairs_cli_from_message_jsonl(tmp_path, run_cli):
+    messages = tmp_path / "messages.jsonl"
+    messages.write_text("".join(m.to_json() + "\n" for m in CHAT), encoding="utf-8")
+    out = tmp_path / "pairs.jsonl"
+    result = run_cli("model", "pairs", messages, "--persona", "Ana", "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert [p["reply"] for p in read_pairs(out)] == ["yes! <brk> see you at 8", "how did it go"]
+    assert "2 pairs from 1 conversations, 2 sessions" in result.stderr
+
+
+def test_pairs_cli_unknown_persona_leaves_no_output(tmp_path, run_cli):
+    messages = tmp_path / "messages.jsonl"
+    messages.write_text("".join(m.to_json() + "\n" for m in CHAT), encoding="utf-8")
+    out = tmp_path / "pairs.jsonl"
+    result = run_cli("model", "pairs", messages, "--persona", "Zoe", "--out", out)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: ") and "'Zoe' sent no text messages" in result.stderr
+    assert list(tmp_path.iterdir()) == [messages]
