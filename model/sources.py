@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import io
+import json
 import os
 import shutil
 import tempfile
@@ -72,6 +73,11 @@ class Entry:
         except UnicodeDecodeError as exc:
             raise InputError(f"not valid text at byte {exc.start}", self.name) from None
 
+    def read_json(self, prefix_end: int = 0):
+        """The entry decoded as JSON (after `prefix_end` characters, e.g. an X archive's
+        `window.YTD... =`); a syntax error names the entry and line."""
+        return parse_json(self.read_text(), self.name, prefix_end)
+
     def lines(self) -> Iterator[str]:
         """Stream decoded lines without their line ending (CRLF, LF, CR all handled).
 
@@ -125,6 +131,17 @@ def detect_encoding(head: bytes) -> str:
         if head.startswith(bom):
             return encoding
     return "utf-8"
+
+
+def parse_json(text: str, name: str, start: int = 0):
+    """json.loads with errors that say where: truncated files are told apart from bad syntax."""
+    try:
+        return json.loads(text[start:]) if start else json.loads(text)
+    except json.JSONDecodeError as exc:
+        line = exc.lineno + text.count("\n", 0, start)
+        ended = exc.pos + start >= len(text.rstrip())
+        what = "truncated JSON (file ends early)" if ended else f"invalid JSON ({exc.msg})"
+        raise InputError(what, name, line) from None
 
 
 def looks_binary(head: bytes) -> bool:

@@ -1,11 +1,63 @@
-"""Placeholder until the chitchat parser lands."""
+"""The chitchat-dataset JSON (BYU PCC lab): `{conv_id: {"messages": [[turn], ...], ...}}`.
+
+Each inner list is one turn of consecutive messages by one sender; senders are opaque
+ids. `time` drops the trailing "Z" ("2018-05-07T04:58:13Z" -> "2018-05-07T04:58:13"),
+keeping the clock as the dataset shows it. `installed_corpus_path()` finds the full
+corpus shipped inside the `chitchat-dataset` package (a manifest source may name the
+format without a path to mean it).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+from collections.abc import Iterator
+
+from model.errors import InputError
+from model.messages import Message
 
 NAME = "chitchat"
 
-
-def sniff(entry):
-    return False
+_SNIFF = re.compile(r'^\s*\{\s*"[^"]+"\s*:\s*\{\s*("[^"]+"\s*:[^{}\[]*,\s*)*"messages"\s*:\s*\[\s*\[')
 
 
-def parse(entry, ctx):
-    return iter(())
+def installed_corpus_path() -> str:
+    """The dataset.json of the installed `chitchat-dataset` package."""
+    spec = importlib.util.find_spec("chitchat_dataset")
+    if spec is None or not spec.origin:
+        raise InputError("the chitchat corpus needs `pip install chitchat-dataset==0.9.0`")
+    path = os.path.join(os.path.dirname(spec.origin), "dataset.json")
+    if not os.path.exists(path):
+        raise InputError("the chitchat-dataset package has no dataset.json", path)
+    return path
+
+
+def sniff(entry) -> bool:
+    return bool(_SNIFF.match(entry.head_text().lstrip("\ufeff")))
+
+
+def parse(entry, ctx) -> Iterator[Message]:
+    data = entry.read_json()
+    if not isinstance(data, dict):
+        raise InputError("expected an object of conversations at the top level", entry.name, 1)
+    for conversation, record in data.items():
+        turns = record.get("messages") if isinstance(record, dict) else None
+        if not isinstance(turns, list):
+            ctx.report.skip(entry.name, None, "chitchat conversation without messages")
+            continue
+        for turn in turns:
+            for item in turn if isinstance(turn, list) else [turn]:
+                message = _message(item, conversation)
+                if message is None:
+                    ctx.report.skip(entry.name, None, "chitchat message without text or sender")
+                else:
+                    yield message
+
+
+def _message(item, conversation: str) -> Message | None:
+    if not isinstance(item, dict) or not item.get("text") or not item.get("sender"):
+        return None
+    stamp = item.get("timestamp")
+    time = stamp.removesuffix("Z") if isinstance(stamp, str) else None
+    return Message(NAME, conversation, time, str(item["sender"]), str(item["text"]))

@@ -1,11 +1,176 @@
-"""Placeholder until the xarchive parser lands."""
+"""X (Twitter) account archive: `data/tweets.js` and `data/direct-messages*.js`.
+
+Each file is JavaScript: `window.YTD.<kind>.partN = [ ...JSON... ]`.
+- tweets: the owner's own tweets (retweets skipped), oldest first. A reply chain forms
+  one conversation named after its root tweet ("thread <id>"); stand-alone tweets go
+  to the conversation "tweets". Sender is the account's display name from `account.js`
+  in the same archive, else `ctx.me`.
+- direct messages: both sides of every conversation, oldest first. The owner's id maps
+  to the account name; other ids map to the @screen_name the archive reveals (reply
+  targets and mentions in the tweets), else stay ids.
+Times are UTC, as the archive writes them, without the offset. HTML entities (&amp;)
+are unescaped; the text is otherwise kept as written, t.co links included.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterator
+from datetime import datetime
+
+from model.errors import InputError
+from model.messages import Message
+from model.sources import parse_json
 
 NAME = "x-archive"
 
+_HEADER = re.compile(r"^\s*window\.YTD\.([A-Za-z_]+)\.part\d+\s*=\s*")
+_TWEETS = {"tweets", "tweet"}
+_TWEETS_FILE = re.compile(r"(^|/)tweets?(-part\d+)?\.js$")
+_DIRECT = {"direct_messages", "direct_messages_group"}
 
-def sniff(entry):
-    return False
+
+def sniff(entry) -> bool:
+    match = _HEADER.match(entry.head_text().lstrip("\ufeff"))
+    return bool(match) and match.group(1) in _TWEETS | _DIRECT
 
 
-def parse(entry, ctx):
-    return iter(())
+def parse(entry, ctx) -> Iterator[Message]:
+    kind, items = _read_ytd(entry)
+    account = _account(ctx.tree)
+    owner = (account or {}).get("accountDisplayName") or ctx.me
+    if kind in _TWEETS:
+        yield from _tweets(entry, items, owner, ctx)
+    elif kind in _DIRECT:
+        names = _screen_names(ctx.tree)
+        if account and account.get("accountId"):
+            names[str(account["accountId"])] = owner
+        yield from _direct_messages(entry, items, names, ctx)
+    else:
+        raise InputError(f"not tweets or direct messages (window.YTD.{kind})", entry.name, 1)
+
+
+def _read_ytd(entry) -> tuple[str, list]:
+    text = entry.read_text()
+    match = _HEADER.match(text.lstrip("\ufeff"))
+    if not match:
+        raise InputError("expected `window.YTD.<name>.part0 = [...]`", entry.name, 1)
+    start = match.end() + (len(text) - len(text.lstrip("\ufeff")))
+    items = parse_json(text, entry.name, start)
+    if not isinstance(items, list):
+        raise InputError("expected a JSON list after `=`", entry.name, 1)
+    return match.group(1), items
+
+
+def _account(tree) -> dict | None:
+    for entry in tree.entries:
+        if entry.relpath.rsplit("/", 1)[-1] == "account.js":
+            _, items = _read_ytd(entry)
+            for item in items:
+                if isinstance(item, dict) and isinstance(item.get("account"), dict):
+                    return item["account"]
+    return None
+
+
+def _tweet_records(items: list) -> list[dict]:
+    """Items are {"tweet": {...}} in current archives and bare tweets in old ones."""
+    records = [item.get("tweet", item) for item in items if isinstance(item, dict)]
+    return [record for record in records if isinstance(record, dict)]
+
+
+def _screen_names(tree) -> dict[str, str]:
+    """User id -> screen name, from whatever the owner's tweets reveal."""
+    names: dict[str, str] = {}
+    for entry in tree.entries:
+        if not _TWEETS_FILE.search(entry.relpath):
+            continue
+        for tweet in _tweet_records(_read_ytd(entry)[1]):
+            if tweet.get("in_reply_to_user_id_str") and tweet.get("in_reply_to_screen_name"):
+                names[tweet["in_reply_to_user_id_str"]] = tweet["in_reply_to_screen_name"]
+            for mention in (tweet.get("entities") or {}).get("user_mentions") or []:
+                if mention.get("id_str") and mention.get("screen_name"):
+                    names[mention["id_str"]] = mention["screen_name"]
+    return names
+
+
+def _tweets(entry, items: list, owner: str, ctx) -> Iterator[Message]:
+    tweets = []
+    for tweet in _tweet_records(items):
+        text = tweet.get("full_text") or tweet.get("text") or ""
+        if tweet.get("retweeted_status") or text.startswith("RT @"):
+            ctx.report.skip(entry.name, None, "retweet (not the owner's words)")
+        elif not text or not tweet.get("id_str"):
+            ctx.report.skip(entry.name, None, "tweet without text or id")
+        else:
+            tweets.append(tweet)
+    parent = {t["id_str"]: t.get("in_reply_to_status_id_str") for t in tweets}
+    replied_to = {p for p in parent.values() if p}
+    tweets.sort(key=lambda t: (_tweet_time(t) or "", t["id_str"]))
+    for tweet in tweets:
+        root = tweet["id_str"]
+        while parent.get(root):  # walk up the chain; a parent outside the archive ends it
+            root = parent[root]
+        is_thread = root != tweet["id_str"] or root in replied_to
+        conversation = f"thread {root}" if is_thread else "tweets"
+        text = html.unescape(tweet.get("full_text") or tweet.get("text"))
+        yield Message(NAME, conversation, _tweet_time(tweet), owner, text)
+
+
+def _tweet_time(tweet: dict) -> str | None:
+    try:
+        stamp = datetime.strptime(tweet.get("created_at", ""), "%a %b %d %H:%M:%S %z %Y")
+    except ValueError:
+        return None
+    return stamp.replace(tzinfo=None).isoformat(timespec="seconds")
+
+
+def _direct_messages(entry, items: list, names: dict, ctx) -> Iterator[Message]:
+    for item in items:
+        conversation = (item or {}).get("dmConversation") if isinstance(item, dict) else None
+        if not isinstance(conversation, dict):
+            ctx.report.skip(entry.name, None, "direct-message item without dmConversation")
+            continue
+        events = [e for e in conversation.get("messages") or [] if isinstance(e, dict)]
+        events.sort(key=lambda e: str(next(iter(e.values()), {}).get("createdAt", "")))
+        title = _dm_title(conversation, events, names)
+        for event in events:
+            message = _dm_message(event, title, names)
+            if message is None:
+                ctx.report.skip(entry.name, None, "direct-message event without text")
+            else:
+                yield message
+
+
+def _dm_title(conversation: dict, events: list, names: dict) -> str:
+    renamed = [e["conversationNameUpdate"] for e in events if "conversationNameUpdate" in e]
+    if renamed and renamed[-1].get("name"):
+        return str(renamed[-1]["name"])
+    ids = str(conversation.get("conversationId", "")).split("-")
+    if len(ids) == 2 and all(part.isdigit() for part in ids):
+        others = [names.get(i, i) for i in ids]
+        return "DM " + " & ".join(others)
+    return f"DM group {conversation.get('conversationId', '')}"
+
+
+def _dm_message(event: dict, conversation: str, names: dict) -> Message | None:
+    (event_type, body), *_ = event.items()
+    if not isinstance(body, dict):
+        return None
+    time = str(body.get("createdAt", ""))[:19] or None
+    if event_type == "messageCreate":
+        sender = str(body.get("senderId", ""))
+        text = html.unescape(body.get("text") or "")
+        kind = "media" if body.get("mediaUrls") else "text"
+        text = text or ("<media>" if kind == "media" else "")
+        if not text or not sender:
+            return None
+        return Message(NAME, conversation, time, names.get(sender, sender), text, kind)
+    actor = str(body.get("initiatingUserId") or body.get("userId") or body.get("senderId") or "")
+    if event_type == "conversationNameUpdate":
+        text = f"named the conversation {body.get('name', '')}"
+    elif event_type in ("joinConversation", "participantsJoin", "participantsLeave"):
+        text = re.sub(r"(?<!^)(?=[A-Z])", " ", event_type).lower()
+    else:
+        return None  # reactions and other events are not messages
+    return Message(NAME, conversation, time, names.get(actor, actor or "X"), text, "system")
