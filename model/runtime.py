@@ -1,0 +1,187 @@
+"""Serve a model bundle without TensorFlow: numpy + onnxruntime + tokenizers.
+
+    Replier.load(bundle_dir)            verify sha256s, open both ONNX graphs once
+    replier.reply("hi", context=[...])  one Reply(text, messages, persona)
+    replier.reply_batch([ReplyRequest]) many at once; requests whose decoding settings
+                                        differ only in the seed share one batched run
+
+The encoder graph turns context ids [B, S] into `memory` [B, S, H] and the initial
+decoder `state_*`; the step graph maps (token, persona, memory, memory_mask, state_*) to
+(logits, state_*). `model.decode` drives the step graph as a step function. A Replier
+holds no per-request state, and onnxruntime sessions may be run from several threads at
+once, so one Replier is shared by every thread of a server.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from model import decode
+from model.bundle import verify_bundle
+from model.decode import Decoding, State, TokenRules
+from model.retrieval import FILE_NAME as RETRIEVAL_FILE
+from model.retrieval import Hit, RetrievalIndex
+from model.tokenizer import Tokenizer
+
+REQUIRED_FILES = ("tokenizer.json", "encoder.onnx", "decoder_step.onnx")
+
+
+class UnknownPersona(ValueError):
+    """A persona the bundle was not trained on; the message lists the known ones."""
+
+
+@dataclass
+class ReplyRequest:
+    message: str
+    context: list[str] = field(default_factory=list)  # earlier turns, oldest first
+    persona: str | None = None  # None: the bundle's default persona
+    decoding: dict = field(default_factory=dict)  # Decoding settings, e.g. {"seed": 3}
+    speakers: list[str | None] | None = None  # speaker of each of context + [message]
+
+
+@dataclass
+class Reply:
+    text: str  # bubbles joined by " <brk> "
+    messages: list[str]  # the bubbles
+    persona: str
+
+
+class Replier:
+    """A loaded bundle that answers messages. Thread-safe; load once, share."""
+
+    def __init__(self, bundle_dir: Path, meta: dict, tokenizer: Tokenizer,
+                 encoder: ort.InferenceSession, step: ort.InferenceSession):
+        self.bundle_dir = bundle_dir
+        self.meta = meta
+        self.name: str = meta["name"]
+        self.personas: list[str] = list(meta["personas"])
+        self.default_persona: str = meta.get("default_persona") or self.personas[0]
+        self.tokenizer = tokenizer
+        self._encoder = encoder
+        self._step = step
+        self._encoder_outputs = [o.name for o in encoder.get_outputs()]
+        self._step_inputs = {i.name for i in step.get_inputs()}
+        self._step_outputs = [o.name for o in step.get_outputs()]
+        self._state_names = [name for name in self._step_outputs if name.startswith("state_")]
+        banned = {tokenizer.pad_id, tokenizer.unk_id, tokenizer.bos_id, tokenizer.sep_id,
+                  *tokenizer.speaker_ids.values()}
+        self.rules = TokenRules(bos=tokenizer.bos_id, eos=tokenizer.eos_id,
+                                brk=tokenizer.brk_id, banned=tuple(sorted(banned)))
+        base = Decoding(max_len=max(meta.get("max_reply_tokens", 42) - 2, 1))
+        self.decoding = Decoding.from_dict(meta.get("decoding"), base=base)
+        self._retrieval: RetrievalIndex | None = None
+        self._retrieval_lock = threading.Lock()
+
+    @classmethod
+    def load(cls, bundle_dir: str | Path, threads: int = 1) -> Replier:
+        """Verify the bundle's sha256s (BundleError names a bad file) and open it.
+
+        `threads` is onnxruntime's intra-op thread count per graph run; 1 suits servers
+        that run one process per core.
+        """
+        bundle_dir = Path(bundle_dir)
+        meta = verify_bundle(bundle_dir, required=REQUIRED_FILES)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+
+        def session(name: str) -> ort.InferenceSession:
+            return ort.InferenceSession(str(bundle_dir / name), options,
+                                        providers=["CPUExecutionProvider"])
+
+        return cls(bundle_dir, meta, Tokenizer.load(bundle_dir), session("encoder.onnx"),
+                   session("decoder_step.onnx"))
+
+    # --- public API ---------------------------------------------------------------------
+
+    def reply(self, message: str, context: Sequence[str] = (), persona: str | None = None,
+              **decoding) -> Reply:
+        return self.reply_batch([ReplyRequest(message, list(context), persona, decoding)])[0]
+
+    def reply_batch(self, requests: Sequence[ReplyRequest]) -> list[Reply]:
+        """Replies in request order. Bad settings raise ValueError, bad personas UnknownPersona."""
+        settings = [Decoding.from_dict(r.decoding, base=self.decoding) for r in requests]
+        personas = [self.persona_name(r.persona) for r in requests]
+        groups: dict[Decoding, list[int]] = {}
+        for index, cfg in enumerate(settings):
+            groups.setdefault(cfg.without_seed(), []).append(index)
+        replies: list[Reply | None] = [None] * len(requests)
+        for cfg, members in groups.items():
+            state = self.encode([self.turns(requests[i]) for i in members],
+                                [personas[i] for i in members])
+            lm_state = self.empty_context([personas[i] for i in members]) if cfg.rerank > 1 \
+                else None
+            outputs = decode.generate(self.step, state, self.rules, cfg,
+                                      [settings[i].seed for i in members], lm_state=lm_state)
+            for i, ids in zip(members, outputs, strict=True):
+                text = self.tokenizer.decode(ids)
+                replies[i] = Reply(text, self.tokenizer.split_messages(text), personas[i])
+        return replies
+
+    def persona_name(self, persona: str | None) -> str:
+        if persona is None:
+            return self.default_persona
+        if persona not in self.personas:
+            raise UnknownPersona(
+                f"unknown persona {persona!r}; this bundle knows: {', '.join(self.personas)}")
+        return persona
+
+    def retrieve(self, message: str, context: Sequence[str] = ()) -> Hit | None:
+        """Nearest training context's reply, if the bundle ships retrieval.json."""
+        with self._retrieval_lock:
+            if self._retrieval is None:
+                path = self.bundle_dir / RETRIEVAL_FILE
+                if not path.is_file():
+                    return None
+                self._retrieval = RetrievalIndex.load(path)
+        return self._retrieval.search([*context, message])
+
+    def token_logprobs(self, requests: Sequence[ReplyRequest],
+                       replies: Sequence[str]) -> list[np.ndarray]:
+        """Teacher-forced log p of each token of `reply + </s>` (for perplexity)."""
+        state = self.encode([self.turns(r) for r in requests],
+                            [self.persona_name(r.persona) for r in requests])
+        targets = [self.tokenizer.encode_reply(reply) for reply in replies]
+        return decode.sequence_logprobs(self.step, state, targets, self.rules)
+
+    # --- the two graphs -----------------------------------------------------------------
+
+    @staticmethod
+    def turns(request: ReplyRequest) -> tuple[list[str], list[str | None] | None]:
+        return [*request.context, request.message], request.speakers
+
+    def encode(self, turns: Sequence[tuple[list[str], list[str | None] | None]],
+               personas: Sequence[str]) -> State:
+        """Run the encoder on a batch of contexts; the decode state of each row."""
+        ids = [self.tokenizer.encode_context(texts, speakers) or [self.tokenizer.sep_id]
+               for texts, speakers in turns]
+        return self._encode_ids(ids, personas)
+
+    def empty_context(self, personas: Sequence[str]) -> State:
+        """Decode state for 'no context': a lone <sep>, the anti-LM of MMI reranking."""
+        return self._encode_ids([[self.tokenizer.sep_id]] * len(personas), personas)
+
+    def _encode_ids(self, ids: Sequence[list[int]], personas: Sequence[str]) -> State:
+        longest = max(len(row) for row in ids)
+        context = np.zeros((len(ids), longest), dtype=np.int32)  # [B, S], right-padded
+        for row, tokens in enumerate(ids):
+            context[row, :len(tokens)] = tokens
+        outputs = self._encoder.run(None, {"context_ids": context})
+        state = dict(zip(self._encoder_outputs, outputs, strict=True))
+        state["memory_mask"] = (context != 0).astype(np.float32)  # [B, S]
+        state["persona"] = np.array([self.personas.index(p) for p in personas], dtype=np.int32)
+        return state
+
+    def step(self, tokens: np.ndarray, state: State) -> tuple[np.ndarray, State]:
+        """One decoder step: tokens [N] -> logits [N, V]; state_* replaced by their update."""
+        feed = {name: value for name, value in state.items() if name in self._step_inputs}
+        outputs = self._step.run(None, {"token": tokens.astype(np.int32), **feed})
+        new = dict(zip(self._step_outputs, outputs, strict=True))
+        return new["logits"], {**state, **{name: new[name] for name in self._state_names}}
