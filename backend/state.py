@@ -1,0 +1,231 @@
+"""The poller's memory: what it has answered, skipped or claimed, and whom it must leave alone.
+
+Two stores with one interface: SQLite (default; one file, WAL, every change one
+transaction) and DynamoDB (every change a conditional write, so two pollers can never
+both claim a mention). Chosen by `BOT_STATE`: `sqlite:///path/to/file.sqlite` or
+`dynamodb://table-name` (the endpoint comes from boto3's usual AWS_ENDPOINT_URL*).
+
+A mention moves claimed -> done (reply posted) or claimed -> skipped, or straight to
+skipped. A claim is a conditional insert keyed by the mention id: whoever inserts it is
+the only one allowed to post; after a crash a stale claim is taken over by a conditional
+update on its (owner, claimed_at), so only one taker wins.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+from model.errors import InputError
+
+CLAIMED, DONE, SKIPPED = "claimed", "done", "skipped"
+
+
+@dataclass(frozen=True)
+class MentionRecord:
+    mention_id: str
+    author_id: str
+    status: str  # claimed | done | skipped
+    reason: str | None = None  # why skipped (or "duplicate_content" for a done without reply)
+    reply_id: str | None = None
+    owner: str | None = None  # the poller run that holds the claim
+    claimed_at: float | None = None
+
+
+def newer_id(a: str | None, b: str | None) -> str | None:
+    """The larger of two X ids (numeric strings), treating None as the smallest."""
+    if a is None or b is None:
+        return b if a is None else a
+    return a if int(a) >= int(b) else b
+
+
+class SqliteState:
+    """State in one SQLite file; safe across processes (WAL + immediate transactions)."""
+
+    SCHEMA = """
+    CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT);
+    CREATE TABLE IF NOT EXISTS mentions (
+        mention_id TEXT PRIMARY KEY, author_id TEXT NOT NULL, status TEXT NOT NULL,
+        reason TEXT, reply_id TEXT, owner TEXT, claimed_at REAL, updated_at REAL NOT NULL);
+    CREATE INDEX IF NOT EXISTS mentions_status ON mentions (status, claimed_at);
+    CREATE TABLE IF NOT EXISTS opt_outs (user_id TEXT PRIMARY KEY, at REAL NOT NULL);
+    CREATE TABLE IF NOT EXISTS user_replies (user_id TEXT NOT NULL, at REAL NOT NULL);
+    CREATE INDEX IF NOT EXISTS user_replies_user ON user_replies (user_id, at);
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(
+            self.path, timeout=30, isolation_level=None, check_same_thread=False
+        )
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(self.SCHEMA)
+
+    @contextlib.contextmanager
+    def _transaction(self):
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def close(self) -> None:
+        self._db.close()
+
+    # --- poll position and rate limits ---------------------------------------------------
+    def _get(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def _put(self, db, key: str, value: str) -> None:
+        db.execute("INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)", (key, value))
+
+    def initialized(self) -> bool:
+        return self._get("initialized") is not None
+
+    def initialize(self, since_id: str | None) -> None:
+        """Mark the first start done; `since_id` is the newest mention seen (or None)."""
+        with self._transaction() as db:
+            self._put(db, "initialized", "1")
+            if since_id is not None:
+                self._put(db, "since_id", since_id)
+
+    def since_id(self) -> str | None:
+        return self._get("since_id")
+
+    def advance_since_id(self, mention_id: str) -> None:
+        """Move the poll position forward to `mention_id` (never backwards)."""
+        with self._transaction() as db:
+            row = db.execute("SELECT value FROM kv WHERE key = 'since_id'").fetchone()
+            self._put(db, "since_id", newer_id(row[0] if row else None, mention_id))
+
+    def reset_time(self) -> float:
+        value = self._get("reset_time")
+        return float(value) if value else 0.0
+
+    def set_reset_time(self, when: float) -> None:
+        with self._transaction() as db:
+            self._put(db, "reset_time", repr(float(when)))
+
+    # --- mentions -----------------------------------------------------------------------
+    def mention(self, mention_id: str) -> MentionRecord | None:
+        row = self._db.execute(
+            "SELECT mention_id, author_id, status, reason, reply_id, owner, claimed_at"
+            " FROM mentions WHERE mention_id = ?", (mention_id,)
+        ).fetchone()
+        return MentionRecord(*row) if row else None
+
+    def claim(self, mention_id: str, author_id: str, owner: str, now: float) -> bool:
+        """Conditional insert: True if this caller now holds the claim."""
+        with self._transaction() as db:
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO mentions (mention_id, author_id, status, owner,"
+                " claimed_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (mention_id, author_id, CLAIMED, owner, now, now),
+            )
+            return cursor.rowcount == 1
+
+    def take_over(self, record: MentionRecord, owner: str, now: float) -> bool:
+        """Take a stale claim, only if nobody changed it since `record` was read."""
+        with self._transaction() as db:
+            cursor = db.execute(
+                "UPDATE mentions SET owner = ?, claimed_at = ?, updated_at = ?"
+                " WHERE mention_id = ? AND status = ? AND owner = ? AND claimed_at = ?",
+                (owner, now, now, record.mention_id, CLAIMED, record.owner, record.claimed_at),
+            )
+            return cursor.rowcount == 1
+
+    def confirm(self, mention_id: str, reply_id: str | None, now: float,
+                reason: str | None = None) -> bool:
+        """claimed -> done, and count the reply against its author's hourly cap."""
+        with self._transaction() as db:
+            cursor = db.execute(
+                "UPDATE mentions SET status = ?, reply_id = ?, reason = ?, updated_at = ?"
+                " WHERE mention_id = ? AND status = ?",
+                (DONE, reply_id, reason, now, mention_id, CLAIMED),
+            )
+            if cursor.rowcount != 1:
+                return False
+            (author_id,) = db.execute(
+                "SELECT author_id FROM mentions WHERE mention_id = ?", (mention_id,)
+            ).fetchone()
+            db.execute("INSERT INTO user_replies (user_id, at) VALUES (?, ?)", (author_id, now))
+            return True
+
+    def skip(self, mention_id: str, author_id: str, reason: str, now: float) -> bool:
+        """Record a skip for a new mention, or turn our claim into a skip."""
+        with self._transaction() as db:
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO mentions (mention_id, author_id, status, reason,"
+                " updated_at) VALUES (?, ?, ?, ?, ?)",
+                (mention_id, author_id, SKIPPED, reason, now),
+            )
+            if cursor.rowcount == 1:
+                return True
+            cursor = db.execute(
+                "UPDATE mentions SET status = ?, reason = ?, updated_at = ?"
+                " WHERE mention_id = ? AND status = ?",
+                (SKIPPED, reason, now, mention_id, CLAIMED),
+            )
+            return cursor.rowcount == 1
+
+    def stale_claims(self, claimed_before: float) -> list[MentionRecord]:
+        rows = self._db.execute(
+            "SELECT mention_id, author_id, status, reason, reply_id, owner, claimed_at"
+            " FROM mentions WHERE status = ? AND claimed_at < ? ORDER BY claimed_at",
+            (CLAIMED, claimed_before),
+        ).fetchall()
+        return [MentionRecord(*row) for row in rows]
+
+    def all_mentions(self) -> list[MentionRecord]:
+        rows = self._db.execute(
+            "SELECT mention_id, author_id, status, reason, reply_id, owner, claimed_at"
+            " FROM mentions"
+        ).fetchall()
+        return [MentionRecord(*row) for row in rows]
+
+    # --- people ------------------------------------------------------------------------
+    def set_opted_out(self, user_id: str, opted_out: bool, now: float) -> None:
+        with self._transaction() as db:
+            if opted_out:
+                db.execute("INSERT OR REPLACE INTO opt_outs VALUES (?, ?)", (user_id, now))
+            else:
+                db.execute("DELETE FROM opt_outs WHERE user_id = ?", (user_id,))
+
+    def opted_out(self, user_id: str) -> bool:
+        row = self._db.execute("SELECT 1 FROM opt_outs WHERE user_id = ?", (user_id,))
+        return row.fetchone() is not None
+
+    def replies_since(self, user_id: str, since: float) -> int:
+        (count,) = self._db.execute(
+            "SELECT COUNT(*) FROM user_replies WHERE user_id = ? AND at >= ?", (user_id, since)
+        ).fetchone()
+        return count
+
+
+def open_state(url: str, **dynamo_options):
+    """`sqlite:///path` or `dynamodb://table` -> a state store (SqliteState or DynamoState)."""
+    parsed = urlparse(url)
+    if parsed.scheme == "sqlite":
+        # As SQLAlchemy spells it: sqlite:///relative/file, sqlite:////absolute/file.
+        path = url[len("sqlite:///"):] if url.startswith("sqlite:///") else ""
+        if not path:
+            raise InputError(f"BOT_STATE {url!r} names no file (sqlite:///path/to/state.sqlite)")
+        return SqliteState(path)
+    if parsed.scheme == "dynamodb":
+        if not parsed.netloc:
+            raise InputError(f"BOT_STATE {url!r} names no table (dynamodb://table-name)")
+        from backend.state_dynamo import DynamoState
+
+        return DynamoState(parsed.netloc, **dynamo_options)
+    raise InputError(f"BOT_STATE {url!r}: expected sqlite:///path or dynamodb://table")
