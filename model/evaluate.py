@@ -1,0 +1,388 @@
+"""`python -m model eval BUNDLE` — the fixed metrics of DESIGN.md against baselines.
+
+Test pairs are the held-out conversations of training (`model.pairs.is_heldout` with the
+manifest's val_fraction), or `--pairs FILE`; only pairs answered by the bundle's persona
+are scored. Training pairs feed the baselines and the persona classifier.
+
+Systems, all on the same test pairs:
+    doppel          the bundle with its default decoding
+    most-frequent   the persona's most frequent training reply, every time
+    retrieval       the reply of the most similar training context (TF-IDF, model.retrieval);
+                    the most frequent reply when nothing overlaps
+    seq2seq-greedy  plain greedy decoding, no penalties: of the --ablation bundle (trained
+                    without the persona embedding) when given, else of this bundle
+
+Writes report.md, metrics.json and metrics.png into --report (default BUNDLE/eval) and
+the headline numbers into bundle.json `eval`. `--sweep` first tries a grid of decoding
+settings, plots quality against latency (sweep.png) and stores the best setting that
+meets the latency budget as bundle.json `decoding` (the runtime's default from then on).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from model import metrics
+from model.bundle import read_bundle, write_bundle
+from model.errors import InputError
+from model.files import atomic_output
+from model.retrieval import RetrievalIndex
+from model.runtime import Replier, ReplyRequest
+
+GREEDY = {"strategy": "greedy", "rerank": 0, "repetition_penalty": 1.0, "no_repeat_ngram": 0}
+SWEEP_GRID = [
+    GREEDY,
+    {"strategy": "beam", "beam_width": 4, "rerank": 0},
+    *({"strategy": "sample", "temperature": t, "top_p": p, "rerank": r}
+      for t in (0.7, 1.0) for p in (0.9, 1.0) for r in (0, 8)),
+]
+LATENCY_BUDGET_MS = 20.0
+LATENCY_SAMPLES = 20
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("bundle", type=Path, help="model bundle directory")
+    parser.add_argument("--pairs", type=Path, help="test pairs JSONL (default: held-out split)")
+    parser.add_argument("--manifest", type=Path,
+                        help="manifest for the training pairs (default: the bundle's)")
+    parser.add_argument("--report", type=Path, help="output folder (default BUNDLE/eval)")
+    parser.add_argument("--ablation", type=Path,
+                        help="bundle trained without persona embedding (seq2seq baseline)")
+    parser.add_argument("--sweep", action="store_true",
+                        help="try a decoding grid first and store the best as the default")
+    parser.add_argument("--limit", type=int, default=500, help="at most this many test pairs")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1)
+
+
+# --- data ----------------------------------------------------------------------------------
+
+
+def load_split(bundle_meta: dict, bundle_dir: Path, manifest_path: Path | None,
+               pairs_path: Path | None) -> tuple[list[dict], list[dict]]:
+    """(training pairs, test pairs) split by conversation exactly as training split them."""
+    from model.manifest import load_manifest
+    from model.pairs import build_pairs_from_manifest, is_heldout, read_pairs
+
+    if manifest_path is None:
+        recorded = (bundle_meta.get("data") or {}).get("manifest")
+        if not recorded:
+            raise InputError("bundle.json does not record its manifest; pass --manifest",
+                             path=str(bundle_dir / "bundle.json"))
+        manifest_path = Path(recorded)
+    manifest = load_manifest(manifest_path)
+    fraction = float(manifest.train["val_fraction"])
+    pairs = build_pairs_from_manifest(manifest)
+    train = [p for p in pairs if not is_heldout(p["conversation"], fraction)]
+    test = list(read_pairs(pairs_path)) if pairs_path else \
+        [p for p in pairs if is_heldout(p["conversation"], fraction)]
+    return train, test
+
+
+def plain(reply: str) -> str:
+    """A reply as one line of text (bubbles joined by spaces) for BLEU and the classifier."""
+    return " ".join(part.strip() for part in reply.split("<brk>") if part.strip())
+
+
+def request_for(pair: dict, persona: str, decoding: dict, seed: int) -> ReplyRequest:
+    *context, message = pair["context"]
+    return ReplyRequest(message, context, persona, {**decoding, "seed": seed},
+                        list(pair.get("context_speakers") or []) or None)
+
+
+def generate(replier: Replier, test: list[dict], decoding: dict, seed: int,
+             batch_size: int) -> list[str]:
+    persona = replier.default_persona
+    requests = [request_for(p, persona, decoding, seed + i) for i, p in enumerate(test)]
+    replies: list[str] = []
+    for start in range(0, len(requests), batch_size):
+        replies += [r.text for r in replier.reply_batch(requests[start:start + batch_size])]
+    return replies
+
+
+def latency_ms(replier: Replier, test: list[dict], decoding: dict, seed: int) -> float:
+    """Median wall time of one batch-1 reply over the first LATENCY_SAMPLES test pairs."""
+    persona = replier.default_persona
+    times = []
+    for i, pair in enumerate(test[:LATENCY_SAMPLES]):
+        request = request_for(pair, persona, decoding, seed + i)
+        start = time.perf_counter()
+        replier.reply_batch([request])
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def perplexity(replier: Replier, test: list[dict], batch_size: int) -> float:
+    persona = replier.persona_name(test[0]["persona"]) if test else replier.default_persona
+    nlls: list[float] = []
+    for start in range(0, len(test), batch_size):
+        chunk = test[start:start + batch_size]
+        requests = [request_for(p, persona, {}, 0) for p in chunk]
+        for logps in replier.token_logprobs(requests, [p["reply"] for p in chunk]):
+            nlls.extend((-logps).tolist())
+    return metrics.perplexity(nlls)
+
+
+# --- persona classifier --------------------------------------------------------------------
+
+
+class PersonaClassifier:
+    """Character n-gram logistic regression: the persona's replies vs other speakers' turns."""
+
+    def __init__(self, train: list[dict], persona: str, seed: int = 0):
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+
+        mine = {plain(p["reply"]) for p in train if p["persona"] == persona}
+        others = {plain(p["reply"]) for p in train if p["persona"] != persona}
+        for pair in train:
+            for turn, speaker in zip(pair["context"], pair.get("context_speakers") or [],
+                                     strict=False):
+                if speaker != persona:
+                    others.add(plain(turn))
+        others -= mine
+        mine.discard("")
+        others.discard("")
+        if not mine or not others:
+            raise InputError(f"persona classifier needs replies of {persona!r} and of others")
+        texts = sorted(mine) + sorted(others)
+        labels = [1] * len(mine) + [0] * len(others)
+        self.pipeline = make_pipeline(
+            TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True,
+                            min_df=1),
+            LogisticRegression(max_iter=2000, class_weight="balanced", random_state=seed))
+        self.pipeline.fit(texts, labels)
+        self.sizes = {"persona": len(mine), "others": len(others)}
+
+    def share(self, replies: list[str]) -> float:
+        """Share of `replies` the classifier assigns to the persona."""
+        if not replies:
+            return float("nan")
+        return float(np.mean(self.pipeline.predict([plain(r) for r in replies])))
+
+
+# --- scoring -------------------------------------------------------------------------------
+
+
+def score(replies: list[str], golds: list[str], classifier: PersonaClassifier) -> dict:
+    import sacrebleu
+
+    generated = [metrics.words(r) for r in replies]
+    gold = [metrics.words(g) for g in golds]
+    return {
+        "bleu": sacrebleu.corpus_bleu([plain(r) for r in replies],
+                                      [[plain(g) for g in golds]]).score,
+        "distinct_1": metrics.distinct_n(generated, 1),
+        "distinct_2": metrics.distinct_n(generated, 2),
+        "length_ratio": metrics.length_ratio(generated, gold),
+        "generic_rate": metrics.generic_rate([plain(r) for r in replies]),
+        "persona_share": classifier.share(replies),
+    }
+
+
+def quality(row: dict) -> float:
+    """One number for choosing decoding defaults: in-character, varied, not generic, on target.
+
+    mean of persona share, distinct-2, 1 - generic rate and BLEU/100 (all in [0, 1]).
+    """
+    return (row["persona_share"] + row["distinct_2"] + (1 - row["generic_rate"])
+            + row["bleu"] / 100) / 4
+
+
+def baselines(train: list[dict], test: list[dict], persona: str) -> dict[str, list[str]]:
+    own = [p for p in train if p["persona"] == persona]
+    if not own:
+        raise InputError(f"no training pairs answered by {persona!r}")
+    frequent = Counter(p["reply"] for p in own).most_common(1)[0][0]
+    index = RetrievalIndex.from_pairs(own)
+    retrieved = []
+    for pair in test:
+        hit = index.search(pair["context"])
+        retrieved.append(hit.reply if hit else frequent)
+    return {"most-frequent": [frequent] * len(test), "retrieval": retrieved}
+
+
+# --- the command ---------------------------------------------------------------------------
+
+
+def sweep(replier: Replier, test: list[dict], golds: list[str], classifier: PersonaClassifier,
+          args) -> tuple[dict, list[dict]]:
+    """Score every SWEEP_GRID setting; the best one within the latency budget."""
+    rows = []
+    for settings in SWEEP_GRID:
+        replies = generate(replier, test, settings, args.seed, args.batch_size)
+        row = {"decoding": settings, **score(replies, golds, classifier),
+               "ms_per_reply": latency_ms(replier, test, settings, args.seed)}
+        row["quality"] = quality(row)
+        rows.append(row)
+        print(f"sweep {_label(settings)}: quality {row['quality']:.3f}, "
+              f"{row['ms_per_reply']:.1f} ms/reply")
+    fast = [row for row in rows if row["ms_per_reply"] <= LATENCY_BUDGET_MS]
+    best = max(fast, key=lambda r: r["quality"]) if fast else \
+        min(rows, key=lambda r: r["ms_per_reply"])
+    return best["decoding"], rows
+
+
+def run(args) -> int:
+    bundle_dir = args.bundle
+    replier = Replier.load(bundle_dir, threads=args.threads)
+    persona = replier.default_persona
+    train, test = load_split(replier.meta, bundle_dir, args.manifest, args.pairs)
+    test = [p for p in test if p["persona"] == persona][:args.limit]
+    if not test:
+        raise InputError(f"no held-out pairs answered by {persona!r} to evaluate on",
+                         path=str(args.pairs or bundle_dir))
+    golds = [p["reply"] for p in test]
+    classifier = PersonaClassifier(train, persona, seed=args.seed)
+    report_dir = args.report or bundle_dir / "eval"
+    report_dir.mkdir(parents=True, exist_ok=True)
+
+    sweep_rows: list[dict] = []
+    if args.sweep:
+        chosen, sweep_rows = sweep(replier, test, golds, classifier, args)
+        meta = read_bundle(bundle_dir)
+        meta["decoding"] = chosen
+        write_bundle(bundle_dir, meta)
+        replier = Replier.load(bundle_dir, threads=args.threads)  # now with the new default
+        _plot_sweep(sweep_rows, report_dir / "sweep.png")
+
+    ablation = Replier.load(args.ablation, threads=args.threads) if args.ablation else replier
+    systems = {"doppel": generate(replier, test, {}, args.seed, args.batch_size),
+               **baselines(train, test, persona),
+               "seq2seq-greedy": generate(ablation, test, GREEDY, args.seed, args.batch_size)}
+    results = {name: score(replies, golds, classifier) for name, replies in systems.items()}
+    results["doppel"]["perplexity"] = perplexity(replier, test, args.batch_size)
+    results["doppel"]["ms_per_reply"] = latency_ms(replier, test, {}, args.seed)
+    results["seq2seq-greedy"]["perplexity"] = perplexity(ablation, test, args.batch_size)
+    summary = {
+        "test_pairs": len(test),
+        "train_pairs": len(train),
+        "persona": persona,
+        "persona_share_real": classifier.share(golds),
+        "classifier_texts": classifier.sizes,
+        "decoding": _decoding_dict(replier),
+        "ablation": str(args.ablation) if args.ablation else None,
+        "systems": results,
+        "sweep": sweep_rows,
+        "examples": [{"context": p["context"], "gold": p["reply"],
+                      **{name: replies[i] for name, replies in systems.items()}}
+                     for i, p in enumerate(test[:10])],
+    }
+    with atomic_output(report_dir / "metrics.json") as handle:
+        json.dump(summary, handle, indent=2, ensure_ascii=False)
+    _plot_systems(results, summary["persona_share_real"], report_dir / "metrics.png")
+    with atomic_output(report_dir / "report.md") as handle:
+        handle.write(render_report(replier.name, summary))
+
+    meta = read_bundle(bundle_dir)
+    headline = results["doppel"]
+    meta["eval"] = {**{key: round(value, 4) for key, value in headline.items()},
+                    "persona_share_real": round(summary["persona_share_real"], 4),
+                    "test_pairs": len(test),
+                    "baselines": {name: {k: round(v, 4) for k, v in row.items()}
+                                  for name, row in results.items() if name != "doppel"}}
+    write_bundle(bundle_dir, meta)
+    print(render_table(results, summary["persona_share_real"]))
+    print(f"wrote {report_dir}/report.md, metrics.json, metrics.png")
+    return 0
+
+
+# --- report and charts ---------------------------------------------------------------------
+
+COLUMNS = ["perplexity", "bleu", "distinct_1", "distinct_2", "length_ratio", "generic_rate",
+           "persona_share"]
+
+
+def render_table(results: dict, real_share: float) -> str:
+    lines = ["| system | " + " | ".join(COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
+    for name, row in results.items():
+        cells = [f"{row[c]:.3f}" if c in row else "–" for c in COLUMNS]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines.append("| real replies (held out) | " + " | ".join(
+        f"{real_share:.3f}" if c == "persona_share" else "–" for c in COLUMNS) + " |")
+    return "\n".join(lines)
+
+
+def render_report(name: str, summary: dict) -> str:
+    out = [f"# Evaluation of `{name}`", "",
+           f"{summary['test_pairs']} held-out pairs answered by {summary['persona']} "
+           f"({summary['train_pairs']} training pairs for the baselines and the classifier).",
+           f"Decoding: `{json.dumps(summary['decoding'])}`; "
+           f"{summary['systems']['doppel']['ms_per_reply']:.1f} ms per reply (batch 1, median).",
+           "", render_table(summary["systems"], summary["persona_share_real"]), "",
+           "Definitions: DESIGN.md › Evaluation; tokens for distinct/length are word tokens "
+           "(model.metrics.words), perplexity is per model token including </s>.", "",
+           "![metrics](metrics.png)", ""]
+    if summary["sweep"]:
+        out += ["## Decoding sweep", "", "| decoding | quality | ms/reply |", "|---|---|---|"]
+        out += [f"| {_label(r['decoding'])} | {r['quality']:.3f} | {r['ms_per_reply']:.1f} |"
+                for r in summary["sweep"]]
+        out += ["", "![sweep](sweep.png)", ""]
+    out += ["## Examples", ""]
+    for example in summary["examples"]:
+        out.append(f"- **context**: {' / '.join(example['context'])}")
+        for key, value in example.items():
+            if key != "context":
+                out.append(f"  - {key}: {value}")
+    return "\n".join(out) + "\n"
+
+
+def _label(settings: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in settings.items())
+
+
+def _decoding_dict(replier: Replier) -> dict:
+    from dataclasses import asdict
+
+    return {k: v for k, v in asdict(replier.decoding).items() if k != "seed"}
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _plot_systems(results: dict, real_share: float, path: Path) -> None:
+    plt = _pyplot()
+    shown = ["bleu", "distinct_2", "generic_rate", "persona_share"]
+    fig, axes = plt.subplots(1, len(shown), figsize=(4 * len(shown), 3.5))
+    names = list(results)
+    for ax, metric in zip(axes, shown, strict=True):
+        ax.bar(names, [results[n][metric] for n in names], color="#4c72b0")
+        if metric == "persona_share":
+            ax.axhline(real_share, color="#c44e52", linestyle="--", label="real replies")
+            ax.legend(fontsize=8)
+        ax.set_title(metric)
+        ax.tick_params(axis="x", labelrotation=30, labelsize=8)
+    fig.tight_layout()
+    with atomic_output(path, mode="wb") as handle:
+        fig.savefig(handle, format="png", dpi=100)
+    plt.close(fig)
+
+
+def _plot_sweep(rows: list[dict], path: Path) -> None:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ax.scatter([r["ms_per_reply"] for r in rows], [r["quality"] for r in rows])
+    for r in rows:
+        ax.annotate(_label(r["decoding"]), (r["ms_per_reply"], r["quality"]), fontsize=6)
+    ax.axvline(LATENCY_BUDGET_MS, color="#c44e52", linestyle="--", label="latency budget")
+    ax.set_xlabel("ms per reply (batch 1, median)")
+    ax.set_ylabel("quality (see model/evaluate.py:quality)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_output(path, mode="wb") as handle:
+        fig.savefig(handle, format="png", dpi=100)
+    plt.close(fig)
