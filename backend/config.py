@@ -39,6 +39,41 @@ class Setting:
 SETTINGS: dict[str, Setting] = {
     # --- reply service (issue 5) -------------------------------------------------------
     "bundle": Setting("DOPPEL_BUNDLE", str(DEMO_BUNDLE), "model bundle directory to serve"),
+    "api_key": Setting(
+        "DOPPEL_API_KEY", "", "if set, POST /api/reply needs it (Bearer or X-API-Key header)"
+    ),
+    "rate_limit_per_s": Setting(
+        "DOPPEL_RATE_LIMIT_PER_S", 5.0, "replies per second per client (API key or IP); 0 = off",
+        float,
+    ),
+    "rate_limit_burst": Setting(
+        "DOPPEL_RATE_LIMIT_BURST", 20, "requests a client may send at once before limiting", int
+    ),
+    "trusted_proxies": Setting(
+        "DOPPEL_TRUSTED_PROXIES", 0, "X-Forwarded-For hops to trust for the client IP", int
+    ),
+    "batching": Setting(
+        "DOPPEL_BATCHING", True, "decode concurrent requests together (micro-batching)", _bool
+    ),
+    "batch_wait_ms": Setting(
+        "DOPPEL_BATCH_WAIT_MS", 5.0, "how long a micro-batch waits for more requests", float
+    ),
+    "batch_max": Setting("DOPPEL_BATCH_MAX", 32, "largest micro-batch", int),
+    "session_max": Setting(
+        "DOPPEL_SESSION_MAX", 10000, "sessions kept per worker (least recently used go)", int
+    ),
+    "session_ttl_s": Setting(
+        "DOPPEL_SESSION_TTL_S", 3600.0, "a session idle this long is forgotten", float
+    ),
+    "session_turns": Setting(
+        "DOPPEL_SESSION_TURNS", 6, "turns of a session's history fed back as context", int
+    ),
+    "log_text": Setting(
+        "DOPPEL_LOG_TEXT", False, "include message and reply text in request logs", _bool
+    ),
+    "burst_pause_ms": Setting(
+        "DOPPEL_BURST_PAUSE_MS", 1500, "chat page: pause that ends a burst of messages", int
+    ),
     # --- X bot (issue 6) ----------------------------------------------------------------
 }
 

@@ -1,0 +1,198 @@
+"""The reply service's Flask app factory: reply API, chat page, health, metrics.
+
+`create_app(config)` loads the model bundle once (under gunicorn: once per worker,
+after the fork), decodes a test reply to be ready, and wires the blueprints. A bundle
+that fails to load does not stop the app: it serves 503 until restarted with a good
+one, and says why on /readyz and in the log. Never imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from dataclasses import dataclass, field
+
+from flask import Flask, current_app, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from backend.batcher import DirectDecoder, MicroBatcher
+from backend.config import load_config
+from backend.metrics import ServiceMetrics
+from backend.ratelimit import RateLimiter
+from backend.schema import MAX_BODY_BYTES, openapi_document, reply_request_schema
+from backend.sessions import SessionStore
+from model.runtime import Replier
+
+log = logging.getLogger("backend.app")
+access_log = logging.getLogger("backend.access")
+
+HTTP_ERROR_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed",
+                    413: "too_large", 415: "unsupported_media_type"}
+
+
+class ApiError(Exception):
+    """An error answered as JSON `{"error": {"code", "message"}}` with `status`."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict | None = None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers or {}
+
+
+@dataclass
+class Service:
+    """Everything a request handler needs; lives in `app.extensions["doppel"]`."""
+
+    settings: dict
+    metrics: ServiceMetrics
+    sessions: SessionStore
+    limiter: RateLimiter
+    replier: Replier | None = None
+    decoder: MicroBatcher | DirectDecoder | None = None
+    model_meta: dict = field(default_factory=dict)
+    not_ready_reason: str = "model not loaded yet"
+
+    @property
+    def ready(self) -> bool:
+        return self.decoder is not None
+
+    def reply_schema(self) -> dict:
+        return reply_request_schema(self.replier.personas if self.replier else [])
+
+    def openapi(self) -> dict:
+        return openapi_document(
+            self.replier.personas if self.replier else [],
+            self.replier.name if self.replier else "(not loaded)",
+            api_key_required=bool(self.settings["api_key"]))
+
+
+def current_service() -> Service:
+    return current_app.extensions["doppel"]
+
+
+def create_app(config: dict | None = None) -> Flask:
+    settings = load_config(config)
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.json.sort_keys = False
+    if settings["trusted_proxies"] > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings["trusted_proxies"])
+    _ensure_log_handler()
+    service = Service(
+        settings=settings,
+        metrics=ServiceMetrics(),
+        sessions=SessionStore(settings["session_max"], settings["session_ttl_s"],
+                              settings["session_turns"]),
+        limiter=RateLimiter(settings["rate_limit_per_s"], settings["rate_limit_burst"]),
+    )
+    app.extensions["doppel"] = service
+    _load_model(service)
+
+    from backend.api import api
+    from backend.pages import pages
+
+    app.register_blueprint(api)
+    app.register_blueprint(pages)
+    app.register_error_handler(ApiError, _api_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected_error)
+    app.before_request(_start_timer)
+    app.after_request(_record_request)
+    return app
+
+
+def _load_model(service: Service) -> None:
+    bundle = service.settings["bundle"]
+    if not bundle:
+        service.not_ready_reason = "no model bundle configured (DOPPEL_BUNDLE)"
+        log.error(service.not_ready_reason)
+        return
+    try:
+        replier = Replier.load(bundle)
+        replier.reply("hello", strategy="greedy", max_len=8)
+    except Exception as exc:  # any failure to load is served as 503 and logged, not raised
+        service.not_ready_reason = f"model bundle {bundle} failed to load: {exc}"
+        log.error(service.not_ready_reason)
+        return
+    settings = service.settings
+    on_batch = service.metrics.batch_size.observe
+    if settings["batching"]:
+        decoder = MicroBatcher(replier.reply_batch, settings["batch_max"],
+                               settings["batch_wait_ms"] / 1000, on_batch)
+    else:
+        decoder = DirectDecoder(replier.reply_batch, on_batch)
+    service.replier, service.model_meta, service.decoder = replier, replier.meta, decoder
+    service.not_ready_reason = ""
+    service.metrics.model_info.labels(
+        replier.name, replier.meta.get("kind", ""), str(replier.meta.get("format_version", ""))
+    ).set(1)
+
+
+def _error_response(status: int, code: str, message: str, headers: dict | None = None):
+    response = jsonify(error={"code": code, "message": message})
+    response.status_code = status
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _api_error(exc: ApiError):
+    return _error_response(exc.status, exc.code, exc.message, exc.headers)
+
+
+def _http_error(exc: HTTPException):
+    status = exc.code or 500
+    headers = {}
+    if status == 405 and getattr(exc, "valid_methods", None):
+        headers["Allow"] = ", ".join(exc.valid_methods)
+    message = exc.description or exc.name
+    if status == 413:
+        message = f"request body over {MAX_BODY_BYTES} bytes"
+    return _error_response(status, HTTP_ERROR_CODES.get(status, "http_error"), message, headers)
+
+
+def _unexpected_error(exc: Exception):
+    log.exception("unexpected error on %s %s", request.method, request.path)
+    return _error_response(500, "internal", "internal error; see the server log")
+
+
+def _start_timer() -> None:
+    g.started = time.perf_counter()
+
+
+def _record_request(response):
+    """One JSON log line and one counter increment per request."""
+    latency_ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
+    route = request.url_rule.rule if request.url_rule else "(unmatched)"
+    service = current_service()
+    service.metrics.requests.labels(route, request.method, str(response.status_code)).inc()
+    line = {"route": route, "method": request.method, "status": response.status_code,
+            "latency_ms": round(latency_ms, 2), "batch_size": g.get("batch_size")}
+    if service.settings["log_text"] and "log_text" in g:
+        line["text"] = g.log_text
+    access_log.info(json.dumps(line, ensure_ascii=False))
+    return response
+
+
+class _StderrLines(logging.Handler):
+    """Writes each record as one line to whatever sys.stderr is at the time."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+            sys.stderr.flush()
+        except Exception:
+            self.handleError(record)
+
+
+def _ensure_log_handler() -> None:
+    """Request lines go to stderr as bare JSON, whatever the host configured."""
+    for logger in (access_log, log):
+        if not any(isinstance(handler, _StderrLines) for handler in logger.handlers):
+            logger.addHandler(_StderrLines())
+            logger.setLevel(logging.INFO)

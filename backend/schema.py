@@ -1,0 +1,250 @@
+"""The reply API's shapes, defined once: published as OpenAPI and enforced by `validate`.
+
+`validate` interprets exactly the JSON Schema keywords the schemas below use (and
+refuses any other), so /openapi.json and the server's checks cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+MAX_BODY_BYTES = 16 * 1024
+MAX_MESSAGE_CHARS = 2000
+MAX_CONTEXT_ITEMS = 20
+MAX_SESSION_ID_CHARS = 128
+MAX_SEED = 2**32 - 1
+
+_TYPE_NAMES = {
+    "string": "a string",
+    "number": "a number",
+    "integer": "an integer",
+    "array": "an array",
+    "object": "an object",
+}
+_CHECKED = {"type", "properties", "required", "additionalProperties", "items", "enum",
+            "minLength", "maxLength", "pattern", "minimum", "maximum", "exclusiveMinimum",
+            "maxItems"}
+_ANNOTATIONS = {"description", "examples", "title"}
+
+
+class ValidationError(ValueError):
+    """One bad field: `field` names it (e.g. `context[3]`), `keyword` the rule it broke."""
+
+    def __init__(self, field: str, message: str, keyword: str = ""):
+        self.field = field
+        self.keyword = keyword
+        super().__init__(message)
+
+
+def reply_request_schema(personas: list[str]) -> dict:
+    persona = {"type": "string", "description": "who answers; default: the bundle's persona"}
+    if personas:
+        persona["enum"] = list(personas)
+    text = {"type": "string", "minLength": 1, "maxLength": MAX_MESSAGE_CHARS}
+    return {
+        "type": "object",
+        "required": ["message"],
+        "additionalProperties": False,
+        "properties": {
+            "message": {**text, "pattern": r"\S",
+                        "description": "the new turn; several messages joined by ' <brk> '"},
+            "context": {"type": "array", "maxItems": MAX_CONTEXT_ITEMS,
+                        "items": {"type": "string", "maxLength": MAX_MESSAGE_CHARS},
+                        "description": "earlier turns, oldest first"},
+            "session_id": {"type": "string", "minLength": 1, "maxLength": MAX_SESSION_ID_CHARS,
+                           "pattern": r"^[A-Za-z0-9_.:-]+$",
+                           "description": "the server keeps this session's recent turns"},
+            "persona": persona,
+            "temperature": {"type": "number", "minimum": 0, "maximum": 2,
+                            "description": "sampling temperature; 0 = greedy"},
+            "top_p": {"type": "number", "exclusiveMinimum": 0, "maximum": 1,
+                      "description": "nucleus sampling mass"},
+            "seed": {"type": "integer", "minimum": 0, "maximum": MAX_SEED,
+                     "description": "makes sampling repeatable"},
+        },
+    }
+
+
+REPLY_RESPONSE_SCHEMA = {
+    "type": "object",
+    "required": ["reply", "messages", "persona", "model", "latency_ms"],
+    "properties": {
+        "reply": {"type": "string"},
+        "messages": {"type": "array", "items": {"type": "string"}},
+        "persona": {"type": "string"},
+        "model": {"type": "string"},
+        "latency_ms": {"type": "number", "minimum": 0},
+    },
+}
+
+PERSONAS_RESPONSE_SCHEMA = {
+    "type": "object",
+    "required": ["personas", "default", "model"],
+    "properties": {
+        "personas": {"type": "array", "items": {"type": "string"}},
+        "default": {"type": "string"},
+        "model": {"type": "string"},
+    },
+}
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+        }
+    },
+}
+
+
+def openapi_document(personas: list[str], model: str, api_key_required: bool) -> dict:
+    """The OpenAPI 3.1 description of this server, built from the same schemas it enforces."""
+    error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+    def failure(text: str, **extra) -> dict:
+        return {"description": text, **error, **extra}
+
+    reply_responses = {
+        "200": {"description": "the persona's reply",
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Reply"}}}},
+        "400": failure("malformed JSON or a field out of range (the message names the field)"),
+        "413": failure(f"body over {MAX_BODY_BYTES} bytes"),
+        "429": failure("rate limited", headers={"Retry-After": {
+            "description": "seconds to wait", "schema": {"type": "integer"}}}),
+        "503": failure("model not loaded"),
+    }
+    reply_operation = {
+        "summary": "Answer a message in the persona's voice",
+        "operationId": "reply",
+        "requestBody": {"required": True, "content": {"application/json": {
+            "schema": {"$ref": "#/components/schemas/ReplyRequest"}}}},
+        "responses": reply_responses,
+    }
+    components = {
+        "schemas": {
+            "ReplyRequest": reply_request_schema(personas),
+            "Reply": REPLY_RESPONSE_SCHEMA,
+            "Personas": PERSONAS_RESPONSE_SCHEMA,
+            "Error": ERROR_SCHEMA,
+        }
+    }
+    if api_key_required:
+        reply_responses["401"] = failure("API key missing or wrong")
+        reply_operation["security"] = [{"bearer": []}, {"apiKey": []}]
+        components["securitySchemes"] = {
+            "bearer": {"type": "http", "scheme": "bearer"},
+            "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+        }
+    status = {"type": "object", "required": ["status"],
+              "properties": {"status": {"type": "string"}}}
+
+    def plain(text: str, media: str, schema: dict | None = None) -> dict:
+        return {"description": text, "content": {media: {"schema": schema or {"type": "string"}}}}
+
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Doppel reply API", "version": "1",
+                 "description": f"Replies in the voice of model {model!r}."},
+        "paths": {
+            "/api/reply": {"post": reply_operation},
+            "/api/personas": {"get": {
+                "summary": "Personas the model can answer as", "operationId": "personas",
+                "responses": {"200": plain("names; `default` answers when none is given",
+                                           "application/json",
+                                           {"$ref": "#/components/schemas/Personas"}),
+                              "503": failure("model not loaded")}}},
+            "/healthz": {"get": {"summary": "The process is up", "operationId": "healthz",
+                                 "responses": {"200": plain("up", "application/json", status)}}},
+            "/readyz": {"get": {"summary": "The model is loaded and decoded a test reply",
+                                "operationId": "readyz",
+                                "responses": {"200": plain("ready", "application/json", status),
+                                              "503": plain("not ready", "application/json",
+                                                           status)}}},
+            "/metrics": {"get": {"summary": "Prometheus metrics", "operationId": "metrics",
+                                 "responses": {"200": plain("Prometheus text format",
+                                                            "text/plain")}}},
+        },
+        "components": components,
+    }
+
+
+def validate(value: Any, schema: dict, field: str = "body") -> None:
+    """Raise ValidationError for the first place where `value` breaks `schema`."""
+    unknown = set(schema) - _CHECKED - _ANNOTATIONS
+    if unknown:
+        raise AssertionError(f"schema keyword(s) {sorted(unknown)} are not enforced")
+    _check_type(value, schema["type"], field)
+    if "enum" in schema and value not in schema["enum"]:
+        known = ", ".join(schema["enum"])
+        raise ValidationError(field, f"{field} must be one of: {known} (got {value!r})",
+                              "enum")
+    if isinstance(value, str):
+        _check_string(value, schema, field)
+    elif isinstance(value, (int, float)):
+        _check_number(value, schema, field)
+    elif isinstance(value, list):
+        if len(value) > schema.get("maxItems", math.inf):
+            raise ValidationError(field, f"{field} has {len(value)} items; at most "
+                                         f"{schema['maxItems']} allowed")
+        for index, item in enumerate(value):
+            validate(item, schema["items"], f"{field}[{index}]")
+    elif isinstance(value, dict):
+        _check_object(value, schema, field)
+
+
+def _check_type(value: Any, type_name: str, field: str) -> None:
+    ok = {
+        "string": isinstance(value, str),
+        "number": isinstance(value, (int, float)) and not isinstance(value, bool),
+        "integer": isinstance(value, int) and not isinstance(value, bool),
+        "array": isinstance(value, list),
+        "object": isinstance(value, dict),
+    }[type_name]
+    if type_name == "number" and ok and not math.isfinite(value):
+        ok = False
+    if not ok:
+        raise ValidationError(field, f"{field} must be {_TYPE_NAMES[type_name]}")
+
+
+def _check_string(value: str, schema: dict, field: str) -> None:
+    if len(value) < schema.get("minLength", 0):
+        raise ValidationError(field, f"{field} must not be empty")
+    if len(value) > schema.get("maxLength", math.inf):
+        raise ValidationError(field, f"{field} is {len(value)} characters; at most "
+                                     f"{schema['maxLength']} allowed")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError(field, f"{field} is not valid unicode") from None
+    if "pattern" in schema and not re.search(schema["pattern"], value):
+        raise ValidationError(field, f"{field} must match {schema['pattern']}")
+
+
+def _check_number(value: float, schema: dict, field: str) -> None:
+    if "minimum" in schema and value < schema["minimum"]:
+        raise ValidationError(field, f"{field} must be at least {schema['minimum']}")
+    if "exclusiveMinimum" in schema and value <= schema["exclusiveMinimum"]:
+        raise ValidationError(field, f"{field} must be above {schema['exclusiveMinimum']}")
+    if "maximum" in schema and value > schema["maximum"]:
+        raise ValidationError(field, f"{field} must be at most {schema['maximum']}")
+
+
+def _check_object(value: dict, schema: dict, field: str) -> None:
+    properties = schema.get("properties", {})
+    for name in schema.get("required", []):
+        if name not in value:
+            raise ValidationError(name, f"{name} is required")
+    if schema.get("additionalProperties", True) is False:
+        extra = sorted(set(value) - set(properties))
+        if extra:
+            raise ValidationError(extra[0], f"unknown field {extra[0]!r}; allowed: "
+                                            f"{', '.join(properties)}")
+    for name, sub_schema in properties.items():
+        if name in value:
+            inner = name if field == "body" else f"{field}.{name}"
+            validate(value[name], sub_schema, inner)

@@ -1,0 +1,92 @@
+"""`python -m backend serve` — the reply API and chat page under gunicorn.
+
+gunicorn runs `backend.app.create_app` inside each worker after the fork, so every
+worker loads the bundle once and owns its onnxruntime sessions. Workers are gthread
+workers: one worker serves many requests at once on threads, which is what lets the
+micro-batcher decode them together. `--dev` runs Flask's development server instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+
+from gunicorn.app.base import BaseApplication
+
+from backend.config import SETTINGS
+from model.bundle import verify_bundle
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--bundle", default=None,
+                        help=f"model bundle directory (default: ${SETTINGS['bundle'].env} "
+                             f"or the demo bundle)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--workers", type=int, default=1,
+                        help="worker processes, each with its own copy of the model")
+    parser.add_argument("--threads", type=int, default=64,
+                        help="request threads per worker (concurrent requests it can batch)")
+    parser.add_argument("--timeout", type=int, default=60,
+                        help="seconds before a stuck worker is restarted")
+    parser.add_argument("--dev", action="store_true",
+                        help="Flask's development server (one process, threads) instead")
+
+
+def run(args: argparse.Namespace) -> int:
+    overrides = {"bundle": args.bundle} if args.bundle else {}
+    bundle = args.bundle or os.environ.get(SETTINGS["bundle"].env, SETTINGS["bundle"].default)
+    verify_bundle(bundle)  # a wrong path or damaged bundle: one clear line, exit 2
+    if args.dev:
+        from backend.app import create_app
+
+        create_app(overrides).run(host=args.host, port=args.port, threaded=True)
+        return 0
+    own_metrics_dir = None
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Must be set before any process imports prometheus_client: workers then share
+        # their counts through files here, and /metrics adds them up.
+        own_metrics_dir = tempfile.mkdtemp(prefix="doppel-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = own_metrics_dir
+    try:
+        _GunicornApp(overrides, {
+            "bind": f"{args.host}:{args.port}",
+            "workers": args.workers,
+            "worker_class": "gthread",
+            "threads": args.threads,
+            "timeout": args.timeout,
+            "graceful_timeout": 10,
+            "keepalive": 5,
+            "accesslog": None,  # the app logs one JSON line per request itself
+            "errorlog": "-",
+            "child_exit": _forget_worker_metrics,
+        }).run()
+    finally:
+        if own_metrics_dir:
+            shutil.rmtree(own_metrics_dir, ignore_errors=True)
+    return 0
+
+
+def _forget_worker_metrics(server, worker) -> None:
+    """A dead worker's live gauges (model info) must stop counting."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+class _GunicornApp(BaseApplication):
+    def __init__(self, app_config: dict, options: dict):
+        self.app_config = app_config
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        from backend.app import create_app  # in the worker, after the fork
+
+        return create_app(self.app_config)

@@ -1,0 +1,168 @@
+// Doppel chat page. Messages typed in a quick burst go to POST /api/reply as ONE turn
+// (joined with " <brk> ") once the user pauses; the reply's `messages` arrive as
+// separate bubbles, one after another, with a typing indicator between them.
+"use strict";
+
+(function () {
+  const config = JSON.parse(document.getElementById("config").textContent);
+  const BRK = " <brk> ";
+  const thread = document.getElementById("thread");
+  const typing = document.getElementById("typing");
+  const statusLine = document.getElementById("status");
+  const input = document.getElementById("input");
+  const composer = document.getElementById("composer");
+  const picker = document.getElementById("persona");
+  const pickerWrap = document.getElementById("picker-wrap");
+  const personaName = document.getElementById("persona-name");
+  const avatar = document.getElementById("avatar");
+
+  // One session per browser tab: sessionStorage survives reloads but not new tabs.
+  const sessionId = (function () {
+    const key = "doppel-session-id";
+    let id = sessionStorage.getItem(key);
+    if (!id) {
+      id = crypto.randomUUID ? crypto.randomUUID()
+        : Date.now().toString(36) + Math.random().toString(36).slice(2);
+      sessionStorage.setItem(key, id);
+    }
+    return id;
+  })();
+
+  let persona = config.defaultPersona;
+  let burst = [];         // messages typed since the last flush
+  let burstTimer = null;
+  let lastSide = null;    // "me" | "bot": groups consecutive bubbles of one side
+  let queue = Promise.resolve();  // turns are sent one at a time, in order
+
+  function setPersona(name) {
+    persona = name;
+    personaName.textContent = name || "Doppel";
+    avatar.textContent = (name || "?").trim().charAt(0).toUpperCase();
+    document.title = "Doppel — chat with " + (name || "Doppel");
+  }
+
+  function fillPicker() {
+    for (const name of config.personas) {
+      const option = document.createElement("option");
+      option.value = name;
+      option.textContent = name;
+      picker.appendChild(option);
+    }
+    picker.value = persona;
+    pickerWrap.hidden = config.personas.length < 2;
+    picker.addEventListener("change", function () {
+      setPersona(picker.value);
+      notice("Now talking to " + picker.value + ".");
+    });
+  }
+
+  function scrollDown() {
+    thread.scrollTop = thread.scrollHeight;
+  }
+
+  function bubble(side, text) {
+    const row = document.createElement("div");
+    row.className = "row " + side + (lastSide === side ? "" : " first");
+    const body = document.createElement("div");
+    body.className = "bubble";
+    body.textContent = text;
+    row.appendChild(body);
+    thread.insertBefore(row, typing);
+    lastSide = side;
+    scrollDown();
+  }
+
+  function notice(text, isError) {
+    const line = document.createElement("div");
+    line.className = "notice" + (isError ? " error" : "");
+    line.textContent = text;
+    thread.insertBefore(line, typing);
+    lastSide = null;
+    scrollDown();
+  }
+
+  function showTyping(on) {
+    typing.hidden = !on;
+    statusLine.textContent = on ? "typing…" : (config.ready ? "online" : "offline");
+    statusLine.classList.toggle("typing", on);
+    if (on) {
+      thread.appendChild(typing);
+      scrollDown();
+    }
+  }
+
+  function sleep(ms) {
+    return new Promise(function (resolve) { setTimeout(resolve, ms); });
+  }
+
+  // A human-looking pause before each further bubble: longer messages take longer to type.
+  function typingDelay(text) {
+    return Math.min(1400, 350 + 25 * text.length);
+  }
+
+  async function ask(message) {
+    showTyping(true);
+    try {
+      const response = await fetch("/api/reply", {
+        method: "POST",
+        headers: {"Content-Type": "application/json"},
+        body: JSON.stringify({message: message, session_id: sessionId, persona: persona}),
+      });
+      let data = null;
+      try { data = await response.json(); } catch (_) { /* not JSON: reported below */ }
+      if (!response.ok) {
+        const text = data && data.error ? data.error.message : "HTTP " + response.status;
+        showTyping(false);
+        notice("Could not get a reply: " + text, true);
+        return;
+      }
+      const messages = data.messages && data.messages.length ? data.messages : [data.reply];
+      for (let i = 0; i < messages.length; i++) {
+        if (i > 0) {
+          showTyping(true);
+          await sleep(typingDelay(messages[i]));
+        }
+        showTyping(false);
+        bubble("bot", messages[i]);
+      }
+    } catch (error) {
+      showTyping(false);
+      notice("Could not reach the server: " + error.message, true);
+    }
+  }
+
+  function flush() {
+    burstTimer = null;
+    if (!burst.length) return;
+    const message = burst.join(BRK);
+    burst = [];
+    queue = queue.then(function () { return ask(message); });
+  }
+
+  function restartBurstTimer() {
+    clearTimeout(burstTimer);
+    burstTimer = setTimeout(flush, config.burstPauseMs);
+  }
+
+  composer.addEventListener("submit", function (event) {
+    event.preventDefault();
+    const text = input.value.trim();
+    if (!text) return;
+    input.value = "";
+    bubble("me", text);
+    burst.push(text);
+    restartBurstTimer();
+  });
+
+  // Still typing the next message of a burst: keep waiting before sending.
+  input.addEventListener("input", function () {
+    if (burst.length && input.value) restartBurstTimer();
+  });
+
+  setPersona(persona);
+  fillPicker();
+  if (config.apiKeyRequired) {
+    notice("This server needs an API key; the page cannot send one.", true);
+  }
+  input.focus();
+})();
