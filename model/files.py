@@ -22,6 +22,12 @@ def atomic_output(path: str | Path | None, mode: str = "w"):
         sys.stdout.flush()
         return
     path = Path(path)
+    if path.exists() and not path.is_file():
+        # /dev/null, a FIFO: a device cannot be replaced (as root, os.replace would swap
+        # the device node for a plain file), so write straight through.
+        with open(path, mode, encoding=None if "b" in mode else "utf-8") as handle:
+            yield handle
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
