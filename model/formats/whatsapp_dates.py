@@ -1,0 +1,239 @@
+"""WhatsApp header layouts: find them, compile one pattern per file, turn them into ISO times.
+
+Every WhatsApp message starts with a header whose shape depends on the phone's locale:
+
+    [27/03/2022, 21:41:35] Ana: …        iOS
+    27.03.22, 21:41 - Ana: …             Android, German
+    3/27/22, 9:41 PM - Ana: …            Android, US (U+202F before PM on new phones)
+    2022. 3. 27. 오후 9:41 - Ana: …        Korean
+    [21:41:35, 27/3/2022] Ana: …         Vietnamese (time first)
+    13.6.2018 klo 21.25.15 - Ana: …      Finnish
+
+`LOOSE_HEADERS` accept any of these. From the first headers of a file we build a skeleton
+(the header with digits and the AM/PM word abstracted) and compile it into one strict
+pattern, so later lines must match the file's own layout to start a new message: a
+continuation line that merely looks like a date stays part of its message.
+
+Day/month order is a property of the file (`DayOrder`): any first field above 12 proves
+day-first, any second field above 12 proves month-first; otherwise the order under which
+the dates never go backwards wins; failing all evidence the locale default is assumed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# Directional marks WhatsApp sprinkles into headers and around phone numbers.
+MARKS = "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+_M = f"[{MARKS}]*"
+_SP = "[ \u00a0\u202f]"  # space, no-break space, narrow no-break space
+
+# AM/PM words -> is it the afternoon. Keys are lower-case with dots and spaces removed.
+_AMPM_WORDS = {
+    "am": False, "pm": True,  # English, Spanish "a. m.", Dutch, …
+    "vorm": False, "nachm": True,  # German
+    "ap": False, "ip": True,  # Finnish
+    "de": False, "du": True,  # Hungarian
+    "πμ": False, "μμ": True,  # Greek
+    "öö": False, "ös": True,  # Turkish
+    "sa": False, "ch": True,  # Vietnamese (sáng / chiều)
+    "ص": False, "م": True,  # Arabic
+    "قظ": False, "بظ": True,  # Persian
+    "午前": False, "午後": True,  # Japanese
+    "오전": False, "오후": True,  # Korean
+    "上午": False, "下午": True,  # Chinese
+    "ก่อนเที่ยง": False, "หลังเที่ยง": True,  # Thai
+    "पूर्वाह्न": False, "अपराह्न": True,  # Hindi
+}
+_AMPM = "|".join(
+    [rf"[aApP]\.?{_SP}?[mM]\.?"]  # AM, a.m., a. m., p.m (with no-break spaces)
+    + [re.escape(w) + r"\.?" for w in ("vorm", "nachm", "ap", "ip", "de", "du", "ÖÖ", "ÖS")]
+    + ["SA", "CH", "π\\.?μ\\.?", "μ\\.?μ\\.?", "ق\\.ظ\\.?", "ب\\.ظ\\.?"]
+    + sorted((w for w in _AMPM_WORDS if not w.isascii() and len(w) > 1), key=len, reverse=True)
+    + ["ص", "م"]
+)
+AMPM_RE = re.compile(_AMPM)
+_AMPM_STRIP = str.maketrans("", "", ". \u00a0\u202f")
+
+# Japanese era prefixes on the year: 令和4 / R4 -> 2022, 平成30 / H30 -> 2018.
+_ERAS = {"令和": 2018, "R": 2018, "平成": 1988, "H": 1988}
+_ERA = "令和|平成|R|H"
+
+_DSEP = rf"(?:[./\-]{_SP}?|年|月)"
+_DATE = rf"(?:{_ERA})?\d{{1,4}}{_M}{_DSEP}{_M}\d{{1,4}}{_M}{_DSEP}{_M}\d{{1,4}}(?:\.|日)?"
+_TIME = (
+    rf"(?:(?:{_AMPM}){_SP}?)?\d{{1,2}}{_M}[:.]{_M}\d{{2}}(?:{_M}[:.]{_M}\d{{2}})?"
+    rf"(?:{_SP}?(?:{_AMPM}))?"
+)
+_BETWEEN = rf"(?:[,،]{_SP}*|{_SP}+)(?:(?:klo|kl\.|à|um){_SP}+)?"
+_AFTER = rf"(?:{_SP}*[-–]{_SP}+|:{_SP}|{_SP})"
+LOOSE_HEADERS = (
+    re.compile(
+        rf"{_M}\[?{_M}(?P<date>{_DATE}){_M}{_BETWEEN}{_M}(?P<time>{_TIME}){_M}\]?{_AFTER}{_M}(?P<rest>.+)"
+    ),
+    re.compile(
+        rf"{_M}\[?{_M}(?P<time>{_TIME}){_M}{_BETWEEN}{_M}(?P<date>{_DATE}){_M}\]?{_AFTER}{_M}(?P<rest>.+)"
+    ),
+)
+_TOKEN = re.compile(rf"\d+|{_ERA}(?=\d)|{_AMPM}|[{MARKS}]+|.", re.S)
+_NUMBER = re.compile(r"\d+")
+_ERA_RE = re.compile(_ERA)
+
+
+def loose_match(line: str) -> re.Match | None:
+    """The header match of `line` in any known layout, else None."""
+    for pattern in LOOSE_HEADERS:
+        match = pattern.match(line)
+        if match is not None:
+            return match
+    return None
+
+
+def _skeleton_regex(text: str) -> str:
+    """Regex for one header piece: digits and AM/PM words generalised, marks allowed anywhere."""
+    parts = [_M]
+    for token in _TOKEN.findall(text):
+        if token[0] in MARKS:
+            continue
+        if token.isdigit():
+            parts.append(r"\d{1,2}" if len(token) <= 2 else r"\d{3,4}")
+        elif AMPM_RE.fullmatch(token):
+            parts.append(f"(?:{_AMPM})")
+        elif _ERA_RE.fullmatch(token):
+            parts.append(f"(?:{_ERA})")
+        elif token in " \u00a0\u202f":
+            parts.append(_SP)
+        else:
+            parts.append(re.escape(token))
+        parts.append(_M)
+    return "".join(parts)
+
+
+@dataclass
+class Layout:
+    """One file's header layout: the strict pattern and what its date fields mean."""
+
+    pattern: re.Pattern  # groups: date, time, rest
+    skeleton: str  # the sample header with digits as 9s (for messages and tests)
+    year_index: int  # which of the three date fields is the year
+    seconds: bool  # does the export show seconds
+
+
+def layout_of(lines: list[str]) -> Layout | None:
+    """The layout most of the header-shaped `lines` share (None when none is a header)."""
+    votes: dict[str, list[re.Match]] = {}
+    for line in lines:
+        match = loose_match(line)
+        if match is not None:
+            votes.setdefault(_pattern_source(line, match), []).append(match)
+    if not votes:
+        return None
+    source, matches = max(votes.items(), key=lambda item: len(item[1]))
+    first = matches[0]
+    return Layout(
+        pattern=re.compile(source),
+        skeleton=_NUMBER.sub(lambda m: "9" * len(m.group()), first.string[: first.start("rest")]),
+        year_index=_year_index([match.group("date") for match in matches]),
+        seconds=len(_NUMBER.findall(first.group("time"))) == 3,
+    )
+
+
+def _pattern_source(line: str, match: re.Match) -> str:
+    """The strict pattern of one header: its literal punctuation, digits and AM/PM generalised."""
+    (start1, end1), (start2, end2) = sorted([match.span("date"), match.span("time")])
+    names = ("date", "time") if start1 == match.start("date") else ("time", "date")
+    return "".join(
+        (
+            _skeleton_regex(line[:start1]),
+            f"(?P<{names[0]}>{_skeleton_regex(line[start1:end1])})",
+            _skeleton_regex(line[end1:start2]),
+            f"(?P<{names[1]}>{_skeleton_regex(line[start2:end2])})",
+            _skeleton_regex(line[end2 : match.start("rest")]),
+            "(?P<rest>.+)",
+        )
+    )
+
+
+def _year_index(dates: list[str]) -> int:
+    """The year is the field written with 3-4 digits or an era; with 2-digit years, the last."""
+    for date in dates:
+        fields = _NUMBER.findall(date)
+        for index, field in enumerate(fields):
+            if len(field) >= 3 or (index == 0 and _ERA_RE.match(date.strip(MARKS))):
+                return index
+        if int(fields[0]) > 31:
+            return 0
+    return 2
+
+
+def day_month(date: str, year_index: int) -> tuple[int, int, int]:
+    """(year, first, second) of a date text: the two non-year fields in written order."""
+    fields = _NUMBER.findall(date)
+    year_text = fields.pop(year_index)
+    year = int(year_text)
+    era = _ERA_RE.search(date) if year_index == 0 else None
+    if era is not None:
+        year += _ERAS[era.group()]
+    elif len(year_text) <= 2:
+        year += 2000
+    elif year >= 2400:  # Buddhist era (Thai): 2565 -> 2022
+        year -= 543
+    return year, int(fields[0]), int(fields[1])
+
+
+def iso_time(time: str, seconds: bool) -> str:
+    """"9:41 PM" -> "21:41", "21.25.15" -> "21:25:15" (seconds only when the layout has them)."""
+    numbers = _NUMBER.findall(time)
+    hour, minute = int(numbers[0]), int(numbers[1])
+    marker = AMPM_RE.search(time)
+    if marker is not None:
+        afternoon = _AMPM_WORDS.get(marker.group().translate(_AMPM_STRIP).lower())
+        if afternoon is not None:
+            hour = hour % 12 + (12 if afternoon else 0)
+    if seconds:
+        return f"{hour:02d}:{minute:02d}:{int(numbers[2]):02d}"
+    return f"{hour:02d}:{minute:02d}"
+
+
+class DayOrder:
+    """Decides whether a file writes day or month first, from the evidence of its dates."""
+
+    def __init__(self, year_index: int):
+        self.year_index = year_index
+        # Year-first dates are year-month-day everywhere; others default to day-first.
+        self.default_day_first = year_index != 0
+        self.day_first: bool | None = None  # None until decided
+        self.proven = False
+
+    def evidence(self, first: int, second: int) -> bool | None:
+        """True/False when this date proves day-first/month-first, None when it cannot."""
+        if first > 12 >= second:
+            return True
+        if second > 12 >= first:
+            return False
+        return None
+
+    def decide_from_sequence(self, dates: list[tuple[int, int, int]]) -> None:
+        """No date proved the order: prefer the one under which dates never go backwards."""
+        backwards = {True: 0, False: 0}
+        for day_first in backwards:
+            previous = None
+            for year, first, second in dates:
+                key = (year, second, first) if day_first else (year, first, second)
+                if previous is not None and key < previous:
+                    backwards[day_first] += 1
+                previous = key
+        if backwards[True] != backwards[False]:
+            self.day_first = backwards[True] < backwards[False]
+        else:
+            self.day_first = self.default_day_first
+
+    def iso_date(self, year: int, first: int, second: int) -> str | None:
+        """ISO date under the decided order; a date impossible that way is read the other way."""
+        day, month = (first, second) if self.day_first else (second, first)
+        if month > 12:
+            day, month = month, day
+        if not (1 <= month <= 12 and 1 <= day <= 31):
+            return None
+        return f"{year:04d}-{month:02d}-{day:02d}"
