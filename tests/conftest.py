@@ -33,3 +33,36 @@ def run_cli(tmp_path):
         )
 
     return run
+
+
+# --- reply service fixtures (added by the reply-service helper) --------------------------
+
+
+@pytest.fixture(scope="session")
+def demo_bundle() -> Path:
+    """The shipped demo model bundle; tests that serve replies use the real thing."""
+    if not (DEMO_BUNDLE / "bundle.json").is_file():
+        pytest.skip("no demo model bundle at data/models/demo")
+    return DEMO_BUNDLE
+
+
+@pytest.fixture
+def live_server():
+    """`url = live_server(app)`: serve a WSGI app on a free 127.0.0.1 port in a thread."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    running = []
+
+    def start(app) -> str:
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        running.append((server, thread))
+        return f"http://127.0.0.1:{server.server_port}"
+
+    yield start
+    for server, thread in running:
+        server.shutdown()
+        thread.join(timeout=10)
