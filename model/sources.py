@@ -139,7 +139,8 @@ def parse_json(text: str, name: str, start: int = 0):
         return json.loads(text[start:]) if start else json.loads(text)
     except json.JSONDecodeError as exc:
         line = exc.lineno + text.count("\n", 0, start)
-        ended = exc.pos + start >= len(text.rstrip())
+        # an unterminated string runs to the end of the file: that is a cut-off file too
+        ended = exc.pos + start >= len(text.rstrip()) or exc.msg.startswith("Unterminated string")
         what = "truncated JSON (file ends early)" if ended else f"invalid JSON ({exc.msg})"
         raise InputError(what, name, line) from None
 

@@ -19,7 +19,9 @@ from model.messages import Message
 
 NAME = "chitchat"
 
-_SNIFF = re.compile(r'^\s*\{\s*"[^"]+"\s*:\s*\{\s*("[^"]+"\s*:[^{}\[]*,\s*)*"messages"\s*:\s*\[\s*\[')
+_SNIFF = re.compile(
+    r'^\s*\{\s*"[^"]+"\s*:\s*\{\s*("[^"]+"\s*:[^{}\[]*,\s*)*"messages"\s*:\s*\[\s*\['
+)
 
 
 def installed_corpus_path() -> str:

@@ -35,9 +35,14 @@ def parse(entry, ctx) -> Iterator[Message]:
     for record in data["messages"]:
         message = _message(record, conversation) if isinstance(record, dict) else None
         if message is None:
-            ctx.report.skip(entry.name, None, "discord message without author or content")
+            where = f"{entry.name} (message {_id(record)})"
+            ctx.report.skip(where, None, "discord message without author or content")
         else:
             yield message
+
+
+def _id(record) -> str:
+    return str(record.get("id")) if isinstance(record, dict) else "?"
 
 
 def _conversation(data: dict) -> str:

@@ -1,11 +1,181 @@
-"""Placeholder until the slack parser lands."""
+"""Slack workspace export (a zip or its unpacked folder).
+
+Layout: `users.json`, `channels.json` (and `groups.json`, `dms.json`, `mpims.json` for
+private channels, direct and group messages), and one folder per conversation holding
+one `YYYY-MM-DD.json` list of messages per day. Channel, private-channel and group-DM
+folders are named after the conversation; DM folders after the DM id.
+
+Sender: the user's display name, else real name, else user name (bots: the bot's
+name). Markup is turned back into what people saw: `<@U1>` -> `@Ana`, `<#C1|general>`
+-> `#general`, `<https://x|label>` -> `label`, `<!here>` -> `@here`, `&amp;` -> `&`.
+`time` is the message `ts` (epoch seconds) in the machine's local zone.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import datetime
+
+from model.errors import InputError
+from model.messages import Message
+from model.sources import Tree
 
 NAME = "slack"
 
+_META = ("channels.json", "groups.json", "dms.json", "mpims.json")
+_DAY_FILE = re.compile(r"^([^/]+)/\d{4}-\d{2}-\d{2}\.json$")
+_MARKUP = re.compile(r"<([@#!])?([^<>|]*)(?:\|([^<>]*))?>")
+_SYSTEM_SUBTYPES = {
+    "channel_join", "channel_leave", "channel_topic", "channel_purpose", "channel_name",
+    "channel_archive", "channel_unarchive", "group_join", "group_leave", "group_topic",
+    "group_purpose", "group_name", "pinned_item", "unpinned_item",
+}  # fmt: skip
+_DROPPED_SUBTYPES = {"message_deleted", "message_changed", "tombstone"}
 
-def sniff(entry):
-    return False
+
+def sniff(entry) -> bool:
+    return False  # a Slack export is a whole tree; see sniff_tree
 
 
-def parse(entry, ctx):
-    return iter(())
+def parse(entry, ctx) -> Iterator[Message]:
+    raise InputError(
+        "a Slack export is a zip or folder with users.json and channels.json", entry.name
+    )
+
+
+def sniff_tree(tree: Tree) -> bool:
+    users = _meta_entry(tree, "users.json")
+    if users is None or not any(_meta_entry(tree, name) for name in _META):
+        return False
+    return users.head_text().lstrip("\ufeff").lstrip().startswith("[")
+
+
+def parse_tree(tree: Tree, ctx) -> Iterator[Message]:
+    users = _meta_entry(tree, "users.json")
+    base = users.relpath[: -len("users.json")]
+    names = {u["id"]: _user_name(u) for u in _json_list(users) if isinstance(u, dict) and "id" in u}
+    titles = _conversation_titles(tree, names)
+    days: dict[str, list] = {}
+    for entry in tree.entries:
+        inside = entry.relpath[len(base) :] if entry.relpath.startswith(base) else None
+        match = _DAY_FILE.match(inside or "")
+        if match:
+            days.setdefault(match.group(1), []).append(entry)
+        elif inside not in ("users.json", *_META):
+            ctx.report.skip(entry.name, None, "not a Slack conversation file")
+    for folder in sorted(days):
+        conversation = titles.get(folder, f"#{folder}")
+        records = []
+        for entry in sorted(days[folder], key=lambda e: e.relpath):
+            records.extend((entry, r) for r in _json_list(entry) if isinstance(r, dict))
+        records.sort(key=lambda pair: float(pair[1].get("ts") or 0))
+        for entry, record in records:
+            message = _message(record, conversation, names)
+            if message is None:
+                ctx.report.skip(entry.name, None, _skip_reason(record))
+            else:
+                yield message
+
+
+def _meta_entry(tree: Tree, name: str):
+    """The shallowest entry called `name` (exports may sit in one top folder)."""
+    found = [e for e in tree.entries if e.relpath.rsplit("/", 1)[-1] == name]
+    return min(found, key=lambda e: e.relpath.count("/"), default=None)
+
+
+def _json_list(entry) -> list:
+    data = entry.read_json()
+    if not isinstance(data, list):
+        raise InputError("expected a JSON list", entry.name, 1)
+    return data
+
+
+def _user_name(user: dict) -> str:
+    profile = user.get("profile") or {}
+    return (
+        profile.get("display_name")
+        or profile.get("real_name")
+        or user.get("real_name")
+        or user.get("name")
+        or user["id"]
+    )
+
+
+def _conversation_titles(tree: Tree, names: dict) -> dict[str, str]:
+    """Folder name -> conversation title, for every kind of conversation in the export."""
+    titles = {}
+    for meta in _META:
+        entry = _meta_entry(tree, meta)
+        for item in _json_list(entry) if entry else []:
+            if not isinstance(item, dict) or not item.get("id"):
+                continue
+            members = ", ".join(names.get(m, m) for m in item.get("members") or [])
+            if meta == "dms.json":
+                titles[item["id"]] = f"DM {members}"
+            elif meta == "mpims.json":
+                titles[item.get("name", item["id"])] = f"group DM {members}"
+            else:
+                titles[item.get("name", item["id"])] = f"#{item.get('name', item['id'])}"
+    return titles
+
+
+def _message(record: dict, conversation: str, names: dict) -> Message | None:
+    subtype = record.get("subtype", "")
+    if subtype in _DROPPED_SUBTYPES or not record.get("ts"):
+        return None
+    sender = _sender(record, names)
+    text = unformat(record.get("text") or "", names)
+    kind = "text"
+    if subtype in _SYSTEM_SUBTYPES:
+        kind = "system"
+    elif record.get("files") or subtype == "file_share":
+        kind = "media"
+        text = (
+            text
+            or "<file: " + ", ".join(f.get("name", "?") for f in record.get("files") or []) + ">"
+        )
+    if not text or not sender:
+        return None
+    time = datetime.fromtimestamp(float(record["ts"])).isoformat(timespec="seconds")
+    return Message(NAME, conversation, time, sender, text, kind)
+
+
+def _sender(record: dict, names: dict) -> str:
+    if record.get("user") in names:
+        return names[record["user"]]
+    profile = record.get("user_profile") or {}
+    bot = record.get("bot_profile") or {}
+    return (
+        profile.get("display_name")
+        or profile.get("real_name")
+        or record.get("username")
+        or bot.get("name")
+        or record.get("user")
+        or record.get("bot_id")
+        or ""
+    )
+
+
+def _skip_reason(record: dict) -> str:
+    subtype = record.get("subtype")
+    if subtype in _DROPPED_SUBTYPES:
+        return f"slack {subtype} event"
+    return "slack message without text or sender"
+
+
+def unformat(text: str, names: dict) -> str:
+    """Slack's `<...>` markup and its three HTML escapes back to plain text."""
+
+    def replace(match: re.Match) -> str:
+        sigil, target, label = match.group(1), match.group(2), match.group(3)
+        if sigil == "@":
+            return "@" + (names.get(target) or label or target)
+        if sigil == "#":
+            return "#" + (label or target)
+        if sigil == "!":
+            return label or "@" + target.split("^")[0]
+        return label or target.removeprefix("mailto:")
+
+    text = _MARKUP.sub(replace, text)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")

@@ -20,11 +20,12 @@ NAME = "telegram"
 _FULL_EXPORT = re.compile(r'^\s*\{\s*"about"\s*:\s*"[^"]*Telegram')
 _CHATS_KEY = re.compile(r'"chats"\s*:\s*\{')
 _MESSAGE_LIST = re.compile(r'"messages"\s*:\s*\[\s*(\]|\{)')
-_MESSAGE_FIELDS = re.compile(r'"(date_unixtime|from_id|actor_id)"\s*:|"type"\s*:\s*"(message|service)"')
+_MESSAGE_FIELDS = re.compile(
+    r'"(date_unixtime|from_id|actor_id)"\s*:|"type"\s*:\s*"(message|service)"'
+)
 
 # Media fields in the order Telegram fills them; the value names the placeholder.
 _MEDIA_KEYS = (
-    ("sticker_emoji", "sticker"),
     ("photo", "photo"),
     ("location_information", "location"),
     ("contact_information", "contact"),
@@ -46,6 +47,7 @@ def parse(entry, ctx) -> Iterator[Message]:
     if not isinstance(data, dict):
         raise InputError("expected a Telegram export object at the top level", entry.name, 1)
     chats = _chats(data)
+    known = _known_names(chats)
     seen: dict[str, object] = {}  # conversation name -> chat id, to keep namesakes apart
     for index, chat in enumerate(chats):
         if not isinstance(chat, dict) or not isinstance(chat.get("messages"), list):
@@ -55,9 +57,10 @@ def parse(entry, ctx) -> Iterator[Message]:
         if seen.setdefault(conversation, chat.get("id")) != chat.get("id"):
             conversation = f"{conversation} ({chat.get('id')})"
         for record in chat["messages"]:
-            message = _message(record, conversation)
+            message = _message(record, conversation, known)
             if message is None:
-                ctx.report.skip(entry.name, None, "telegram message without sender or content")
+                where = f"{entry.name} (chat {chat.get('id')}, message {_get(record, 'id')})"
+                ctx.report.skip(where, None, "telegram message without sender or content")
             else:
                 yield message
 
@@ -82,13 +85,27 @@ def _conversation_name(chat: dict, index: int) -> str:
     return f"Telegram chat {chat.get('id', index + 1)}"
 
 
-def _message(record: dict, conversation: str) -> Message | None:
+def _get(record, key: str):
+    return record.get(key) if isinstance(record, dict) else None
+
+
+def _known_names(chats: list) -> dict[str, str]:
+    """from_id -> name, for messages whose `from` is null (deleted or hidden accounts)."""
+    names = {}
+    for chat in chats:
+        for record in _get(chat, "messages") or []:
+            for name_key, id_key in (("from", "from_id"), ("actor", "actor_id")):
+                if _get(record, name_key) and _get(record, id_key):
+                    names[record[id_key]] = record[name_key]
+    return names
+
+
+def _message(record: dict, conversation: str, known: dict) -> Message | None:
     if not isinstance(record, dict):
         return None
     service = record.get("type") == "service"
-    sender = record.get("actor" if service else "from") or record.get(
-        "actor_id" if service else "from_id"
-    )
+    name_key, id_key = ("actor", "actor_id") if service else ("from", "from_id")
+    sender = record.get(name_key) or known.get(record.get(id_key)) or record.get(id_key)
     if not sender:
         return None
     text = flatten_text(record.get("text", ""))
@@ -110,11 +127,15 @@ def flatten_text(text) -> str:
     if isinstance(text, str):
         return text
     if isinstance(text, list):
-        return "".join(part if isinstance(part, str) else str(part.get("text", "")) for part in text)
+        return "".join(
+            part if isinstance(part, str) else str(part.get("text", "")) for part in text
+        )
     return ""
 
 
 def _media_placeholder(record: dict) -> str | None:
+    if record.get("sticker_emoji"):
+        return f"<sticker: {record['sticker_emoji']}>"
     if record.get("media_type"):
         return f"<{record['media_type']}>"
     for key, label in _MEDIA_KEYS:

@@ -1,0 +1,71 @@
+"""DiscordChatExporter JSON: kinds by message type, stable sender names, times as exported."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from model.errors import InputError
+from model.ingest import ingest
+from model.report import Report
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def read(path, **options):
+    report = Report()
+    return list(ingest([str(path)], report=report, **options)), report
+
+
+def test_channel_export():
+    messages, report = read(FIXTURES / "discord" / "general.json")
+    assert [(m.time, m.sender, m.kind, m.text) for m in messages] == [
+        ("2023-05-30T18:02:11", "kenji_t", "system", "guild member join"),
+        ("2023-05-30T18:03:00", "amelie.r", "text", "salut tout le monde 👋\nqui vient ce soir ?"),
+        ("2023-05-30T18:05:42", "kenji_t", "text", "@Amélie moi ! 行きます"),
+        ("2023-05-30T18:06:10", "amelie.r", "media", "<attachment: plan.png>"),
+        ("2023-05-30T18:07:00", "amelie.r", "system", "Pinned a message."),
+        ("2023-05-30T18:08:00", "kenji_t", "media", "<sticker: Wave>"),
+        ("2023-05-30T21:00:00", "amelie.r", "system", "call"),
+    ]
+    assert {m.conversation for m in messages} == {"Café Crème ☕ / général"}
+    assert report.skipped == {"discord message without author or content": 1}
+    assert "message 1000000000000000007" in report.examples[next(iter(report.skipped))][0]
+
+
+def test_sender_is_the_username_even_when_a_nickname_exists(tmp_path):
+    # one person, a nickname in one server only: both exports must name them the same
+    data = json.loads((FIXTURES / "discord" / "general.json").read_text(encoding="utf-8"))
+    for record in data["messages"]:
+        record["author"]["nickname"] = "Somebody Else"
+    path = tmp_path / "other.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    messages, _ = read(path)
+    assert {m.sender for m in messages} == {"kenji_t", "amelie.r"}
+
+
+def test_author_without_username_falls_back_to_nickname(tmp_path):
+    data = {
+        "guild": {"id": "1", "name": "Direct Messages"},
+        "channel": {"id": "2", "type": "DirectTextChat", "name": "bo"},
+        "messages": [
+            {"id": "3", "type": "Default", "timestamp": "2020-01-02T03:04:05+00:00",
+             "content": "hey", "author": {"id": "9", "nickname": "Bo"}},
+        ],
+    }  # fmt: skip
+    path = tmp_path / "dm.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    messages, _ = read(path)
+    assert [(m.conversation, m.sender, m.time) for m in messages] == [
+        ("Direct Messages / bo", "Bo", "2020-01-02T03:04:05")
+    ]
+
+
+def test_object_without_message_list_is_an_input_error(tmp_path):
+    path = tmp_path / "broken.json"
+    path.write_text('{"guild": {"name": "g"}, "channel": {"name": "c"}, "messages": 5}')
+    with pytest.raises(InputError, match="message list") as caught:
+        read(path, fmt="discord")
+    assert caught.value.path == str(path)

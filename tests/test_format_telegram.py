@@ -1,0 +1,110 @@
+"""Telegram Desktop result.json: single chats, full-account exports, every message shape."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from model.errors import InputError
+from model.ingest import ingest
+from model.report import Report
+
+FIXTURES = Path(__file__).parent / "fixtures" / "telegram"
+
+
+def read(path, **options):
+    report = Report()
+    return [m for m in ingest([str(path)], report=report, **options)], report
+
+
+def test_single_chat_every_kind():
+    messages, report = read(FIXTURES / "result.json")
+    rows = [(m.time, m.sender, m.kind, m.text) for m in messages]
+    assert rows == [
+        ("2021-03-14T09:02:11", "Марина 🌸", "system", "phone call"),
+        ("2021-03-14T09:03:40", "Марина 🌸", "text", "Привет! Ты где? 😊"),
+        (
+            "2021-03-14T09:04:02",
+            "Tomás",
+            "text",
+            "Ya casi llego, mira https://maps.example.org/x y no te vayas\nsegunda línea",
+        ),
+        ("2021-03-14T09:05:31", "Марина 🌸", "media", "<photo>"),
+        # `from` is null: the name comes from the same from_id elsewhere in the export
+        ("2021-03-14T09:06:00", "Tomás", "media", "mira esto"),
+        ("2021-03-14T09:06:30", "Марина 🌸", "media", "<sticker: 😂>"),
+        ("2021-03-14T09:07:00", "Tomás", "system", "poll: ¿Pizza o sushi?"),
+    ]
+    assert {m.conversation for m in messages} == {"Марина 🌸"}
+    assert {m.source for m in messages} == {"telegram"}
+    assert report.skipped == {"telegram message without sender or content": 1}
+    assert "message 108" in report.examples["telegram message without sender or content"][0]
+
+
+def test_full_account_export_keeps_chats_apart():
+    messages, _ = read(FIXTURES / "full_account.json")
+    conversations = [(m.conversation, m.text) for m in messages]
+    assert conversations == [
+        ("Saved Messages", "note to self: 買い物"),
+        ("Family", "create group: Family"),
+        ("Family", "hi all"),
+        # a second chat with the same name must not merge with the first
+        ("Family (12)", "the other family chat"),
+        ("Old club", "bye"),  # from left_chats
+    ]
+
+
+def test_chat_miner_samples_match_their_expected_parse(monkeypatch):
+    # the samples carry only date_unixtime; chat-miner's expected parse is in UTC
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    try:
+        single, _ = read(FIXTURES / "test_single_export.json")
+        batch, _ = read(FIXTURES / "test_batch_export.json")
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    expected = [
+        ("2018-12-05T10:39:10", "Author 1", "Minimal Message"),
+        ("2018-12-05T10:49:24", "Author 2", "Link:https://telegram.org/"),
+    ]
+    assert [(m.time, m.sender, m.text) for m in single] == expected
+    assert [(m.time, m.sender, m.text) for m in batch] == expected
+    assert batch[0].conversation == "Chatname"
+
+
+def test_unix_time_uses_the_local_zone(monkeypatch, tmp_path):
+    path = tmp_path / "export.json"
+    record = {"type": "message", "date_unixtime": "1544006350", "from": "A", "text": "x"}
+    path.write_text(json.dumps({"name": "c", "type": "personal_chat", "messages": [record]}))
+    monkeypatch.setenv("TZ", "IST-5:30")
+    time.tzset()
+    try:
+        messages, _ = read(path)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert messages[0].time == "2018-12-05T16:09:10"
+
+
+def test_truncated_export_names_file_and_line(tmp_path):
+    text = (FIXTURES / "result.json").read_text(encoding="utf-8")
+    path = tmp_path / "result.json"
+    path.write_text(text[: len(text) // 2], encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        read(path, fmt="telegram")
+    assert caught.value.path == str(path)
+    assert caught.value.line == text[: len(text) // 2].count("\n") + 1
+    assert "truncated" in caught.value.reason
+
+
+def test_discord_and_chitchat_files_are_not_taken_for_telegram():
+    from model.formats import telegram
+    from model.sources import open_tree
+
+    fixtures = FIXTURES.parent
+    for other in ("discord/general.json", "chitchat/chitchat_sample_top_speaker.json"):
+        assert not telegram.sniff(open_tree(fixtures / other).entries[0]), other
