@@ -23,7 +23,7 @@ import numpy as np
 import onnxruntime as ort
 
 from model import decode
-from model.bundle import verify_bundle
+from model.bundle import BundleError, verify_bundle
 from model.decode import Decoding, State, TokenRules
 from model.retrieval import FILE_NAME as RETRIEVAL_FILE
 from model.retrieval import Hit, RetrievalIndex
@@ -66,9 +66,10 @@ class Replier:
         self._encoder = encoder
         self._step = step
         self._encoder_outputs = [o.name for o in encoder.get_outputs()]
-        self._step_inputs = {i.name for i in step.get_inputs()}
+        self._step_inputs = [i.name for i in step.get_inputs()]
         self._step_outputs = [o.name for o in step.get_outputs()]
-        self._state_names = [name for name in self._step_outputs if name.startswith("state_")]
+        self._state_of_output = _match_states(self._step_inputs, self._step_outputs,
+                                              bundle_dir / "decoder_step.onnx")
         banned = {tokenizer.pad_id, tokenizer.unk_id, tokenizer.bos_id, tokenizer.sep_id,
                   *tokenizer.speaker_ids.values()}
         self.rules = TokenRules(bos=tokenizer.bos_id, eos=tokenizer.eos_id,
@@ -181,7 +182,30 @@ class Replier:
 
     def step(self, tokens: np.ndarray, state: State) -> tuple[np.ndarray, State]:
         """One decoder step: tokens [N] -> logits [N, V]; state_* replaced by their update."""
-        feed = {name: value for name, value in state.items() if name in self._step_inputs}
+        feed = {name: state[name] for name in self._step_inputs if name != "token"}
         outputs = self._step.run(None, {"token": tokens.astype(np.int32), **feed})
         new = dict(zip(self._step_outputs, outputs, strict=True))
-        return new["logits"], {**state, **{name: new[name] for name in self._state_names}}
+        updated = {self._state_of_output[name]: value for name, value in new.items()
+                   if name != "logits"}
+        return new["logits"], {**state, **updated}
+
+
+STEP_INPUTS = ("token", "persona", "memory", "memory_mask")
+
+
+def _match_states(inputs: list[str], outputs: list[str], path: Path) -> dict[str, str]:
+    """Which state input each state output of the step graph updates.
+
+    The contract gives them the same names in the same order. ONNX forbids an output
+    named like an input it does not pass through, so exporters may rename the outputs
+    (`state_h` -> `next_state_h`); then the order decides.
+    """
+    state_inputs = [name for name in inputs if name not in STEP_INPUTS]
+    state_outputs = [name for name in outputs if name != "logits"]
+    if "logits" not in outputs or len(state_inputs) != len(state_outputs):
+        raise BundleError(f"step graph outputs {outputs} do not match its state inputs "
+                          f"{state_inputs} (expected logits + one output per state)",
+                          path=str(path))
+    if set(state_inputs) == set(state_outputs):
+        return {name: name for name in state_outputs}
+    return dict(zip(state_outputs, state_inputs, strict=True))
