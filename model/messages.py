@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from model.errors import InputError
 
 KINDS = ("text", "media", "system", "deleted")
 FIELDS = ("source", "conversation", "time", "sender", "text", "kind")
+_ENCODE = json.JSONEncoder(ensure_ascii=False).encode
 
 
 @dataclass(slots=True)
@@ -23,7 +24,19 @@ class Message:
     kind: str = "text"  # one of KINDS
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False)
+        # A literal dict and one shared encoder: asdict() deep-copies every field and
+        # json.dumps(ensure_ascii=False) builds an encoder per call; together they were
+        # two thirds of the time of `ingest` on a large export.
+        return _ENCODE(
+            {
+                "source": self.source,
+                "conversation": self.conversation,
+                "time": self.time,
+                "sender": self.sender,
+                "text": self.text,
+                "kind": self.kind,
+            }
+        )
 
     @classmethod
     def from_dict(cls, record: dict, path: str = "<messages>", line: int | None = None) -> Message:
