@@ -29,6 +29,11 @@ _HEADER = re.compile(r"^\s*window\.YTD\.([A-Za-z_]+)\.part\d+\s*=\s*")
 _TWEETS = {"tweets", "tweet"}
 _TWEETS_FILE = re.compile(r"(^|/)tweets?(-part\d+)?\.js$")
 _DIRECT = {"direct_messages", "direct_messages_group"}
+_DM_EVENTS = {
+    "joinConversation": "joined the conversation",
+    "participantsJoin": "added people to the conversation",
+    "participantsLeave": "left the conversation",
+}
 
 
 def sniff(entry) -> bool:
@@ -44,8 +49,9 @@ def parse(entry, ctx) -> Iterator[Message]:
         yield from _tweets(entry, items, owner, ctx)
     elif kind in _DIRECT:
         names = _screen_names(ctx.tree)
-        if account and account.get("accountId"):
-            names[str(account["accountId"])] = owner
+        owner_id = (account or {}).get("accountId") or _guess_owner_id(ctx.tree, items)
+        if owner_id:
+            names[str(owner_id)] = owner
         yield from _direct_messages(entry, items, names, ctx)
     else:
         raise InputError(f"not tweets or direct messages (window.YTD.{kind})", entry.name, 1)
@@ -92,6 +98,25 @@ def _screen_names(tree) -> dict[str, str]:
                 if mention.get("id_str") and mention.get("screen_name"):
                     names[mention["id_str"]] = mention["screen_name"]
     return names
+
+
+def _guess_owner_id(tree, dm_items: list) -> str | None:
+    """Without account.js: the author of a self-reply, else the id in every 1:1 DM."""
+    for entry in tree.entries:
+        if _TWEETS_FILE.search(entry.relpath):
+            tweets = _tweet_records(_read_ytd(entry)[1])
+            own = {t.get("id_str") for t in tweets}
+            for tweet in tweets:
+                if tweet.get("in_reply_to_status_id_str") in own:
+                    return tweet.get("in_reply_to_user_id_str")
+    pairs = [
+        set(str(item["dmConversation"].get("conversationId", "")).split("-"))
+        for item in dm_items
+        if isinstance(item, dict) and isinstance(item.get("dmConversation"), dict)
+    ]
+    pairs = [pair for pair in pairs if len(pair) == 2]
+    common = set.intersection(*pairs) if len(pairs) >= 2 else set()
+    return common.pop() if len(common) == 1 else None
 
 
 def _tweets(entry, items: list, owner: str, ctx) -> Iterator[Message]:
@@ -169,8 +194,8 @@ def _dm_message(event: dict, conversation: str, names: dict) -> Message | None:
     actor = str(body.get("initiatingUserId") or body.get("userId") or body.get("senderId") or "")
     if event_type == "conversationNameUpdate":
         text = f"named the conversation {body.get('name', '')}"
-    elif event_type in ("joinConversation", "participantsJoin", "participantsLeave"):
-        text = re.sub(r"(?<!^)(?=[A-Z])", " ", event_type).lower()
+    elif event_type in _DM_EVENTS:
+        text = _DM_EVENTS[event_type]
     else:
         return None  # reactions and other events are not messages
     return Message(NAME, conversation, time, names.get(actor, actor or "X"), text, "system")

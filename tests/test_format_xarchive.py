@@ -1,0 +1,96 @@
+"""X archive: the owner's tweets as threads, both sides of DMs, names from the archive."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from model.errors import InputError
+from model.ingest import ingest
+from model.report import Report
+
+FIXTURES = Path(__file__).parent / "fixtures" / "xarchive"
+ARCHIVE = FIXTURES / "archive"
+
+
+def read(path, **options):
+    report = Report()
+    return list(ingest([str(path)], report=report, **options)), report
+
+
+def by_file(messages):
+    return [(m.conversation, m.time, m.sender, m.kind, m.text) for m in messages]
+
+
+def test_tweets_become_threads_named_by_their_root():
+    messages, report = read(ARCHIVE)
+    tweets = [m for m in messages if not m.conversation.startswith(("DM", "bike"))]
+    assert by_file(tweets) == [
+        ("tweets", "2023-02-28T07:30:00", "Inês 🚲", "text", "bom dia ☀️"),
+        # a reply to someone else's tweet: the thread is rooted at that tweet
+        ("thread 2499", "2023-03-01T20:00:00", "Inês 🚲", "text", "@kofi_a ha, exactly https://t.co/abc123"),
+        # a self-thread stored newest first comes out oldest first, entities unescaped
+        ("thread 3001", "2023-03-02T09:05:00", "Inês 🚲", "text", "1/ a thread about commuting in Lisboa 🚲"),
+        ("thread 3001", "2023-03-02T09:10:00", "Inês 🚲", "text", "2/ bikes & trains > cars"),
+        ("thread 3001", "2023-03-02T09:15:00", "Inês 🚲", "text", "@ines_dev and a third one <3"),
+    ]  # fmt: skip
+    assert report.skipped["retweet (not the owner's words)"] == 1
+    # account.js and like.js are part of the archive, but not chats
+    assert report.skipped["not a chat export"] == 2
+
+
+def test_direct_messages_both_sides_with_names():
+    messages, _ = read(ARCHIVE)
+    dms = [m for m in messages if m.conversation.startswith(("DM", "bike"))]
+    assert by_file(dms) == [
+        ("bike gang", "2023-04-01T10:00:00", "kofi_a", "system", "joined the conversation"),
+        ("bike gang", "2023-04-01T10:01:00", "Inês 🚲", "system", "named the conversation bike gang"),
+        ("bike gang", "2023-04-01T10:02:00", "kofi_a", "text", "welcome 👋"),
+        ("DM Inês 🚲 & kofi_a", "2023-03-03T18:00:00", "Inês 🚲", "text", "ride tomorrow?"),
+        ("DM Inês 🚲 & kofi_a", "2023-03-03T18:01:00", "kofi_a", "text", "sim! 18h? & bring the map"),
+        ("DM Inês 🚲 & kofi_a", "2023-03-03T18:02:00", "Inês 🚲", "media", "<media>"),
+        # nobody in the archive reveals who 3000 is: the id stays
+        ("DM Inês 🚲 & 3000", "2023-02-01T08:00:00", "3000", "text", "olá"),
+    ]  # fmt: skip
+
+
+def test_without_account_js_the_owner_is_me(tmp_path):
+    shutil.copytree(ARCHIVE, tmp_path / "a")
+    (tmp_path / "a" / "data" / "account.js").unlink()
+    messages, _ = read(tmp_path / "a", me="Inês")
+    assert {m.sender for m in messages if m.conversation == "tweets"} == {"Inês"}
+    assert {m.sender for m in messages if m.conversation.startswith("DM")} == {"Inês", "kofi_a", "3000"}
+
+
+def test_zipped_archive_with_neutral_names(tmp_path):
+    root = tmp_path / "export"
+    shutil.copytree(ARCHIVE, root)
+    for path in (root / "data").iterdir():
+        if path.name in ("tweets.js", "direct-messages.js"):
+            path.rename(path.with_name(f"part-{len(path.name)}.js"))
+    zipped = shutil.make_archive(str(tmp_path / "twitter-2023"), "zip", root)
+    messages, report = read(zipped)
+    assert len(messages) == 12
+    assert {fmt for _, fmt in report.files} == {"x-archive"}
+
+
+def test_real_sample_tweets():
+    messages, report = read(FIXTURES / "sample" / "tweets.js", me="exGenesis")
+    assert len(messages) == 7 and {m.sender for m in messages} == {"exGenesis"}
+    times = [m.time for m in messages]
+    assert times == sorted(times) and times[0] == "2023-02-18T00:48:56"
+    thread = [m.text[:20] for m in messages if m.conversation == "thread 1626699961042698240"]
+    assert thread == ["into the thick of it", "Another lesson is: t"]
+    assert not report.skipped
+
+
+def test_truncated_file_names_file_and_line(tmp_path):
+    text = (ARCHIVE / "data" / "tweets.js").read_text(encoding="utf-8")
+    path = tmp_path / "tweets.js"
+    path.write_text(text[:300], encoding="utf-8")
+    with pytest.raises(InputError, match="truncated") as caught:
+        read(path)
+    assert caught.value.path == str(path)
+    assert caught.value.line == text[:300].count("\n") + 1
