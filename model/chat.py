@@ -49,7 +49,11 @@ class Conversation:
 def run(args) -> int:
     replier = Replier.load(args.bundle, threads=args.threads)
     decoding = decoding_from_args(args)
-    persona = replier.persona_name(args.persona)  # UnknownPersona before the first prompt
+    try:
+        persona = replier.persona_name(args.persona)
+    except UnknownPersona as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     interactive = sys.stdin.isatty()
     if interactive:
         _enable_readline()
