@@ -1,0 +1,85 @@
+"""boto3 clients from command-line options, and the conventions every deploy command shares.
+
+`--endpoint-url` wins over `AWS_ENDPOINT_URL`, which boto3 itself honours, so with
+neither set the calls go to AWS and with either set they go to (say) a moto server.
+"""
+
+from __future__ import annotations
+
+import argparse
+from urllib.parse import urlparse
+
+import boto3
+from botocore.exceptions import ClientError
+
+from model.errors import InputError
+
+TAG_NAME = "doppel:name"
+TAG_MANAGED = "doppel:managed"
+
+
+def add_aws_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("AWS")
+    group.add_argument("--endpoint-url", default=None,
+                       help="AWS endpoint, e.g. a moto server (default: $AWS_ENDPOINT_URL, else AWS)")
+    group.add_argument("--region", default=None,
+                       help="AWS region (default: $AWS_DEFAULT_REGION or the profile's)")
+
+
+class Aws:
+    """One boto3 session plus the endpoint override; hands out clients."""
+
+    def __init__(self, endpoint_url: str | None = None, region: str | None = None):
+        self.session = boto3.Session(region_name=region)
+        self.endpoint_url = endpoint_url
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> Aws:
+        return cls(getattr(args, "endpoint_url", None), getattr(args, "region", None))
+
+    @property
+    def region(self) -> str:
+        if not self.session.region_name:
+            raise InputError("no AWS region: pass --region or set AWS_DEFAULT_REGION")
+        return self.session.region_name
+
+    def client(self, service: str):
+        return self.session.client(service, region_name=self.region,
+                                   endpoint_url=self.endpoint_url)
+
+
+def managed_tags(name: str) -> list[dict]:
+    """The two tags on everything a deploy command creates (what teardown looks for)."""
+    return [{"Key": TAG_NAME, "Value": name}, {"Key": TAG_MANAGED, "Value": "true"}]
+
+
+def tag_dict(tags: list[dict] | None) -> dict:
+    return {tag["Key"]: tag["Value"] for tag in tags or ()}
+
+
+def parse_s3_url(url: str) -> tuple[str, str]:
+    """`s3://bucket/some/key` -> ("bucket", "some/key")."""
+    parsed = urlparse(url)
+    if parsed.scheme != "s3" or not parsed.netloc:
+        raise InputError(f"expected an s3://bucket/key URL, got {url!r}")
+    return parsed.netloc, parsed.path.lstrip("/")
+
+
+def error_code(error: ClientError) -> str:
+    return error.response.get("Error", {}).get("Code", "")
+
+
+def ensure_bucket(s3, bucket: str, region: str) -> bool:
+    """Create `bucket` unless it exists; True if it was created."""
+    try:
+        s3.head_bucket(Bucket=bucket)
+        return False
+    except ClientError as error:
+        if error_code(error) not in ("404", "NoSuchBucket", "NotFound"):
+            raise
+    if region == "us-east-1":  # the one region that refuses a LocationConstraint
+        s3.create_bucket(Bucket=bucket)
+    else:
+        s3.create_bucket(Bucket=bucket,
+                         CreateBucketConfiguration={"LocationConstraint": region})
+    return True
