@@ -1,0 +1,92 @@
+"""Slack workspace export as a folder or zip: names, markup, subtypes, local times."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from model.errors import InputError
+from model.formats.slack import unformat
+from model.ingest import ingest
+from model.report import Report
+
+WORKSPACE = Path(__file__).parent / "fixtures" / "slack" / "workspace"
+
+
+@pytest.fixture
+def utc(monkeypatch):
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def read(path, **options):
+    report = Report()
+    return list(ingest([str(path)], report=report, **options)), report
+
+
+EXPECTED = [
+    ("DM Ana, Bo Chen", "2020-01-03T09:59:00", "Bo Chen", "text", "call at 3?"),
+    ("DM Ana, Bo Chen", "2020-01-03T10:00:00", "Ana", "text", "tá bom"),
+    ("#general", "2020-01-01T10:00:00", "Bo Chen", "system", "@Bo Chen has joined the channel"),
+    ("#general", "2020-01-01T10:01:00", "Ana", "text", "hi @Bo Chen! see the plan & #random <3"),
+    ("#general", "2020-01-01T10:02:00", "Bo Chen", "text", "obrigado! @here 🎉\nsecond line"),
+    ("#general", "2020-01-01T10:03:00", "Ana", "system", "@Ana set the channel topic: planning 2020"),
+    ("#general", "2020-01-01T10:04:00", "deploybot", "text", "Deployed https://ci.example.org/1 to prod"),
+    ("#general", "2020-01-01T10:05:00", "Ana", "media", "<file: roadmap.pdf>"),
+    ("#general", "2020-01-02T10:00:00", "chidi", "text", "こんにちは chidi@example.org"),
+    ("#general", "2020-01-02T10:02:00", "Ana", "media", "<file: foto.jpg>"),
+    ("group DM Ana, Bo Chen, chidi", "2020-01-04T10:00:00", "chidi", "text", "@design review pls"),
+    ("#random", "2020-01-01T12:00:00", "Bo Chen", "text", "lunch? @ghost"),
+]  # fmt: skip
+
+
+def rows(messages):
+    return [(m.conversation, m.time, m.sender, m.kind, m.text) for m in messages]
+
+
+def test_folder_export(utc):
+    messages, report = read(WORKSPACE)
+    assert rows(messages) == EXPECTED
+    assert report.files == [(str(WORKSPACE), "slack")]
+    assert report.skipped == {"not a Slack conversation file": 1, "slack message_deleted event": 1}
+
+
+def test_zip_with_a_top_folder_is_the_same(utc, tmp_path):
+    shutil.copytree(WORKSPACE, tmp_path / "Acme Slack export Jan 1 2020")
+    zipped = shutil.make_archive(
+        str(tmp_path / "export"), "zip", tmp_path, "Acme Slack export Jan 1 2020"
+    )
+    messages, _ = read(zipped)
+    assert rows(messages) == EXPECTED
+
+
+def test_times_are_local(monkeypatch):
+    monkeypatch.setenv("TZ", "BRT+3")
+    time.tzset()
+    try:
+        messages, _ = read(WORKSPACE)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert messages[0].time == "2020-01-03T06:59:00"
+
+
+def test_unformat_markup():
+    names = {"U1": "Ana"}
+    assert unformat("<@U1> <@U2|bo> <@U3>", names) == "@Ana @bo @U3"
+    assert unformat("<#C1|dev> <#C2>", names) == "#dev #C2"
+    assert unformat("<!channel> <!date^1|Jan 1>", names) == "@channel Jan 1"
+    assert unformat("<https://x.org/a?b=1&amp;c=2>", names) == "https://x.org/a?b=1&c=2"
+    assert unformat("a &amp;lt; b", names) == "a &lt; b"  # one level of escaping only
+
+
+def test_single_day_file_forced_as_slack_is_a_clear_error():
+    with pytest.raises(InputError, match="users.json") as caught:
+        read(WORKSPACE / "random" / "2020-01-01.json", fmt="slack")
+    assert caught.value.path == str(WORKSPACE / "random" / "2020-01-01.json")
