@@ -7,6 +7,7 @@ defaults below. The README's configuration table lists exactly these rows.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +27,13 @@ def _bool(text: str) -> bool:
     if lowered in ("0", "false", "no", "off", ""):
         return False
     raise ValueError(f"expected true/false, got {text!r}")
+
+
+def _json_object(text: str) -> dict:
+    value = json.loads(text)
+    if not isinstance(value, dict):
+        raise ValueError(f"expected a JSON object, got {text!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,53 @@ SETTINGS: dict[str, Setting] = {
         "DOPPEL_BURST_PAUSE_MS", 1500, "chat page: pause that ends a burst of messages", int
     ),
     # --- X bot (issue 6) ----------------------------------------------------------------
+    "x_api_base": Setting("X_API_BASE", "", "X API base URL override (the local sandbox); "
+                          "with no X_* credentials the sandbox's keys are used"),
+    "x_bearer_token": Setting("X_BEARER_TOKEN", "", "X app bearer token (reads)"),
+    "x_api_key": Setting("X_API_KEY", "", "X OAuth 1.0a consumer key"),
+    "x_api_secret": Setting("X_API_SECRET", "", "X OAuth 1.0a consumer secret"),
+    "x_access_token": Setting("X_ACCESS_TOKEN", "", "X OAuth 1.0a access token of the bot"),
+    "x_access_secret": Setting("X_ACCESS_SECRET", "", "X OAuth 1.0a access token secret"),
+    "bot_state": Setting("BOT_STATE", f"sqlite:///{ROOT / 'var' / 'poller.sqlite'}",
+                         "poller state: sqlite:///path or dynamodb://table"),
+    "x_persona": Setting("X_PERSONA", "", "persona the bot answers as (default: the bundle's)"),
+    "x_poll_interval_s": Setting("X_POLL_INTERVAL_S", 60.0, "seconds between polls", float),
+    "x_max_chain_depth": Setting(
+        "X_MAX_CHAIN_DEPTH", 3, "bot replies allowed in one reply chain with the same account", int
+    ),
+    "x_user_replies_per_hour": Setting(
+        "X_USER_REPLIES_PER_HOUR", 5, "replies to one user per hour", int
+    ),
+    "x_max_mention_age_s": Setting(
+        "X_MAX_MENTION_AGE_S", 1800.0, "older mentions are skipped", float
+    ),
+    "x_blocklist": Setting(
+        "X_BLOCKLIST", str(ROOT / "backend" / "blocklist.txt"),
+        "file of words (or re:regexes) that block incoming and outgoing text",
+    ),
+    "x_context_tweets": Setting(
+        "X_CONTEXT_TWEETS", 4, "earlier tweets of the thread given to the model as context", int
+    ),
+    "x_bubble_joiner": Setting(
+        "X_BUBBLE_JOINER", "newline", "how reply bubbles are joined in a tweet: newline|space"
+    ),
+    "x_decoding": Setting(
+        "X_DECODING", {}, "decoding options for replies, as JSON (e.g. {\"strategy\": \"beam\"})",
+        _json_object,
+    ),
+    "x_request_timeout_s": Setting("X_REQUEST_TIMEOUT_S", 10.0, "timeout of one X request", float),
+    "x_retry_attempts": Setting(
+        "X_RETRY_ATTEMPTS", 3, "tries of one X request on 5xx/timeouts", int
+    ),
+    "x_backoff_s": Setting("X_BACKOFF_S", 1.0, "first retry delay (doubles, with jitter)", float),
+    "x_rate_limit_backoff_s": Setting(
+        "X_RATE_LIMIT_BACKOFF_S", 900.0, "pause after a 429 that carries no reset header", float
+    ),
+    "x_claim_timeout_s": Setting(
+        "X_CLAIM_TIMEOUT_S", 120.0,
+        "a claimed mention unconfirmed this long is checked and retried (must exceed a post)",
+        float,
+    ),
 }
 
 
