@@ -110,6 +110,7 @@ def generate(replier: Replier, test: list[dict], decoding: dict, seed: int,
 def latency_ms(replier: Replier, test: list[dict], decoding: dict, seed: int) -> float:
     """Median wall time of one batch-1 reply over the first LATENCY_SAMPLES test pairs."""
     persona = replier.default_persona
+    replier.reply_batch([request_for(test[0], persona, decoding, seed)])  # warm-up
     times = []
     for i, pair in enumerate(test[:LATENCY_SAMPLES]):
         request = request_for(pair, persona, decoding, seed + i)
@@ -120,7 +121,7 @@ def latency_ms(replier: Replier, test: list[dict], decoding: dict, seed: int) ->
 
 
 def perplexity(replier: Replier, test: list[dict], batch_size: int) -> float:
-    persona = replier.persona_name(test[0]["persona"]) if test else replier.default_persona
+    persona = replier.default_persona
     nlls: list[float] = []
     for start in range(0, len(test), batch_size):
         chunk = test[start:start + batch_size]
