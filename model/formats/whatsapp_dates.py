@@ -21,6 +21,7 @@ the dates never go backwards wins; failing all evidence the locale default is as
 
 from __future__ import annotations
 
+import datetime
 import re
 from dataclasses import dataclass
 
@@ -236,4 +237,14 @@ class DayOrder:
             day, month = month, day
         if not (1 <= month <= 12 and 1 <= day <= 31):
             return None
+        if 1300 <= year < 1500:  # Solar Hijri, the default calendar of Persian phones
+            return _solar_hijri_to_gregorian(year, month, day).isoformat()
         return f"{year:04d}-{month:02d}-{day:02d}"
+
+
+def _solar_hijri_to_gregorian(year: int, month: int, day: int) -> datetime.date:
+    """1401/1/7 -> 2022-03-27 by the 33-year leap rule (matches every Nowruz 1386-1409)."""
+    year += 1595
+    days = 365 * year + (year // 33) * 8 + (year % 33 + 3) // 4 + day
+    days += (month - 1) * 31 if month < 7 else (month - 7) * 30 + 186
+    return datetime.date.fromordinal(days - 355668 - 365)
