@@ -102,9 +102,11 @@ def _parse_csv(entry, ctx) -> Iterator[Message]:
             if speaker.lower() in SCENE_MARKERS:
                 scenes[episode] += 1
                 continue
-            line = clean_line(row[columns["text"]])
+            raw = row[columns["text"]]
+            line = clean_line(raw)
             if not speaker or not line:
-                ctx.report.skip(entry.name, rows.line_num, "script row without speaker or text")
+                reason = "stage direction only" if speaker and raw.strip() else "no speaker or text"
+                ctx.report.skip(entry.name, rows.line_num, f"script row with {reason}")
                 continue
             if "scene" in columns:
                 conversation = f"{episode} / scene {row[columns['scene']].strip()}"
@@ -182,4 +184,4 @@ def _parse_play(entry, ctx) -> Iterator[Message]:
         if text:
             yield Message(NAME, conversation, None, name, text)
         else:
-            ctx.report.skip(entry.name, number, "speaker without speech")
+            ctx.report.skip(entry.name, number, "upper-case line without speech (a title?)")
