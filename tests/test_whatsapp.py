@@ -99,12 +99,16 @@ def test_continuation_that_looks_like_a_date_stays_in_its_message(tmp_path):
     assert message.text == VECTORS["multiline"]["expected_message"]
 
 
-def test_continuation_in_the_files_own_layout_without_a_sender_is_a_system_line(tmp_path):
-    # Same layout, but "— said nobody" is not a sender/system text the layout can tell
-    # apart: this documents that a full header always starts a new message.
-    text = "27/03/2022, 21:41 - Ana: quote:\n27/03/2022, 21:40 - Bo left\n"
-    messages = parse(tmp_path, text)
-    assert [(m.kind, m.sender) for m in messages] == [("text", "Ana"), ("system", "Bo")]
+def test_header_of_another_layout_inside_a_message_is_not_a_new_message(tmp_path):
+    text = (
+        "27/03/2022, 21:41 - Ana: he wrote:\n"
+        "[27/03/2022, 21:40:00] Bo: pasted from an iPhone export\n"
+        "27/03/2022, 21:42 - Bo: ok\n"
+    )
+    assert triples(parse(tmp_path, text)) == [
+        ("2022-03-27T21:41", "Ana", "he wrote:\n[27/03/2022, 21:40:00] Bo: pasted from an iPhone export"),
+        ("2022-03-27T21:42", "Bo", "ok"),
+    ]
 
 
 @pytest.mark.parametrize("vector", VECTORS["attachment_formats"], ids=range(4))

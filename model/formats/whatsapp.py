@@ -29,6 +29,7 @@ from model.messages import Message
 NAME = "whatsapp"
 SNIFF_LINES = 200  # header-shaped lines are looked for among the first lines only
 LAYOUT_HEADERS = 10  # headers read to vote the file's layout
+LAYOUT_LINES = 5000  # … within at most this many lines
 LOOKAHEAD_HEADERS = 5000  # messages held back at most while day/month order is unknown
 
 log = logging.getLogger(__name__)
@@ -126,7 +127,9 @@ def parse(entry, ctx) -> Iterator[Message]:
     head = _read_head(numbered)
     layout = layout_of([line for _, line in head])
     if layout is None:
-        raise InputError("no WhatsApp message header found", entry.name)
+        raise InputError(
+            f"no WhatsApp message header in the first {len(head)} lines", entry.name
+        )
     conversation = conversation_name(entry.relpath, ctx.tree.name, ctx.tree.is_single_file)
     clock = _Clock(layout, entry.name)
     raw = _raw_messages(itertools.chain(head, numbered), layout.pattern.match, entry.name, ctx.report)
@@ -176,6 +179,8 @@ def _read_head(numbered: Iterator[tuple[int, str]]) -> list[tuple[int, str]]:
             headers += 1
             if headers == LAYOUT_HEADERS:
                 break
+        if len(head) == LAYOUT_LINES:  # memory stays bounded on files that are not exports
+            break
     return head
 
 
