@@ -17,6 +17,8 @@ COMMANDS = {
     "serve": ("backend.serve", "run the reply API and chat page under gunicorn"),
     "poll": ("backend.poller", "answer X mentions (once, or every --interval seconds)"),
     "sandbox": ("backend.sandbox", "a local X API v2 stand-in on 127.0.0.1"),
+    "telegram": ("backend.telegram_bot", "answer Telegram chats (long polling)"),
+    "telegram-sandbox": ("backend.telegram_sandbox", "a local Telegram Bot API stand-in"),
 }
 
 

@@ -46,6 +46,11 @@ class SessionStore:
             while len(self._sessions) > self.max_sessions:
                 self._sessions.popitem(last=False)
 
+    def forget(self, session_id: str) -> None:
+        """Drop a session's history (Telegram's /forget)."""
+        with self._lock:
+            self._sessions.pop(session_id, None)
+
     def __len__(self) -> int:
         with self._lock:
             self._expire(self._clock())
