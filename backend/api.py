@@ -18,6 +18,9 @@ from model.runtime import ReplyRequest, UnknownPersona
 
 api = Blueprint("api", __name__)
 
+# Sampling at a temperature this low is greedy decoding, minus the overflow of logits / T.
+GREEDY_BELOW = 0.01
+
 
 @api.post("/api/reply")
 def reply():
@@ -129,13 +132,13 @@ def _json_body() -> dict:
 
 
 def _decoding(body: dict) -> dict:
-    """Per-request sampling settings; temperature 0 means greedy."""
+    """Per-request sampling settings; temperature 0 (below GREEDY_BELOW) means greedy."""
     decoding = {}
-    if body.get("temperature") == 0:
+    if body.get("temperature", 1) < GREEDY_BELOW:
         decoding["strategy"] = "greedy"
     elif "temperature" in body or "top_p" in body:
         decoding["strategy"] = "sample"
         decoding.update({key: body[key] for key in ("temperature", "top_p") if key in body})
     if "seed" in body:
-        decoding["seed"] = body["seed"]
+        decoding["seed"] = int(body["seed"])  # the schema lets 7.0 through as an integer
     return decoding

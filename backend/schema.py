@@ -58,7 +58,7 @@ def reply_request_schema(personas: list[str]) -> dict:
                            "description": "the server keeps this session's recent turns"},
             "persona": persona,
             "temperature": {"type": "number", "minimum": 0, "maximum": 2,
-                            "description": "sampling temperature; 0 = greedy"},
+                            "description": "sampling temperature; below 0.01 = greedy"},
             "top_p": {"type": "number", "exclusiveMinimum": 0, "maximum": 1,
                       "description": "nucleus sampling mass"},
             "seed": {"type": "integer", "minimum": 0, "maximum": MAX_SEED,
@@ -201,7 +201,9 @@ def _check_type(value: Any, type_name: str, field: str) -> None:
     ok = {
         "string": isinstance(value, str),
         "number": isinstance(value, (int, float)) and not isinstance(value, bool),
-        "integer": isinstance(value, int) and not isinstance(value, bool),
+        # JSON Schema counts 3.0 as an integer; callers convert with int()
+        "integer": (isinstance(value, int) and not isinstance(value, bool))
+        or (isinstance(value, float) and value.is_integer()),
         "array": isinstance(value, list),
         "object": isinstance(value, dict),
     }[type_name]

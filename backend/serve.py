@@ -62,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
             "accesslog": None,  # the app logs one JSON line per request itself
             "errorlog": "-",
             "child_exit": _forget_worker_metrics,
+            # one fixed control socket path per user would collide between servers
+            "control_socket_disable": True,
         }).run()
     finally:
         if own_metrics_dir:

@@ -121,6 +121,7 @@ BAD_BODIES = [
     ({"message": "hi", "top_p": 1.5}, "top_p"),
     ({"message": "hi", "seed": -1}, "seed"),
     ({"message": "hi", "seed": 1.5}, "seed"),
+    ({"message": "hi", "seed": 1e30}, "seed"),
     ({"message": "hi", "seed": True}, "seed"),
     ({"message": "hi", "session_id": ""}, "session_id"),
     ({"message": "hi", "session_id": "has space"}, "session_id"),

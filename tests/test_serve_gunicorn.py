@@ -1,0 +1,83 @@
+"""`python -m backend serve` for real: gunicorn workers on 127.0.0.1, hit over HTTP, stopped."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_ready(url: str, process: subprocess.Popen, log_path: Path, limit_s: float = 120):
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited with {process.returncode}: "
+                                 f"{log_path.read_text()}")
+        try:
+            if requests.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("server never became ready")
+
+
+def test_gunicorn_workers_serve_replies_and_metrics_then_stop_cleanly(demo_bundle, tmp_path):
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log_path = tmp_path / "server.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "backend", "serve", "--bundle", str(demo_bundle),
+             "--port", str(port), "--workers", "2", "--threads", "4"],
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_ready(url, process, log_path)
+        replies = [requests.post(f"{url}/api/reply", timeout=30,
+                                 json={"message": f"hello number {i}", "temperature": 0})
+                   for i in range(6)]
+        assert [r.status_code for r in replies] == [200] * 6
+        assert all(r.json()["messages"] for r in replies)
+        assert requests.post(f"{url}/api/reply", json={"message": ""}, timeout=30) \
+            .json()["error"]["code"] == "invalid_field"
+        metrics = requests.get(f"{url}/metrics", timeout=10).text
+        # whichever worker answers, the counts of both workers are added up
+        assert 'doppel_http_requests_total{method="POST",route="/api/reply",status="200"} 6.0' \
+            in metrics
+        assert "doppel_reply_latency_seconds_count 6.0" in metrics
+        assert metrics.count("doppel_model_info{") == 2  # one live series per worker
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    lines = [json.loads(line) for line in log_path.read_text().splitlines()
+             if line.startswith("{")]
+    replies_logged = [line for line in lines if line["route"] == "/api/reply"]
+    assert len(replies_logged) == 7
+    assert {line["status"] for line in replies_logged} == {200, 400}
+    assert "hello number" not in log_path.read_text()  # message text is not logged
+
+
+def test_serve_refuses_a_missing_bundle_with_one_line(run_cli, tmp_path):
+    result = run_cli("backend", "serve", "--bundle", tmp_path / "nowhere", "--port", "1")
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and "nowhere" in result.stderr
