@@ -147,7 +147,8 @@ class Poller:
         if self.dry_run:
             return
         now = self.clock()
-        stale = self.state.stale_claims(now - self.config["x_claim_timeout_s"])
+        stale = [r for r in self.state.stale_claims(now - self.config["x_claim_timeout_s"])
+                 if r.mention_id.isdigit()]  # other bots may share the store (e.g. "tg:...")
         if not stale:
             return
         oldest = min(stale, key=lambda r: int(r.mention_id)).mention_id

@@ -75,7 +75,8 @@ class World:
     users: dict = field(default_factory=dict)  # id -> {id, name, username}
     tweets: dict = field(default_factory=dict)  # id -> tweet (all fields), insertion = time order
     faults: list = field(default_factory=list)
-    windows: dict = field(default_factory=dict)  # endpoint -> [remaining, reset epoch]
+    windows: dict = field(default_factory=dict)  # endpoint -> (remaining, reset epoch)
+    rate_limits: dict = field(default_factory=dict)  # overrides of RATE_LIMITS
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     def __post_init__(self):
@@ -209,7 +210,7 @@ class World:
 
     def spend_request(self, endpoint: str, now: float) -> tuple[int, int, int]:
         """Count a call in its 15-minute window: (limit, remaining, reset epoch)."""
-        limit = RATE_LIMITS[endpoint]
+        limit = self.rate_limits.get(endpoint, RATE_LIMITS[endpoint])
         with self.lock:
             remaining, reset = self.windows.get(endpoint, (limit, int(now) + WINDOW_S))
             if now >= reset:

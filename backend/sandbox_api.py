@@ -391,6 +391,7 @@ def serve(world: World, port: int = 0) -> RunningSandbox:
     """Serve the sandbox on 127.0.0.1:port (0 = a free port) from a background thread."""
     server = make_server("127.0.0.1", port, create_app(world), threaded=True,
                          request_handler=_QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, name="x-sandbox", daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              name="x-sandbox", daemon=True)
     thread.start()
     return RunningSandbox(f"http://127.0.0.1:{server.server_port}", world, thread, server)
