@@ -7,6 +7,7 @@ fatal); a single file that no format recognises is an error.
 
 from __future__ import annotations
 
+import contextlib
 import zipfile
 import zlib
 from collections.abc import Iterable, Iterator
@@ -61,33 +62,52 @@ def _ingest_tree(tree: Tree, fmt: str, ctx: Context) -> Iterator[Message]:
         if hasattr(module, "parse_tree") and fmt in ("auto", name)
     ]
     for name, module in tree_formats:
-        if module.sniff_tree(tree):
-            ctx.report.files.append((tree.name, name))
-            yield from _guarded(tree.name, module.parse_tree(tree, ctx))
-            return
+        with _archive_errors(tree.name):
+            if module.sniff_tree(tree):
+                ctx.report.files.append((tree.name, name))
+                yield from module.parse_tree(tree, ctx)
+                return
     found = False
     for entry in tree.entries:
-        if fmt == "auto":
-            name = detect(entry)
-        else:
-            name = fmt if FORMATS[fmt].sniff(entry) or tree.is_single_file else None
-        if name is None:
-            if tree.is_single_file:
-                raise InputError(_unknown_reason(entry), entry.name)
-            ctx.report.skip(entry.name, None, "not a chat export")
-            continue
-        found = True
-        ctx.report.files.append((entry.name, name))
-        yield from _guarded(entry.name, FORMATS[name].parse(entry, ctx))
+        with _archive_errors(entry.name):
+            name, sniffed = _choose_format(entry, fmt, tree)
+            if name is None:
+                if tree.is_single_file:
+                    raise InputError(_unknown_reason(entry), entry.name)
+                ctx.report.skip(entry.name, None, "not a chat export")
+                continue
+            found = True
+            ctx.report.files.append((entry.name, name))
+            count = 0
+            for message in FORMATS[name].parse(entry, ctx):
+                count += 1
+                yield message
+        if not sniffed and count == 0:
+            raise InputError(f"nothing in it could be read as a {fmt} export", entry.name)
     if not found:
-        what = "a chat export" if fmt == "auto" else f"a {fmt} export"
+        what = "chat export" if fmt == "auto" else f"{fmt} export"
         raise InputError(f"found no {what} among {len(tree.entries)} file(s)", tree.name)
 
 
-def _guarded(name: str, messages: Iterator[Message]) -> Iterator[Message]:
+def _choose_format(entry: Entry, fmt: str, tree: Tree) -> tuple[str | None, bool]:
+    """(format name or None, whether its sniffer recognised the entry).
+
+    A forced format is also tried on a single file its sniffer doubts (the user knows
+    best); if nothing comes out of it, that is an error rather than an empty result.
+    """
+    if fmt == "auto":
+        name = detect(entry)
+        return name, name is not None
+    if FORMATS[fmt].sniff(entry):
+        return fmt, True
+    return (fmt, False) if tree.is_single_file else (None, False)
+
+
+@contextlib.contextmanager
+def _archive_errors(name: str):
     """Turn low-level read failures of damaged archives into InputErrors naming the file."""
     try:
-        yield from messages
+        yield
     except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
         raise InputError(f"damaged or truncated archive ({exc})", name) from None
 

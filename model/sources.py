@@ -171,7 +171,17 @@ def open_tree(path: str | Path) -> Tree:
         raise InputError("no such file or folder", display)
     if zipfile.is_zipfile(path):
         return _zip_tree(path, display)
+    if _starts_like_zip(path):
+        raise InputError("damaged or truncated zip archive (its index is missing)", display)
     return Tree(display, [_file_entry(str(path), display, path.name)], is_single_file=True)
+
+
+def _starts_like_zip(path: Path) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(4) == b"PK\x03\x04"
+    except OSError as exc:
+        raise InputError(exc.strerror or str(exc), str(path)) from None
 
 
 def _file_entry(full: str, name: str, rel: str) -> Entry:
