@@ -1,0 +1,111 @@
+"""Reply rules: who gets an answer, and which words never pass, checked on a real state store."""
+
+from __future__ import annotations
+
+import pytest
+
+from backend.config import load_config
+from backend.rules import (
+    Blocklist,
+    Rules,
+    RuleSettings,
+    chain_depth,
+    clean_reply,
+    strip_mentions,
+)
+from backend.state import SqliteState
+from backend.xclient import Tweet
+from model.errors import InputError
+
+BOT = {"id": "100", "username": "doppel"}
+NOW = 1_800_000_000.0
+
+
+def tweet(tweet_id: str, text: str, author: str = "7", parent: str | None = None,
+          in_reply_to_user: str | None = None, age_s: float = 10.0, retweet: bool = False):
+    return Tweet(tweet_id, text, author, created_at=NOW - age_s, parent_id=parent,
+                 in_reply_to_user_id=in_reply_to_user, retweet=retweet)
+
+
+@pytest.fixture
+def state(tmp_path):
+    store = SqliteState(tmp_path / "state.sqlite")
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def rules():
+    return Rules(RuleSettings(max_chain_depth=2, user_replies_per_hour=3, max_age_s=600),
+                 Blocklist.load(load_config()["x_blocklist"]))
+
+
+def test_strip_mentions_and_placeholders():
+    assert strip_mentions("@doppel @alice  are you coming? @bob") == "are you coming? @bob"
+    assert strip_mentions("@doppel") == ""
+    assert clean_reply("call me <phone> or mail <email>!") == "call me or mail!"
+
+
+def test_blocklist_words_are_whole_words_and_regexes_work(tmp_path):
+    path = tmp_path / "block.txt"
+    path.write_text("# comment\n\nbad word\nre:\\bspa+m\\b\n", encoding="utf-8")
+    blocklist = Blocklist.load(path)
+    assert blocklist.blocks("what a BAD   word")
+    assert not blocklist.blocks("badword is fine")
+    assert blocklist.blocks("spaaaam") and not blocklist.blocks("spammer")
+    path.write_text("ok\nre:(unclosed\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"block\.txt:2: bad regex"):
+        Blocklist.load(path)
+    with pytest.raises(InputError, match="cannot read blocklist"):
+        Blocklist.load(tmp_path / "missing.txt")
+
+
+def test_the_shipped_blocklist_loads_and_blocks_slurs():
+    blocklist = Blocklist.load(load_config()["x_blocklist"])
+    assert blocklist.blocks("you are a retard") and not blocklist.blocks("see you at 8")
+
+
+def test_chain_depth_counts_bot_replies_to_this_author():
+    thread = [tweet("5", "x", "100", in_reply_to_user="7"), tweet("4", "x", "7"),
+              tweet("3", "x", "100", in_reply_to_user="8"), tweet("2", "x", "100",
+                                                                in_reply_to_user="7")]
+    assert chain_depth(thread, author_id="7", bot_id="100") == 2
+    assert chain_depth(thread, author_id="8", bot_id="100") == 1
+
+
+def check(rules, state, mention, thread=(), planned=0):
+    return rules.check(mention, list(thread), BOT, NOW, state, planned)
+
+
+def test_each_rule_names_its_reason(rules, state):
+    ok = tweet("1", "@doppel hi!")
+    assert check(rules, state, ok).skip is None
+    assert check(rules, state, tweet("2", "@doppel me", author="100")).skip == "own_tweet"
+    assert check(rules, state, tweet("3", "RT @doppel x", retweet=True)).skip == "retweet"
+    assert check(rules, state, tweet("4", "@doppelganger hi")).skip == "not_mentioned"
+    assert check(rules, state, tweet("5", "@doppel hi", age_s=601)).skip == "too_old"
+    assert check(rules, state, tweet("6", "@doppel")).skip == "empty_mention"
+    assert check(rules, state, tweet("7", "@doppel kys")).skip == "blocked_incoming"
+    thread = [tweet("9", "x", "100", in_reply_to_user="7"), tweet("8", "x"),
+              tweet("7", "x", "100", in_reply_to_user="7")]
+    assert check(rules, state, tweet("10", "@doppel again"), thread).skip == "chain_depth"
+    assert check(rules, state, tweet("11", "@doppel again"), thread[:1]).skip is None
+
+
+def test_hourly_cap_counts_stored_and_planned_replies(rules, state):
+    for i in range(2):
+        assert state.claim(f"5{i}", "7", "run", now=NOW - 100)
+        assert state.confirm(f"5{i}", f"6{i}", now=NOW - 100)
+    assert check(rules, state, tweet("60", "@doppel hi")).skip is None
+    assert check(rules, state, tweet("60", "@doppel hi"), planned=1).skip == "user_hourly_cap"
+    assert check(rules, state, tweet("61", "@doppel hi", author="8"), planned=0).skip is None
+
+
+def test_stop_and_start(rules, state):
+    stop = check(rules, state, tweet("70", "@doppel STOP!"))
+    assert (stop.skip, stop.opt_out) == ("opt_out_request", True)
+    state.set_opted_out("7", True, NOW)
+    assert check(rules, state, tweet("71", "@doppel hello?")).skip == "opted_out"
+    start = check(rules, state, tweet("72", "@doppel start"))
+    assert (start.skip, start.opt_out) == (None, False)
+    assert check(rules, state, tweet("73", "@doppel don't stop me now")).skip == "opted_out"
