@@ -31,9 +31,9 @@ def wait_ready(url: str, process: subprocess.Popen, log_path: Path, limit_s: flo
             raise AssertionError(f"server exited with {process.returncode}: "
                                  f"{log_path.read_text()}")
         try:
-            if requests.get(f"{url}/readyz", timeout=2).status_code == 200:
+            if requests.get(f"{url}/readyz", timeout=5).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or workers still booting
             pass
         time.sleep(0.2)
     raise AssertionError("server never became ready")
