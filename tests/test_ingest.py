@@ -1,0 +1,194 @@
+"""`python -m model ingest`: format dispatch by content, folders and zips, and every way
+input can be wrong (one-line error naming file and line, exit status 2, no output left)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from model.ingest import detect, ingest
+from model.report import Report
+from model.sources import open_tree
+
+FIXTURES = Path(__file__).parent / "fixtures"
+TELEGRAM = FIXTURES / "telegram" / "result.json"
+
+# one sample per format and shape, each detected by content alone
+SAMPLES = {
+    "jsonl": ["jsonl/messages.jsonl"],
+    "telegram": ["telegram/result.json", "telegram/full_account.json"],
+    "chitchat": ["chitchat/chitchat_sample_top_speaker.json"],
+    "discord": ["discord/general.json"],
+    "x-archive": ["xarchive/sample/tweets.js", "xarchive/archive/data/direct-messages.js"],
+    "imessage": ["imessage/Family 🏡.txt"],
+    "script": ["script/bbt_lines.csv", "script/screenplay.txt", "script/play.txt"],
+}
+
+
+def neutral_copies(tmp_path: Path) -> dict[Path, str]:
+    copies = {}
+    for fmt, paths in SAMPLES.items():
+        for index, rel in enumerate(paths):
+            target = tmp_path / f"{fmt}-{index}.dat".replace("x-archive", "xa")
+            shutil.copy(FIXTURES / rel, target)
+            copies[target] = fmt
+    return copies
+
+
+def test_every_format_is_detected_by_content(tmp_path):
+    for path, fmt in neutral_copies(tmp_path).items():
+        assert detect(open_tree(path).entries[0]) == fmt, path.name
+
+
+def test_imessage_database_and_slack_folder_are_detected(tmp_path):
+    db = sqlite3.connect(tmp_path / "x")
+    schema = (FIXTURES / "imessage" / "sms_db_iOS11.2.sql").read_text()
+    db.executescript("".join(s + ";" for s in schema.split(";") if "TABLE sqlite_" not in s))
+    db.close()
+    assert detect(open_tree(tmp_path / "x").entries[0]) == "imessage"
+    shutil.copytree(FIXTURES / "slack" / "workspace", tmp_path / "w")
+    report = Report()
+    list(ingest([str(tmp_path / "w")], report=report))
+    assert report.files == [(str(tmp_path / "w"), "slack")]
+
+
+def test_formats_do_not_claim_each_others_files(tmp_path):
+    # every sniffer against every other format's sample: exactly one says yes
+    from model.formats import FORMATS
+
+    for path, fmt in neutral_copies(tmp_path).items():
+        entry = open_tree(path).entries[0]
+        claims = [name for name, module in FORMATS.items() if module.sniff(entry)]
+        assert claims == [fmt], (path.name, claims)
+
+
+def test_several_paths_and_a_mixed_zip(tmp_path):
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    shutil.copy(TELEGRAM, folder / "result.json")
+    shutil.copy(FIXTURES / "discord" / "general.json", folder / "general.json")
+    (folder / "photo.jpg").write_bytes(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(64))
+    (folder / "notes.txt").write_text("remember to export WhatsApp too\n")
+    zipped = shutil.make_archive(str(tmp_path / "all"), "zip", folder)
+    report = Report()
+    messages = list(ingest([zipped, str(FIXTURES / "script" / "play.txt")], report=report))
+    assert [m.source for m in messages] == ["discord"] * 7 + ["telegram"] * 7 + ["script"] * 5
+    assert report.skipped["not a chat export"] == 2
+    assert sorted(report.examples["not a chat export"]) == [
+        f"{zipped}!notes.txt",
+        f"{zipped}!photo.jpg",
+    ]
+
+
+def test_cli_summary_lists_kinds_senders_and_skips(run_cli, tmp_path):
+    folder = tmp_path / "chats"
+    folder.mkdir()
+    shutil.copy(TELEGRAM, folder / "result.json")
+    (folder / "IMG_0001.jpg").write_bytes(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00")
+    out = tmp_path / "messages.jsonl"
+    result = run_cli("model", "ingest", folder, "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 7
+    summary = result.stderr
+    assert "7 messages from 1 file(s)" in summary
+    assert "by kind: media 3, system 2, text 2" in summary
+    assert "       4  Марина 🌸" in summary and "       3  Tomás" in summary
+    assert "1  not a chat export" in summary and "IMG_0001.jpg" in summary
+    assert "1  telegram message without sender or content" in summary
+
+
+def test_forcing_a_format(run_cli, tmp_path):
+    short = tmp_path / "scene.txt"  # too short for the cautious play sniffer
+    short.write_text("ANA\nhi there\n\nBO\nhello\n", encoding="utf-8")
+    assert run_cli("model", "ingest", short).returncode == 2
+    result = run_cli("model", "ingest", short, "--format", "script")
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(r["sender"], r["text"]) for r in records] == [("ANA", "hi there"), ("BO", "hello")]
+    # a forced format that reads nothing from the file is an error, not an empty output
+    wrong = run_cli("model", "ingest", TELEGRAM, "--format", "discord")
+    assert wrong.returncode == 2
+    assert wrong.stderr.strip() == (
+        f"error: {TELEGRAM}: nothing in it could be read as a discord export"
+    )
+
+
+def truncated_json(path: Path) -> int:
+    text = TELEGRAM.read_text(encoding="utf-8")
+    cut = text.index('"Tomás"') + 3  # inside a string
+    path.write_text(text[:cut], encoding="utf-8")
+    return text[:cut].count("\n") + 1
+
+
+def invalid_json(path: Path) -> int:
+    text = TELEGRAM.read_text(encoding="utf-8")
+    path.write_text(text.replace('"id": 104,', '"id": 104,,'), encoding="utf-8")
+    return text[: text.index('"id": 104,')].count("\n") + 1
+
+
+def chatless_zip(path: Path) -> None:
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("photos/IMG_0001.jpg", b"\xff\xd8\xff\xe0" + bytes(32))
+        archive.writestr("readme.txt", "nothing to see\n")
+
+
+def truncated_zip(path: Path) -> None:
+    chatless = path.with_suffix(".full")
+    with zipfile.ZipFile(chatless, "w") as archive:
+        archive.write(TELEGRAM, "result.json")
+    path.write_bytes(chatless.read_bytes()[:300])
+    chatless.unlink()
+
+
+def corrupt_zip(path: Path) -> None:
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.write(TELEGRAM, "result.json")
+    data = bytearray(path.read_bytes())
+    start = data.index(b"result.json") + len("result.json") + 20  # inside the deflated data
+    data[start : start + 40] = bytes(40)
+    path.write_bytes(bytes(data))
+
+
+CASES = {
+    "unknown format": (lambda p: p.write_text("shopping list\n- milk\n- eggs\n"), None,
+                       "unrecognised chat format"),
+    "binary": (lambda p: p.write_bytes(bytes(range(256)) * 4), None, "binary file of an unknown format"),
+    "empty": (lambda p: p.write_bytes(b""), None, "empty file"),
+    "truncated json": (truncated_json, "line", "truncated JSON (file ends early)"),
+    "invalid json": (invalid_json, "line", "invalid JSON (Expecting property name enclosed in double quotes)"),
+    "zip without a chat": (chatless_zip, None, "found no chat export among 2 file(s)"),
+    "truncated zip": (truncated_zip, None, "damaged or truncated zip archive"),
+    "corrupt zip": (corrupt_zip, "member", "damaged or truncated archive"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_input_is_one_line_exit_2_and_no_output(run_cli, tmp_path, case):
+    make, where, reason = CASES[case]
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    path = inputs / "export.bin"
+    line = make(path)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    result = run_cli("model", "ingest", path, "--out", out_dir / "messages.jsonl")
+    assert result.returncode == 2, result.stderr
+    error = result.stderr.strip()
+    assert "\n" not in error and "Traceback" not in error
+    place = {None: f"{path}: ", "line": f"{path}:{line}: ", "member": f"{path}!result.json: "}
+    assert error.startswith(f"error: {place[where]}{reason}"), error
+    assert list(out_dir.iterdir()) == []  # neither the output nor its temporary file
+    assert result.stdout == ""
+
+
+def test_missing_file(run_cli, tmp_path):
+    out = tmp_path / "messages.jsonl"
+    result = run_cli("model", "ingest", TELEGRAM, tmp_path / "nope.json", "--out", out)
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"error: {tmp_path / 'nope.json'}: no such file or folder"
+    assert list(tmp_path.iterdir()) == []  # the first path's messages were not kept either
