@@ -1,0 +1,385 @@
+"""`python -m model train MANIFEST`: ingest -> pairs -> tokenizer -> train -> bundle -> export.
+
+Everything the manifest can get wrong (model kind, vocab size, a persona with no
+pairs, an empty validation split) is checked before TensorFlow trains anything.
+
+Two folders: the bundle (`--out`, default runs/<name>) gets what serving and
+fine-tuning need; the work folder (`--work`, default runs/<out name>-training) keeps
+checkpoints, state.json for --resume, TensorBoard logs and the encoded pairs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shlex
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from model.errors import InputError
+from model.files import atomic_output
+from model.tokenizer import SPECIAL_TOKENS, Tokenizer, min_vocab_size
+
+KERAS_FILE = "keras/model.keras"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("manifest", help="training manifest (YAML)")
+    parser.add_argument("--out", help="bundle folder (default: runs/<manifest name>)")
+    parser.add_argument("--work", help="checkpoints and logs (default: runs/<out name>-training)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from the work folder's last checkpoint")
+    parser.add_argument("--epochs", type=int, help="override train.epochs")
+    parser.add_argument("--no-persona", action="store_true",
+                        help="ablation: same model without the persona embedding")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="TensorFlow CPU threads (0: TensorFlow's default)")
+
+
+def run(args) -> int:
+    from model.manifest import load_manifest
+
+    manifest = load_manifest(args.manifest)
+    out = Path(args.out) if args.out else Path("runs") / manifest.name
+    work = Path(args.work) if args.work else Path("runs") / f"{out.name}-training"
+    if args.epochs is not None:
+        if args.epochs < 1:
+            raise InputError("--epochs must be positive")
+        manifest.train["epochs"] = args.epochs
+    if args.no_persona:
+        manifest.model["persona_embedding"] = False
+    data = prepare(manifest, work if args.resume else None)
+    command = " ".join(["python -m model", *map(shlex.quote, sys.argv[1:])]) \
+        if sys.argv[0].endswith("__main__.py") else " ".join(["python -m model train",
+                                                              shlex.quote(args.manifest)])
+    train_bundle(manifest, data, out, work, resume=args.resume, threads=args.threads,
+                 command=command)
+    return 0
+
+
+# --- data ---------------------------------------------------------------------------
+
+
+@dataclass
+class Prepared:
+    """Pairs encoded to ids, split by conversation, with the tokenizer and personas."""
+
+    tokenizer: Tokenizer
+    personas: list[str]  # index = persona id
+    default_persona: str  # the manifest's persona
+    hp: dict  # the model section, with the actual vocab_size
+    train: list[tuple[list[int], list[int], int]]  # (context ids, reply ids, persona id)
+    val: list[tuple[list[int], list[int], int]]
+    train_pairs: list[dict]  # the raw training pairs (retrieval index)
+    summary: dict = field(default_factory=dict)
+    base_model: Path | None = None
+
+
+def prepare(manifest, resume_work: Path | None = None) -> Prepared:
+    """Build and encode the pairs; every manifest problem raises InputError here."""
+    from model.pairs import (
+        PairSummary,
+        build_pairs,
+        is_heldout,
+        messages_from_manifest,
+        options_from_manifest,
+        resolve_personas,
+        speaker_counts,
+    )
+    where = str(manifest.path)
+    options = options_from_manifest(manifest)
+    summary = PairSummary()
+    messages = messages_from_manifest(manifest)
+    try:
+        canonical, _ = resolve_personas(options, speaker_counts(messages))
+        pairs = list(build_pairs(messages, options, summary))
+    except InputError as exc:
+        raise InputError(exc.reason, where) from None
+    counts = Counter(pair["persona"] for pair in pairs)
+    if not counts[canonical]:
+        raise InputError(f"persona: no training pairs for {canonical!r} (they never reply "
+                         "to someone else's turn in these sources)", where)
+    personas = [canonical] + [name for name, _ in counts.most_common() if name != canonical]
+    hp = dict(manifest.model)
+    base_model = None
+    if manifest.base is not None:
+        tokenizer, personas, hp, base_model = _from_base(manifest, personas)
+    elif resume_work is not None and (resume_work / "tokenizer.json").is_file():
+        tokenizer = Tokenizer.load(resume_work / "tokenizer.json")
+    else:
+        needed = min_vocab_size(len(personas))
+        if hp["vocab"] < needed:
+            raise InputError(f"model.vocab: {hp['vocab']} is too small; {needed} are needed "
+                             f"for 256 bytes, {len(SPECIAL_TOKENS) + 4} special tokens and "
+                             f"{len(personas)} persona tokens", where)
+        texts = (text for pair in pairs for text in (pair["reply"], *pair["context"]))
+        tokenizer = Tokenizer.train(texts, hp["vocab"], personas)
+    tokenizer.max_context_tokens = hp["max_context_tokens"]
+    tokenizer.max_reply_tokens = hp["max_reply_tokens"]
+    hp["vocab_size"] = tokenizer.vocab_size
+    persona_ids = {name: index for index, name in enumerate(personas)}
+    train, val, train_pairs = [], [], []
+    for pair in pairs:
+        example = (tokenizer.encode_context(pair["context"], pair["context_speakers"]),
+                   tokenizer.encode_reply(pair["reply"]), persona_ids[pair["persona"]])
+        held_out = is_heldout(pair["conversation"], manifest.train["val_fraction"])
+        (val if held_out else train).append(example)
+        if not held_out:
+            train_pairs.append(pair)
+    if not val or not train:
+        raise InputError(
+            f"train.val_fraction: {manifest.train['val_fraction']} puts "
+            f"{'no' if not val else 'every'} conversation in the validation split "
+            f"({summary.conversations} conversations); change it or add data", where)
+    data_summary = summary.as_dict()
+    data_summary.update(train_pairs=len(train), val_pairs=len(val))
+    return Prepared(tokenizer, personas, canonical, hp, train, val, train_pairs, data_summary,
+                    base_model)
+
+
+def _from_base(manifest, personas: list[str]):
+    """Fine-tuning: the base bundle's tokenizer and architecture, new personas appended.
+
+    Persona ids are rows of a trained table, so the base's personas keep their ids.
+    """
+    from model.bundle import read_bundle
+
+    meta = read_bundle(manifest.base)
+    if not (manifest.base / KERAS_FILE).is_file():
+        raise InputError(f"base: {manifest.base} has no {KERAS_FILE} to fine-tune from",
+                         str(manifest.path))
+    tokenizer = Tokenizer.load(manifest.base)
+    known = list(meta["personas"])
+    merged = known + [name for name in personas if name not in known]
+    tokenizer.add_personas(merged)
+    hp = {**meta["hyperparameters"], "dropout": manifest.model["dropout"]}
+    return tokenizer, merged, hp, manifest.base / KERAS_FILE
+
+
+# --- training -----------------------------------------------------------------------
+
+
+def setup_tensorflow(seed: int, threads: int = 0):
+    """Seeded, deterministic TensorFlow; call before any op runs."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    import tensorflow as tf
+
+    if threads:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+    return tf, keras
+
+
+def build_model(hp: dict, vocab_size: int, n_personas: int):
+    if hp["kind"] == "transformer":
+        from model.transformer import build_transformer_model as build
+    else:
+        from model.seq2seq import build_lstm_model as build
+    return build(hp, vocab_size, n_personas)
+
+
+def make_dataset(examples, batch_size: int, seed: int | None):
+    """Batches of similar length (little padding); shuffled when `seed` is given.
+
+    Yields ({"context_ids" [B, S], "reply_in" [B, T], "persona" [B]}, reply_out [B, T]),
+    padded with 0 to the longest example of each batch.
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    def padded(rows):  # -> ([N, longest] zero-padded, [N] lengths)
+        lengths = np.array([len(row) for row in rows], dtype=np.int32)
+        table = np.zeros((len(rows), max(lengths.max(), 1)), np.int32)
+        for index, row in enumerate(rows):
+            table[index, : len(row)] = row
+        return table, lengths
+
+    bos, eos = 1, 2  # SPECIAL_TOKENS order
+    replies = [reply for _, reply, _ in examples]
+    dataset = tf.data.Dataset.from_tensor_slices((
+        padded([context for context, _, _ in examples]),
+        padded([[bos, *reply] for reply in replies]),
+        padded([[*reply, eos] for reply in replies]),
+        np.array([persona for _, _, persona in examples], np.int32),
+    )).map(lambda context, reply_in, reply_out, persona: (  # cut each row back to its length
+        context[0][: context[1]], reply_in[0][: reply_in[1]], reply_out[0][: reply_out[1]],
+        persona))
+    if seed is not None:
+        dataset = dataset.shuffle(len(examples), seed=seed, reshuffle_each_iteration=False)
+    lengths = np.array([len(c) + len(r) for c, r, _ in examples])
+    boundaries = sorted({int(q) + 1 for q in np.quantile(lengths, np.linspace(0.1, 0.9, 9))})
+    dataset = dataset.bucket_by_sequence_length(
+        lambda context, reply_in, reply_out, persona: tf.shape(context)[0] + tf.shape(reply_in)[0],
+        bucket_boundaries=boundaries,
+        bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
+    )
+    return dataset.map(
+        lambda context, reply_in, reply_out, persona: (
+            {"context_ids": context, "reply_in": reply_in, "persona": persona}, reply_out),
+    ).prefetch(2)
+
+
+def train_bundle(manifest, data: Prepared, out: Path, work: Path, resume: bool = False,
+                 threads: int = 0, command: str = "") -> dict:
+    """Train (or resume), keep the best checkpoint, write and export the bundle."""
+    settings = manifest.train
+    tf, keras = setup_tensorflow(settings["seed"], threads)
+    from model.layers import masked_token_loss
+
+    work.mkdir(parents=True, exist_ok=True)
+    state_path = work / "state.json"
+    gpus = tf.config.list_logical_devices("GPU")
+    strategy = tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
+    with strategy.scope():
+        if resume:
+            if not state_path.is_file():
+                raise InputError("--resume: no checkpoint to resume from", str(work))
+            state = json.loads(state_path.read_text(encoding="utf-8"))
+            model = keras.saving.load_model(work / "last.keras")
+            print(f"resuming after epoch {state['epoch']}", file=sys.stderr)
+        else:
+            state = {"epoch": 0, "best_val_loss": None, "bad_epochs": 0, "history": [],
+                     "seconds": 0.0}
+            model = build_model(data.hp, data.tokenizer.vocab_size, len(data.personas))
+            if data.base_model is not None:
+                copy_base_weights(model, data.base_model)
+            model.compile(optimizer=keras.optimizers.Adam(settings["lr"], clipnorm=1.0),
+                          loss=masked_token_loss)
+            data.tokenizer.save(work / "tokenizer.json")
+    val_data = make_dataset(data.val, settings["batch_size"], seed=None)
+    callbacks = [keras.callbacks.CSVLogger(str(work / "log.csv"), append=resume or None),
+                 keras.callbacks.TensorBoard(str(work / "tensorboard"))]
+    patience = settings["patience"]
+    for epoch in range(state["epoch"], settings["epochs"]):
+        if patience and state["bad_epochs"] >= patience:
+            break
+        started = time.perf_counter()
+        train_data = make_dataset(data.train, settings["batch_size"], seed=settings["seed"] + epoch)
+        history = model.fit(train_data, validation_data=val_data, initial_epoch=epoch,
+                            epochs=epoch + 1, callbacks=callbacks, shuffle=False,
+                            verbose=1 if sys.stdout.isatty() else 2)
+        loss, val_loss = history.history["loss"][-1], history.history["val_loss"][-1]
+        state["seconds"] += time.perf_counter() - started
+        state["history"].append({"epoch": epoch + 1, "loss": loss, "val_loss": val_loss})
+        state["epoch"] = epoch + 1
+        if state["best_val_loss"] is None or val_loss < state["best_val_loss"]:
+            state["best_val_loss"], state["bad_epochs"] = val_loss, 0
+            _save_model(model, work / "best.keras")
+        else:
+            state["bad_epochs"] += 1
+        _save_model(model, work / "last.keras")
+        with atomic_output(state_path) as handle:
+            json.dump(state, handle, indent=2)
+    return write_bundle_dir(manifest, data, state, work, out, command)
+
+
+def _save_model(model, path: Path) -> None:
+    """model.save to a temporary name, then rename: a crash never leaves half a file."""
+    temporary = path.with_name(f".{path.stem}.tmp.keras")
+    model.save(temporary)
+    os.replace(temporary, path)
+
+
+def copy_base_weights(model, base_file: Path) -> None:
+    """Start from a base bundle's weights; grown tables (vocab, personas) keep fresh rows."""
+    import keras
+
+    base = keras.saving.load_model(base_file, compile=False)
+    base_layers = {layer.name: layer for layer in base.layers}
+    for layer in model.layers:
+        old_layer = base_layers.get(layer.name)
+        if old_layer is None:
+            continue
+        for variable, old in zip(layer.weights, old_layer.weights, strict=True):
+            old_value, value = keras.ops.convert_to_numpy(old), keras.ops.convert_to_numpy(variable)
+            if old_value.shape != value.shape:
+                if old_value.ndim != value.ndim or any(
+                        o > n for o, n in zip(old_value.shape, value.shape, strict=True)):
+                    raise InputError(f"base: weight {variable.path} has shape {old_value.shape}, "
+                                     f"cannot grow it to {value.shape}", str(base_file))
+                value[tuple(slice(0, n) for n in old_value.shape)] = old_value
+                old_value = value
+            variable.assign(old_value)
+
+
+# --- the bundle -----------------------------------------------------------------------
+
+
+def write_bundle_dir(manifest, data: Prepared, state: dict, work: Path, out: Path,
+                     command: str) -> dict:
+    """Assemble the bundle in a staging folder, export ONNX, then swap it into `out`."""
+    import shutil
+
+    import keras
+
+    from model.bundle import write_bundle
+    from model.export import export_bundle
+    from model.retrieval import FILE_NAME as RETRIEVAL_FILE
+    from model.retrieval import RetrievalIndex
+
+    staging = out.with_name(f".{out.name}.staging")
+    shutil.rmtree(staging, ignore_errors=True)
+    (staging / "keras").mkdir(parents=True)
+    data.tokenizer.save(staging / "tokenizer.json")
+    keras.saving.load_model(work / "best.keras", compile=False).save(staging / KERAS_FILE)
+    shutil.copyfile(work / "log.csv", staging / "training_log.csv")
+    plot_losses(state["history"], staging / "loss.png")
+    RetrievalIndex.from_pairs(data.train_pairs, persona=data.default_persona).save(
+        staging / RETRIEVAL_FILE)
+    best = min(state["history"], key=lambda row: row["val_loss"])
+    tokenizer = data.tokenizer
+    write_bundle(staging, {
+        "name": manifest.name,
+        "kind": data.hp["kind"],
+        "hyperparameters": data.hp,
+        "special_tokens": dict(zip(("pad", "bos", "eos", "unk", "brk", "sep"), SPECIAL_TOKENS,
+                                   strict=True)),
+        "personas": data.personas,
+        "default_persona": data.default_persona,
+        "speaker_tokens": {name: f"<p:{name}>" for name in data.personas},
+        "max_context_tokens": tokenizer.max_context_tokens,
+        "max_reply_tokens": tokenizer.max_reply_tokens,
+        "data": data.summary,
+        "training": {**manifest.train, "epochs_run": state["epoch"], "best_epoch": best["epoch"],
+                     "seconds": round(state["seconds"], 1),
+                     "base": str(manifest.base) if manifest.base else None},
+        "eval": {"val_loss": round(best["val_loss"], 4),
+                 "val_perplexity": round(math.exp(best["val_loss"]), 3)},
+        "command": command,
+    })
+    export_bundle(staging)
+    retired = out.with_name(f".{out.name}.old")
+    shutil.rmtree(retired, ignore_errors=True)
+    if out.exists():
+        os.replace(out, retired)
+    os.replace(staging, out)
+    shutil.rmtree(retired, ignore_errors=True)
+    print(f"bundle written to {out} (best val loss {best['val_loss']:.4f} at epoch "
+          f"{best['epoch']}, {state['seconds']:.0f}s training)", file=sys.stderr)
+    return state
+
+
+def plot_losses(history: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    epochs = [row["epoch"] for row in history]
+    figure, axes = pyplot.subplots(figsize=(6, 4))
+    axes.plot(epochs, [row["loss"] for row in history], marker="o", label="train")
+    axes.plot(epochs, [row["val_loss"] for row in history], marker="o", label="validation")
+    axes.set_xlabel("epoch")
+    axes.set_ylabel("token cross-entropy")
+    axes.legend()
+    figure.tight_layout()
+    with atomic_output(path, mode="wb") as handle:
+        figure.savefig(handle, format="png", dpi=80)
+    pyplot.close(figure)
