@@ -106,6 +106,18 @@ def whatstk(path: Path) -> list[str]:
     return [PYTHON, "-c", code, str(path)]
 
 
+def message_counts(path: Path, out: Path) -> str:
+    """Both parsers' message counts, to show they read the same export (not timed)."""
+    subprocess.run([*ours(path)[:-1], str(out)], cwd=ROOT, check=True, capture_output=True)
+    records = out.read_text(encoding="utf-8").splitlines()
+    system = sum('"kind": "system"' in record for record in records)
+    theirs = subprocess.run(whatstk(path), cwd=ROOT, check=True, capture_output=True, text=True)
+    return (
+        f"messages: ours {len(records)} ({system} system lines), "
+        f"whatstk {theirs.stdout.strip()} (it drops system lines)"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=60_000)
@@ -116,6 +128,7 @@ def main() -> int:
         lines = render_export(small, args.lines)
         big_lines = render_export(big, 2 * args.lines)
         print(f"export: {lines} lines, {small.stat().st_size / 1e6:.1f} MB")
+        print(message_counts(small, Path(tmp, "messages.jsonl")))
         times = {"ours": [], "whatstk": []}
         for _ in range(args.runs):  # interleaved, so load on the machine hits both alike
             times["ours"].append(timed(ours(small))[0])
