@@ -78,6 +78,7 @@ def test_upstream_header_formats(tmp_path, vector):
         ("1399/12/30, 21:41 - ", "2021-03-20T21:41"),  # its leap day
         ("27/3/2565 21:41 - ", "2022-03-27T21:41"),  # Thai Buddhist year
         ("27/3/2565 9:41 หลังเที่ยง - ", "2022-03-27T21:41"),
+        ("27/3/65 21:41 - ", "2022-03-27T21:41"),  # short Buddhist year
         ("\u200f27/3/2022 \u200f9:41 \u200fم - ", "2022-03-27T21:41"),  # marks anywhere
     ],
 )

@@ -177,7 +177,9 @@ def day_month(date: str, year_index: int) -> tuple[int, int, int]:
     if era is not None:
         year += _ERAS[era.group()]
     elif len(year_text) <= 2:
-        year += 2000
+        # WhatsApp dates from 2009: "09".."49" are 20xx; "50".."99" can only be a short
+        # Buddhist year (Thai phones write 2565 as 65), 2550 BE being 2007.
+        year += 2000 if year < 50 else 2500 - 543
     elif year >= 2400:  # Buddhist era (Thai): 2565 -> 2022
         year -= 543
     return year, int(fields[0]), int(fields[1])
