@@ -50,7 +50,7 @@ def _join(*parts: str) -> str:
     return "/".join(part.strip("/") for part in parts if part.strip("/"))
 
 
-def _exists(s3, bucket: str, key: str) -> bool:
+def object_exists(s3, bucket: str, key: str) -> bool:
     try:
         s3.head_object(Bucket=bucket, Key=key)
         return True
@@ -77,7 +77,7 @@ def upload_bundle(s3, bundle_dir: str | Path, bucket: str, prefix: str = DEFAULT
     base = _join(prefix, meta["name"], version)
     url = f"s3://{bucket}/{base}"
     ensure_bucket(s3, bucket, region)
-    if _exists(s3, bucket, f"{base}/{SUMS}"):
+    if object_exists(s3, bucket, f"{base}/{SUMS}"):
         uploaded, unchanged = [], True
     else:
         # Keys are content-addressed and S3 puts are atomic: a key already there (from an

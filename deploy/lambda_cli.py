@@ -1,0 +1,139 @@
+"""`python -m deploy lambda package|deploy|update|status|undeploy --stage S`.
+
+`package` builds the zip (deploy.lambda_package) and prints its sizes. `deploy` and
+`update` first put what the function reads in place (the bundle in S3, pinned to one
+version; the DynamoDB state table), write the stage's Zappa settings, build the zip if
+none is given, and hand it to `zappa deploy|update STAGE --zip ...`; `--dry-run` does
+everything except running Zappa and prints the command. Secrets are stored separately
+(`python -m deploy secrets put`) and only checked for here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import subprocess
+from pathlib import Path
+
+from deploy.artifacts import DEFAULT_PREFIX, object_exists, resolve_url, upload_bundle
+from deploy.aws import Aws, add_aws_arguments, parse_s3_url
+from deploy.lambda_package import ROOT, build_package, find_python312
+from deploy.secrets_store import list_secrets
+from deploy.state import ensure_table, table_name
+from deploy.zappa_config import (
+    StageValues,
+    stage_settings,
+    write_settings,
+    zappa_command,
+    zappa_settings_py,
+)
+from model.errors import InputError
+from model.files import sha256_file
+
+ACTIONS = ("package", "deploy", "update", "status", "undeploy")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=ACTIONS)
+    parser.add_argument("--stage", required=True, help="deployment stage, e.g. dev or prod")
+    parser.add_argument("--bucket", default="",
+                        help="S3 bucket for the bundle and Zappa's uploads (deploy/update)")
+    parser.add_argument("--bundle", default=str(ROOT / "data" / "models" / "demo"),
+                        help="bundle directory to upload, or NAME[@VERSION] already in the "
+                             "bucket (default: the demo bundle)")
+    parser.add_argument("--prefix", default=DEFAULT_PREFIX, help="bundle key prefix in S3")
+    parser.add_argument("--table", default=None, help="state table (default doppel-STAGE-state)")
+    parser.add_argument("--zip", type=Path, default=None,
+                        help="package path (package: output; deploy/update: use this zip "
+                             "instead of building one)")
+    parser.add_argument("--build-dir", type=Path, default=ROOT / "build" / "lambda")
+    parser.add_argument("--wheelhouse", type=Path, default=ROOT / ".cache" / "lambda-wheels",
+                        help="downloaded wheels, kept so repeated packaging is offline")
+    parser.add_argument("--no-compile", action="store_true",
+                        help="skip byte-compiling with a local Python 3.12")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="deploy/update/undeploy: prepare everything, print the zappa "
+                             "command instead of running it")
+    add_aws_arguments(parser)
+
+
+def _settings_path(args) -> Path:
+    return args.build_dir / f"zappa_settings.{args.stage}.json"
+
+
+def _write_stage_settings(args, region: str, bundle_url: str = "") -> Path:
+    bundle_key = parse_s3_url(bundle_url)[1] if bundle_url else ""
+    values = StageValues(stage=args.stage, region=region, bucket=args.bucket,
+                         bundle_url=bundle_url, bundle_key=bundle_key,
+                         state_table=args.table or table_name(args.stage))
+    return write_settings(stage_settings(values), _settings_path(args))
+
+
+def package(args, settings_path: Path) -> Path:
+    zip_path = args.zip or args.build_dir / f"doppel-{args.stage}.zip"
+    python312 = None if args.no_compile else find_python312()
+    built = build_package(zip_path, zappa_settings_py(settings_path, args.stage),
+                          args.build_dir, args.wheelhouse, python312)
+    compiled = "byte-compiled for python3.12" if built.compiled else (
+        "not byte-compiled: no local Python 3.12")
+    print(f"{built.zip_path}: {built.zipped_bytes / 2**20:.1f} MiB zipped, "
+          f"{built.unzipped_bytes / 2**20:.1f} MiB unzipped, {built.files} files ({compiled})")
+    return built.zip_path
+
+
+def _bundle_url(args, aws: Aws) -> str:
+    s3 = aws.client("s3")
+    if Path(args.bundle).is_dir():
+        uploaded = upload_bundle(s3, args.bundle, args.bucket, args.prefix, aws.region)
+        print(f"bundle: {uploaded.url} "
+              f"({'unchanged' if uploaded.unchanged else f'{len(uploaded.uploaded)} file(s) uploaded'})")
+        return uploaded.url
+    name, _, version = args.bundle.partition("@")
+    url = resolve_url(s3, args.bucket, args.prefix, name, version or None)
+    print(f"bundle: {url}")
+    return url
+
+
+def _upload_zip(args, aws: Aws, zip_path: Path) -> str:
+    """Put the zip in S3 (content-addressed) for Zappa: a direct upload stops at 50 MB."""
+    s3 = aws.client("s3")
+    key = f"lambda/doppel-{args.stage}-{sha256_file(zip_path)[:16]}.zip"
+    if not object_exists(s3, args.bucket, key):
+        s3.upload_file(str(zip_path), args.bucket, key)
+    return f"s3://{args.bucket}/{key}"
+
+
+def _run_zappa(command: list[str], args, aws: Aws) -> int:
+    print("zappa command: " + shlex.join(command), flush=True)
+    if args.dry_run:
+        return 0
+    env = dict(os.environ, AWS_DEFAULT_REGION=aws.region)
+    if args.endpoint_url:
+        env["AWS_ENDPOINT_URL"] = args.endpoint_url
+    return subprocess.run(command, cwd=args.build_dir, env=env).returncode
+
+
+def run(args: argparse.Namespace) -> int:
+    aws = Aws.from_args(args)
+    args.build_dir = args.build_dir.resolve()
+    if args.action == "package":
+        package(args, _write_stage_settings(args, aws.region))
+        return 0
+    if args.action in ("status", "undeploy"):
+        settings = _write_stage_settings(args, aws.region)
+        return _run_zappa(zappa_command(args.action, args.stage, settings), args, aws)
+    if not args.bucket:
+        raise InputError(f"{args.action} needs --bucket (where the bundle and the zip go)")
+    bundle_url = _bundle_url(args, aws)
+    table = args.table or table_name(args.stage)
+    created = ensure_table(aws.client("dynamodb"), table)
+    print(f"state table: {table} ({'created' if created else 'exists'})")
+    if not list_secrets(aws.client("ssm"), args.stage):
+        print(f"warning: no secrets under /doppel/{args.stage}/ - the poller cannot post to X "
+              f"until `python -m deploy secrets put --stage {args.stage}`")
+    settings = _write_stage_settings(args, aws.region, bundle_url)
+    print(f"settings: {settings}")
+    zip_path = args.zip if args.zip and args.zip.is_file() else package(args, settings)
+    zip_url = _upload_zip(args, aws, zip_path)
+    return _run_zappa(zappa_command(args.action, args.stage, settings, zip_url), args, aws)
