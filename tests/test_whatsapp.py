@@ -9,7 +9,7 @@ import re
 import pytest
 
 from model.errors import InputError
-from model.formats import whatsapp
+from model.formats import whatsapp, whatsapp_dates
 from model.ingest import ingest
 from model.report import Report
 from model.sources import open_tree
@@ -257,8 +257,8 @@ def test_order_from_dates_that_never_go_backwards(tmp_path):
 
 
 def test_order_proven_after_the_lookahead_switches_and_says_so(tmp_path, caplog):
-    ambiguous = ["1/2/22"] * whatsapp.LOOKAHEAD_HEADERS
-    with caplog.at_level(logging.WARNING, logger="model.formats.whatsapp"):
+    ambiguous = ["1/2/22"] * whatsapp_dates.LOOKAHEAD_HEADERS
+    with caplog.at_level(logging.WARNING, logger="model.formats.whatsapp_dates"):
         messages = parse(tmp_path, _dated_chat([*ambiguous, "1/13/22", "1/2/22"]))
     assert messages[0].time[:10] == "2022-02-01"  # the default, read before any proof
     assert [m.time[:10] for m in messages[-2:]] == ["2022-01-13", "2022-01-02"]

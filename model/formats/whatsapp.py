@@ -10,29 +10,18 @@ wait in a bounded look-ahead buffer until a date proves the order or the buffer 
 from __future__ import annotations
 
 import itertools
-import logging
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import PurePosixPath
 
 from model.errors import InputError
-from model.formats.whatsapp_dates import (
-    MARKS,
-    DayOrder,
-    day_month,
-    iso_time,
-    layout_of,
-    loose_match,
-)
+from model.formats.whatsapp_dates import MARKS, Clock, layout_of, loose_match
 from model.messages import Message
 
 NAME = "whatsapp"
 SNIFF_LINES = 200  # header-shaped lines are looked for among the first lines only
 LAYOUT_HEADERS = 10  # headers read to vote the file's layout
 LAYOUT_LINES = 5000  # … within at most this many lines
-LOOKAHEAD_HEADERS = 5000  # messages held back at most while day/month order is unknown
-
-log = logging.getLogger(__name__)
 
 # --- what a message body can be besides text -------------------------------------------
 # Placeholders WhatsApp writes instead of a file when media are left out of the export.
@@ -131,7 +120,7 @@ def parse(entry, ctx) -> Iterator[Message]:
             f"no WhatsApp message header in the first {len(head)} lines", entry.name
         )
     conversation = conversation_name(entry.relpath, ctx.tree.name, ctx.tree.is_single_file)
-    clock = _Clock(layout, entry.name)
+    clock = Clock(layout, entry.name)
     raw = _raw_messages(itertools.chain(head, numbered), layout.pattern.match, entry.name, ctx.report)
     senders: set[str] = set()
     for stamp, rest, extra in clock.stamped(raw):
@@ -203,66 +192,6 @@ def _raw_messages(numbered, match, name, report) -> Iterator[list]:
         current = [number, header["date"], header["time"], header["rest"], None]
     if current is not None:
         yield current
-
-
-class _Clock:
-    """Header date/time texts -> ISO local times, with the file's day/month order."""
-
-    def __init__(self, layout, name: str):
-        self.layout = layout
-        self.name = name
-        self.order = DayOrder(layout.year_index)
-        self.dates: dict[str, str | None] = {}
-        self.times: dict[str, str] = {}
-
-    def stamped(self, raw: Iterator[list]) -> Iterator[tuple[str | None, str, list | None]]:
-        """(ISO time, rest of header line, continuation lines) in file order."""
-        held = []
-        seen: dict[str, tuple[int, int, int]] = {}
-        for item in raw:
-            held.append(item)
-            if item[1] not in seen:
-                fields = seen[item[1]] = day_month(item[1], self.layout.year_index)
-                proof = self.order.evidence(fields[1], fields[2])
-                if proof is not None:
-                    self.order.day_first, self.order.proven = proof, True
-                    break
-            if len(held) >= LOOKAHEAD_HEADERS:
-                break
-        if self.order.day_first is None:
-            self.order.decide_from_sequence(list(seen.values()))
-            log.warning(
-                "%s: day/month order not proven by the first %d messages; reading %s-first",
-                self.name, len(held), "day" if self.order.day_first else "month",
-            )
-        for number, date, time, rest, extra in itertools.chain(held, raw):
-            iso_date = self.dates.get(date)
-            if iso_date is None and date not in self.dates:
-                iso_date = self._new_date(date, number)
-            iso_time_ = self.times.get(time)
-            if iso_time_ is None:
-                iso_time_ = self.times[time] = iso_time(time, self.layout.seconds)
-            if extra is not None:
-                while extra and not extra[-1].strip():
-                    extra.pop()
-                extra = extra or None
-            yield (f"{iso_date}T{iso_time_}" if iso_date else None), rest, extra
-
-    def _new_date(self, date: str, number: int) -> str | None:
-        year, first, second = day_month(date, self.layout.year_index)
-        if not self.order.proven:
-            proof = self.order.evidence(first, second)
-            if proof is not None:
-                self.order.proven = True
-                if proof != self.order.day_first:
-                    log.warning(
-                        "%s:%d: this date proves %s-first order; earlier dates were read the other way",
-                        self.name, number, "day" if proof else "month",
-                    )
-                    self.order.day_first = proof
-                    self.dates.clear()
-        iso_date = self.dates[date] = self.order.iso_date(year, first, second)
-        return iso_date
 
 
 def _placeholder_kind(text: str) -> str | None:

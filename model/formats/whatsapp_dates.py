@@ -22,8 +22,15 @@ the dates never go backwards wins; failing all evidence the locale default is as
 from __future__ import annotations
 
 import datetime
+import itertools
+import logging
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
+
+LOOKAHEAD_HEADERS = 5000  # messages held back at most while day/month order is unknown
+
+log = logging.getLogger(__name__)
 
 # Directional marks WhatsApp sprinkles into headers and around phone numbers.
 MARKS = "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
@@ -116,7 +123,6 @@ class Layout:
     """One file's header layout: the strict pattern and what its date fields mean."""
 
     pattern: re.Pattern  # groups: date, time, rest
-    skeleton: str  # the sample header with digits as 9s (for messages and tests)
     year_index: int  # which of the three date fields is the year
     seconds: bool  # does the export show seconds
 
@@ -134,7 +140,6 @@ def layout_of(lines: list[str]) -> Layout | None:
     first = matches[0]
     return Layout(
         pattern=re.compile(source),
-        skeleton=_NUMBER.sub(lambda m: "9" * len(m.group()), first.string[: first.start("rest")]),
         year_index=_year_index([match.group("date") for match in matches]),
         seconds=len(_NUMBER.findall(first.group("time"))) == 3,
     )
@@ -203,19 +208,23 @@ class DayOrder:
     """Decides whether a file writes day or month first, from the evidence of its dates."""
 
     def __init__(self, year_index: int):
-        self.year_index = year_index
         # Year-first dates are year-month-day everywhere; others default to day-first.
         self.default_day_first = year_index != 0
         self.day_first: bool | None = None  # None until decided
         self.proven = False
 
-    def evidence(self, first: int, second: int) -> bool | None:
-        """True/False when this date proves day-first/month-first, None when it cannot."""
-        if first > 12 >= second:
-            return True
-        if second > 12 >= first:
+    def learn(self, first: int, second: int) -> bool:
+        """Take one date as evidence; True when it proves the order (for the first time)."""
+        if self.proven:
             return False
-        return None
+        if first > 12 >= second:
+            self.day_first = True
+        elif second > 12 >= first:
+            self.day_first = False
+        else:
+            return False
+        self.proven = True
+        return True
 
     def decide_from_sequence(self, dates: list[tuple[int, int, int]]) -> None:
         """No date proved the order: prefer the one under which dates never go backwards."""
@@ -250,3 +259,65 @@ def _solar_hijri_to_gregorian(year: int, month: int, day: int) -> datetime.date:
     days = 365 * year + (year // 33) * 8 + (year % 33 + 3) // 4 + day
     days += (month - 1) * 31 if month < 7 else (month - 7) * 30 + 186
     return datetime.date.fromordinal(days - 355668 - 365)
+
+
+class Clock:
+    """Header date/time texts -> ISO local times, under the file's day/month order.
+
+    Dates are converted once per distinct text (most messages share their day's).
+    """
+
+    def __init__(self, layout: Layout, name: str):
+        self.layout = layout
+        self.name = name
+        self.order = DayOrder(layout.year_index)
+        self.dates: dict[str, str | None] = {}
+        self.times: dict[str, str] = {}
+
+    def stamped(self, raw: Iterator[list]) -> Iterator[tuple[str | None, str, list | None]]:
+        """[number, date, time, rest, extra] -> (ISO time, rest, extra) in file order.
+
+        Messages are held back until a date proves the order or LOOKAHEAD_HEADERS are
+        held; then the order under which dates never go backwards (else the default) is
+        used, and a later proof of the other order switches it from there on.
+        """
+        held = []
+        seen: dict[str, tuple[int, int, int]] = {}
+        for item in raw:
+            held.append(item)
+            if item[1] not in seen:
+                fields = seen[item[1]] = day_month(item[1], self.layout.year_index)
+                if self.order.learn(fields[1], fields[2]):
+                    break
+            if len(held) >= LOOKAHEAD_HEADERS:
+                break
+        if self.order.day_first is None:
+            self.order.decide_from_sequence(list(seen.values()))
+            log.warning(
+                "%s: day/month order not proven by the first %d messages; reading %s-first",
+                self.name, len(held), "day" if self.order.day_first else "month",
+            )
+        for number, date, time, rest, extra in itertools.chain(held, raw):
+            iso_date = self.dates.get(date)
+            if iso_date is None and date not in self.dates:
+                iso_date = self._new_date(date, number)
+            clock = self.times.get(time)
+            if clock is None:
+                clock = self.times[time] = iso_time(time, self.layout.seconds)
+            if extra is not None:
+                while extra and not extra[-1].strip():
+                    extra.pop()
+                extra = extra or None
+            yield (f"{iso_date}T{clock}" if iso_date else None), rest, extra
+
+    def _new_date(self, date: str, number: int) -> str | None:
+        year, first, second = day_month(date, self.layout.year_index)
+        assumed = self.order.day_first
+        if self.order.learn(first, second) and self.order.day_first != assumed:
+            log.warning(
+                "%s:%d: this date proves %s-first order; earlier dates were read the other way",
+                self.name, number, "day" if self.order.day_first else "month",
+            )
+            self.dates.clear()
+        iso_date = self.dates[date] = self.order.iso_date(year, first, second)
+        return iso_date
