@@ -37,6 +37,8 @@
   function setPersona(name) {
     persona = name;
     personaName.textContent = name || "Doppel";
+    const credit = document.getElementById("persona-credit");
+    if (credit) credit.textContent = name;
     avatar.textContent = (name || "?").trim().charAt(0).toUpperCase();
     document.title = "Doppel — chat with " + (name || "Doppel");
   }

@@ -1,0 +1,129 @@
+"""The chat page in headless Chromium (Playwright) against a live server and the real model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from backend.app import create_app
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+PHONE = {"width": 390, "height": 844}
+BURST_PAUSE_MS = 700
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(),
+                       reason="/usr/bin/chromium is absent (apt-get install chromium)"),
+]
+
+
+@pytest.fixture
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport=PHONE, device_scale_factor=2)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def serve(live_server, demo_bundle, **settings) -> str:
+    return live_server(create_app({"bundle": str(demo_bundle), "rate_limit_per_s": 0,
+                                   "burst_pause_ms": BURST_PAUSE_MS, **settings}))
+
+
+def send(page, text: str) -> None:
+    page.fill("#input", text)
+    page.press("#input", "Enter")
+
+
+def hold_replies(page) -> list:
+    """Pause each POST /api/reply in the browser until the test lets it go to the server."""
+    held = []
+
+    def hold(route):
+        held.append(route)
+
+    page.route("**/api/reply", hold)
+    return held
+
+
+def wait_for(page, condition) -> None:
+    for _ in range(400):
+        if condition():
+            return
+        page.wait_for_timeout(25)
+    raise AssertionError("condition never became true")
+
+
+def test_a_burst_is_one_turn_and_the_reply_arrives_as_bubbles(page, live_server, demo_bundle,
+                                                               tmp_path):
+    url = serve(live_server, demo_bundle)
+    page.goto(url)
+    held = hold_replies(page)
+    send(page, "are you free tonight?")
+    send(page, "thinking of that ramen place")
+    assert page.locator(".row.me .bubble").all_inner_texts() == [
+        "are you free tonight?", "thinking of that ramen place"]
+    page.wait_for_timeout(BURST_PAUSE_MS // 3)
+    assert held == []  # still inside the burst: nothing sent yet
+    wait_for(page, lambda: held)
+    assert page.locator("#typing").is_visible()  # typing while the reply is on its way
+    request = json.loads(held[0].request.post_data)
+    assert request["message"] == "are you free tonight? <brk> thinking of that ramen place"
+    assert request["session_id"] == page.evaluate(
+        "sessionStorage.getItem('doppel-session-id')")
+    with page.expect_response("**/api/reply") as answer:
+        held[0].continue_()
+    reply = answer.value.json()
+    bubbles = page.locator(".row.bot:not(.typing) .bubble")
+    wait_for(page, lambda: bubbles.count() == len(reply["messages"]))
+    assert bubbles.all_inner_texts() == reply["messages"]
+    assert page.locator("#typing").is_hidden()
+    assert len(held) == 1  # the burst went as ONE request
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    page.screenshot(path=tmp_path / "chat.png")
+    assert (tmp_path / "chat.png").stat().st_size > 10_000
+
+
+def test_persona_picker_and_session_survive_a_reload(page, live_server, demo_bundle):
+    from model.runtime import Replier
+
+    personas = Replier.load(demo_bundle).personas
+    url = serve(live_server, demo_bundle)
+    page.goto(url)
+    options = page.locator("#persona option").all_inner_texts()
+    assert options == personas
+    session_id = page.evaluate("sessionStorage.getItem('doppel-session-id')")
+    page.reload()
+    assert page.evaluate("sessionStorage.getItem('doppel-session-id')") == session_id
+    if len(personas) > 1:
+        page.select_option("#persona", personas[-1])
+        assert page.locator("#persona-name").inner_text() == personas[-1]
+    with page.expect_request("**/api/reply") as sent:
+        send(page, "hi")
+    body = json.loads(sent.value.post_data)
+    assert body["persona"] == personas[-1] and body["session_id"] == session_id
+    page.locator(".row.bot:not(.typing) .bubble").first.wait_for()
+
+
+def test_api_errors_are_shown_to_the_user(page, live_server, demo_bundle):
+    url = serve(live_server, demo_bundle, api_key="not-in-the-page")
+    page.goto(url)
+    send(page, "hello?")
+    error = page.locator(".notice.error", has_text="Could not get a reply")
+    error.wait_for()
+    assert "API key" in error.inner_text()
