@@ -197,12 +197,14 @@ def test_senders_colons_empty_bodies_and_emoji_names(tmp_path):
         "27/03/2022, 21:42 - 🦄✨: ok\n"
         "27/03/2022, 21:43 - +1 (555) 123-4567: \n"
         "27/03/2022, 21:44 - 🦄✨:.\n"
+        "27/03/2022, 21:45 - ~\u202fCleo: not in the address book\n"
     )
     assert triples(parse(tmp_path, text)) == [
         ("2022-03-27T21:41", "+49 151 2345678", "hallo : wie geht's"),
         ("2022-03-27T21:42", "🦄✨", "ok"),
         ("2022-03-27T21:43", "+1 (555) 123-4567", ""),
         ("2022-03-27T21:44", "🦄✨", "."),
+        ("2022-03-27T21:45", "Cleo", "not in the address book"),
     ]
 
 

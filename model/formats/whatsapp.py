@@ -95,6 +95,9 @@ _ACTORLESS = re.compile(
     r"|Los mensajes y las llamadas están cifrados|Les messages et les appels sont chiffrés"
 )
 _MARK_SET = frozenset(MARKS)
+# New exports show people not in the address book as "~ Ana" (U+202F after the tilde).
+_SENDER_STRIP = MARKS + "~ \u00a0\u202f"
+_SENDER_NOISE = frozenset(MARKS + "~")
 _CLOSERS = frozenset(">)")  # last characters of attachment lines
 _QUOTES = re.compile("[\"“”„«»]")
 _WHATSAPP_NAME = re.compile("whatsapp", re.IGNORECASE)
@@ -129,8 +132,8 @@ def parse(entry, ctx) -> Iterator[Message]:
             sender, text, kind = _without_sender(rest, senders)
         else:
             sender, text, kind = rest[:cut], rest[cut + 2 :], "text"
-            if sender[:1] in _MARK_SET or sender[-1:] in _MARK_SET:
-                sender = sender.strip(MARKS)
+            if sender[:1] in _SENDER_NOISE or sender[-1:] in _MARK_SET:
+                sender = sender.strip(_SENDER_STRIP)
             if text[:1] in _MARK_SET:  # iOS marks its notices and placeholders with U+200E
                 text = text.lstrip(MARKS)
                 kind = _placeholder_kind(text) or "system"
