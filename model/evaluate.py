@@ -21,6 +21,7 @@ meets the latency budget as bundle.json `decoding` (the runtime's default from t
 from __future__ import annotations
 
 import json
+import shlex
 import statistics
 import time
 from collections import Counter
@@ -72,11 +73,10 @@ def load_split(bundle_meta: dict, bundle_dir: Path, manifest_path: Path | None,
     from model.pairs import build_pairs_from_manifest, is_heldout, read_pairs
 
     if manifest_path is None:
-        recorded = (bundle_meta.get("data") or {}).get("manifest")
-        if not recorded:
+        manifest_path = recorded_manifest(bundle_meta)
+        if manifest_path is None:
             raise InputError("bundle.json does not record its manifest; pass --manifest",
                              path=str(bundle_dir / "bundle.json"))
-        manifest_path = Path(recorded)
     manifest = load_manifest(manifest_path)
     fraction = float(manifest.train["val_fraction"])
     pairs = build_pairs_from_manifest(manifest)
@@ -84,6 +84,18 @@ def load_split(bundle_meta: dict, bundle_dir: Path, manifest_path: Path | None,
     test = list(read_pairs(pairs_path)) if pairs_path else \
         [p for p in pairs if is_heldout(p["conversation"], fraction)]
     return train, test
+
+
+def recorded_manifest(meta: dict) -> Path | None:
+    """The manifest a bundle was trained from: data.manifest, else read from `command`."""
+    recorded = (meta.get("data") or {}).get("manifest")
+    if recorded:
+        return Path(recorded)
+    words = shlex.split(meta.get("command") or "")
+    if "train" in words[:-1]:
+        candidate = Path(words[words.index("train") + 1])
+        return candidate if candidate.is_file() else None
+    return None
 
 
 def plain(reply: str) -> str:
@@ -285,7 +297,8 @@ def run(args) -> int:
 
     meta = read_bundle(bundle_dir)
     headline = results["doppel"]
-    meta["eval"] = {**{key: round(value, 4) for key, value in headline.items()},
+    meta["eval"] = {**(meta.get("eval") or {}),  # keeps training's val_loss and friends
+                    **{key: round(value, 4) for key, value in headline.items()},
                     "persona_share_real": round(summary["persona_share_real"], 4),
                     "test_pairs": len(test),
                     "baselines": {name: {k: round(v, 4) for k, v in row.items()}

@@ -198,7 +198,8 @@ def _match_states(inputs: list[str], outputs: list[str], path: Path) -> dict[str
 
     The contract gives them the same names in the same order. ONNX forbids an output
     named like an input it does not pass through, so exporters may rename the outputs
-    (`state_h` -> `next_state_h`); then the order decides.
+    (`state_h` -> `next_state_h`): a `next_` prefix is understood, otherwise the order
+    decides.
     """
     state_inputs = [name for name in inputs if name not in STEP_INPUTS]
     state_outputs = [name for name in outputs if name != "logits"]
@@ -206,6 +207,7 @@ def _match_states(inputs: list[str], outputs: list[str], path: Path) -> dict[str
         raise BundleError(f"step graph outputs {outputs} do not match its state inputs "
                           f"{state_inputs} (expected logits + one output per state)",
                           path=str(path))
-    if set(state_inputs) == set(state_outputs):
-        return {name: name for name in state_outputs}
+    for prefix in ("", "next_"):
+        if {name.removeprefix(prefix) for name in state_outputs} == set(state_inputs):
+            return {name: name.removeprefix(prefix) for name in state_outputs}
     return dict(zip(state_outputs, state_inputs, strict=True))

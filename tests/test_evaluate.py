@@ -2,11 +2,12 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
 from model.bundle import read_bundle, verify_bundle
-from model.evaluate import SWEEP_GRID, baselines
+from model.evaluate import SWEEP_GRID, baselines, recorded_manifest
 from model.runtime import Replier
 
 TINY = "data/demo/manifest-tiny.yaml"
@@ -81,3 +82,10 @@ def test_baselines_answer_with_training_replies_of_the_persona():
     got = baselines(train, test, "Ana")
     assert got["most-frequent"] == ["yes!", "yes!"]
     assert got["retrieval"] == ["pasta", "yes!"]  # no overlap: most frequent reply
+
+
+def test_the_manifest_is_found_from_bundle_json():
+    assert recorded_manifest({"data": {"manifest": "x/m.yaml"}}) == Path("x/m.yaml")
+    assert recorded_manifest({"command": f"python -m model train {TINY} --out o"}) == Path(TINY)
+    assert recorded_manifest({"command": "python -m model train missing.yaml"}) is None
+    assert recorded_manifest({}) is None
