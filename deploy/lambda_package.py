@@ -231,21 +231,24 @@ def module_closure(entries: tuple[str, ...], roots: dict[str, Path]) -> dict[str
     return files
 
 
-def project_files(site_dir: Path) -> dict[str, Path]:
-    """Archive name -> file for our code, checked against FORBIDDEN and the installed set."""
-    roots = {package: ROOT for package in PROJECT_PACKAGES}
-    modules = module_closure(ENTRY_MODULES, roots)
-    available = {path.name.split(".")[0] for path in site_dir.iterdir()}
-    stdlib = set(sys.stdlib_module_names) | {"__future__"}
+def check_imports(modules: dict[str, Path], available: set[str], root: Path) -> None:
+    """Every import of `modules` must be ours, the standard library's, or in `available`
+    (the installed top-level names); TensorFlow and friends never."""
+    allowed = available | set(sys.stdlib_module_names) | {"__future__", *PROJECT_PACKAGES}
     for name, path in sorted(modules.items()):
         for imported in sorted({n.split(".")[0] for n in _imports(path, name)}):
-            where = path.relative_to(ROOT)
+            where = str(path.relative_to(root))
             if imported in FORBIDDEN:
-                raise InputError(f"imports {imported}, which must never reach Lambda",
-                                 path=str(where))
-            if imported not in available | stdlib | set(PROJECT_PACKAGES):
+                raise InputError(f"imports {imported}, which must never reach Lambda", path=where)
+            if imported not in allowed:
                 raise InputError(f"imports {imported}, which {REQUIREMENTS.name} does not "
-                                 "install for Lambda", path=str(where))
+                                 "install for Lambda", path=where)
+
+
+def project_files(site_dir: Path) -> dict[str, Path]:
+    """Archive name -> file for our code reachable from ENTRY_MODULES, plus package data."""
+    modules = module_closure(ENTRY_MODULES, {package: ROOT for package in PROJECT_PACKAGES})
+    check_imports(modules, {path.name.split(".")[0] for path in site_dir.iterdir()}, ROOT)
     files = {path.relative_to(ROOT).as_posix(): path for path in modules.values()}
     for package in DATA_DIRS:
         for path in (ROOT / package).rglob("*"):

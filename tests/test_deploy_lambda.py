@@ -1,0 +1,150 @@
+"""Lambda deployment without the package build: Zappa settings, the zappa command line
+(--dry-run) with everything it prepares in a moto server, and the packager's checks."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from deploy.artifacts import bundle_version
+from deploy.lambda_package import check_imports, check_no_forbidden, module_closure
+from deploy.zappa_config import StageValues, stage_settings, zappa_executable, zappa_settings_py
+from model.errors import InputError
+from model.files import sha256_file
+from tests.aws import aws_fixture, moto_server  # noqa: F401  (fixtures)
+
+BUCKET = "doppel-lambda-test"
+
+
+def stage_values(**changes) -> StageValues:
+    values = dict(stage="dev", region="eu-west-1", bucket=BUCKET,
+                  bundle_url=f"s3://{BUCKET}/models/tiny/0123abcd", bundle_key="models/tiny/0123abcd",
+                  state_table="doppel-dev-state")
+    return StageValues(**{**values, **changes})
+
+
+def test_stage_settings_put_deploy_values_in_the_function_environment_only():
+    settings = stage_settings(stage_values())
+    assert list(settings) == ["dev"]
+    dev = settings["dev"]
+    assert dev["runtime"] == "python3.12"
+    assert dev["app_function"] == "deploy.lambda_entry.app"
+    assert (dev["aws_region"], dev["s3_bucket"]) == ("eu-west-1", BUCKET)
+    assert dev["events"] == [{"function": "backend.poller.handle_scheduled",
+                              "expression": "rate(1 minute)"}]
+    assert dev["environment_variables"] == {}  # Zappa bakes these into the zip
+    assert dev["aws_environment_variables"] == {
+        "DOPPEL_BUNDLE_S3": f"s3://{BUCKET}/models/tiny/0123abcd",
+        "DOPPEL_SECRETS_STAGE": "dev",
+        "BOT_STATE": "dynamodb://doppel-dev-state",
+    }
+    resources = {statement["Action"][0]: statement["Resource"]
+                 for statement in dev["extra_permissions"]}
+    assert resources["s3:GetObject"] == f"arn:aws:s3:::{BUCKET}/models/tiny/0123abcd/*"
+    assert resources["ssm:GetParametersByPath"] == "arn:aws:ssm:eu-west-1:*:parameter/doppel/dev"
+    assert resources["dynamodb:GetItem"] == "arn:aws:dynamodb:eu-west-1:*:table/doppel-dev-state"
+
+
+def test_settings_template_that_would_bake_values_into_the_zip_is_refused(tmp_path):
+    template = tmp_path / "zappa_settings.json"
+    template.write_text(json.dumps({"${stage}": {"environment_variables": {"X_API_KEY": "k"}}}))
+    with pytest.raises(InputError, match="environment_variables must stay empty"):
+        stage_settings(stage_values(), template)
+    template.write_text(json.dumps({"${stage}": {"s3_bucket": "${bukcet}"}}))
+    with pytest.raises(InputError, match="placeholder"):
+        stage_settings(stage_values(), template)
+
+
+def test_zappa_generates_the_settings_module_from_our_settings(tmp_path):
+    path = tmp_path / "zappa_settings.dev.json"
+    path.write_text(json.dumps(stage_settings(stage_values())))
+    generated = zappa_settings_py(path, "dev")
+    lines = set(generated.splitlines())
+    assert {"APP_MODULE='deploy.lambda_entry'", "APP_FUNCTION='app'", "API_STAGE='dev'",
+            "PROJECT_NAME='doppel'", "DEBUG=False", "LOG_LEVEL='INFO'",
+            "ENVIRONMENT_VARIABLES={'AWS_REGION': 'eu-west-1'}"} <= lines
+    assert "DOPPEL_BUNDLE_S3" not in generated and "dynamodb://" not in generated
+
+
+def test_import_check_refuses_tensorflow_and_uninstalled_packages(tmp_path):
+    package = tmp_path / "backend"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "app.py").write_text("from backend import helpers\n")
+    (package / "helpers.py").write_text("import json\n\ndef f():\n    import keras\n")
+    modules = module_closure(("backend.app",), {"backend": tmp_path})
+    assert sorted(modules) == ["backend", "backend.app", "backend.helpers"]
+    with pytest.raises(InputError, match=r"backend/helpers.py: imports keras, which must never"):
+        check_imports(modules, {"numpy"}, tmp_path)
+
+    (package / "helpers.py").write_text("import regex\n")
+    with pytest.raises(InputError, match="imports regex, which requirements-serve.txt does not"):
+        check_imports(module_closure(("backend.app",), {"backend": tmp_path}), set(), tmp_path)
+    check_imports(module_closure(("backend.app",), {"backend": tmp_path}), {"regex"}, tmp_path)
+
+
+def test_tree_with_tensorflow_inside_is_refused(tmp_path):
+    (tmp_path / "numpy").mkdir()
+    check_no_forbidden(tmp_path)
+    (tmp_path / "tensorflow-2.21.0.dist-info").mkdir()
+    with pytest.raises(InputError, match="tensorflow-2.21.0.dist-info would be inside"):
+        check_no_forbidden(tmp_path)
+
+
+def test_deploy_dry_run_prepares_aws_and_prints_the_zappa_command(
+        aws, run_cli, demo_bundle, tmp_path):
+    fake_zip = tmp_path / "doppel-dev.zip"
+    with zipfile.ZipFile(fake_zip, "w") as archive:
+        archive.writestr("handler.py", "")
+    build = tmp_path / "build"
+    args = ["--stage", "dev", "--bucket", BUCKET, "--bundle", demo_bundle, "--zip", fake_zip,
+            "--build-dir", build, "--dry-run", *aws.args()]
+    version = bundle_version(demo_bundle)
+    bundle_url = f"s3://{BUCKET}/models/{json.loads((demo_bundle / 'bundle.json').read_text())['name']}/{version}"
+    settings_path = build / "zappa_settings.dev.json"
+    zip_url = f"s3://{BUCKET}/lambda/doppel-dev-{sha256_file(fake_zip)[:16]}.zip"
+    command = shlex.join([zappa_executable(), "deploy", "dev", "-s", str(settings_path),
+                          "--zip", zip_url])
+
+    first = run_cli("deploy", "lambda", "deploy", *args)
+    assert first.returncode == 0, first.stderr
+    lines = first.stdout.splitlines()
+    assert lines[0].startswith(f"bundle: {bundle_url} (") and "uploaded" in lines[0]
+    assert lines[1] == "state table: doppel-dev-state (created)"
+    assert lines[2].startswith("warning: no secrets under /doppel/dev/")
+    assert lines[3:] == [f"settings: {settings_path}", f"zappa command: {command}"]
+    settings = json.loads(settings_path.read_text())["dev"]
+    assert settings["aws_environment_variables"]["DOPPEL_BUNDLE_S3"] == bundle_url
+
+    s3 = aws.client("s3")
+    assert s3.head_object(Bucket=BUCKET, Key=zip_url.split(f"{BUCKET}/")[1])["ContentLength"] == (
+        fake_zip.stat().st_size)
+    keys_before = {o["Key"]: o["ETag"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]}
+
+    again = run_cli("deploy", "lambda", "update", *args)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.splitlines()[:2] == [f"bundle: {bundle_url} (unchanged)",
+                                             "state table: doppel-dev-state (exists)"]
+    assert again.stdout.splitlines()[-1] == f"zappa command: {command}".replace(
+        " deploy dev ", " update dev ")
+    assert {o["Key"]: o["ETag"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]} == (
+        keys_before)
+    assert aws.client("dynamodb").list_tables()["TableNames"] == ["doppel-dev-state"]
+
+    gone = run_cli("deploy", "lambda", "undeploy", "--stage", "dev", "--build-dir", build,
+                   "--dry-run", *aws.args())
+    assert gone.stdout.strip() == "zappa command: " + shlex.join(
+        [zappa_executable(), "undeploy", "dev", "-s", str(settings_path), "--yes",
+         "--remove-logs"])
+
+
+def test_deploy_without_bucket_is_a_clear_error(aws, run_cli, tmp_path):
+    result = run_cli("deploy", "lambda", "deploy", "--stage", "dev", "--dry-run",
+                     "--build-dir", tmp_path, *aws.args())
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: deploy needs --bucket (where the bundle and the zip go)"
+    assert not Path(tmp_path / "zappa_settings.dev.json").exists()
