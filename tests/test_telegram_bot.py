@@ -1,0 +1,313 @@
+"""The real Telegram bot process (`python -m backend telegram`) against the local Bot API
+stand-in over HTTP, answering with the real Replier on the demo bundle."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from backend.rules import clean_reply
+from backend.state import SqliteState
+from backend.telegram_sandbox import TelegramWorld, serve
+from model.runtime import Replier, ReplyRequest
+
+ROOT = Path(__file__).resolve().parent.parent
+BRK = " <brk> "
+CANDIDATES = ["hi", "hello", "are you coming?", "what are you doing", "good morning",
+              "see you later", "how was your day?", "lol", "where are you", "call me",
+              "did you eat", "i miss you", "ok", "what's up", "tonight?", "thanks!"]
+
+
+@pytest.fixture(scope="module")
+def replier(demo_bundle):
+    return Replier.load(demo_bundle)
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    running = serve(TelegramWorld())
+    yield running
+    running.stop()
+
+
+def expected(replier, message, update_id, history=(), persona=None) -> list[str]:
+    """The bubbles the bot must send: its reply request, built independently here."""
+    speakers = [speaker for _, speaker in history] + [None]
+    request = ReplyRequest(message, [text for text, _ in history], persona,
+                           {"seed": update_id}, speakers if any(speakers) else None)
+    reply = replier.reply_batch([request])[0]
+    return [text for text in map(clean_reply, reply.messages) if text]
+
+
+def multi_bubble_message(replier, world) -> str | None:
+    """A message the model answers with two or more bubbles when sent next, if any."""
+    for message in CANDIDATES:
+        if len(expected(replier, message, world.next_update_id)) >= 2:
+            return message
+    return None
+
+
+class BotProcess:
+    def __init__(self, sandbox, state_path: Path, bundle: Path, **env):
+        self.env = {**os.environ, "TELEGRAM_BOT_TOKEN": "42:test", "TELEGRAM_API_BASE":
+                    sandbox.url, "TELEGRAM_STATE": f"sqlite:///{state_path}",
+                    "DOPPEL_BUNDLE": str(bundle), "TELEGRAM_TYPING_S": "0.1",
+                    "TELEGRAM_BURST_S": "1.0", "TELEGRAM_POLL_TIMEOUT_S": "2",
+                    "TELEGRAM_BACKOFF_S": "0.1", **env}
+        self.log: list[str] = []
+
+    def start(self, *args: str) -> BotProcess:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "backend", "telegram", *args], cwd=ROOT, env=self.env,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        ready = threading.Event()
+
+        def read():
+            for line in self.process.stdout:
+                self.log.append(line)
+                if "telegram_bot_polling" in line:
+                    ready.set()
+            ready.set()  # it exited
+
+        threading.Thread(target=read, daemon=True).start()
+        if not ready.wait(60) or self.process.poll() is not None:
+            self.stop()
+            raise AssertionError("bot did not start:\n" + "".join(self.log))
+        return self
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@pytest.fixture(scope="module")
+def bot(sandbox, demo_bundle, tmp_path_factory):
+    state = tmp_path_factory.mktemp("telegram") / "state.sqlite"
+    process = BotProcess(sandbox, state, demo_bundle).start()
+    process.state_path = state
+    yield process
+    process.stop()
+
+
+def say(sandbox, chat_id: int, text: str, **fields) -> dict:
+    response = requests.post(f"{sandbox.url}/control/messages",
+                             json={"chat_id": chat_id, "text": text, **fields}, timeout=5)
+    response.raise_for_status()
+    return response.json()
+
+
+def fault(sandbox, **spec) -> None:
+    requests.post(f"{sandbox.url}/control/faults", json=spec, timeout=5).raise_for_status()
+
+
+def sent(sandbox, chat_id: int) -> list[dict]:
+    response = requests.get(f"{sandbox.url}/control/sent", params={"chat_id": chat_id}, timeout=5)
+    return response.json()["events"]
+
+
+def texts(sandbox, chat_id: int) -> list[str]:
+    return [e["text"] for e in sent(sandbox, chat_id) if e["method"] == "sendMessage"]
+
+
+def calls(sandbox, chat_id: int) -> list[dict]:
+    return [c for c in requests.get(f"{sandbox.url}/control/calls", timeout=5).json()["calls"]
+            if c["chat_id"] == chat_id]
+
+
+def wait_for(condition, what: str, timeout: float = 60.0, log=()):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}\n" + "".join(log))
+
+
+def wait_texts(sandbox, chat_id: int, count: int, bot) -> list[str]:
+    wait_for(lambda: len(texts(sandbox, chat_id)) >= count,
+             f"{count} message(s) in chat {chat_id}", log=bot.log)
+    return texts(sandbox, chat_id)
+
+
+def test_private_chat_gets_the_personas_reply_after_a_typing_action(sandbox, bot, replier):
+    update = say(sandbox, 101, "hello")
+    want = expected(replier, "hello", update["update_id"])
+    assert wait_texts(sandbox, 101, len(want), bot) == want
+    first = sent(sandbox, 101)[0]
+    assert (first["method"], first["action"]) == ("sendChatAction", "typing")
+    # The next message carries the chat's context: the first turn and the bot's reply.
+    second = say(sandbox, 101, "and you?")
+    history = [("hello", None), (BRK.join(want), replier.default_persona)]
+    want_second = expected(replier, "and you?", second["update_id"], history)
+    assert wait_texts(sandbox, 101, len(want) + len(want_second), bot)[len(want):] == want_second
+
+
+def test_group_answers_mentions_and_replies_to_the_bot_only(sandbox, bot, replier):
+    group, user = -200, {"id": 7, "first_name": "Eve"}
+    say(sandbox, group, "nobody asked the bot", user=user)
+    mention = say(sandbox, group, "what do you think?", mention=True, user=user)
+    want = expected(replier, "what do you think?", mention["update_id"])
+    assert wait_texts(sandbox, group, len(want), bot) == want
+    first = [e for e in sent(sandbox, group) if e["method"] == "sendMessage"][0]
+    assert first["reply_to"] == mention["message_id"]  # threaded under the mention
+    # Replying to the bot's message addresses it without a mention.
+    reply = say(sandbox, group, "really?", user=user, reply_to=first["message_id"])
+    history = [("what do you think?", None), (BRK.join(want), replier.default_persona)]
+    want_reply = expected(replier, "really?", reply["update_id"], history)
+    assert wait_texts(sandbox, group, len(want) + len(want_reply), bot)[len(want):] == want_reply
+    state = SqliteState(bot.state_path)
+    recorded = {m.mention_id.split(":")[1] for m in state.all_mentions() if "#" not in m.mention_id}
+    assert str(mention["update_id"] - 1) not in recorded  # the unaddressed message: untouched
+
+
+def test_a_quick_burst_is_answered_as_one_turn(sandbox, bot, replier):
+    updates = [say(sandbox, 300, text) for text in ("wait", "i have news", "big news")]
+    want = expected(replier, "wait <brk> i have news <brk> big news", updates[0]["update_id"])
+    assert wait_texts(sandbox, 300, len(want), bot) == want
+    time.sleep(1.5)  # a second reply would come after one more burst window
+    assert texts(sandbox, 300) == want
+    state = SqliteState(bot.state_path)
+    records = [state.mention(f"tg7000000001:{u['update_id']}") for u in updates]
+    assert [r.status for r in records] == ["done"] * 3
+    assert [r.reason for r in records[1:]] == [f"burst:{updates[0]['update_id']}"] * 2
+
+
+def test_multi_bubble_reply_has_a_typing_action_between_messages(sandbox, bot, replier):
+    message = multi_bubble_message(replier, sandbox.world)
+    if message is None:
+        pytest.skip("the demo model answers none of the candidate messages with several bubbles")
+    update = say(sandbox, 400, message)
+    want = expected(replier, message, update["update_id"])
+    assert wait_texts(sandbox, 400, len(want), bot) == want
+    kinds = [e["method"] for e in sent(sandbox, 400)]
+    assert kinds == ["sendChatAction"] + ["sendMessage", "sendChatAction"] * (len(want) - 1) \
+        + ["sendMessage"]
+
+
+def test_stop_opts_the_chat_out_and_start_back_in(sandbox, bot, replier):
+    say(sandbox, 500, "/stop")
+    assert wait_texts(sandbox, 500, 1, bot) == [
+        "Okay, I'll stay quiet here. Send /start to talk again."]
+    ignored = say(sandbox, 500, "are you there?")
+    say(sandbox, 500, "/start")
+    wait_texts(sandbox, 500, 2, bot)
+    back = say(sandbox, 500, "hello again")
+    want = expected(replier, "hello again", back["update_id"])
+    got = wait_texts(sandbox, 500, 2 + len(want), bot)
+    assert got[1].startswith("Hi! I'm ") and got[2:] == want
+    record = SqliteState(bot.state_path).mention(f"tg7000000001:{ignored['update_id']}")
+    assert (record.status, record.reason) == ("skipped", "opted_out")
+
+
+def test_persona_command_lists_and_switches_and_forget_clears_context(sandbox, bot, replier):
+    if len(replier.personas) < 2:
+        pytest.skip("the demo bundle has one persona")
+    other = replier.personas[1]
+    say(sandbox, 600, "/persona")
+    listing = wait_texts(sandbox, 600, 1, bot)[0]
+    assert all(name in listing for name in replier.personas)
+    say(sandbox, 600, f"/persona {other}")
+    assert wait_texts(sandbox, 600, 2, bot)[1] == f"Now talking as {other}."
+    first = say(sandbox, 600, "hi")
+    want = expected(replier, "hi", first["update_id"], persona=other)
+    wait_texts(sandbox, 600, 2 + len(want), bot)
+    say(sandbox, 600, "/forget")
+    assert wait_texts(sandbox, 600, 3 + len(want), bot)[-1] == "Done, I forgot our conversation."
+    fresh = say(sandbox, 600, "hi")
+    want_fresh = expected(replier, "hi", fresh["update_id"], persona=other)  # no history
+    assert wait_texts(sandbox, 600, 3 + len(want) + len(want_fresh), bot)[-len(want_fresh):] \
+        == want_fresh
+
+
+def test_flood_limit_is_waited_out_then_the_reply_goes_once(sandbox, bot, replier):
+    fault(sandbox, method="sendMessage", chat_id=700, kind="429", retry_after=2)
+    update = say(sandbox, 700, "hello")
+    want = expected(replier, "hello", update["update_id"])
+    assert wait_texts(sandbox, 700, len(want), bot) == want
+    statuses = [c["status"] for c in calls(sandbox, 700) if c["method"] == "sendMessage"]
+    assert statuses == [429] + [200] * len(want)
+    assert requests.get(f"{sandbox.url}/control/calls", timeout=5).json()["flood_violations"] == 0
+
+
+def test_a_blocked_bot_is_recorded_and_not_retried(sandbox, bot, replier):
+    fault(sandbox, method="sendMessage", chat_id=800, kind="403")
+    update = say(sandbox, 800, "hello")
+    wait_for(lambda: any(c["status"] == 403 for c in calls(sandbox, 800)), "the 403", log=bot.log)
+    after = say(sandbox, 801, "hello")  # the bot goes on with other chats
+    wait_texts(sandbox, 801, len(expected(replier, "hello", after["update_id"])), bot)
+    assert [c["status"] for c in calls(sandbox, 800) if c["method"] == "sendMessage"] == [403]
+    record = SqliteState(bot.state_path).mention(f"tg7000000001:{update['update_id']}")
+    assert (record.status, record.reason) == ("skipped", "blocked")
+
+
+@pytest.fixture
+def own_sandbox():
+    """A Telegram of its own, for tests that run their own bot processes."""
+    running = serve(TelegramWorld())
+    yield running
+    running.stop()
+
+
+def test_sigkill_mid_reply_then_restart_neither_duplicates_nor_loses(own_sandbox, demo_bundle,
+                                                                    replier, tmp_path):
+    sandbox = own_sandbox
+    message = multi_bubble_message(replier, sandbox.world)
+    # Hold the typing action between bubble 1 and 2 (or, for a one-bubble reply, the one
+    # before it) and kill the bot while it waits.
+    sent_before_kill = 1 if message else 0
+    fault(sandbox, method="sendChatAction", chat_id=900, kind="hang", after=sent_before_kill,
+          seconds=60)
+    message = message or "hello"
+    process = BotProcess(sandbox, tmp_path / "state.sqlite", demo_bundle,
+                         TELEGRAM_CLAIM_TIMEOUT_S="1").start()
+    update = say(sandbox, 900, message)
+    want = expected(replier, message, update["update_id"])
+    wait_for(lambda: any(c["status"] == "held" for c in calls(sandbox, 900)),
+             "the held typing action", log=process.log)
+    process.process.kill()
+    process.process.wait()
+    assert texts(sandbox, 900) == want[:sent_before_kill]
+    requests.delete(f"{sandbox.url}/control/faults", timeout=5).raise_for_status()
+    meanwhile = say(sandbox, 901, "hello")  # arrives while the bot is down
+    restarted = BotProcess(sandbox, tmp_path / "state.sqlite", demo_bundle,
+                           TELEGRAM_CLAIM_TIMEOUT_S="1").start()
+    try:
+        assert wait_texts(sandbox, 900, len(want), restarted) == want
+        want_meanwhile = expected(replier, "hello", meanwhile["update_id"])
+        assert wait_texts(sandbox, 901, len(want_meanwhile), restarted) == want_meanwhile
+        time.sleep(1.5)
+        assert texts(sandbox, 900) == want
+        assert any("taking over update" in line for line in restarted.log)
+    finally:
+        restarted.stop()
+
+
+def test_dry_run_once_prints_replies_and_confirms_nothing(own_sandbox, demo_bundle, replier,
+                                                          tmp_path):
+    sandbox = own_sandbox
+    update = say(sandbox, 1000, "hello")
+    process = BotProcess(sandbox, tmp_path / "state.sqlite", demo_bundle)
+    result = subprocess.run([sys.executable, "-m", "backend", "telegram", "--once", "--dry-run"],
+                            cwd=ROOT, env=process.env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    printed = [json.loads(line) for line in result.stdout.splitlines() if "would_send" in line]
+    want = expected(replier, "hello", update["update_id"])
+    assert [p["would_send"] for p in printed if p["chat_id"] == 1000] == want
+    assert texts(sandbox, 1000) == []
+    assert update["update_id"] in [u["update_id"] for u in sandbox.world.updates]
