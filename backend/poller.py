@@ -44,6 +44,7 @@ from model.errors import InputError
 from model.runtime import ReplyRequest
 
 log = logging.getLogger("doppel.poller")
+CHUNK = 16  # mentions generated in one batch before their replies are posted
 
 
 def event(name: str, level: int = logging.INFO, **fields) -> None:
@@ -174,8 +175,12 @@ class Poller:
     # --- deciding, generating, posting ------------------------------------------------------
     def _handle(self, mentions: list[Tweet], known: dict[str, Tweet], counters: Counters,
                 claimed: bool) -> None:
-        if not mentions:
-            return
+        """Plan, generate and post in chunks, so replies start flowing before all are made."""
+        for start in range(0, len(mentions), CHUNK):
+            self._handle_chunk(mentions[start:start + CHUNK], known, counters, claimed)
+
+    def _handle_chunk(self, mentions: list[Tweet], known: dict[str, Tweet], counters: Counters,
+                      claimed: bool) -> None:
         threads = self._threads(mentions, known)
         per_author: Counter = Counter()
         plans = []
