@@ -37,32 +37,56 @@ MARKS = "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 _M = f"[{MARKS}]*"
 _SP = "[ \u00a0\u202f]"  # space, no-break space, narrow no-break space
 
-# AM/PM words -> is it the afternoon. Keys are lower-case with dots and spaces removed.
-_AMPM_WORDS = {
-    "am": False, "pm": True,  # English, Spanish "a. m.", Dutch, …
-    "vorm": False, "nachm": True,  # German
-    "ap": False, "ip": True,  # Finnish
-    "de": False, "du": True,  # Hungarian
-    "πμ": False, "μμ": True,  # Greek
-    "öö": False, "ös": True,  # Turkish
-    "sa": False, "ch": True,  # Vietnamese (sáng / chiều)
-    "ص": False, "م": True,  # Arabic
-    "قظ": False, "بظ": True,  # Persian
-    "午前": False, "午後": True,  # Japanese
-    "오전": False, "오후": True,  # Korean
-    "上午": False, "下午": True,  # Chinese
-    "ก่อนเที่ยง": False, "หลังเที่ยง": True,  # Thai
-    "पूर्वाह्न": False, "अपराह्न": True,  # Hindi
-}
+# AM/PM words as phones write them (morning, afternoon). English-style a.m./p.m. in all
+# spellings is one pattern; in the others a dot may be left out and a space may be a
+# no-break one.
+_AMPM_PAIRS = (
+    ("vorm.", "nachm."),  # German
+    ("ap.", "ip."),  # Finnish
+    ("de.", "du."),  # Hungarian
+    ("dop.", "odp."),  # Czech, Slovak
+    ("vm.", "nm."),  # Afrikaans
+    ("f.h.", "e.h."),  # Icelandic
+    ("fm", "em"),  # Swedish
+    ("PG", "PTG"),  # Malay
+    ("SA", "CH"),  # Vietnamese (sáng / chiều)
+    ("ÖÖ", "ÖS"),  # Turkish
+    ("π.μ.", "μ.μ."),  # Greek
+    ("ص", "م"),  # Arabic
+    ("ق.ظ.", "ب.ظ."),  # Persian
+    ("قبل دوپہر", "بعد دوپہر"),  # Urdu
+    ("לפנה״צ", "אחה״צ"),  # Hebrew
+    ("午前", "午後"),  # Japanese
+    ("오전", "오후"),  # Korean
+    ("上午", "下午"),  # Chinese
+    ("ก่อนเที่ยง", "หลังเที่ยง"),  # Thai
+    ("पूर्वाह्न", "अपराह्न"),  # Hindi
+    ("পূর্বাহ্ণ", "অপরাহ্ণ"),  # Bengali
+    ("முற்பகல்", "பிற்பகல்"),  # Tamil
+)
+_AMPM_STRIP = str.maketrans("", "", ". \u00a0\u202f")
+
+
+def _marker_key(word: str) -> str:
+    return word.translate(_AMPM_STRIP).lower()
+
+
+def _marker_regex(word: str) -> str:
+    return "".join(
+        r"\.?" if c == "." else f"{_SP}?" if c == " " else re.escape(c) for c in word
+    )
+
+
+_AMPM_WORDS = {"am": False, "pm": True}  # marker key -> is it the afternoon
+_AMPM_WORDS.update({_marker_key(am): False for am, _ in _AMPM_PAIRS})
+_AMPM_WORDS.update({_marker_key(pm): True for _, pm in _AMPM_PAIRS})
 _AMPM = "|".join(
-    [rf"[aApP]\.?{_SP}?[mM]\.?"]  # AM, a.m., a. m., p.m (with no-break spaces)
-    + [re.escape(w) + r"\.?" for w in ("vorm", "nachm", "ap", "ip", "de", "du", "ÖÖ", "ÖS")]
-    + ["SA", "CH", "π\\.?μ\\.?", "μ\\.?μ\\.?", "ق\\.ظ\\.?", "ب\\.ظ\\.?"]
-    + sorted((w for w in _AMPM_WORDS if not w.isascii() and len(w) > 1), key=len, reverse=True)
-    + ["ص", "م"]
+    [rf"[aApP]\.?{_SP}?[mM]\.?"]  # AM, am, a.m., a. m., p.m (with no-break spaces)
+    + sorted(
+        (_marker_regex(word) for pair in _AMPM_PAIRS for word in pair), key=len, reverse=True
+    )
 )
 AMPM_RE = re.compile(_AMPM)
-_AMPM_STRIP = str.maketrans("", "", ". \u00a0\u202f")
 
 # Japanese era prefixes on the year: 令和4 / R4 -> 2022, 平成30 / H30 -> 2018.
 _ERAS = {"令和": 2018, "R": 2018, "平成": 1988, "H": 1988}
