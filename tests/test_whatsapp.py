@@ -147,6 +147,8 @@ def test_upstream_attachment_forms_are_media(tmp_path, vector):
         ("Se eliminó este mensaje.", "deleted"),
         ("\u200eMissed voice call", "system"),
         ("POLL:\nLunch?\nOPTION: pizza (2 votes)", "system"),
+        ("Missed video call", "system"),
+        ("Waiting for this message. This may take a while.", "system"),
         ("image omitted, haha", "text"),
         ("my IMG-1.jpg (file attached) is late", "text"),
         ("<3", "text"),

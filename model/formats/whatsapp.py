@@ -76,7 +76,18 @@ _EDITED = re.compile(
     r"|Se editó este mensaje\.?|Ce message a été modifié|Mensagem editada"
     r"|Questo messaggio è stato modificato|Dit bericht is bewerkt|Сообщение изменено)>\Z"
 )
-_POLL = frozenset({"POLL:", "ENCUESTA:", "UMFRAGE:", "SONDAGE :", "ENQUETE:", "SONDAGGIO:"})
+# Bodies that are WhatsApp's, not the sender's: polls (their first line), calls, and
+# messages the phone could not decrypt.
+_SYSTEM_BODIES = frozenset(
+    {"POLL:", "ENCUESTA:", "UMFRAGE:", "SONDAGE :", "ENQUETE:", "SONDAGGIO:"}
+) | _spellings(
+    (
+        "Missed voice call", "Missed video call", "Missed group voice call",
+        "Missed group video call", "Waiting for this message. This may take a while",
+        "Waiting for this message. Check your phone",
+    ),
+    bracketed=False,
+)
 # System lines that name who did something: "Ana added Bo", "+1 555 created group "x"".
 _ACTOR = re.compile(
     r"(?P<actor>.+?) (?:created group|created this group|added \S|removed \S|left$"
@@ -139,7 +150,7 @@ def parse(entry, ctx) -> Iterator[Message]:
                 kind = _placeholder_kind(text) or "system"
                 if kind == "system":
                     sender = _system_actor(text, sender)
-            elif text in _MEDIA or text in _DELETED or text[-1:] in _CLOSERS or text in _POLL:
+            elif text in _MEDIA or text in _DELETED or text[-1:] in _CLOSERS or text in _SYSTEM_BODIES:
                 kind = _placeholder_kind(text) or "text"
             senders.add(sender)
         if extra is not None:
@@ -198,12 +209,12 @@ def _raw_messages(numbered, match, name, report) -> Iterator[list]:
 
 
 def _placeholder_kind(text: str) -> str | None:
-    """media / deleted / system (polls) for WhatsApp's placeholder bodies, else None."""
+    """media / deleted / system for WhatsApp's placeholder bodies, else None."""
     if text in _MEDIA or _ATTACHMENT.search(text):
         return "media"
     if text in _DELETED:
         return "deleted"
-    if text in _POLL:
+    if text in _SYSTEM_BODIES:
         return "system"
     return None
 
