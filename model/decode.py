@@ -45,6 +45,7 @@ class Decoding:
     mmi_gamma: int = 5  # the anti-LM penalises only the first gamma tokens (Li et al. 2016a)
     length_bonus: float = 0.1  # per token, in the rerank score
     length_penalty: float = 1.0  # beam: score / length**length_penalty
+    ground: float = 0.0  # runtime: retrieval similarity above which the hit is grounding
     seed: int | None = None
 
     @classmethod
@@ -74,6 +75,7 @@ class Decoding:
             "max_len": self.max_len < 1,
             "rerank": self.rerank < 0 or (self.rerank > 1 and self.strategy == "greedy"),
             "mmi_gamma": self.mmi_gamma < 0,
+            "ground": not 0 <= self.ground <= 1,
         }
         for key, bad in problems.items():
             if bad:

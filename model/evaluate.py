@@ -6,6 +6,8 @@ are scored. Training pairs feed the baselines and the persona classifier.
 
 Systems, all on the same test pairs:
     doppel          the bundle with its default decoding
+    doppel+grounding  the same, grounded on the retrieved training reply when its
+                    similarity is at least GROUND_THRESHOLD (bundles with retrieval.json)
     most-frequent   the persona's most frequent training reply, every time
     retrieval       the reply of the most similar training context (TF-IDF, model.retrieval);
                     the most frequent reply when nothing overlaps
@@ -33,6 +35,7 @@ from model import metrics
 from model.bundle import read_bundle, write_bundle
 from model.errors import InputError
 from model.files import atomic_output
+from model.retrieval import FILE_NAME as RETRIEVAL_FILE
 from model.retrieval import RetrievalIndex
 from model.runtime import Replier, ReplyRequest
 
@@ -43,6 +46,7 @@ SWEEP_GRID = [
     *({"strategy": "sample", "temperature": t, "top_p": p, "rerank": r}
       for t in (0.7, 1.0) for p in (0.9, 1.0) for r in (0, 8)),
 ]
+GROUND_THRESHOLD = 0.3  # retrieval similarity for the grounded variant (doppel+grounding)
 LATENCY_BUDGET_MS = 20.0
 LATENCY_SAMPLES = 20
 
@@ -268,8 +272,11 @@ def run(args) -> int:
         _plot_sweep(sweep_rows, report_dir / "sweep.png")
 
     ablation = Replier.load(args.ablation, threads=args.threads) if args.ablation else replier
-    systems = {"doppel": generate(replier, test, {}, args.seed, args.batch_size),
-               **baselines(train, test, persona),
+    systems = {"doppel": generate(replier, test, {}, args.seed, args.batch_size)}
+    if (bundle_dir / RETRIEVAL_FILE).is_file():
+        systems["doppel+grounding"] = generate(replier, test, {"ground": GROUND_THRESHOLD},
+                                               args.seed, args.batch_size)
+    systems = {**systems, **baselines(train, test, persona),
                "seq2seq-greedy": generate(ablation, test, GREEDY, args.seed, args.batch_size)}
     results = {name: score(replies, golds, classifier) for name, replies in systems.items()}
     results["doppel"]["perplexity"] = perplexity(replier, test, args.batch_size)

@@ -115,8 +115,11 @@ class Replier:
             groups.setdefault(cfg.without_seed(), []).append(index)
         replies: list[Reply | None] = [None] * len(requests)
         for cfg, members in groups.items():
-            state = self.encode([self.turns(requests[i]) for i in members],
-                                [personas[i] for i in members])
+            turns = [self.turns(requests[i]) for i in members]
+            if cfg.ground:
+                turns = [self.grounded(t, personas[i], cfg.ground) for t, i in zip(turns, members,
+                                                                                 strict=True)]
+            state = self.encode(turns, [personas[i] for i in members])
             lm_state = self.empty_context([personas[i] for i in members]) if cfg.rerank > 1 \
                 else None
             outputs = decode.generate(self.step, state, self.rules, cfg,
@@ -143,6 +146,20 @@ class Replier:
                     return None
                 self._retrieval = RetrievalIndex.load(path)
         return self._retrieval.search([*context, message])
+
+    def grounded(self, turns: tuple[list[str], list[str | None] | None], persona: str,
+                 threshold: float) -> tuple[list[str], list[str | None] | None]:
+        """Retrieval grounding: a close training reply becomes the oldest context turn.
+
+        It is put in the persona's mouth (their speaker token), so the decoder sees "this
+        is what I said to something like this" without being forced to copy it.
+        """
+        texts, speakers = turns
+        hit = self.retrieve(texts[-1], texts[:-1])
+        if hit is None or hit.similarity < threshold:
+            return turns
+        speakers = list(speakers) if speakers is not None else [None] * len(texts)
+        return [hit.reply, *texts], [persona, *speakers]
 
     def token_logprobs(self, requests: Sequence[ReplyRequest],
                        replies: Sequence[str]) -> list[np.ndarray]:

@@ -11,7 +11,7 @@ from model.evaluate import SWEEP_GRID, baselines, recorded_manifest
 from model.runtime import Replier
 
 TINY = "data/demo/manifest-tiny.yaml"
-SYSTEMS = {"doppel", "most-frequent", "retrieval", "seq2seq-greedy"}
+SYSTEMS = {"doppel", "doppel+grounding", "most-frequent", "retrieval", "seq2seq-greedy"}
 METRICS = {"bleu", "distinct_1", "distinct_2", "length_ratio", "generic_rate", "persona_share"}
 
 

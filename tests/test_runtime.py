@@ -6,6 +6,7 @@ import threading
 import pytest
 
 from model.bundle import BundleError
+from model.retrieval import RetrievalIndex
 from model.runtime import Replier, ReplyRequest, UnknownPersona
 
 MESSAGES = [
@@ -94,6 +95,19 @@ def test_unknown_persona_lists_the_known_ones(replier):
 def test_bad_decoding_settings_are_value_errors(replier):
     with pytest.raises(ValueError, match="temprature"):
         replier.reply("hi", temprature=0.5)
+
+
+def test_retrieval_grounding_puts_a_close_training_reply_first(replier):
+    index = RetrievalIndex.load(replier.bundle_dir / "retrieval.json")
+    context = index.contexts[0]
+    hit = replier.retrieve(context[-1], context[:-1])
+    assert hit is not None and hit.similarity > 0.99
+    persona = replier.default_persona
+    texts, speakers = replier.grounded((context, None), persona, threshold=0.5)
+    assert texts == [hit.reply, *context] and speakers == [persona] + [None] * len(context)
+    unrelated = (["qqqq zzzz xxxx"], None)
+    assert replier.grounded(unrelated, persona, threshold=0.5) == unrelated
+    assert replier.reply(context[-1], context[:-1], ground=0.5, seed=1).text.strip()
 
 
 def test_tampered_file_is_refused_naming_it(demo_bundle, tmp_path):
