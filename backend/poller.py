@@ -135,13 +135,11 @@ class Poller:
         if malformed:
             counters.errors[MalformedResponse.kind] += malformed
             event("malformed_tweets_skipped", logging.WARNING, count=malformed)
-        fresh = []
-        for mention in mentions:
-            if self.state.mention(mention.id) is None:
-                fresh.append(mention)
-            elif not self.dry_run:  # answered, skipped, or claimed (recovery handles it)
-                self.state.advance_since_id(mention.id)
+        # Mentions with a record were answered, skipped or claimed (recovery handles those).
+        fresh = [m for m in mentions if self.state.mention(m.id) is None]
         self._handle(fresh, known, counters, claimed=False)
+        if mentions and not self.dry_run:  # only now: since_id never passes an unhandled one
+            self.state.advance_since_id(mentions[-1].id)
 
     def _recover(self, counters: Counters) -> None:
         """Resolve claims a crashed or failed run left unconfirmed for too long."""

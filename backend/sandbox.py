@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from backend.tweet_text import MAX_WEIGHTED_LENGTH, weighted_length
 from model.errors import InputError
 from model.files import atomic_output
 
@@ -122,6 +123,10 @@ class World:
                      created_at: float | None = None, refuse_duplicates: bool = True) -> dict:
         if not isinstance(text, str) or not text.strip():
             raise SandboxError(400, "Invalid Request", "text must be a non-empty string")
+        if weighted_length(text) > MAX_WEIGHTED_LENGTH:
+            raise SandboxError(400, "Invalid Request",
+                               f"text is {weighted_length(text)} weighted characters; the "
+                               f"limit is {MAX_WEIGHTED_LENGTH}")
         with self.lock:
             parent = self.tweet(in_reply_to) if in_reply_to is not None else None
             if in_reply_to is not None and parent is None:

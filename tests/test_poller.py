@@ -240,6 +240,21 @@ def test_auth_failure_is_one_log_line_per_poll(bot, caplog):
     assert bot.sleeps == []  # no retry loop
 
 
+def test_since_id_never_passes_an_unanswered_mention(bot):
+    root = bot.post("sam", "@doppel start of a thread")
+    middle = bot.post("tess", "butting in", reply_to=root["id"])
+    unanswered = bot.post("sam", "@doppel what do you think?", reply_to=middle["id"])
+    newer = bot.post("uma", "@doppel hi")
+    bot.state.skip(root["id"], root["author_id"], "test", time.time())
+    bot.state.skip(newer["id"], newer["author_id"], "test", time.time())
+    bot.fault(endpoint="lookup", status=500, count=3)  # the thread lookup fails for good
+    assert bot.poll()["errors"] == {"transient": 1}
+    since = bot.state.since_id()  # None: nothing seen since the first start
+    assert since is None or int(since) < int(unanswered["id"])
+    assert bot.poll()["replied"] == 1 and len(bot.replies_to(unanswered["id"])) == 1
+    assert bot.state.since_id() == newer["id"]
+
+
 def test_malformed_responses_are_logged_and_skipped(bot):
     bot.fault(endpoint="mentions", body="<html>upstream error</html>")
     assert bot.poll()["errors"] == {"malformed_response": 1}

@@ -74,7 +74,8 @@ def test_mentions_paginate_newest_first_after_since_id_with_rate_limit_headers(s
     body = first.json()
     assert [t["id"] for t in body["data"]] == ids[:1:-1][:5]
     assert body["meta"]["result_count"] == 5 and "next_token" in body["meta"]
-    limit, remaining = int(first.headers["x-rate-limit-limit"]), first.headers["x-rate-limit-remaining"]
+    limit = int(first.headers["x-rate-limit-limit"])
+    remaining = first.headers["x-rate-limit-remaining"]
     assert int(remaining) == limit - 1 and int(first.headers["x-rate-limit-reset"]) > time.time()
     seen, token = [t["id"] for t in body["data"]], body["meta"]["next_token"]
     while token:
@@ -114,7 +115,8 @@ def test_auth_is_checked_like_x(sandbox):
     with pytest.raises(tweepy.Unauthorized):
         wrong_secret.create_tweet(text="hello", in_reply_to_tweet_id=root["id"])
     assert requests.post(f"{sandbox.url}/2/tweets", json=create, headers=USER).status_code == 201
-    assert requests.get(f"{sandbox.url}/2/users/me", headers=USER).json()["data"]["username"] == "doppel"
+    me = requests.get(f"{sandbox.url}/2/users/me", headers=USER).json()
+    assert me["data"]["username"] == "doppel"
 
 
 def test_duplicate_content_is_refused_with_x_error_body(sandbox):
@@ -123,8 +125,13 @@ def test_duplicate_content_is_refused_with_x_error_body(sandbox):
     assert requests.post(f"{sandbox.url}/2/tweets", json=create, headers=USER).status_code == 201
     again = requests.post(f"{sandbox.url}/2/tweets", json=create, headers=USER)
     assert again.status_code == 403
-    assert again.json() == {"detail": "You are not allowed to create a Tweet with duplicate content.",
-                            "status": 403, "title": "Forbidden", "type": "about:blank"}
+    assert again.json() == {
+        "detail": "You are not allowed to create a Tweet with duplicate content.",
+        "status": 403, "title": "Forbidden", "type": "about:blank",
+    }
+    too_long = requests.post(f"{sandbox.url}/2/tweets", headers=USER, json={
+        "text": "日本" * 141, "reply": {"in_reply_to_tweet_id": root["id"]}})
+    assert too_long.status_code == 400 and "564 weighted" in too_long.json()["errors"][0]["message"]
     missing = requests.post(f"{sandbox.url}/2/tweets", headers=USER,
                             json={"text": "x", "reply": {"in_reply_to_tweet_id": "1"}})
     assert missing.status_code == 400 and missing.json()["errors"]
