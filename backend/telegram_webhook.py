@@ -22,7 +22,7 @@ from flask import Blueprint, current_app, jsonify, request
 from telegram import Update
 
 from backend.state import open_state
-from backend.telegram_bot import ChatBot, TelegramApi, make_bot
+from backend.telegram_chat import ChatBot, TelegramApi, make_bot
 from model.runtime import Replier
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
