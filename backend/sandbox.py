@@ -31,7 +31,7 @@ SANDBOX_CREDENTIALS = {
     "access_token_secret": "sandbox-access-secret",
 }
 SANDBOX_USER_BEARER = "sandbox-user-bearer"  # an OAuth 2.0 user-context token for the bot
-FIRST_TWEET_ID = 1_860_000_000_000_000_000  # beyond 2**53, as real ids are: keep them strings
+TWITTER_EPOCH_MS = 1288834974657  # snowflake ids: (ms since this) << 22, beyond 2**53
 FIRST_USER_ID = 4_000_000_000
 DUPLICATE_WINDOW_S = 24 * 3600
 # Per-endpoint rate-limit windows (requests per 15 minutes), close to X's published ones.
@@ -149,7 +149,7 @@ class World:
             ):
                 raise SandboxError(403, "Forbidden",
                                    "You are not allowed to create a Tweet with duplicate content.")
-            tweet_id = str(FIRST_TWEET_ID + len(self.tweets))
+            tweet_id = self._next_id()
             tweet = {
                 "id": tweet_id, "text": text, "author_id": author["id"],
                 "conversation_id": parent["conversation_id"] if parent else tweet_id,
@@ -162,6 +162,13 @@ class World:
             self.tweets[tweet_id] = tweet
             self.save()
             return tweet
+
+    def _next_id(self) -> str:
+        """A snowflake id: grows with time, so ids stay increasing across sandbox restarts
+        (a poller's since_id from an earlier run never hides new mentions)."""
+        snowflake = (int(time.time() * 1000) - TWITTER_EPOCH_MS) << 22
+        newest = max((int(i) for i in self.tweets), default=0)
+        return str(max(snowflake, newest + 1))
 
     def delete_tweet(self, user: dict, tweet_id: str) -> bool:
         with self.lock:
