@@ -32,6 +32,7 @@ BOT_ID = 7_000_000_001
 FAULT_KINDS = ("429", "403", "500", "hang")
 FAULT_FIELDS = {"method", "chat_id", "kind", "retry_after", "seconds", "after", "times"}
 INT_PARAMETERS = {"chat_id", "offset", "limit", "timeout", "reply_to_message_id"}
+JSON_PARAMETERS = {"reply_parameters", "allowed_updates", "entities", "reply_markup"}
 
 
 class ApiError(Exception):
@@ -284,8 +285,8 @@ def _parameters() -> dict:
     for key, value in params.items():
         if key in INT_PARAMETERS:
             params[key] = int(value)
-        elif value[:1] in "[{":
-            params[key] = json.loads(value)  # python-telegram-bot sends objects as JSON
+        elif key in JSON_PARAMETERS:
+            params[key] = json.loads(value)  # objects come JSON-encoded in form fields
     return params
 
 
