@@ -130,6 +130,57 @@ SETTINGS: dict[str, Setting] = {
         "a claimed mention unconfirmed this long is checked and retried (must exceed a post)",
         float,
     ),
+    # --- Telegram channel (backend/telegram_bot.py, backend/telegram_webhook.py) ----------
+    "telegram_bot_token": Setting("TELEGRAM_BOT_TOKEN", "", "Telegram bot token from @BotFather"),
+    "telegram_api_base": Setting(
+        "TELEGRAM_API_BASE", "https://api.telegram.org",
+        "Bot API base URL (the local telegram-sandbox: http://127.0.0.1:8002)",
+    ),
+    "telegram_state": Setting(
+        "TELEGRAM_STATE", f"sqlite:///{ROOT / 'var' / 'telegram.sqlite'}",
+        "Telegram bot state: sqlite:///path or dynamodb://table (not the X poller's table)",
+    ),
+    "telegram_webhook_secret": Setting(
+        "TELEGRAM_WEBHOOK_SECRET", "",
+        "secret Telegram sends in X-Telegram-Bot-Api-Secret-Token; the webhook route is off "
+        "without it",
+    ),
+    "telegram_persona": Setting(
+        "TELEGRAM_PERSONA", "", "persona a chat starts with (default: the bundle's)"
+    ),
+    "telegram_burst_s": Setting(
+        "TELEGRAM_BURST_S", 1.5, "messages closer than this are answered as one turn", float
+    ),
+    "telegram_context_turns": Setting(
+        "TELEGRAM_CONTEXT_TURNS", 6, "turns of a chat's history given as context", int
+    ),
+    "telegram_typing_s": Setting(
+        "TELEGRAM_TYPING_S", 1.0, "pause (showing 'typing') between reply bubbles", float
+    ),
+    "telegram_decoding": Setting(
+        "TELEGRAM_DECODING", {}, "decoding options as JSON; the seed is the update id",
+        _json_object,
+    ),
+    "telegram_blocklist": Setting(
+        "TELEGRAM_BLOCKLIST", str(ROOT / "backend" / "blocklist.txt"),
+        "file of words (or re:regexes) that block incoming and outgoing text",
+    ),
+    "telegram_poll_timeout_s": Setting(
+        "TELEGRAM_POLL_TIMEOUT_S", 25, "getUpdates long-poll timeout", int
+    ),
+    "telegram_request_timeout_s": Setting(
+        "TELEGRAM_REQUEST_TIMEOUT_S", 10.0, "timeout of one Bot API request", float
+    ),
+    "telegram_retry_attempts": Setting(
+        "TELEGRAM_RETRY_ATTEMPTS", 5, "tries of one Bot API call on 429/5xx", int
+    ),
+    "telegram_backoff_s": Setting(
+        "TELEGRAM_BACKOFF_S", 1.0, "first retry delay on 5xx/connection errors (doubles)", float
+    ),
+    "telegram_claim_timeout_s": Setting(
+        "TELEGRAM_CLAIM_TIMEOUT_S", 120.0,
+        "an update claimed this long without an answer is taken over (after a crash)", float,
+    ),
 }
 
 
