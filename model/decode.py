@@ -163,18 +163,22 @@ def _ngram_blocked(seq: np.ndarray, n: int) -> list[int]:
 
 
 def filter_top(logits: np.ndarray, top_k: int, top_p: float) -> np.ndarray:
-    """Keep the top-k and the nucleus (top-p) of each row; the rest become NEG_INF."""
+    """Keep the top-k and the nucleus (top-p) of each row; the rest become NEG_INF.
+
+    The nucleus is the smallest set of most likely tokens whose mass reaches top_p
+    (tokens tied with its least likely member stay too).
+    """
     logits = logits.copy()
     if top_k and top_k < logits.shape[-1]:
         kth = np.partition(logits, -top_k, axis=-1)[:, -top_k][:, None]
         logits[logits < kth] = NEG_INF
     if top_p < 1.0:
-        order = np.argsort(-logits, axis=-1)
-        probs = np.exp(log_softmax(np.take_along_axis(logits, order, axis=-1)))
-        before = np.cumsum(probs, axis=-1) - probs  # mass strictly above each token
-        cut = before >= top_p  # the first token is always kept (before = 0)
-        np.put_along_axis(logits, order, np.where(cut, NEG_INF, np.take_along_axis(
-            logits, order, axis=-1)), axis=-1)
+        probs = np.exp(log_softmax(logits))  # [N, V]
+        ranked = -np.sort(-probs, axis=-1)
+        before = np.cumsum(ranked, axis=-1) - ranked  # mass strictly above each rank
+        kept = (before < top_p).sum(axis=-1)  # >= 1: the first rank has nothing above it
+        threshold = ranked[np.arange(len(ranked)), kept - 1][:, None]
+        logits[probs < threshold] = NEG_INF
     return logits
 
 
@@ -186,32 +190,39 @@ def sample_or_greedy(step: StepFn, state: State, rules: TokenRules, cfg: Decodin
     """One sequence per row; a row with an rng samples, a row with None takes the argmax.
 
     Each sampling row draws exactly one uniform number per step from its own generator,
-    so its output does not depend on which other rows share the batch.
+    so its output does not depend on which other rows share the batch. Finished rows
+    leave the batch, so the graph only runs for rows still writing.
     """
-    rows = len(rngs)
-    tokens = np.full(rows, rules.bos, dtype=np.int32)
-    history = np.zeros((rows, 0), dtype=np.int32)
-    done = np.zeros(rows, dtype=bool)
+    results: list[list[int]] = [[] for _ in rngs]
+    active = np.arange(len(rngs))  # original row of each batch row
+    tokens = np.full(len(rngs), rules.bos, dtype=np.int32)
+    history = np.zeros((len(rngs), 0), dtype=np.int32)  # [N, t]
     for _ in range(cfg.max_len):
         logits, state = step(tokens, state)
         logits = np.array(logits, dtype=np.float32)  # [N, V], writable copy
         constrain(logits, history, rules, cfg)
         chosen = logits.argmax(axis=-1)
-        sampling = [row for row, rng in enumerate(rngs) if rng is not None and not done[row]]
+        sampling = [i for i, row in enumerate(active) if rngs[row] is not None]
         if sampling:
             scaled = filter_top(logits[sampling] / cfg.temperature, cfg.top_k, cfg.top_p)
-            cumulative = np.cumsum(np.exp(log_softmax(scaled)), axis=-1)
-            for i, row in enumerate(sampling):
-                u = rngs[row].random() * cumulative[i, -1]
-                chosen[row] = min(int(np.searchsorted(cumulative[i], u, side="right")),
-                                  cumulative.shape[1] - 1)
-        chosen = np.where(done, rules.eos, chosen).astype(np.int32)
-        history = np.concatenate([history, chosen[:, None]], axis=1)
-        done |= chosen == rules.eos
-        tokens = chosen
-        if done.all():
-            break
-    return [strip_tokens(row, rules) for row in history.tolist()]
+            cumulative = np.cumsum(np.exp(log_softmax(scaled)), axis=-1)  # [n, V]
+            draws = np.array([rngs[active[i]].random() for i in sampling]) * cumulative[:, -1]
+            picked = (cumulative <= draws[:, None]).sum(axis=-1)
+            chosen[sampling] = np.minimum(picked, cumulative.shape[1] - 1)
+        history = np.concatenate([history, chosen[:, None].astype(np.int32)], axis=1)
+        finished = chosen == rules.eos
+        if finished.any():
+            for i in np.flatnonzero(finished):
+                results[active[i]] = history[i].tolist()
+            keep = ~finished
+            active, history, chosen = active[keep], history[keep], chosen[keep]
+            state = take_rows(state, keep)
+            if not len(active):
+                break
+        tokens = chosen.astype(np.int32)
+    for i, row in enumerate(active):
+        results[row] = history[i].tolist()
+    return [strip_tokens(row, rules) for row in results]
 
 
 def strip_tokens(tokens: list[int], rules: TokenRules) -> list[int]:
