@@ -221,10 +221,10 @@ def test_server_errors_are_retried_with_bounded_jittered_backoff(bot):
 
 
 def test_timeouts_count_as_transient(sandbox, tmp_path, replier):
-    bot = Bot(sandbox, tmp_path, replier, x_request_timeout_s=0.2, x_retry_attempts=1)
+    bot = Bot(sandbox, tmp_path, replier, x_request_timeout_s=1.0, x_retry_attempts=1)
     bot.start()
     bot.post("ivan", "@doppel hi")
-    bot.fault(endpoint="mentions", delay_s=0.6)
+    bot.fault(endpoint="mentions", delay_s=3.0)
     assert bot.poll()["errors"] == {"transient": 1}
     assert bot.poll()["replied"] == 1
 
