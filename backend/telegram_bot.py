@@ -72,6 +72,8 @@ class Poller:
                 await asyncio.sleep(min(max(self.chat.next_flush_in(), 0.05), 0.25))
             elif once and not fresh:
                 return
+            elif self.dry_run and not fresh:
+                await asyncio.sleep(1.0)  # unconfirmed updates come back at once: don't spin
 
 
 def add_arguments(parser) -> None:

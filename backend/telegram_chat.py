@@ -31,7 +31,15 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from telegram import Bot, ReplyParameters, Update, User
-from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError, TimedOut
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    InvalidToken,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
 from telegram.request import HTTPXRequest
 
 from backend.rules import Blocklist, clean_reply
@@ -106,32 +114,31 @@ class TelegramApi:
     """The Bot API calls the bot makes, with Telegram's flood and error rules applied."""
 
     def __init__(self, bot: Bot, attempts: int, backoff_s: float):
-        self.bot, self.attempts, self.backoff_s = bot, attempts, backoff_s
+        self.bot, self.attempts, self.backoff_s = bot, max(attempts, 1), backoff_s
 
     async def _call(self, make_call, idempotent: bool):
-        for attempt in range(self.attempts):
-            last = attempt == self.attempts - 1
+        for attempt in range(1, self.attempts + 1):
+            last = attempt == self.attempts
             try:
                 return await make_call()
-            except RetryAfter as error:  # flood limit: wait exactly as told, then retry
-                if last:
-                    raise
-                log.warning("flood limit: waiting %.1f s as Telegram asks", retry_seconds(error))
-                await asyncio.sleep(retry_seconds(error))
             except Forbidden as error:
                 raise Blocked(str(error)) from error
-            except BadRequest:
-                raise
+            except (BadRequest, InvalidToken, ChatMigrated):
+                raise  # trying again cannot help
+            except RetryAfter as error:
+                if last:
+                    raise
+                wait = retry_seconds(error)  # a flood limit: wait exactly as long as told
             except TimedOut:
                 if last or not idempotent:
-                    raise  # a message may have gone out: never send it twice
-                await asyncio.sleep(self.backoff_s * 2 ** attempt)
-            except TelegramError as error:  # 5xx and connection errors
-                if last or "Unauthorized" in str(error) or "Not Found" in str(error):
+                    raise  # the message may have gone out: never send it twice
+                wait = self.backoff_s * 2 ** (attempt - 1)
+            except TelegramError:  # 5xx and connection errors
+                if last:
                     raise
-                log.warning("Telegram error (%s); retrying", error)
-                await asyncio.sleep(self.backoff_s * 2 ** attempt)
-        raise AssertionError("unreachable")
+                wait = self.backoff_s * 2 ** (attempt - 1)
+            log.warning("Telegram call failed (attempt %d); next try in %.1f s", attempt, wait)
+            await asyncio.sleep(wait)
 
     async def send(self, chat_id: int, text: str, reply_to: int | None = None) -> int:
         parameters = ReplyParameters(reply_to, allow_sending_without_reply=True) \

@@ -311,3 +311,12 @@ def test_dry_run_once_prints_replies_and_confirms_nothing(own_sandbox, demo_bund
     assert [p["would_send"] for p in printed if p["chat_id"] == 1000] == want
     assert texts(sandbox, 1000) == []
     assert update["update_id"] in [u["update_id"] for u in sandbox.world.updates]
+
+
+def test_server_errors_are_retried_and_the_reply_goes_once(sandbox, bot, replier):
+    fault(sandbox, method="sendMessage", chat_id=1100, kind="500", times=2)
+    update = say(sandbox, 1100, "hello")
+    want = expected(replier, "hello", update["update_id"])
+    assert wait_texts(sandbox, 1100, len(want), bot) == want
+    statuses = [c["status"] for c in calls(sandbox, 1100) if c["method"] == "sendMessage"]
+    assert statuses == [500, 500] + [200] * len(want)
