@@ -137,11 +137,8 @@ def constrain(logits: np.ndarray, history: np.ndarray, rules: TokenRules, cfg: D
         penalised = np.where(logits > 0, logits / cfg.repetition_penalty,
                              logits * cfg.repetition_penalty)
         logits[seen] = penalised[seen]
-    n = cfg.no_repeat_ngram
-    if n and length >= n - 1:
-        for row in range(rows):
-            for token in _ngram_blocked(history[row], n):
-                logits[row, token] = NEG_INF
+    if cfg.no_repeat_ngram and length >= cfg.no_repeat_ngram:
+        block_repeated_ngrams(logits, history, cfg.no_repeat_ngram)
     if length < cfg.min_len:
         logits[:, rules.eos] = NEG_INF
     if length == 0:
@@ -152,14 +149,15 @@ def constrain(logits: np.ndarray, history: np.ndarray, rules: TokenRules, cfg: D
         logits[after_break, rules.eos] = NEG_INF  # never end on a break
 
 
-def _ngram_blocked(seq: np.ndarray, n: int) -> list[int]:
-    """Tokens that would repeat an n-gram already in `seq` (1-D)."""
+def block_repeated_ngrams(logits: np.ndarray, history: np.ndarray, n: int) -> None:
+    """Ban every token that would complete an n-gram already in the row's history."""
+    windows = np.lib.stride_tricks.sliding_window_view(history, n, axis=1)  # [N, W, n]
     if n == 1:
-        return list(set(seq.tolist()))
-    prefix = tuple(seq[len(seq) - n + 1:].tolist())
-    items = seq.tolist()
-    return [items[i + n - 1] for i in range(len(items) - n + 1)
-            if tuple(items[i:i + n - 1]) == prefix]
+        rows, cols = np.nonzero(np.ones(windows.shape[:2], dtype=bool))
+    else:
+        prefix = history[:, history.shape[1] - n + 1:]  # [N, n-1]: the last n-1 tokens
+        rows, cols = np.nonzero((windows[:, :, :-1] == prefix[:, None, :]).all(axis=-1))
+    logits[rows, windows[rows, cols, -1]] = NEG_INF
 
 
 def filter_top(logits: np.ndarray, top_k: int, top_p: float) -> np.ndarray:

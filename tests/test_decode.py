@@ -12,6 +12,7 @@ from model.decode import (
     Decoding,
     TokenRules,
     beam_search,
+    block_repeated_ngrams,
     generate,
     log_softmax,
     sequence_logprobs,
@@ -153,6 +154,15 @@ def test_repetition_penalty_and_no_repeat_ngram_prevent_repeats():
     for beam in generate(step, state, RULES, cfg(strategy="beam", no_repeat_ngram=2), [None]):
         pairs = list(zip(beam, beam[1:], strict=False))
         assert len(pairs) == len(set(pairs))
+
+
+def test_no_repeat_trigram_bans_exactly_the_completing_tokens():
+    history = np.array([[6, 7, 8, 6, 7], [6, 7, 8, 6, 9], [6, 7, 6, 7, 6]], dtype=np.int32)
+    logits = np.zeros((3, VOCAB), np.float32)
+    block_repeated_ngrams(logits, history, 3)
+    banned = [set(np.flatnonzero(row < 0).tolist()) for row in logits]
+    # row 1: "6 7" was followed by 8; row 2: "6 9" is new; row 3: "7 6" was followed by 7
+    assert banned == [{8}, set(), {7}]
 
 
 def test_min_len_blocks_early_end_and_max_len_caps_length():
