@@ -13,7 +13,6 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 PHONE = {"width": 390, "height": 844}
-BURST_PAUSE_MS = 700
 
 pytestmark = [
     pytest.mark.slow,
@@ -41,8 +40,9 @@ def page(browser):
 
 
 def serve(live_server, demo_bundle, **settings) -> str:
+    # the default burst pause (1.5 s) leaves room for a slow, shared test machine
     return live_server(create_app({"bundle": str(demo_bundle), "rate_limit_per_s": 0,
-                                   "burst_pause_ms": BURST_PAUSE_MS, **settings}))
+                                   **settings}))
 
 
 def send(page, text: str) -> None:
@@ -62,7 +62,7 @@ def hold_replies(page) -> list:
 
 
 def wait_for(page, condition) -> None:
-    for _ in range(400):
+    for _ in range(1200):  # up to 30 s
         if condition():
             return
         page.wait_for_timeout(25)
@@ -78,7 +78,6 @@ def test_a_burst_is_one_turn_and_the_reply_arrives_as_bubbles(page, live_server,
     send(page, "thinking of that ramen place")
     assert page.locator(".row.me .bubble").all_inner_texts() == [
         "are you free tonight?", "thinking of that ramen place"]
-    page.wait_for_timeout(BURST_PAUSE_MS // 3)
     assert held == []  # still inside the burst: nothing sent yet
     wait_for(page, lambda: held)
     assert page.locator("#typing").is_visible()  # typing while the reply is on its way
