@@ -27,6 +27,7 @@ import shlex
 import statistics
 import time
 from collections import Counter
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -288,7 +289,7 @@ def run(args) -> int:
         "persona": persona,
         "persona_share_real": classifier.share(golds),
         "classifier_texts": classifier.sizes,
-        "decoding": _decoding_dict(replier),
+        "decoding": asdict(replier.decoding.without_seed()),
         "ablation": str(args.ablation) if args.ablation else None,
         "systems": results,
         "sweep": sweep_rows,
@@ -360,12 +361,6 @@ def _label(settings: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in settings.items())
 
 
-def _decoding_dict(replier: Replier) -> dict:
-    from dataclasses import asdict
-
-    return {k: v for k, v in asdict(replier.decoding).items() if k != "seed"}
-
-
 def _pyplot():
     import matplotlib
 
@@ -387,10 +382,7 @@ def _plot_systems(results: dict, real_share: float, path: Path) -> None:
             ax.legend(fontsize=8)
         ax.set_title(metric)
         ax.tick_params(axis="x", labelrotation=30, labelsize=8)
-    fig.tight_layout()
-    with atomic_output(path, mode="wb") as handle:
-        fig.savefig(handle, format="png", dpi=100)
-    plt.close(fig)
+    _save(plt, fig, path)
 
 
 def _plot_sweep(rows: list[dict], path: Path) -> None:
@@ -403,6 +395,10 @@ def _plot_sweep(rows: list[dict], path: Path) -> None:
     ax.set_xlabel("ms per reply (batch 1, median)")
     ax.set_ylabel("quality (see model/evaluate.py:quality)")
     ax.legend(fontsize=8)
+    _save(plt, fig, path)
+
+
+def _save(plt, fig, path: Path) -> None:
     fig.tight_layout()
     with atomic_output(path, mode="wb") as handle:
         fig.savefig(handle, format="png", dpi=100)

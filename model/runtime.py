@@ -75,7 +75,10 @@ class Replier:
         self.rules = TokenRules(bos=tokenizer.bos_id, eos=tokenizer.eos_id,
                                 brk=tokenizer.brk_id, banned=tuple(sorted(banned)))
         base = Decoding(max_len=max(meta.get("max_reply_tokens", 42) - 2, 1))
-        self.decoding = Decoding.from_dict(meta.get("decoding"), base=base)
+        try:
+            self.decoding = Decoding.from_dict(meta.get("decoding"), base=base)
+        except ValueError as exc:
+            raise BundleError(f"decoding: {exc}", path=str(bundle_dir / "bundle.json")) from None
         self._retrieval: RetrievalIndex | None = None
         self._retrieval_lock = threading.Lock()
 
