@@ -95,6 +95,36 @@ def test_header_layouts_of_many_locales(tmp_path, header, expected):
     ]
 
 
+def test_am_pm_words_of_an_unknown_locale_are_learned_from_the_day(tmp_path, caplog):
+    # Albanian words are not in the table: within a day the morning word comes first.
+    text = (
+        "27.3.22, 9:41 e paradites - Ana: mirëmëngjes\n"
+        "27.3.22, 1:05 e pasdites - Bo: përshëndetje\n"
+        "28.3.22, 12:10 e paradites - Ana: sot?\n"
+        "28.3.22, 11:30 e paradites - Bo: po\n"
+        "28.3.22, 2:30 e pasdites - Ana: mirë\n"
+    )
+    with caplog.at_level(logging.WARNING):
+        messages = parse(tmp_path, text, fmt="auto")
+    assert triples(messages) == [
+        ("2022-03-27T09:41", "Ana", "mirëmëngjes"),
+        ("2022-03-27T13:05", "Bo", "përshëndetje"),
+        ("2022-03-28T00:10", "Ana", "sot?"),
+        ("2022-03-28T11:30", "Bo", "po"),
+        ("2022-03-28T14:30", "Ana", "mirë"),
+    ]
+    assert "AM from PM" not in caplog.text
+
+
+def test_unknown_am_pm_words_without_evidence_are_read_as_written(tmp_path, caplog):
+    text = "27.3.22, 9:41 e paradites - Ana: a\n28.3.22, 1:05 e pasdites - Bo: b\n"
+    with caplog.at_level(logging.WARNING):
+        messages = parse(tmp_path, text)
+    assert [m.time for m in messages] == ["2022-03-27T09:41", "2022-03-28T01:05"]
+    assert [m.sender for m in messages] == ["Ana", "Bo"]
+    assert "cannot tell AM from PM" in caplog.text
+
+
 # --- bodies: multi-line, kinds, senders ------------------------------------------------
 
 

@@ -25,6 +25,7 @@ import datetime
 import itertools
 import logging
 import re
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -86,7 +87,7 @@ _AMPM = "|".join(
         (_marker_regex(word) for pair in _AMPM_PAIRS for word in pair), key=len, reverse=True
     )
 )
-AMPM_RE = re.compile(_AMPM)
+_AMPM_RE = re.compile(_AMPM)
 
 # Japanese era prefixes on the year: 令和4 / R4 -> 2022, 平成30 / H30 -> 2018.
 _ERAS = {"令和": 2018, "R": 2018, "平成": 1988, "H": 1988}
@@ -94,9 +95,13 @@ _ERA = "令和|平成|R|H"
 
 _DSEP = rf"(?:[./\-]{_SP}?|年|月)"
 _DATE = rf"(?:{_ERA})?\d{{1,4}}{_M}{_DSEP}{_M}\d{{1,4}}{_M}{_DSEP}{_M}\d{{1,4}}(?:\.|日)?"
+# A word we do not know in the AM/PM place (a locale missing from _AMPM_PAIRS): accepted
+# only right before " - " or "]", and which word means afternoon is learned per file.
+_WORD = rf"[^\s\d\-–\[\]:,،.{MARKS}][^\s\d\-–\[\]:,،{MARKS}]{{0,15}}"
 _TIME = (
     rf"(?:(?:{_AMPM}){_M}{_SP}?{_M})?\d{{1,2}}{_M}[:.]{_M}\d{{2}}(?:{_M}[:.]{_M}\d{{2}})?"
-    rf"(?:{_M}{_SP}?{_M}(?:{_AMPM}))?"
+    rf"(?:{_M}{_SP}?{_M}(?:{_AMPM})"
+    rf"|{_M}{_SP}{_M}{_WORD}(?:{_SP}{_WORD})?(?={_M}(?:{_SP}*[-–]{_SP}|\])))?"
 )
 _BETWEEN = rf"(?:[,،]{_SP}*|{_SP}+)(?:(?:klo|kl\.|à|um){_SP}+)?"
 _AFTER = rf"(?:{_SP}*[-–]{_SP}+|:{_SP}|{_SP})"
@@ -108,7 +113,10 @@ LOOSE_HEADERS = (
         rf"{_M}\[?{_M}(?P<time>{_TIME}){_M}{_BETWEEN}{_M}(?P<date>{_DATE}){_M}\]?{_AFTER}{_M}(?P<rest>.+)"
     ),
 )
-_TOKEN = re.compile(rf"\d+|{_ERA}(?=\d)|{_AMPM}|[{MARKS}]+|.", re.S)
+_TOKEN = re.compile(rf"\d+|{_ERA}(?=\d)|{_AMPM}|[{MARKS}]+|{_WORD}|.", re.S)
+_WORD_RE = re.compile(_WORD)
+_CLOCK = re.compile(r"\d{1,2}[:.]\d{2}(?:[:.]\d{2})?")
+_NO_MARKS = str.maketrans("", "", MARKS)
 _NUMBER = re.compile(r"\d+")
 _ERA_RE = re.compile(_ERA)
 
@@ -122,7 +130,7 @@ def loose_match(line: str) -> re.Match | None:
     return None
 
 
-def _skeleton_regex(text: str) -> str:
+def _skeleton_regex(text: str, time: bool = False) -> str:
     """Regex for one header piece: digits and AM/PM words generalised, marks allowed anywhere."""
     parts = [_M]
     for token in _TOKEN.findall(text):
@@ -130,8 +138,10 @@ def _skeleton_regex(text: str) -> str:
             continue
         if token.isdigit():
             parts.append(r"\d{1,2}" if len(token) <= 2 else r"\d{3,4}")
-        elif AMPM_RE.fullmatch(token):
+        elif _AMPM_RE.fullmatch(token):
             parts.append(f"(?:{_AMPM})")
+        elif time and _WORD_RE.fullmatch(token):  # an AM/PM word of a locale we do not know
+            parts.append(f"(?:{_WORD})")
         elif _ERA_RE.fullmatch(token):
             parts.append(f"(?:{_ERA})")
         elif token in " \u00a0\u202f":
@@ -149,6 +159,7 @@ class Layout:
     pattern: re.Pattern  # groups: date, time, rest
     year_index: int  # which of the three date fields is the year
     seconds: bool  # does the export show seconds
+    learn_markers: bool  # AM/PM words of an unknown locale: learn which is which
 
 
 def layout_of(lines: list[str]) -> Layout | None:
@@ -166,6 +177,7 @@ def layout_of(lines: list[str]) -> Layout | None:
         pattern=re.compile(source),
         year_index=_year_index([match.group("date") for match in matches]),
         seconds=len(_NUMBER.findall(first.group("time"))) == 3,
+        learn_markers=marker_key(first.group("time")) not in {"", *_AMPM_WORDS},
     )
 
 
@@ -176,9 +188,9 @@ def _pattern_source(line: str, match: re.Match) -> str:
     return "".join(
         (
             _skeleton_regex(line[:start1]),
-            f"(?P<{names[0]}>{_skeleton_regex(line[start1:end1])})",
+            f"(?P<{names[0]}>{_skeleton_regex(line[start1:end1], names[0] == 'time')})",
             _skeleton_regex(line[end1:start2]),
-            f"(?P<{names[1]}>{_skeleton_regex(line[start2:end2])})",
+            f"(?P<{names[1]}>{_skeleton_regex(line[start2:end2], names[1] == 'time')})",
             _skeleton_regex(line[end2 : match.start("rest")]),
             "(?P<rest>.+)",
         )
@@ -214,15 +226,21 @@ def day_month(date: str, year_index: int) -> tuple[int, int, int]:
     return year, int(fields[0]), int(fields[1])
 
 
-def iso_time(time: str, seconds: bool) -> str:
-    """"9:41 PM" -> "21:41", "21.25.15" -> "21:25:15" (seconds only when the layout has them)."""
+def marker_key(time: str) -> str:
+    """The AM/PM word of a time text, normalised ("9:41 p. m." -> "pm"; "" when none)."""
+    return _marker_key(_CLOCK.sub("", time.translate(_NO_MARKS)))
+
+
+def iso_time(time: str, seconds: bool, markers: dict[str, bool]) -> str:
+    """"9:41 PM" -> "21:41", "21.25.15" -> "21:25:15" (seconds only when the layout has them).
+
+    `markers` maps AM/PM words (marker_key) to "is afternoon"; unknown words leave the hour.
+    """
     numbers = _NUMBER.findall(time)
     hour, minute = int(numbers[0]), int(numbers[1])
-    marker = AMPM_RE.search(time)
-    if marker is not None:
-        afternoon = _AMPM_WORDS.get(marker.group().translate(_AMPM_STRIP).lower())
-        if afternoon is not None:
-            hour = hour % 12 + (12 if afternoon else 0)
+    afternoon = markers.get(marker_key(time))
+    if afternoon is not None:
+        hour = hour % 12 + (12 if afternoon else 0)
     if seconds:
         return f"{hour:02d}:{minute:02d}:{int(numbers[2]):02d}"
     return f"{hour:02d}:{minute:02d}"
@@ -288,32 +306,42 @@ def _solar_hijri_to_gregorian(year: int, month: int, day: int) -> datetime.date:
 class Clock:
     """Header date/time texts -> ISO local times, under the file's day/month order.
 
-    Dates are converted once per distinct text (most messages share their day's).
+    Dates and times are converted once per distinct text (most messages share them).
     """
 
     def __init__(self, layout: Layout, name: str):
         self.layout = layout
         self.name = name
         self.order = DayOrder(layout.year_index)
+        self.markers = dict(_AMPM_WORDS)
         self.dates: dict[str, str | None] = {}
         self.times: dict[str, str] = {}
 
     def stamped(self, raw: Iterator[list]) -> Iterator[tuple[str | None, str, list | None]]:
         """[number, date, time, rest, extra] -> (ISO time, rest, extra) in file order.
 
-        Messages are held back until a date proves the order or LOOKAHEAD_HEADERS are
-        held; then the order under which dates never go backwards (else the default) is
-        used, and a later proof of the other order switches it from there on.
+        Messages are held back until a date proves the order (and, for unknown AM/PM
+        words, until enough of them have shown which comes first in a day) or
+        LOOKAHEAD_HEADERS are held; then the order under which dates never go backwards
+        (else the default) is used, and a later proof of the other order switches it.
         """
         held = []
         seen: dict[str, tuple[int, int, int]] = {}
+        switches: Counter = Counter()  # (word, next word) on the same day
+        previous = ("", "")
         for item in raw:
             held.append(item)
-            if item[1] not in seen:
-                fields = seen[item[1]] = day_month(item[1], self.layout.year_index)
-                if self.order.learn(fields[1], fields[2]):
-                    break
-            if len(held) >= LOOKAHEAD_HEADERS:
+            date = item[1]
+            if date not in seen:
+                fields = seen[date] = day_month(date, self.layout.year_index)
+                self.order.learn(fields[1], fields[2])
+            if self.layout.learn_markers:
+                word = marker_key(item[2])
+                if previous[0] == date and previous[1] != word:
+                    switches[previous[1], word] += 1
+                previous = (date, word)
+            learned = not self.layout.learn_markers or max(switches.values(), default=0) >= 3
+            if (self.order.proven and learned) or len(held) >= LOOKAHEAD_HEADERS:
                 break
         if self.order.day_first is None:
             self.order.decide_from_sequence(list(seen.values()))
@@ -321,18 +349,30 @@ class Clock:
                 "%s: day/month order not proven by the first %d messages; reading %s-first",
                 self.name, len(held), "day" if self.order.day_first else "month",
             )
+        if self.layout.learn_markers:
+            self._learn_markers(switches)
         for number, date, time, rest, extra in itertools.chain(held, raw):
             iso_date = self.dates.get(date)
             if iso_date is None and date not in self.dates:
                 iso_date = self._new_date(date, number)
             clock = self.times.get(time)
             if clock is None:
-                clock = self.times[time] = iso_time(time, self.layout.seconds)
+                clock = self.times[time] = iso_time(time, self.layout.seconds, self.markers)
             if extra is not None:
                 while extra and not extra[-1].strip():
                     extra.pop()
                 extra = extra or None
             yield (f"{iso_date}T{clock}" if iso_date else None), rest, extra
+
+    def _learn_markers(self, switches: Counter) -> None:
+        """Within one day the morning word comes before the afternoon word."""
+        scores = {pair: n - switches[pair[::-1]] for pair, n in switches.items()}
+        best = max(scores, key=scores.get, default=None)
+        if best is None or scores[best] <= 0:
+            log.warning("%s: cannot tell AM from PM in this export; times read as written", self.name)
+            return
+        morning, afternoon = best
+        self.markers.update({morning: False, afternoon: True})
 
     def _new_date(self, date: str, number: int) -> str | None:
         year, first, second = day_month(date, self.layout.year_index)
