@@ -113,8 +113,7 @@ LOOSE_HEADERS = (
         rf"{_M}\[?{_M}(?P<time>{_TIME}){_M}{_BETWEEN}{_M}(?P<date>{_DATE}){_M}\]?{_AFTER}{_M}(?P<rest>.+)"
     ),
 )
-_TOKEN = re.compile(rf"\d+|{_ERA}(?=\d)|{_AMPM}|[{MARKS}]+|{_WORD}|.", re.S)
-_WORD_RE = re.compile(_WORD)
+_TOKEN = re.compile(rf"\d+|{_ERA}(?=\d)|[{MARKS}]+|.", re.S)
 _CLOCK = re.compile(r"\d{1,2}[:.]\d{2}(?:[:.]\d{2})?")
 _NO_MARKS = str.maketrans("", "", MARKS)
 _NUMBER = re.compile(r"\d+")
@@ -130,18 +129,14 @@ def loose_match(line: str) -> re.Match | None:
     return None
 
 
-def _skeleton_regex(text: str, time: bool = False) -> str:
-    """Regex for one header piece: digits and AM/PM words generalised, marks allowed anywhere."""
+def _skeleton_regex(text: str) -> str:
+    """Regex for one header piece: digits generalised, marks allowed anywhere."""
     parts = [_M]
     for token in _TOKEN.findall(text):
         if token[0] in MARKS:
             continue
         if token.isdigit():
             parts.append(r"\d{1,2}" if len(token) <= 2 else r"\d{3,4}")
-        elif _AMPM_RE.fullmatch(token):
-            parts.append(f"(?:{_AMPM})")
-        elif time and _WORD_RE.fullmatch(token):  # an AM/PM word of a locale we do not know
-            parts.append(f"(?:{_WORD})")
         elif _ERA_RE.fullmatch(token):
             parts.append(f"(?:{_ERA})")
         elif token in " \u00a0\u202f":
@@ -150,6 +145,25 @@ def _skeleton_regex(text: str, time: bool = False) -> str:
             parts.append(re.escape(token))
         parts.append(_M)
     return "".join(parts)
+
+
+def _time_regex(text: str) -> str:
+    """Regex for the time piece: the clock, and any AM/PM word before or after it as a slot."""
+    clock = _CLOCK.search(text)
+    if clock is None:  # marks inside the clock digits: no AM/PM word to generalise
+        return _skeleton_regex(text)
+    before, after = text[: clock.start()], text[clock.end() :]
+    return _marker_slot(before) + _skeleton_regex(clock.group()) + _marker_slot(after)
+
+
+def _marker_slot(text: str) -> str:
+    """Spaces and marks as written; an AM/PM word as any known one (or any word, if unknown)."""
+    word = text.strip(MARKS + " \u00a0\u202f")
+    if not word:
+        return _skeleton_regex(text)
+    slot = f"(?:{_AMPM})" if _AMPM_RE.fullmatch(word) else f"(?:{_WORD}(?:{_SP}{_WORD})?)"
+    lead, trail = text.split(word, 1)
+    return _skeleton_regex(lead) + slot + _skeleton_regex(trail)
 
 
 @dataclass
@@ -185,12 +199,13 @@ def _pattern_source(line: str, match: re.Match) -> str:
     """The strict pattern of one header: its literal punctuation, digits and AM/PM generalised."""
     (start1, end1), (start2, end2) = sorted([match.span("date"), match.span("time")])
     names = ("date", "time") if start1 == match.start("date") else ("time", "date")
+    piece = {"date": _skeleton_regex, "time": _time_regex}
     return "".join(
         (
             _skeleton_regex(line[:start1]),
-            f"(?P<{names[0]}>{_skeleton_regex(line[start1:end1], names[0] == 'time')})",
+            f"(?P<{names[0]}>{piece[names[0]](line[start1:end1])})",
             _skeleton_regex(line[end1:start2]),
-            f"(?P<{names[1]}>{_skeleton_regex(line[start2:end2], names[1] == 'time')})",
+            f"(?P<{names[1]}>{piece[names[1]](line[start2:end2])})",
             _skeleton_regex(line[end2 : match.start("rest")]),
             "(?P<rest>.+)",
         )
