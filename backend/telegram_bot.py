@@ -132,4 +132,11 @@ def run(args) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     overrides = {"bundle": args.bundle} if args.bundle else None
     settings = load_config(overrides)
-    return asyncio.run(_main(settings, args))
+    try:
+        return asyncio.run(_main(settings, args))
+    except InvalidToken as error:
+        raise InputError(f"Telegram refused TELEGRAM_BOT_TOKEN ({error})") from None
+    except TelegramError as error:  # at start-up; once polling, errors are retried
+        print(f"error: Telegram Bot API at {settings['telegram_api_base']}: {error}",
+              file=sys.stderr)
+        return 1

@@ -326,3 +326,18 @@ def test_server_errors_are_retried_and_the_reply_goes_once(sandbox, bot, replier
     assert wait_texts(sandbox, 1100, len(want), bot) == want
     statuses = [c["status"] for c in calls(sandbox, 1100) if c["method"] == "sendMessage"]
     assert statuses == [500, 500] + [200] * len(want)
+
+
+def test_a_refused_token_is_a_one_line_error_and_exit_2(tmp_path, demo_bundle):
+    running = serve(TelegramWorld(token="42:right"))
+    try:
+        env = BotProcess(running, tmp_path / "state.sqlite", demo_bundle).env
+        result = subprocess.run([sys.executable, "-m", "backend", "telegram", "--once"],
+                                cwd=ROOT, env={**env, "TELEGRAM_BOT_TOKEN": "42:wrong"},
+                                capture_output=True, text=True, timeout=120)
+    finally:
+        running.stop()
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        "error: Telegram refused TELEGRAM_BOT_TOKEN")
+    assert "Traceback" not in result.stderr
