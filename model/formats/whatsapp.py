@@ -105,6 +105,7 @@ _ACTORLESS = re.compile(
     r"|Your security code with|You were added|Nachrichten und Anrufe sind Ende-zu-Ende"
     r"|Los mensajes y las llamadas están cifrados|Les messages et les appels sont chiffrés"
 )
+_PLACEHOLDERS = _MEDIA | _DELETED | _SYSTEM_BODIES  # one lookup on the common path
 _MARK_SET = frozenset(MARKS)
 # New exports show people not in the address book as "~ Ana" (U+202F after the tilde).
 _SENDER_STRIP = MARKS + "~ \u00a0\u202f"
@@ -150,7 +151,7 @@ def parse(entry, ctx) -> Iterator[Message]:
                 kind = _placeholder_kind(text) or "system"
                 if kind == "system":
                     sender = _system_actor(text, sender)
-            elif text in _MEDIA or text in _DELETED or text[-1:] in _CLOSERS or text in _SYSTEM_BODIES:
+            elif text in _PLACEHOLDERS or text[-1:] in _CLOSERS:
                 kind = _placeholder_kind(text) or "text"
             senders.add(sender)
         if extra is not None:
