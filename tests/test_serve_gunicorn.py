@@ -62,7 +62,12 @@ def test_gunicorn_workers_serve_replies_and_metrics_then_stop_cleanly(demo_bundl
         assert 'doppel_http_requests_total{method="POST",route="/api/reply",status="200"} 6.0' \
             in metrics
         assert "doppel_reply_latency_seconds_count 6.0" in metrics
-        assert metrics.count("doppel_model_info{") == 2  # one live series per worker
+        # one live model_info series per worker, once the second one has booted too
+        deadline = time.monotonic() + 60
+        while metrics.count("doppel_model_info{") < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            metrics = requests.get(f"{url}/metrics", timeout=10).text
+        assert metrics.count("doppel_model_info{") == 2
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) == 0
     finally:
