@@ -193,8 +193,8 @@ class Poller:
                 self._skip(plan, counters)
             else:
                 self._post(plan, counters, claimed)
-            if not self.dry_run and not claimed:
-                self.state.advance_since_id(plan.mention.id)
+        if not self.dry_run and not claimed:  # every mention of the chunk now has a record
+            self.state.advance_since_id(mentions[-1].id)
 
     def _threads(self, mentions: list[Tweet], known: dict[str, Tweet]) -> dict[str, list[Tweet]]:
         """Each mention's chain of parents, nearest first; lookups batched level by level."""

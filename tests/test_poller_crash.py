@@ -66,12 +66,12 @@ def test_sigkill_at_random_moments_never_double_replies(tmp_path):
             for i in range(MENTIONS)
         ]
         requests.post(f"{sandbox.url}/sandbox/faults",
-                      json={"endpoint": "create_tweet", "delay_s": 0.02, "count": -1})
+                      json={"endpoint": "create_tweet", "delay_s": 0.01, "count": -1})
         offset = 0
         for _ in range(KILLS):
             process = start_poller(env, log, "--interval", "0.2")
             offset = wait_for_line(log, "poller_started", offset)
-            time.sleep(random_moments.uniform(0.0, 1.2))
+            time.sleep(random_moments.uniform(0.0, 1.0))
             process.send_signal(signal.SIGKILL)
             process.wait()
         process = start_poller(env, log, "--interval", "0.2")
