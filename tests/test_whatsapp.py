@@ -443,6 +443,8 @@ def test_sniff_by_content(tmp_path, text, expected):
         ("WhatsApp Chat with Ana.txt", "x/WhatsApp Chat with Ana.txt", True, "WhatsApp Chat with Ana"),
         ("_chat.txt", "exports/WhatsApp Chat - Ana.zip", False, "WhatsApp Chat - Ana"),
         ("_chat.txt", "exports/ana.zip", False, "ana"),
+        ("WhatsApp Chat - Ana/_chat.txt", "exports", False, "WhatsApp Chat - Ana"),
+        ("ana/_chat.txt", "exports", False, "ana"),
         ("WhatsApp Chat with Bo.txt", "exports/bo.zip", False, "WhatsApp Chat with Bo"),
         ("family.txt", "family.txt", True, "family"),
     ],

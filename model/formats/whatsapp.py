@@ -163,13 +163,14 @@ def parse(entry, ctx) -> Iterator[Message]:
 
 def conversation_name(relpath: str, tree_name: str, single_file: bool) -> str:
     """WhatsApp's own file name ("WhatsApp Chat with Ana"), from the .txt or its zip."""
-    stem = PurePosixPath(relpath).stem
-    outer = None if single_file else PurePosixPath(tree_name.replace("\\", "/")).stem
-    for candidate in (stem, outer):
-        if candidate and _WHATSAPP_NAME.search(candidate):
+    inner = PurePosixPath(relpath)
+    stem, folder = inner.stem, inner.parent.name
+    outer = "" if single_file else PurePosixPath(tree_name.replace("\\", "/")).stem
+    for candidate in (stem, folder, outer):
+        if _WHATSAPP_NAME.search(candidate):
             return candidate
-    if stem == "_chat" and outer:  # iOS names the text "_chat.txt" inside its zip
-        return outer
+    if stem == "_chat":  # iOS names the text "_chat.txt" inside its zip
+        return folder or outer or stem
     return stem
 
 
