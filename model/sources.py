@@ -68,10 +68,24 @@ class Entry:
 
     def read_text(self) -> str:
         data = self.read_bytes()
+        encoding = detect_encoding(data)
         try:
-            return data.decode(detect_encoding(data))
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            raise self.decode_error(encoding) from None
+
+    def decode_error(self, encoding: str) -> InputError:
+        """The InputError for text that is not valid `encoding`, naming the first bad line.
+
+        Streaming decoders fail a whole chunk at a time, so the line is found again here.
+        """
+        data = self.read_bytes()
+        try:
+            data.decode(encoding)
         except UnicodeDecodeError as exc:
-            raise InputError(f"not valid text at byte {exc.start}", self.name) from None
+            line = data.count(b"\n", 0, exc.start) + 1
+            return InputError(f"not valid {encoding} text ({exc.reason})", self.name, line)
+        return InputError(f"not valid {encoding} text", self.name)
 
     def read_json(self, prefix_end: int = 0):
         """The entry decoded as JSON (after `prefix_end` characters, e.g. an X archive's
@@ -89,8 +103,8 @@ class Entry:
         try:
             for line in text:
                 yield line[:-1] if line.endswith("\n") else line
-        except UnicodeDecodeError as exc:
-            raise InputError(f"not valid {encoding} text ({exc.reason})", self.name) from None
+        except UnicodeDecodeError:
+            raise self.decode_error(encoding) from None
         finally:
             text.close()
 

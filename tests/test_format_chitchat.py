@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from model.formats import chitchat
 from model.ingest import ingest
 from model.report import Report
+from model.sources import open_tree
 
 SAMPLE = Path(__file__).parent / "fixtures" / "chitchat" / "chitchat_sample_top_speaker.json"
 
@@ -55,3 +58,11 @@ def test_sniffer_accepts_extra_keys_before_messages(tmp_path):
     assert [(m.source, m.conversation, m.sender, m.text) for m in messages] == [
         ("chitchat", "c1", "a", "hi")
     ]
+
+
+@pytest.mark.timeout(60)  # guards against the sniffer regex backtracking without bound
+def test_sniffer_rejects_a_long_object_of_other_shape(tmp_path):
+    path = tmp_path / "settings.json"
+    body = ", ".join(f'"key{i}": {i}' for i in range(2000))
+    path.write_text('{"profile": {' + body + "}}")
+    assert not chitchat.sniff(open_tree(path).entries[0])

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from model.errors import InputError
 from model.formats import script
 from model.ingest import ingest
 from model.report import Report
@@ -134,3 +135,12 @@ def test_detected_by_content_under_neutral_names(tmp_path):
         shutil.copy(FIXTURES / name, tmp_path / f"file-{name.split('.')[0]}")
     _, report = read(tmp_path)
     assert [fmt for _, fmt in report.files] == ["script"] * 3
+
+
+def test_csv_in_another_encoding_names_file_and_line(tmp_path):
+    path = tmp_path / "lines.csv"
+    rows = "speaker,line\n" + "ANA,hola\n" * 3000 + "JOSÉ,¿qué tal?\n"  # past the first chunk
+    path.write_bytes(rows.encode("latin-1"))
+    with pytest.raises(InputError, match="not valid utf-8 text") as caught:
+        list(ingest([str(path)], report=Report()))
+    assert (caught.value.path, caught.value.line) == (str(path), 3002)

@@ -19,8 +19,11 @@ from model.messages import Message
 
 NAME = "chitchat"
 
+# {"<id>": {["<key>": <string or number>,]... "messages": [[ -- one way to match only,
+# so a long object that is not chitchat fails fast instead of backtracking
+_SCALAR = r'("[^"]*"|[^",{}\[\]\s]*)'
 _SNIFF = re.compile(
-    r'^\s*\{\s*"[^"]+"\s*:\s*\{\s*("[^"]+"\s*:[^{}\[]*,\s*)*"messages"\s*:\s*\[\s*\['
+    r'^\s*\{\s*"[^"]+"\s*:\s*\{\s*("[^"]*"\s*:\s*' + _SCALAR + r'\s*,\s*)*"messages"\s*:\s*\[\s*\['
 )
 
 

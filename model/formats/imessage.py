@@ -40,7 +40,6 @@ _TXT_DATE = re.compile(
 _MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _MONTHS = {name: number for number, name in enumerate(_MONTH_NAMES, 1)}
 _RENAMED = re.compile(r"^(?P<who>.+?) renamed the conversation to (?P<title>.*)$")
-_ATTACHMENT_LINE = re.compile(r"^(Attachment missing!|(/|~/).*/[^/]+\.\w{2,5})$")
 _DROPPED_LINES = re.compile(r"^(This message responded to an earlier message\.|Sent with [\w ]+)$")
 _REACTION_LINE = re.compile(r"^(\S+ by .+|Sticker from .+: .+)$")
 _GROUP_EVENTS = {
@@ -258,11 +257,21 @@ def _parse_txt(entry, ctx) -> Iterator[Message]:
     yield from _emit(blocks, conversation, entry, ctx)
 
 
+def _is_attachment_line(line: str) -> bool:
+    """The exporter writes an attachment as its file path (or says it is missing)."""
+    if line == "Attachment missing!":
+        return True
+    if not line.startswith(("/", "~/")):
+        return False
+    stem, dot, suffix = line.rpartition("/")[2].rpartition(".")
+    return bool(stem and dot) and 2 <= len(suffix) <= 5 and suffix.isalnum()
+
+
 def _emit(blocks: list[_Block], conversation: str, entry, ctx) -> Iterator[Message]:
     for block in blocks:
         lines = [line for line in block.body if not _DROPPED_LINES.match(line)]
-        attachments = [line for line in lines if _ATTACHMENT_LINE.match(line)]
-        text = "\n".join(line for line in lines if not _ATTACHMENT_LINE.match(line)).strip("\n")
+        attachments = [line for line in lines if _is_attachment_line(line)]
+        text = "\n".join(line for line in lines if not _is_attachment_line(line)).strip("\n")
         kind = "media" if attachments else "text"
         text = text or ("<attachment>" if attachments else "")
         if not block.sender or not text:

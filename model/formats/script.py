@@ -23,6 +23,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+from model.errors import InputError
 from model.messages import Message
 from model.sources import detect_encoding
 
@@ -51,8 +52,8 @@ def sniff(entry) -> bool:
 
 
 def parse(entry, ctx) -> Iterator[Message]:
-    first = next(iter(entry.lines()), "")
-    if _csv_columns(_header_cells(first.lstrip("\ufeff"))) is not None:
+    first = entry.head_text().lstrip("\ufeff").partition("\n")[0]
+    if _csv_columns(_header_cells(first)) is not None:
         yield from _parse_csv(entry, ctx)
     else:
         yield from _parse_play(entry, ctx)
@@ -84,37 +85,45 @@ def _csv_columns(header: list[str]) -> dict[str, int] | None:
 
 
 def _parse_csv(entry, ctx) -> Iterator[Message]:
-    handle = entry.open_binary()
-    text = io.TextIOWrapper(handle, encoding=detect_encoding(entry.head()), newline="")
-    with text:
+    encoding = detect_encoding(entry.head())
+    with io.TextIOWrapper(entry.open_binary(), encoding=encoding, newline="") as text:
         rows = csv.reader(text)
-        columns = _csv_columns(next(rows))
-        stem = Path(entry.relpath).stem
-        scenes: Counter = Counter()  # episode -> scene rows seen so far
-        for row in rows:
-            if not any(cell.strip() for cell in row):
-                continue
-            if len(row) <= max(columns.values()):
-                ctx.report.skip(entry.name, rows.line_num, "script row with missing columns")
-                continue
-            episode = row[columns["episode"]].strip() if "episode" in columns else stem
-            speaker = row[columns["speaker"]].strip()
-            if speaker.lower() in SCENE_MARKERS:
-                scenes[episode] += 1
-                continue
-            raw = row[columns["text"]]
-            line = clean_line(raw)
-            if not speaker or not line:
-                reason = "stage direction only" if speaker and raw.strip() else "no speaker or text"
-                ctx.report.skip(entry.name, rows.line_num, f"script row with {reason}")
-                continue
-            if "scene" in columns:
-                conversation = f"{episode} / scene {row[columns['scene']].strip()}"
-            elif scenes[episode]:
-                conversation = f"{episode} / scene {scenes[episode]}"
-            else:
-                conversation = episode
-            yield Message(NAME, conversation, None, speaker, line)
+        try:
+            yield from _csv_messages(rows, entry, ctx)
+        except UnicodeDecodeError:
+            raise entry.decode_error(encoding) from None
+        except csv.Error as exc:
+            raise InputError(f"unreadable CSV ({exc})", entry.name, rows.line_num) from None
+
+
+def _csv_messages(rows, entry, ctx) -> Iterator[Message]:
+    columns = _csv_columns(next(rows))
+    stem = Path(entry.relpath).stem
+    scenes: Counter = Counter()  # episode -> scene rows seen so far
+    for row in rows:
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) <= max(columns.values()):
+            ctx.report.skip(entry.name, rows.line_num, "script row with missing columns")
+            continue
+        episode = row[columns["episode"]].strip() if "episode" in columns else stem
+        speaker = row[columns["speaker"]].strip()
+        if speaker.lower() in SCENE_MARKERS:
+            scenes[episode] += 1
+            continue
+        raw = row[columns["text"]]
+        line = clean_line(raw)
+        if not speaker or not line:
+            reason = "stage direction only" if speaker and raw.strip() else "no speaker or text"
+            ctx.report.skip(entry.name, rows.line_num, f"script row with {reason}")
+            continue
+        if "scene" in columns:
+            conversation = f"{episode} / scene {row[columns['scene']].strip()}"
+        elif scenes[episode]:
+            conversation = f"{episode} / scene {scenes[episode]}"
+        else:
+            conversation = episode
+        yield Message(NAME, conversation, None, speaker, line)
 
 
 def clean_line(text: str) -> str:
