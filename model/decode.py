@@ -270,7 +270,9 @@ def beam_search(step: StepFn, state: State, rules: TokenRules, cfg: Decoding,
         new_len = np.broadcast_to((lengths + ~finished)[:, :, None], raw.shape)  # [B, k, V]
         normalised = raw / np.maximum(new_len, 1) ** cfg.length_penalty
         flat = normalised.reshape(batch, -1)
-        best = np.argsort(-flat, axis=-1, kind="stable")[:, :k]  # [B, k]
+        top = np.argpartition(-flat, k - 1, axis=-1)[:, :k]  # the k best, unordered
+        order = np.argsort(-np.take_along_axis(flat, top, axis=-1), axis=-1, kind="stable")
+        best = np.take_along_axis(top, order, axis=-1)  # [B, k], best first
         parent, token = best // vocab, best % vocab
         rows = (np.arange(batch)[:, None] * k + parent).reshape(-1)
         scores = np.take_along_axis(raw.reshape(batch, -1), best, axis=-1)

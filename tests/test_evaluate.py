@@ -48,7 +48,8 @@ def test_eval_with_sweep_writes_report_and_updates_the_bundle(run_cli, bundle_co
     assert all(getattr(chosen, key) == value for key, value in meta["decoding"].items())
 
 
-def test_eval_on_given_pairs_defaults_report_into_the_bundle(run_cli, bundle_copy, tmp_path):
+def test_eval_on_given_pairs_defaults_report_into_the_bundle(run_cli, bundle_copy, demo_bundle,
+                                                              tmp_path):
     persona = read_bundle(bundle_copy)["default_persona"]
     pairs = tmp_path / "test.jsonl"
     rows = [{"persona": persona, "context": ["hey, how are you?"], "context_speakers": ["Bo"],
@@ -58,10 +59,12 @@ def test_eval_on_given_pairs_defaults_report_into_the_bundle(run_cli, bundle_cop
             {"persona": "someone else", "context": ["hi"], "context_speakers": ["Bo"],
              "reply": "hello", "conversation": "c3"}]
     pairs.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    result = run_cli("model", "eval", bundle_copy, "--manifest", TINY, "--pairs", pairs)
+    result = run_cli("model", "eval", bundle_copy, "--manifest", TINY, "--pairs", pairs,
+                     "--ablation", demo_bundle)
     assert result.returncode == 0, result.stderr
     summary = json.loads((bundle_copy / "eval" / "metrics.json").read_text())
     assert summary["test_pairs"] == 2  # only the persona's pairs are scored
+    assert summary["ablation"] == str(demo_bundle)
     assert "eval/report.md" in verify_bundle(bundle_copy)["files"]
 
 
