@@ -14,9 +14,12 @@ from flask import Flask
 
 from backend.config import load_config
 from backend.rules import clean_reply
-from backend.telegram_sandbox import TelegramWorld, serve
+from backend.state import open_state
+from backend.state_dynamo import create_table
+from backend.telegram_sandbox import BOT_ID, TelegramWorld, serve
 from backend.telegram_webhook import SECRET_HEADER, configure, telegram_webhook
 from model.runtime import Replier
+from tests.aws import aws_fixture, moto_server  # noqa: F401  (fixtures)
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "s3cret-token_1"
@@ -34,11 +37,21 @@ def sandbox():
     running.stop()
 
 
-def make_client(sandbox, replier, tmp_path, secret=SECRET):
+@pytest.fixture(params=["sqlite", "dynamodb"])
+def state_url(request, tmp_path):
+    """Where the webhook keeps its claims: a SQLite file, or DynamoDB as on Lambda."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'state.sqlite'}"
+    aws = request.getfixturevalue("aws")
+    create_table(aws.client("dynamodb"), "doppel-telegram")
+    return "dynamodb://doppel-telegram"
+
+
+def make_client(sandbox, replier, tmp_path, secret=SECRET, state_url=None, **overrides):
     settings = load_config({
         "telegram_bot_token": "42:test", "telegram_api_base": sandbox.url,
         "telegram_webhook_secret": secret, "telegram_typing_s": 0.0,
-        "telegram_state": f"sqlite:///{tmp_path / 'state.sqlite'}"})
+        "telegram_state": state_url or f"sqlite:///{tmp_path / 'state.sqlite'}", **overrides})
     app = Flask(__name__)
     app.register_blueprint(telegram_webhook)
     configure(app, settings, replier)
@@ -57,8 +70,8 @@ def sent_texts(sandbox, chat_id: int) -> list[str]:
 
 
 def test_good_secret_is_answered_once_even_when_telegram_delivers_twice(sandbox, replier,
-                                                                        tmp_path):
-    client = make_client(sandbox, replier, tmp_path)
+                                                                        tmp_path, state_url):
+    client = make_client(sandbox, replier, tmp_path, state_url=state_url)
     update = user_update(sandbox, 21, "hello")
     response = client.post("/telegram/webhook", json=update, headers={SECRET_HEADER: SECRET})
     assert response.status_code == 200, response.get_json()
@@ -68,6 +81,26 @@ def test_good_secret_is_answered_once_even_when_telegram_delivers_twice(sandbox,
     again = client.post("/telegram/webhook", json=update, headers={SECRET_HEADER: SECRET})
     assert again.status_code == 200
     assert sent_texts(sandbox, 21) == want
+
+
+def test_an_update_another_process_holds_gets_503_until_its_claim_is_stale(
+        sandbox, replier, tmp_path, state_url):
+    update = user_update(sandbox, 25, "hello")
+    crashed = open_state(state_url)  # a worker that claimed the update ten minutes ago, then died
+    assert crashed.claim(f"tg{BOT_ID}:{update['update_id']}", "tg:25", "dead-worker",
+                         time.time() - 600)
+    patient = make_client(sandbox, replier, tmp_path, state_url=state_url,
+                          telegram_claim_timeout_s=3600.0)
+    busy = patient.post("/telegram/webhook", json=update, headers={SECRET_HEADER: SECRET})
+    assert busy.status_code == 503 and busy.headers["Retry-After"] == "5"
+    assert sent_texts(sandbox, 25) == []
+    taker = make_client(sandbox, replier, tmp_path, state_url=state_url,
+                        telegram_claim_timeout_s=60.0)
+    taken = taker.post("/telegram/webhook", json=update, headers={SECRET_HEADER: SECRET})
+    assert taken.status_code == 200
+    want = [t for t in map(clean_reply, replier.reply(
+        "hello", seed=update["update_id"]).messages) if t]
+    assert sent_texts(sandbox, 25) == want
 
 
 @pytest.mark.parametrize("headers", [{}, {SECRET_HEADER: "wrong"}, {SECRET_HEADER: SECRET + "x"}])
