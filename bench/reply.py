@@ -99,7 +99,8 @@ def keras_engines(bundle: Path, threads: int):
     memory_in = keras.Input((None, inference.memory_dim), name="memory")
     mask_in = keras.Input((None,), name="memory_mask")
     specs = inference.state_specs()
-    states_in = {name: keras.Input(tuple(specs[name].shape[1:]), name=name) for name in names}
+    states_in = {name: keras.Input(tuple(specs[name].shape[1:]), dtype=specs[name].dtype.name,
+                                   name=name) for name in names}
     step_model = keras.Model([token_in, persona_in, memory_in, mask_in, *states_in.values()],
                              inference.step(token_in, persona_in, memory_in, mask_in, states_in))
     encoder_fn, step_fn = graph_functions(tf, inference)
