@@ -152,36 +152,41 @@ def _tweet_time(tweet: dict) -> str | None:
 
 def _direct_messages(entry, items: list, names: dict, ctx) -> Iterator[Message]:
     for item in items:
-        conversation = (item or {}).get("dmConversation") if isinstance(item, dict) else None
-        if not isinstance(conversation, dict):
+        thread = item.get("dmConversation") if isinstance(item, dict) else None
+        if not isinstance(thread, dict):
             ctx.report.skip(entry.name, None, "direct-message item without dmConversation")
             continue
-        events = [e for e in conversation.get("messages") or [] if isinstance(e, dict)]
-        events.sort(key=lambda e: str(next(iter(e.values()), {}).get("createdAt", "")))
-        title = _dm_title(conversation, events, names)
-        for event in events:
-            message = _dm_message(event, title, names)
+        # each event is {"<type>": {...}}; the archive lists them newest first
+        events = [
+            (event_type, body)
+            for event in thread.get("messages") or []
+            if isinstance(event, dict)
+            for event_type, body in event.items()
+            if isinstance(body, dict)
+        ]
+        events.sort(key=lambda pair: str(pair[1].get("createdAt", "")))
+        title = _dm_title(thread, events, names)
+        for event_type, body in events:
+            message = _dm_message(event_type, body, title, names)
             if message is None:
-                ctx.report.skip(entry.name, None, "direct-message event without text")
+                ctx.report.skip(entry.name, None, f"direct-message {event_type} without text")
             else:
                 yield message
 
 
-def _dm_title(conversation: dict, events: list, names: dict) -> str:
-    renamed = [e["conversationNameUpdate"] for e in events if "conversationNameUpdate" in e]
-    if renamed and renamed[-1].get("name"):
-        return str(renamed[-1]["name"])
-    ids = str(conversation.get("conversationId", "")).split("-")
+def _dm_title(thread: dict, events: list, names: dict) -> str:
+    renamed = [
+        body.get("name") for event_type, body in events if event_type == "conversationNameUpdate"
+    ]
+    if renamed and renamed[-1]:
+        return str(renamed[-1])
+    ids = str(thread.get("conversationId", "")).split("-")
     if len(ids) == 2 and all(part.isdigit() for part in ids):
-        others = [names.get(i, i) for i in ids]
-        return "DM " + " & ".join(others)
-    return f"DM group {conversation.get('conversationId', '')}"
+        return "DM " + " & ".join(names.get(i, i) for i in ids)
+    return f"DM group {thread.get('conversationId', '')}"
 
 
-def _dm_message(event: dict, conversation: str, names: dict) -> Message | None:
-    (event_type, body), *_ = event.items()
-    if not isinstance(body, dict):
-        return None
+def _dm_message(event_type: str, body: dict, conversation: str, names: dict) -> Message | None:
     time = str(body.get("createdAt", ""))[:19] or None
     if event_type == "messageCreate":
         sender = str(body.get("senderId", ""))
@@ -198,4 +203,4 @@ def _dm_message(event: dict, conversation: str, names: dict) -> Message | None:
         text = _DM_EVENTS[event_type]
     else:
         return None  # reactions and other events are not messages
-    return Message(NAME, conversation, time, names.get(actor, actor or "X"), text, "system")
+    return Message(NAME, conversation, time, names.get(actor, actor or "unknown"), text, "system")
