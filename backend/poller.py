@@ -40,6 +40,7 @@ from backend.xclient import (
     XError,
     make_client,
 )
+from model.decode import Decoding
 from model.errors import InputError
 from model.runtime import ReplyRequest
 
@@ -58,12 +59,14 @@ class Counters:
     seen: int = 0
     replied: int = 0
     recovered: int = 0  # claims found already answered on the bot's timeline
+    duplicates: int = 0  # posts X refused as duplicate content: counted as done
     skipped: Counter = field(default_factory=Counter)  # reason -> count
     errors: Counter = field(default_factory=Counter)  # kind -> count
 
     def as_dict(self) -> dict:
         return {"mentions_seen": self.seen, "replied": self.replied,
-                "recovered": self.recovered, "skipped": dict(self.skipped),
+                "recovered": self.recovered, "duplicates": self.duplicates,
+                "skipped": dict(self.skipped),
                 "errors": dict(self.errors)}
 
 
@@ -86,6 +89,10 @@ class Poller:
         if self.persona is not None and self.persona not in replier.personas:
             raise InputError(f"X_PERSONA {self.persona!r} is not in the model; it knows: "
                              f"{', '.join(replier.personas)}")
+        try:
+            Decoding.from_dict(config["x_decoding"])
+        except ValueError as exc:
+            raise InputError(f"X_DECODING: {exc}") from None
         self.dry_run, self.clock = dry_run, clock
         self.owner = owner or uuid.uuid4().hex[:12]
         self.bot: dict | None = None
@@ -277,7 +284,7 @@ class Poller:
         except DuplicateContent:
             # X refused an identical recent tweet: a reply we could not see went through.
             self.state.confirm(mention.id, None, self.clock(), reason="duplicate_content")
-            counters.skipped["duplicate_content"] += 1
+            counters.duplicates += 1
             event("duplicate_counted_done", mention=mention.id)
             return
         except RequestRejected as exc:  # e.g. the mention was deleted meanwhile

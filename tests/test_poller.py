@@ -23,6 +23,7 @@ from backend.state import open_state
 from backend.state_dynamo import DynamoState, create_table
 from backend.tweet_text import fit_tweet, weighted_length
 from backend.xclient import make_client
+from model.errors import InputError
 from model.runtime import Replier, ReplyRequest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -294,7 +295,7 @@ def test_duplicate_content_403_counts_as_done(bot, replier):
     text = expected_reply(replier, mention["id"], "hi there")
     bot.post("doppel", text, reply_to=earlier["id"])  # same words, posted elsewhere
     totals = bot.poll()
-    assert totals["replied"] == 0 and totals["skipped"] == {"duplicate_content": 1}
+    assert (totals["replied"], totals["duplicates"], totals["skipped"]) == (0, 1, {})
     record = bot.state.mention(mention["id"])
     assert (record.status, record.reason) == ("done", "duplicate_content")
     assert bot.replies_to(mention["id"]) == []
@@ -332,6 +333,13 @@ def test_dynamodb_state_on_moto(sandbox, tmp_path, replier):
         assert bot.state.since_id() == mentions[-1]["id"]
     finally:
         moto.stop()
+
+
+def test_bad_settings_are_input_errors(sandbox, tmp_path, replier):
+    with pytest.raises(InputError, match="X_DECODING: unknown decoding setting 'beams'"):
+        Bot(sandbox, tmp_path, replier, x_decoding={"beams": 3})
+    with pytest.raises(InputError, match="X_PERSONA 'Nobody' is not in the model"):
+        Bot(sandbox, tmp_path, replier, x_persona="Nobody")
 
 
 def test_scheduled_entry_point_never_raises(sandbox, tmp_path, monkeypatch):
