@@ -188,20 +188,8 @@ def create_app(world: World) -> Flask:
                            "x-rate-limit-remaining": str(max(remaining, 0)),
                            "x-rate-limit-reset": str(reset)}
                 try:
-                    if fault and fault.body is not None:  # a malformed answer, as given
-                        if isinstance(fault.body, str):
-                            response = Response(fault.body, mimetype="text/html")
-                        else:
-                            response = jsonify(fault.body)
-                        response.status_code = fault.status or 200
-                    elif fault and fault.status:
-                        if fault.status == 429:
-                            headers["x-rate-limit-remaining"] = "0"
-                            headers["x-rate-limit-reset"] = str(int(now + fault.reset_in))
-                            if fault.omit_reset_header:
-                                del headers["x-rate-limit-reset"]
-                        title = STATUS_TITLES.get(fault.status, "Error")
-                        response = problem(fault.status, title, title)
+                    if fault and (fault.body is not None or fault.status):
+                        response = _fault_response(fault, now, headers)
                     elif remaining < 0:
                         response = problem(429, "Too Many Requests", "Too Many Requests")
                     else:
@@ -287,6 +275,24 @@ def create_app(world: World) -> Flask:
 
     _add_control_routes(app, world)
     return app
+
+
+def _fault_response(fault, now: float, headers: dict):
+    """The injected failure: a given body (malformed answers) or X's error for a status."""
+    if fault.body is not None:
+        if isinstance(fault.body, str):
+            response = Response(fault.body, mimetype="text/html")
+        else:
+            response = jsonify(fault.body)
+        response.status_code = fault.status or 200
+        return response
+    if fault.status == 429:
+        headers["x-rate-limit-remaining"] = "0"
+        headers["x-rate-limit-reset"] = str(int(now + fault.reset_in))
+        if fault.omit_reset_header:
+            del headers["x-rate-limit-reset"]
+    title = STATUS_TITLES.get(fault.status, "Error")
+    return problem(fault.status, title, title)
 
 
 def _error_response(error: SandboxError):

@@ -39,10 +39,11 @@ def store(request, tmp_path):
         state = open_state(f"sqlite:///{tmp_path}/state.sqlite")
     else:
         endpoint = request.getfixturevalue("moto_endpoint")
-        client = dynamo_client(endpoint)
         name = f"doppel-state-{next(_tables)}"
-        create_table(client, name)
-        state = DynamoState(name, client=client)
+        create_table(dynamo_client(endpoint), name)
+        state = open_state(f"dynamodb://{name}", endpoint_url=endpoint, region_name="us-east-1",
+                           aws_access_key_id="testing", aws_secret_access_key="testing")
+        assert isinstance(state, DynamoState)
     yield state
     state.close()
 
