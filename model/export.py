@@ -66,16 +66,14 @@ def inference_for(model, kind: str):
 
 def export_bundle(bundle_dir: Path, threads: int = 0) -> dict:
     """Write both graphs into `bundle_dir` after the parity check; returns its report."""
-    from model.train import KERAS_FILE, setup_tensorflow
+    from model.train import KERAS_FILE, load_keras_model, setup_tensorflow
 
     bundle_dir = Path(bundle_dir)
     meta = read_bundle(bundle_dir)
-    tf, keras = setup_tensorflow(0, threads)
-    import model.layers  # noqa: F401  (registers the custom layers for loading)
-
+    tf, _ = setup_tensorflow(0, threads)
     if not (bundle_dir / KERAS_FILE).is_file():
         raise InputError(f"no {KERAS_FILE} to export", str(bundle_dir))
-    inference = inference_for(keras.saving.load_model(bundle_dir / KERAS_FILE, compile=False),
+    inference = inference_for(load_keras_model(bundle_dir / KERAS_FILE, compile=False),
                               meta["kind"])
     tokenizer = Tokenizer.load(bundle_dir)
     with tempfile.TemporaryDirectory(prefix=".export.", dir=bundle_dir) as tmp:
@@ -166,7 +164,7 @@ def parity_check(inference, graphs: dict[str, Path], tokenizer: Tokenizer,
     decoded = [greedy_decode(encode, step, context_ids, personas, tokenizer, inference.state_names)
                for encode, step in ((keras_encoder, keras_step), (onnx_encoder, onnx_step))]
     (keras_tokens, keras_logits), (onnx_tokens, onnx_logits) = decoded
-    encoder_diff = max(float(np.abs(value - onnx_encoder(context_ids)[name]).max())
+    encoder_diff = max(float(np.abs(value - onnx_encoder(context_ids)[name]).max(initial=0.0))
                        for name, value in keras_encoder(context_ids).items())
     logit_diff = max(float(np.abs(a - b).max())
                      for a, b in zip(keras_logits, onnx_logits, strict=False))

@@ -44,6 +44,13 @@ class TokenEmbedding(keras.layers.Layer):
         kernel = ops.transpose(self.embeddings) if self.tie_output else self.output_kernel
         return ops.matmul(inputs, kernel) + self.output_bias
 
+    def compute_output_spec(self, inputs, mode: str = "embed"):
+        if mode == "embed":
+            shape = (*inputs.shape, self.dim)
+        else:
+            shape = (*inputs.shape[:-1], self.vocab_size)
+        return keras.KerasTensor(shape, dtype=self.compute_dtype)
+
     def get_config(self):
         return {**super().get_config(), "vocab_size": self.vocab_size, "dim": self.dim,
                 "tie_output": self.tie_output}

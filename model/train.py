@@ -38,6 +38,8 @@ def add_arguments(parser) -> None:
                         help="ablation: same model without the persona embedding")
     parser.add_argument("--threads", type=int, default=0,
                         help="TensorFlow CPU threads (0: TensorFlow's default)")
+    parser.add_argument("--no-export", action="store_true",
+                        help="skip the ONNX export (run `python -m model export` later)")
 
 
 def run(args) -> int:
@@ -53,12 +55,21 @@ def run(args) -> int:
     if args.no_persona:
         manifest.model["persona_embedding"] = False
     data = prepare(manifest, work if args.resume else None)
-    command = " ".join(["python -m model", *map(shlex.quote, sys.argv[1:])]) \
-        if sys.argv[0].endswith("__main__.py") else " ".join(["python -m model train",
-                                                              shlex.quote(args.manifest)])
     train_bundle(manifest, data, out, work, resume=args.resume, threads=args.threads,
-                 command=command)
+                 command=command_line(args), export=not args.no_export)
     return 0
+
+
+def command_line(args) -> str:
+    """The command that made a bundle, as recorded in bundle.json."""
+    words = ["python", "-m", "model", "train", args.manifest]
+    for option in ("out", "work", "epochs"):
+        if getattr(args, option) is not None:
+            words += [f"--{option}", str(getattr(args, option))]
+    for flag in ("resume", "no_persona", "no_export"):
+        if getattr(args, flag):
+            words.append("--" + flag.replace("_", "-"))
+    return shlex.join(words)
 
 
 # --- data ---------------------------------------------------------------------------
@@ -177,6 +188,17 @@ def setup_tensorflow(seed: int, threads: int = 0):
     return tf, keras
 
 
+def load_keras_model(path: Path, compile: bool = True):
+    """keras.saving.load_model with every Doppel custom layer registered first."""
+    import importlib
+
+    import keras
+
+    for module in ("model.seq2seq", "model.transformer"):  # they register the layers
+        importlib.import_module(module)
+    return keras.saving.load_model(path, compile=compile)
+
+
 def build_model(hp: dict, vocab_size: int, n_personas: int):
     if hp["kind"] == "transformer":
         from model.transformer import build_transformer_model as build
@@ -227,7 +249,7 @@ def make_dataset(examples, batch_size: int, seed: int | None):
 
 
 def train_bundle(manifest, data: Prepared, out: Path, work: Path, resume: bool = False,
-                 threads: int = 0, command: str = "") -> dict:
+                 threads: int = 0, command: str = "", export: bool = True) -> dict:
     """Train (or resume), keep the best checkpoint, write and export the bundle."""
     settings = manifest.train
     tf, keras = setup_tensorflow(settings["seed"], threads)
@@ -242,7 +264,7 @@ def train_bundle(manifest, data: Prepared, out: Path, work: Path, resume: bool =
             if not state_path.is_file():
                 raise InputError("--resume: no checkpoint to resume from", str(work))
             state = json.loads(state_path.read_text(encoding="utf-8"))
-            model = keras.saving.load_model(work / "last.keras")
+            model = load_keras_model(work / "last.keras")
             print(f"resuming after epoch {state['epoch']}", file=sys.stderr)
         else:
             state = {"epoch": 0, "best_val_loss": None, "bad_epochs": 0, "history": [],
@@ -277,7 +299,7 @@ def train_bundle(manifest, data: Prepared, out: Path, work: Path, resume: bool =
         _save_model(model, work / "last.keras")
         with atomic_output(state_path) as handle:
             json.dump(state, handle, indent=2)
-    return write_bundle_dir(manifest, data, state, work, out, command)
+    return write_bundle_dir(manifest, data, state, work, out, command, export)
 
 
 def _save_model(model, path: Path) -> None:
@@ -291,7 +313,7 @@ def copy_base_weights(model, base_file: Path) -> None:
     """Start from a base bundle's weights; grown tables (vocab, personas) keep fresh rows."""
     import keras
 
-    base = keras.saving.load_model(base_file, compile=False)
+    base = load_keras_model(base_file, compile=False)
     base_layers = {layer.name: layer for layer in base.layers}
     for layer in model.layers:
         old_layer = base_layers.get(layer.name)
@@ -313,11 +335,9 @@ def copy_base_weights(model, base_file: Path) -> None:
 
 
 def write_bundle_dir(manifest, data: Prepared, state: dict, work: Path, out: Path,
-                     command: str) -> dict:
+                     command: str, export: bool = True) -> dict:
     """Assemble the bundle in a staging folder, export ONNX, then swap it into `out`."""
     import shutil
-
-    import keras
 
     from model.bundle import write_bundle
     from model.export import export_bundle
@@ -328,7 +348,7 @@ def write_bundle_dir(manifest, data: Prepared, state: dict, work: Path, out: Pat
     shutil.rmtree(staging, ignore_errors=True)
     (staging / "keras").mkdir(parents=True)
     data.tokenizer.save(staging / "tokenizer.json")
-    keras.saving.load_model(work / "best.keras", compile=False).save(staging / KERAS_FILE)
+    load_keras_model(work / "best.keras", compile=False).save(staging / KERAS_FILE)
     shutil.copyfile(work / "log.csv", staging / "training_log.csv")
     plot_losses(state["history"], staging / "loss.png")
     RetrievalIndex.from_pairs(data.train_pairs, persona=data.default_persona).save(
@@ -354,7 +374,8 @@ def write_bundle_dir(manifest, data: Prepared, state: dict, work: Path, out: Pat
                  "val_perplexity": round(math.exp(best["val_loss"]), 3)},
         "command": command,
     })
-    export_bundle(staging)
+    if export:
+        export_bundle(staging)
     retired = out.with_name(f".{out.name}.old")
     shutil.rmtree(retired, ignore_errors=True)
     if out.exists():
