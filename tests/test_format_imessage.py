@@ -210,3 +210,13 @@ def test_truncated_database_forced_is_a_clear_error(tmp_path):
     with pytest.raises(InputError) as caught:
         read(path, fmt="imessage")
     assert caught.value.path == str(path) and "database" in caught.value.reason
+
+
+def test_exporter_txt_opening_with_an_announcement(tmp_path):
+    text = (FIXTURES / "Family 🏡.txt").read_text(encoding="utf-8")
+    path = tmp_path / "Group.txt"
+    path.write_text("Jan 01, 2023  9:00:00 AM You renamed the conversation to Group\n\n" + text)
+    messages, report = read(path, me="Ana")
+    assert report.files == [(str(path), "imessage")]
+    assert (messages[0].sender, messages[0].kind) == ("Ana", "system")
+    assert len(messages) == 8

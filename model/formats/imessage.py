@@ -17,6 +17,7 @@ are indented by four spaces and become messages of their own.
 
 from __future__ import annotations
 
+import itertools
 import re
 import sqlite3
 from collections.abc import Iterator
@@ -53,10 +54,15 @@ def sniff(entry) -> bool:
     if entry.head().startswith(SQLITE_MAGIC):
         return _has_message_table(entry)
     lines = [line for line in entry.head_text().lstrip("\ufeff").splitlines() if line.strip()]
-    if len(lines) < 2:
+    if not lines or not _TXT_DATE.match(lines[0]):
         return False
-    first = _TXT_DATE.match(lines[0])
-    return bool(first) and _is_receipt(first.group("rest")) and not _TXT_DATE.match(lines[1])
+    # a message header (date, maybe a read receipt) followed by a sender line; the file may
+    # open with an announcement ("... You renamed the conversation to ...") instead
+    for header, sender in itertools.pairwise(lines[:51]):
+        match = _TXT_DATE.match(header)
+        if match and _is_receipt(match.group("rest")) and not _TXT_DATE.match(sender):
+            return True
+    return False
 
 
 def parse(entry, ctx) -> Iterator[Message]:
