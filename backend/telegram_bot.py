@@ -11,6 +11,7 @@ webhook route (backend/telegram_webhook.py) and polling.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import signal
@@ -35,21 +36,37 @@ class Poller:
         self.bot, self.chat, self.settings, self.dry_run = bot, chat, settings, dry_run
         self.seen: set[int] = set()  # update ids received by this process
         self.highest: int | None = None
+        self.stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        """Finish the replies in hand (waiting bursts too), then return from run()."""
+        self.stopping.set()
 
     def offset(self) -> int | None:
         if self.dry_run or self.highest is None:
             return None  # a dry run confirms nothing, so the updates stay for the real bot
         return min(self.chat.pending(), default=self.highest + 1)
 
+    async def _get_updates(self, timeout: int) -> tuple | None:
+        """getUpdates, abandoned (None) when a stop is asked for while it waits."""
+        poll = asyncio.ensure_future(self.bot.get_updates(
+            offset=self.offset(), timeout=timeout, read_timeout=timeout + 10,
+            allowed_updates=["message"]))
+        stop = asyncio.ensure_future(self.stopping.wait())
+        await asyncio.wait({poll, stop}, return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        if not poll.done():
+            poll.cancel()  # harmless: the offset never passes an unfinished update
+            return None
+        return poll.result()
+
     async def run(self, once: bool = False) -> None:
         failures = 0
-        while True:
+        while not self.stopping.is_set():
             waiting = bool(self.chat.pending())
             timeout = 0 if (waiting or once) else int(self.settings["telegram_poll_timeout_s"])
             try:
-                updates = await self.bot.get_updates(
-                    offset=self.offset(), timeout=timeout, read_timeout=timeout + 10,
-                    allowed_updates=["message"])
+                updates = await self._get_updates(timeout)
                 failures = 0
             except InvalidToken:
                 raise
@@ -58,8 +75,11 @@ class Poller:
                 pause = retry_seconds(error) if isinstance(error, RetryAfter) \
                     else min(self.settings["telegram_backoff_s"] * 2 ** failures, 60.0)
                 log.warning("getUpdates failed (%s); next try in %.1f s", error, pause)
-                await asyncio.sleep(pause)
+                with contextlib.suppress(TimeoutError):  # a stop ends the pause
+                    await asyncio.wait_for(self.stopping.wait(), pause)
                 continue
+            if updates is None:
+                break
             fresh = [u for u in updates if u.update_id not in self.seen]
             for update in fresh:
                 self.seen.add(update.update_id)
@@ -74,6 +94,8 @@ class Poller:
                 return
             elif self.dry_run and not fresh:
                 await asyncio.sleep(1.0)  # unconfirmed updates come back at once: don't spin
+        log.info("stopping: answering the messages in hand first")
+        await self.chat.flush(force=True)
 
 
 def add_arguments(parser) -> None:
@@ -115,12 +137,10 @@ async def _main(settings: dict, args) -> int:
             await bot.delete_webhook()  # getUpdates and a webhook exclude each other
         print(json.dumps({"event": "telegram_bot_polling", "bot": bot.bot.username,
                           "model": replier.name, "personas": replier.personas}), flush=True)
-        task = asyncio.current_task()
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        poller = Poller(bot, chat, settings, args.dry_run)
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, poller.stop)
         try:
-            await Poller(bot, chat, settings, args.dry_run).run(once=args.once)
-        except asyncio.CancelledError:
-            log.info("stopping on SIGTERM")
+            await poller.run(once=args.once)
         finally:
             state.close()
     return 0

@@ -303,6 +303,20 @@ def test_sigkill_mid_reply_then_restart_neither_duplicates_nor_loses(own_sandbox
         restarted.stop()
 
 
+def test_sigterm_mid_reply_finishes_the_reply_then_exits(own_sandbox, demo_bundle, replier,
+                                                         tmp_path):
+    sandbox = own_sandbox
+    message = multi_bubble_message(replier, sandbox) or "hello"
+    process = BotProcess(sandbox, tmp_path / "state.sqlite", demo_bundle,
+                         TELEGRAM_TYPING_S="1.5").start()
+    update = say(sandbox, 950, message)
+    want = expected(replier, message, update["update_id"])
+    wait_texts(sandbox, 950, 1, process)
+    process.process.send_signal(signal.SIGTERM)
+    assert process.process.wait(60) == 0
+    assert texts(sandbox, 950) == want
+
+
 def test_dry_run_once_prints_replies_and_confirms_nothing(own_sandbox, demo_bundle, replier,
                                                           tmp_path):
     sandbox = own_sandbox
