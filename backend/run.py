@@ -60,7 +60,7 @@ def run(args) -> int:
         sandbox_url = f"http://127.0.0.1:{args.sandbox_port}"
         env["X_API_BASE"] = sandbox_url
         commands.append(("sandbox", [*python, "sandbox", "--port", str(args.sandbox_port),
-                                     "--state", str(state_dir / "sandbox.json")], f"{sandbox_url}/2/users/me"))
+                                     "--state", str(state_dir / "sandbox.json")], f"{sandbox_url}/"))
     service_url = f"http://127.0.0.1:{args.port}"
     commands.append(("serve", [*python, "serve", "--port", str(args.port),
                                "--workers", str(args.workers)], f"{service_url}/healthz"))
