@@ -181,8 +181,11 @@ def setup_tensorflow(seed: int, threads: int = 0):
     import tensorflow as tf
 
     if threads:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
+        except RuntimeError:  # TensorFlow already started in this process: keep its pools
+            pass
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
     return tf, keras
