@@ -175,6 +175,8 @@ def test_upstream_attachment_forms_are_media(tmp_path, vector):
         ("\u200eYou deleted this message.", "deleted"),
         ("Diese Nachricht wurde gelöscht", "deleted"),
         ("Se eliminó este mensaje.", "deleted"),
+        ("Este mensaje fue eliminado", "deleted"),
+        ("Verpasster Sprachanruf", "system"),
         ("\u200eMissed voice call", "system"),
         ("POLL:\nLunch?\nOPTION: pizza (2 votes)", "system"),
         ("Missed video call", "system"),
@@ -234,6 +236,7 @@ def test_senders_colons_empty_bodies_and_emoji_names(tmp_path):
         "27/03/2022, 21:43 - +1 (555) 123-4567: \n"
         "27/03/2022, 21:44 - 🦄✨:.\n"
         "27/03/2022, 21:45 - ~\u202fCleo: not in the address book\n"
+        "27/03/2022, 21:46 - Chloé\u202f: bonjour\n"
     )
     assert triples(parse(tmp_path, text)) == [
         ("2022-03-27T21:41", "+49 151 2345678", "hallo : wie geht's"),
@@ -241,6 +244,7 @@ def test_senders_colons_empty_bodies_and_emoji_names(tmp_path):
         ("2022-03-27T21:43", "+1 (555) 123-4567", ""),
         ("2022-03-27T21:44", "🦄✨", "."),
         ("2022-03-27T21:45", "Cleo", "not in the address book"),
+        ("2022-03-27T21:46", "Chloé", "bonjour"),
     ]
 
 

@@ -38,11 +38,15 @@ _MEDIA_PHRASES = (
     "Media omessi", "media omessi", "immagine omessa", "video omesso", "audio omesso",
     "Без медиафайлов", "изображение отсутствует", "видео отсутствует",
     "Medya dahil edilmedi", "Media tidak disertakan", "تم استبعاد الوسائط",
+    "Mídia omitida", "Medios omitidos", "Media omitida", "image omise", "vidéo omise",
+    "áudio ocultado", "vídeo ocultado", "Medien ausgelassen", "Videonotiz ausgelassen",
+    "Note vidéo omise", "Nota de video omitida", "Nota de vídeo omitida", "Media omesso",
+    "Nota video omessa", "video message omitted",
 )
 _DELETED_PHRASES = (
     "This message was deleted", "You deleted this message",
     "Diese Nachricht wurde gelöscht", "Du hast diese Nachricht gelöscht",
-    "Se eliminó este mensaje", "Eliminaste este mensaje",
+    "Se eliminó este mensaje", "Eliminaste este mensaje", "Este mensaje fue eliminado",
     "Ce message a été supprimé", "Vous avez supprimé ce message",
     "Esta mensagem foi apagada", "Você apagou esta mensagem",
     "Questo messaggio è stato eliminato", "Hai eliminato questo messaggio",
@@ -66,7 +70,7 @@ def _spellings(phrases: Iterable[str], bracketed: bool) -> frozenset[str]:
 _MEDIA = _spellings(_MEDIA_PHRASES, bracketed=True)
 _DELETED = _spellings(_DELETED_PHRASES, bracketed=False)
 _ATTACHMENT = re.compile(
-    r"<\s*(?:attached|Anhang|adjunto|pièce jointe|anexo|allegato|bijlage)\s*:\s*[^>]+>\s*$"
+    r"<\s*(?:attached|Anhang|adjunto|pièce jointe|joint|anexo|allegato|bijlage)\s*:\s*[^>]+>\s*$"
     rf"|\.\w{{1,5}}\s*<[{MARKS}]*attached>$"
     r"|\.\w{1,5} \((?:file attached|Datei angehängt|archivo adjunto|fichier joint"
     r"|arquivo anexado|file allegato|bestand bijgevoegd|файл добавлен|dosya ekli)\)$"
@@ -83,7 +87,9 @@ _SYSTEM_BODIES = frozenset(
 ) | _spellings(
     (
         "Missed voice call", "Missed video call", "Missed group voice call",
-        "Missed group video call", "Waiting for this message. This may take a while",
+        "Missed group video call", "Verpasster Sprachanruf", "Verpasster Videoanruf",
+        "Llamada perdida", "Llamada de voz perdida", "Videollamada perdida",
+        "Waiting for this message. This may take a while",
         "Waiting for this message. Check your phone",
     ),
     bracketed=False,
@@ -110,6 +116,7 @@ _MARK_SET = frozenset(MARKS)
 # New exports show people not in the address book as "~ Ana" (U+202F after the tilde).
 _SENDER_STRIP = MARKS + "~ \u00a0\u202f"
 _SENDER_NOISE = frozenset(MARKS + "~")
+_SENDER_END_NOISE = frozenset(MARKS + " \u00a0\u202f")  # French writes "Ana : text"
 _CLOSERS = frozenset(">)")  # last characters of attachment lines
 _QUOTES = re.compile("[\"“”„«»]")
 _WHATSAPP_NAME = re.compile("whatsapp", re.IGNORECASE)
@@ -144,7 +151,7 @@ def parse(entry, ctx) -> Iterator[Message]:
             sender, text, kind = _without_sender(rest, senders)
         else:
             sender, text, kind = rest[:cut], rest[cut + 2 :], "text"
-            if sender[:1] in _SENDER_NOISE or sender[-1:] in _MARK_SET:
+            if sender[:1] in _SENDER_NOISE or sender[-1:] in _SENDER_END_NOISE:
                 sender = sender.strip(_SENDER_STRIP)
             if text[:1] in _MARK_SET:  # iOS marks its notices and placeholders with U+200E
                 text = text.lstrip(MARKS)
