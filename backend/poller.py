@@ -46,6 +46,7 @@ from model.runtime import ReplyRequest
 
 log = logging.getLogger("doppel.poller")
 CHUNK = 16  # mentions generated in one batch before their replies are posted
+JOINERS = {"newline": "\n", "space": " "}  # how a reply's bubbles share one tweet
 
 
 def event(name: str, level: int = logging.INFO, **fields) -> None:
@@ -89,6 +90,10 @@ class Poller:
         if self.persona is not None and self.persona not in replier.personas:
             raise InputError(f"X_PERSONA {self.persona!r} is not in the model; it knows: "
                              f"{', '.join(replier.personas)}")
+        if config["x_bubble_joiner"] not in JOINERS:
+            raise InputError(f"X_BUBBLE_JOINER must be one of {', '.join(JOINERS)}, "
+                             f"not {config['x_bubble_joiner']!r}")
+        self.joiner = JOINERS[config["x_bubble_joiner"]]
         try:
             Decoding.from_dict(config["x_decoding"])
         except ValueError as exc:
@@ -238,7 +243,6 @@ class Poller:
 
     def _generate(self, plans: list[Planned]) -> None:
         """Fill plan.text (batched); a reply the blocklist refuses gets one more try."""
-        joiner = " " if self.config["x_bubble_joiner"] == "space" else "\n"
         decoding = dict(self.config["x_decoding"])
         pending = plans
         for attempt in range(2):
@@ -252,7 +256,7 @@ class Poller:
             replies = self.replier.reply_batch(requests)
             blocked = []
             for plan, reply in zip(pending, replies, strict=True):
-                text = fit_tweet([clean_reply(m) for m in reply.messages], joiner=joiner)
+                text = fit_tweet([clean_reply(m) for m in reply.messages], joiner=self.joiner)
                 if not text:
                     plan.skip = "empty_reply"
                 elif self.rules.blocklist.blocks(text):

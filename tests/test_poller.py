@@ -338,6 +338,8 @@ def test_dynamodb_state_on_moto(sandbox, tmp_path, replier):
 def test_bad_settings_are_input_errors(sandbox, tmp_path, replier):
     with pytest.raises(InputError, match="X_DECODING: unknown decoding setting 'beams'"):
         Bot(sandbox, tmp_path, replier, x_decoding={"beams": 3})
+    with pytest.raises(InputError, match="X_BUBBLE_JOINER must be one of newline, space"):
+        Bot(sandbox, tmp_path, replier, x_bubble_joiner="tab")
     with pytest.raises(InputError, match="X_PERSONA 'Nobody' is not in the model"):
         Bot(sandbox, tmp_path, replier, x_persona="Nobody")
 
