@@ -90,3 +90,18 @@ def test_single_day_file_forced_as_slack_is_a_clear_error():
     with pytest.raises(InputError, match="users.json") as caught:
         read(WORKSPACE / "random" / "2020-01-01.json", fmt="slack")
     assert caught.value.path == str(WORKSPACE / "random" / "2020-01-01.json")
+
+
+def test_damaged_records_are_skipped_with_reasons(utc, tmp_path):
+    shutil.copytree(WORKSPACE, tmp_path / "w")
+    day = tmp_path / "w" / "random" / "2020-01-05.json"
+    day.write_text(
+        '[{"type": "message", "ts": "soon", "user": "U01ANA", "text": "a"},'
+        ' {"type": "message", "ts": "nan", "user": "U01ANA", "text": "b"},'
+        ' {"type": "message", "ts": "1578218400.0001", "user": "U01ANA", "text": ""},'
+        ' {"type": "message", "ts": "1578218460.0001", "user": "U01ANA", "text": "ok"}]'
+    )
+    messages, report = read(tmp_path / "w")
+    assert rows(messages)[-1] == ("#random", "2020-01-05T10:01:00", "Ana", "text", "ok")
+    assert report.skipped["slack message without a valid ts"] == 2
+    assert report.skipped["slack message without text or sender"] == 1

@@ -69,7 +69,7 @@ def parse_tree(tree: Tree, ctx) -> Iterator[Message]:
         records = []
         for entry in sorted(days[folder], key=lambda e: e.relpath):
             records.extend((entry, r) for r in _json_list(entry) if isinstance(r, dict))
-        records.sort(key=lambda pair: float(pair[1].get("ts") or 0))
+        records.sort(key=lambda pair: _ts(pair[1]) or 0.0)
         for entry, record in records:
             message = _message(record, conversation, names)
             if message is None:
@@ -122,7 +122,8 @@ def _conversation_titles(tree: Tree, names: dict) -> dict[str, str]:
 
 def _message(record: dict, conversation: str, names: dict) -> Message | None:
     subtype = record.get("subtype", "")
-    if subtype in _DROPPED_SUBTYPES or not record.get("ts"):
+    stamp = _ts(record)
+    if subtype in _DROPPED_SUBTYPES or stamp is None:
         return None
     sender = _sender(record, names)
     text = unformat(record.get("text") or "", names)
@@ -137,8 +138,17 @@ def _message(record: dict, conversation: str, names: dict) -> Message | None:
         )
     if not text or not sender:
         return None
-    time = datetime.fromtimestamp(float(record["ts"])).isoformat(timespec="seconds")
+    time = datetime.fromtimestamp(stamp).isoformat(timespec="seconds")
     return Message(NAME, conversation, time, sender, text, kind)
+
+
+def _ts(record: dict) -> float | None:
+    """Slack's message id doubles as its time: epoch seconds as a string ("1577872800.0001")."""
+    try:
+        value = float(record.get("ts"))
+    except (TypeError, ValueError):
+        return None
+    return value if 0 <= value < 1e11 else None  # also rules out nan and inf
 
 
 def _sender(record: dict, names: dict) -> str:
@@ -161,6 +171,8 @@ def _skip_reason(record: dict) -> str:
     subtype = record.get("subtype")
     if subtype in _DROPPED_SUBTYPES:
         return f"slack {subtype} event"
+    if _ts(record) is None:
+        return "slack message without a valid ts"
     return "slack message without text or sender"
 
 
