@@ -114,6 +114,11 @@ def test_auth_is_checked_like_x(sandbox):
     wrong_secret = tweepy_client(sandbox, **{**SANDBOX_CREDENTIALS, "consumer_secret": "nope"})
     with pytest.raises(tweepy.Unauthorized):
         wrong_secret.create_tweet(text="hello", in_reply_to_tweet_id=root["id"])
+    oauth1_only = tweepy_client(sandbox, **{k: v for k, v in SANDBOX_CREDENTIALS.items()
+                                            if k != "bearer_token"})
+    signed_query = oauth1_only.get_users_mentions(sandbox.world.bot["id"], max_results=5,
+                                                  tweet_fields=["author_id"], user_auth=True)
+    assert [t.id for t in signed_query.data] == [int(root["id"])]  # query params are signed too
     assert requests.post(f"{sandbox.url}/2/tweets", json=create, headers=USER).status_code == 201
     me = requests.get(f"{sandbox.url}/2/users/me", headers=USER).json()
     assert me["data"]["username"] == "doppel"
