@@ -94,6 +94,17 @@ $("compose").addEventListener("submit", async (submit) => {
   refresh();
 });
 
+$("fault").addEventListener("submit", async (submit) => {
+  submit.preventDefault();
+  const fault = { endpoint: $("fault-endpoint").value, status: Number($("fault-status").value),
+                  count: Number($("fault-count").value), reset_in: 30 };
+  const response = await fetch("/sandbox/faults", {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(fault),
+  });
+  $("fault-note").textContent = response.ok
+    ? `next ${fault.count} ${fault.endpoint} call(s) answer ${fault.status}` : "refused";
+});
+
 $("cancel-reply").onclick = () => { replyTo = null; $("replying").hidden = true; };
 $("text").addEventListener("input", () => {
   $("count").textContent = $("text").value.length + " / 280";
