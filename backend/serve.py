@@ -25,8 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              f"or the demo bundle)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--workers", type=int, default=1,
-                        help="worker processes, each with its own copy of the model")
+    parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)),
+                        help="worker processes, each with its own copy of the model "
+                             "(default: one per CPU core)")
     parser.add_argument("--threads", type=int, default=64,
                         help="request threads per worker (concurrent requests it can batch)")
     parser.add_argument("--timeout", type=int, default=60,
