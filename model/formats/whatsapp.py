@@ -76,10 +76,15 @@ _ATTACHMENT = re.compile(
     r"|arquivo anexado|file allegato|bestand bijgevoegd|файл добавлен|dosya ekli)\)$"
 )
 _EDITED = re.compile(
-    rf"\s*[{MARKS}]*<(?:This message was edited|Diese Nachricht wurde bearbeitet"
+    r"<(?:This message was edited|Diese Nachricht wurde bearbeitet"
     r"|Se editó este mensaje\.?|Ce message a été modifié|Mensagem editada"
-    r"|Questo messaggio è stato modificato|Dit bericht is bewerkt|Сообщение изменено)>\Z"
+    r"|Questo messaggio è stato modificato|Dit bericht is bewerkt|Сообщение изменено)>"
 )
+_BEFORE_EDITED = MARKS + " \t\n\u00a0\u202f"
+# Placeholder and system-line checks look at a bounded part of a body, so that a
+# pathological line (thousands of "<" or "hat") costs linear time, not quadratic.
+_PLACEHOLDER_TAIL = 300
+_ACTOR_HEAD = 200
 # Bodies that are WhatsApp's, not the sender's: polls (their first line), calls, and
 # messages the phone could not decrypt.
 _SYSTEM_BODIES = frozenset(
@@ -147,7 +152,7 @@ def parse(entry, ctx) -> Iterator[Message]:
     senders: set[str] = set()
     for stamp, rest, extra in clock.stamped(raw):
         cut = rest.find(": ")
-        if cut < 0 or (_QUOTES.search(rest, 0, cut) and _ACTOR.match(rest)):
+        if cut < 0 or (_QUOTES.search(rest, 0, cut) and _ACTOR.match(rest, 0, _ACTOR_HEAD)):
             sender, text, kind = _without_sender(rest, senders)
         else:
             sender, text, kind = rest[:cut], rest[cut + 2 :], "text"
@@ -164,7 +169,7 @@ def parse(entry, ctx) -> Iterator[Message]:
         if extra is not None:
             text = "\n".join([text, *extra])
         if text[-1:] == ">":
-            text = _EDITED.sub("", text)
+            text = _without_edit_marker(text)
         yield Message(NAME, conversation, stamp, sender, text, kind)
 
 
@@ -217,9 +222,17 @@ def _raw_messages(numbered, match, name, report) -> Iterator[list]:
         yield current
 
 
+def _without_edit_marker(text: str) -> str:
+    """"see you <This message was edited>" -> "see you" (the marker ends the message)."""
+    start = text.rfind("<")
+    if _EDITED.fullmatch(text, start):
+        return text[:start].rstrip(_BEFORE_EDITED)
+    return text
+
+
 def _placeholder_kind(text: str) -> str | None:
     """media / deleted / system for WhatsApp's placeholder bodies, else None."""
-    if text in _MEDIA or _ATTACHMENT.search(text):
+    if text in _MEDIA or _ATTACHMENT.search(text, max(0, len(text) - _PLACEHOLDER_TAIL)):
         return "media"
     if text in _DELETED:
         return "deleted"
@@ -238,7 +251,7 @@ def _without_sender(rest: str, senders: set[str]) -> tuple[str, str, str]:
 
 def _system_actor(text: str, fallback: str) -> str:
     """Who did what a system line says ("Ana added Bo" -> Ana); `fallback` when it names no one."""
-    match = _ACTOR.match(text)
+    match = _ACTOR.match(text, 0, _ACTOR_HEAD)
     if match is not None:
         return match.group("actor").strip(MARKS)
     if _ACTORLESS.match(text):
