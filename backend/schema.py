@@ -109,9 +109,9 @@ def openapi_document(personas: list[str], model: str, api_key_required: bool) ->
     def failure(text: str, **extra) -> dict:
         return {"description": text, **error, **extra}
 
+    reply_body = {"application/json": {"schema": {"$ref": "#/components/schemas/Reply"}}}
     reply_responses = {
-        "200": {"description": "the persona's reply",
-                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Reply"}}}},
+        "200": {"description": "the persona's reply", "content": reply_body},
         "400": failure("malformed JSON or a field out of range (the message names the field)"),
         "413": failure(f"body over {MAX_BODY_BYTES} bytes"),
         "429": failure("rate limited", headers={"Retry-After": {

@@ -91,7 +91,8 @@ def test_batches_never_exceed_max_batch(replier):
 
 def test_a_bad_request_fails_alone(replier):
     recording = RecordingDecoder(replier)
-    requests = [ReplyRequest("hello", decoding={"seed": 5}), ReplyRequest("hello", persona="Nobody"),
+    requests = [ReplyRequest("hello", decoding={"seed": 5}),
+                ReplyRequest("hello", persona="Nobody"),
                 ReplyRequest("bye", decoding={"strategy": "greedy"})]
     batcher = MicroBatcher(recording, max_batch=3, max_wait_s=LONG_WAIT_S)
     try:

@@ -86,3 +86,21 @@ def test_serve_refuses_a_missing_bundle_with_one_line(run_cli, tmp_path):
     result = run_cli("backend", "serve", "--bundle", tmp_path / "nowhere", "--port", "1")
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "nowhere" in result.stderr
+
+
+def test_dev_server_serves_the_same_app(demo_bundle, tmp_path):
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log_path = tmp_path / "dev.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "backend", "serve", "--dev", "--bundle", str(demo_bundle),
+             "--port", str(port)], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_ready(url, process, log_path)
+        reply = requests.post(f"{url}/api/reply", json={"message": "hi"}, timeout=30)
+        assert reply.status_code == 200 and reply.json()["messages"]
+        assert "<title>" in requests.get(url, timeout=10).text
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
