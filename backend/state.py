@@ -23,6 +23,7 @@ from urllib.parse import urlparse
 from model.errors import InputError
 
 CLAIMED, DONE, SKIPPED = "claimed", "done", "skipped"
+REPLY_HISTORY_S = 86400  # per-user reply times older than this are dropped
 
 
 @dataclass(frozen=True)
@@ -79,13 +80,18 @@ class SqliteState:
                 self._db.execute("ROLLBACK")
                 raise
 
+    def _read(self, sql: str, params: tuple = ()) -> list[tuple]:
+        """A query outside any transaction of another thread sharing this connection."""
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
     def close(self) -> None:
         self._db.close()
 
     # --- poll position and rate limits ---------------------------------------------------
     def _get(self, key: str) -> str | None:
-        row = self._db.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
-        return row[0] if row else None
+        rows = self._read("SELECT value FROM kv WHERE key = ?", (key,))
+        return rows[0][0] if rows else None
 
     def _put(self, db, key: str, value: str) -> None:
         db.execute("INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)", (key, value))
@@ -119,11 +125,11 @@ class SqliteState:
 
     # --- mentions -----------------------------------------------------------------------
     def mention(self, mention_id: str) -> MentionRecord | None:
-        row = self._db.execute(
+        rows = self._read(
             "SELECT mention_id, author_id, status, reason, reply_id, owner, claimed_at"
             " FROM mentions WHERE mention_id = ?", (mention_id,)
-        ).fetchone()
-        return MentionRecord(*row) if row else None
+        )
+        return MentionRecord(*rows[0]) if rows else None
 
     def claim(self, mention_id: str, author_id: str, owner: str, now: float) -> bool:
         """Conditional insert: True if this caller now holds the claim."""
@@ -160,6 +166,8 @@ class SqliteState:
                 "SELECT author_id FROM mentions WHERE mention_id = ?", (mention_id,)
             ).fetchone()
             db.execute("INSERT INTO user_replies (user_id, at) VALUES (?, ?)", (author_id, now))
+            db.execute("DELETE FROM user_replies WHERE user_id = ? AND at < ?",
+                       (author_id, now - REPLY_HISTORY_S))  # only the last hour is ever asked
             return True
 
     def skip(self, mention_id: str, author_id: str, reason: str, now: float) -> bool:
@@ -180,18 +188,18 @@ class SqliteState:
             return cursor.rowcount == 1
 
     def stale_claims(self, claimed_before: float) -> list[MentionRecord]:
-        rows = self._db.execute(
+        rows = self._read(
             "SELECT mention_id, author_id, status, reason, reply_id, owner, claimed_at"
             " FROM mentions WHERE status = ? AND claimed_at < ? ORDER BY claimed_at",
             (CLAIMED, claimed_before),
-        ).fetchall()
+        )
         return [MentionRecord(*row) for row in rows]
 
     def all_mentions(self) -> list[MentionRecord]:
-        rows = self._db.execute(
+        rows = self._read(
             "SELECT mention_id, author_id, status, reason, reply_id, owner, claimed_at"
             " FROM mentions"
-        ).fetchall()
+        )
         return [MentionRecord(*row) for row in rows]
 
     # --- people ------------------------------------------------------------------------
@@ -203,14 +211,12 @@ class SqliteState:
                 db.execute("DELETE FROM opt_outs WHERE user_id = ?", (user_id,))
 
     def opted_out(self, user_id: str) -> bool:
-        row = self._db.execute("SELECT 1 FROM opt_outs WHERE user_id = ?", (user_id,))
-        return row.fetchone() is not None
+        return bool(self._read("SELECT 1 FROM opt_outs WHERE user_id = ?", (user_id,)))
 
     def replies_since(self, user_id: str, since: float) -> int:
-        (count,) = self._db.execute(
+        return self._read(
             "SELECT COUNT(*) FROM user_replies WHERE user_id = ? AND at >= ?", (user_id, since)
-        ).fetchone()
-        return count
+        )[0][0]
 
 
 def open_state(url: str, **dynamo_options):

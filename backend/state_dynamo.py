@@ -18,9 +18,8 @@ import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from backend.state import CLAIMED, DONE, SKIPPED, MentionRecord
+from backend.state import CLAIMED, DONE, REPLY_HISTORY_S, SKIPPED, MentionRecord
 
-REPLY_RECORD_TTL_S = 86400
 _serializer, _deserializer = TypeSerializer(), TypeDeserializer()
 
 
@@ -175,7 +174,7 @@ class DynamoState:
             return False
         done = {":done": DONE, ":claimed": CLAIMED, ":reply": reply_id or "", ":reason": reason or ""}
         reply_item = {"pk": f"replies#{record.author_id}", "sk": f"{_time_key(now)}#{mention_id}",
-                      "expires_at": int(now) + REPLY_RECORD_TTL_S}
+                      "expires_at": int(now) + REPLY_HISTORY_S}
         return self._transact(
             {"Update": {
                 "TableName": self.table, "Key": self._mention_key(mention_id),
