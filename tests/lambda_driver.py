@@ -7,7 +7,8 @@ no site-packages, no current directory), and the working directory is the packag
 STEPS_JSON holds a list run in order: {"event": {...}} calls handler.lambda_handler;
 {"http": {"method", "url", "json"}} makes a request in between (e.g. to the X
 sandbox). Prints one JSON line per step ({"step", "seconds", "result"}), after a first
-line timing the handler import, and a last line listing the top-level modules loaded.
+line timing the handler import, and a last line listing the top-level modules loaded;
+each is prefixed with MARK, since Zappa's handler prints to stdout too.
 Standard library only: it runs before anything from the package is importable.
 """
 
@@ -16,6 +17,8 @@ import os
 import sys
 import time
 import urllib.request
+
+MARK = "@driver "
 
 
 class LambdaContext:
@@ -35,6 +38,10 @@ def http(spec: dict):
         return json.loads(response.read() or b"null")
 
 
+def report(line: dict) -> None:
+    print(MARK + json.dumps(line, default=str), flush=True)
+
+
 def main() -> int:
     package_dir, steps_path = sys.argv[1], sys.argv[2]
     with open(steps_path, encoding="utf-8") as handle:
@@ -44,17 +51,16 @@ def main() -> int:
     started = time.perf_counter()
     import handler
 
-    print(json.dumps({"step": "import", "seconds": time.perf_counter() - started}), flush=True)
+    report({"step": "import", "seconds": time.perf_counter() - started})
     for number, step in enumerate(steps):
         started = time.perf_counter()
         if "event" in step:
             result = handler.lambda_handler(step["event"], LambdaContext())
         else:
             result = http(step["http"])
-        print(json.dumps({"step": number, "seconds": time.perf_counter() - started,
-                          "result": result}, default=str), flush=True)
+        report({"step": number, "seconds": time.perf_counter() - started, "result": result})
     loaded = sorted({name.split(".")[0] for name in sys.modules})
-    print(json.dumps({"step": "modules", "result": loaded}), flush=True)
+    report({"step": "modules", "result": loaded})
     return 0
 
 

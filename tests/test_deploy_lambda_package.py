@@ -1,0 +1,237 @@
+"""The real Lambda package, built once per session, unzipped and driven through Zappa's
+handler in a fresh Python 3.12 (`-I -S`: the package and the standard library only),
+with S3, SSM and DynamoDB on a moto server and the X sandbox on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from backend.sandbox import SANDBOX_CREDENTIALS, World
+from backend.sandbox_api import serve
+from deploy.artifacts import upload_bundle
+from deploy.lambda_package import BOTOCORE_SERVICES, MAX_UNZIPPED_BYTES, find_python312
+from deploy.secrets_store import put_secrets
+from deploy.state import ensure_table
+from tests.aws import REGION, aws_fixture, moto_server  # noqa: F401  (fixtures)
+from tests.lambda_driver import MARK
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parent.parent
+DRIVER = Path(__file__).with_name("lambda_driver.py")
+BUCKET = "doppel-lambda-e2e"
+# In the packaging environment on purpose: none of it may end up in the zip or the output.
+CANARIES = {"X_API_KEY": "canary-ck-5f1e", "X_API_SECRET": "canary-cs-77d0",
+            "X_ACCESS_TOKEN": "canary-at-9b2c", "X_ACCESS_SECRET": "canary-as-0e4a",
+            "X_BEARER_TOKEN": "canary-bt-c3d1", "DOPPEL_API_KEY": "canary-api-6a6a"}
+
+
+@dataclass
+class Built:
+    zip_path: Path
+    output: str
+    unzipped: Path
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory) -> Built:
+    build = tmp_path_factory.mktemp("lambda-build")
+    env = dict(os.environ, AWS_DEFAULT_REGION=REGION, **CANARIES)
+    result = subprocess.run(
+        [sys.executable, "-m", "deploy", "lambda", "package", "--stage", "dev",
+         "--build-dir", str(build)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
+    assert result.returncode == 0, result.stderr[-3000:]
+    zip_path = build / "doppel-dev.zip"
+    unzipped = tmp_path_factory.mktemp("lambda-unzipped")
+    with zipfile.ZipFile(zip_path) as archive:
+        archive.extractall(unzipped)
+    return Built(zip_path, result.stdout + result.stderr, unzipped)
+
+
+@pytest.fixture(scope="session")
+def python312() -> str:
+    found = find_python312()
+    if found is None:
+        pytest.skip("no Python 3.12 interpreter here to run the python3.12 package")
+    return found
+
+
+def test_package_holds_the_serving_code_and_nothing_of_training(built):
+    with zipfile.ZipFile(built.zip_path) as archive:
+        infos = archive.infolist()
+        settings_py = archive.read("zappa_settings.py").decode()
+    names = {info.filename for info in infos}
+    unzipped = sum(info.file_size for info in infos)
+
+    assert {"handler.py", "zappa_settings.py", "zappa/wsgi.py", "deploy/lambda_entry.py",
+            "backend/app.py", "backend/poller.py", "backend/state_dynamo.py",
+            "backend/templates/chat.html", "model/runtime.py", "model/tokenizer.py",
+            "onnxruntime/__init__.py", "numpy/__init__.py", "tokenizers/__init__.py",
+            "flask/__init__.py", "tweepy/__init__.py", "boto3/__init__.py"} <= names
+    tops = {name.split("/")[0] for name in names}
+    for forbidden in ("tensorflow", "keras", "tf_keras", "tensorboard", "onnx", "torch",
+                      "gunicorn", "huggingface_hub", "hf_xet"):
+        assert forbidden not in tops
+    assert not names & {"model/train.py", "model/seq2seq.py", "model/layers.py",
+                        "model/export.py", "deploy/ec2.py", "deploy/lambda_package.py"}
+    assert not [name for name in names if "/tests/" in name]
+    services = {name.split("/")[2] for name in names
+                if name.startswith("botocore/data/") and name.count("/") >= 3}
+    assert services == set(BOTOCORE_SERVICES)
+    assert "model/__pycache__/runtime.cpython-312.pyc" in names  # no compiling at cold start
+
+    sizes = re.search(r"([\d.]+) MiB zipped, ([\d.]+) MiB unzipped, (\d+) files", built.output)
+    assert sizes, built.output
+    assert float(sizes[1]) == round(built.zip_path.stat().st_size / 2**20, 1)
+    assert float(sizes[2]) == round(unzipped / 2**20, 1)
+    assert int(sizes[3]) == len(infos)
+    assert unzipped < MAX_UNZIPPED_BYTES
+
+    assert "APP_MODULE='deploy.lambda_entry'\nAPP_FUNCTION='app'\n" in settings_py
+    assert f"ENVIRONMENT_VARIABLES={{'AWS_REGION': '{REGION}'}}\n" in settings_py
+
+
+def test_no_secret_from_the_environment_reaches_the_zip_or_the_output(built):
+    with zipfile.ZipFile(built.zip_path) as archive:
+        for info in archive.infolist():
+            content = archive.read(info)
+            for value in CANARIES.values():
+                assert value.encode() not in content, info.filename
+    for value in CANARIES.values():
+        assert value not in built.output
+
+
+def api_event(path: str, method: str = "GET", body: dict | None = None,
+              headers: dict | None = None) -> dict:
+    """An API Gateway (REST, proxy integration) event, as Zappa's handler receives it."""
+    headers = {"Host": "abc123.execute-api.us-east-1.amazonaws.com",
+               "X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https",
+               "X-Forwarded-Port": "443", "Content-Type": "application/json", **(headers or {})}
+    return {"resource": "/{proxy+}", "path": path, "httpMethod": method, "headers": headers,
+            "multiValueHeaders": {k: [v] for k, v in headers.items()},
+            "queryStringParameters": None, "multiValueQueryStringParameters": None,
+            "pathParameters": {"proxy": path.lstrip("/")}, "stageVariables": None,
+            "requestContext": {"stage": "dev", "path": f"/dev{path}", "httpMethod": method,
+                               "resourcePath": "/{proxy+}", "requestId": "test-request",
+                               "identity": {"sourceIp": "203.0.113.9"}},
+            "body": json.dumps(body) if body is not None else None, "isBase64Encoded": False}
+
+
+def scheduled_event() -> dict:
+    """The CloudWatch event of the rule Zappa names `<lambda>-<function>` for our schedule."""
+    from zappa.core import Zappa
+
+    rule = Zappa.get_event_name("doppel-dev", "backend.poller.handle_scheduled")
+    return {"version": "0", "id": "e1", "detail-type": "Scheduled Event", "source": "aws.events",
+            "account": "123456789012", "region": REGION, "detail": {},
+            "resources": [f"arn:aws:events:{REGION}:123456789012:rule/{rule}"]}
+
+
+def drive(python312: str, built: Built, steps: list[dict], env: dict, tmp_path: Path):
+    """Run the steps through the package's handler in a fresh interpreter; parsed lines."""
+    steps_path = tmp_path / "steps.json"
+    steps_path.write_text(json.dumps(steps))
+    result = subprocess.run([python312, "-I", "-S", str(DRIVER), str(built.unzipped),
+                             str(steps_path)], env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-4000:]
+    lines = [json.loads(line[len(MARK):]) for line in result.stdout.splitlines()
+             if line.startswith(MARK)]
+    return {line["step"]: line.get("result") for line in lines}, result.stderr
+
+
+def seed_aws(aws, demo_bundle, secrets: dict) -> str:
+    url = upload_bundle(aws.client("s3"), demo_bundle, BUCKET, "models", REGION).url
+    ensure_table(aws.client("dynamodb"), "doppel-dev-state")
+    put_secrets(aws.client("ssm"), "dev", secrets)
+    return url
+
+
+def lambda_env(bundle_url: str, tmp_path: Path, **extra) -> dict:
+    """The function's environment: what Zappa's aws_environment_variables would set."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("X_", "DOPPEL_"))}
+    return env | {"DOPPEL_BUNDLE_S3": bundle_url, "DOPPEL_SECRETS_STAGE": "dev",
+                  "BOT_STATE": "dynamodb://doppel-dev-state",
+                  "DOPPEL_BUNDLE_CACHE": str(tmp_path / "lambda-tmp")} | extra
+
+
+def test_api_reply_through_zappa_handler_with_secrets_from_ssm(
+        aws, built, python312, demo_bundle, tmp_path):
+    bundle_url = seed_aws(aws, demo_bundle, {"DOPPEL_API_KEY": "key-from-ssm-31"})
+    env = lambda_env(bundle_url, tmp_path, X_API_BASE="http://127.0.0.1:9",
+                     BOT_STATE="dynamodb://no-such-table")
+    question = {"message": "hey, are you coming tonight?", "seed": 3}
+    results, stderr = drive(python312, built, [
+        {"event": api_event("/api/reply", "POST", question)},
+        {"event": api_event("/api/reply", "POST", question,
+                            {"Authorization": "Bearer key-from-ssm-31"})},
+        {"event": api_event("/readyz")},
+        {"event": scheduled_event()},
+    ], env, tmp_path)
+
+    assert results[0]["statusCode"] == 401  # the API key came from SSM at cold start
+    assert json.loads(results[0]["body"])["error"]["code"] == "unauthorized"
+    assert results[1]["statusCode"] == 200, results[1]
+    answer = json.loads(results[1]["body"])
+    meta = json.loads((demo_bundle / "bundle.json").read_text())
+    assert answer["model"] == meta["name"]
+    assert answer["persona"] == meta["default_persona"]
+    assert isinstance(answer["reply"], str) and answer["messages"]
+    assert results[2]["statusCode"] == 200
+    # The poll fails (no state table) inside handle_scheduled, which reports it once and
+    # returns: had a TypeError escaped, Zappa would have retried it with fewer arguments.
+    assert results[3] == {"ok": False, "error": "ResourceNotFoundException"}
+    assert stderr.count("scheduled_poll_failed") == 1
+    assert "Function signature is invalid" not in stderr
+    assert not {"tensorflow", "keras", "torch"} & set(results["modules"])
+    cached = list((tmp_path / "lambda-tmp" / meta["name"]).iterdir())
+    assert [path.name for path in cached] == [bundle_url.rsplit("/", 1)[1]]
+
+
+@pytest.fixture
+def sandbox():
+    running = serve(World(bot_username="doppel"), port=0)
+    yield running.url
+    running.stop()
+
+
+def test_scheduled_poll_answers_a_mention_exactly_once(
+        aws, built, python312, demo_bundle, sandbox, tmp_path):
+    oauth = {"X_API_KEY": SANDBOX_CREDENTIALS["consumer_key"],
+             "X_API_SECRET": SANDBOX_CREDENTIALS["consumer_secret"],
+             "X_ACCESS_TOKEN": SANDBOX_CREDENTIALS["access_token"],
+             "X_ACCESS_SECRET": SANDBOX_CREDENTIALS["access_token_secret"],
+             "X_BEARER_TOKEN": SANDBOX_CREDENTIALS["bearer_token"]}
+    bundle_url = seed_aws(aws, demo_bundle, oauth)
+    mention = {"author": "ana", "text": "@doppel are you coming tonight?"}
+    results, stderr = drive(python312, built, [
+        {"event": scheduled_event()},  # first start: the backlog is left alone
+        {"http": {"method": "POST", "url": f"{sandbox}/sandbox/tweets", "json": mention}},
+        {"event": scheduled_event()},
+        {"event": scheduled_event()},
+        {"http": {"url": f"{sandbox}/sandbox/tweets?author=doppel"}},
+    ], lambda_env(bundle_url, tmp_path, X_API_BASE=sandbox), tmp_path)
+
+    assert results[0]["ok"] is True and results[0]["replied"] == 0, stderr[-2000:]
+    assert results[2]["ok"] is True and results[2]["replied"] == 1, stderr[-2000:]
+    assert results[3] == {**results[3], "ok": True, "replied": 0, "mentions_seen": 0}
+    replies = results[4]["tweets"]
+    assert len(replies) == 1
+    assert replies[0]["referenced_tweets"] == [
+        {"type": "replied_to", "id": results[1]["id"]}]
+
+    items = aws.client("dynamodb").get_item(
+        TableName="doppel-dev-state", Key={"pk": {"S": f"mention#{results[1]['id']}"},
+                                           "sk": {"S": "-"}})["Item"]
+    assert items["status"]["S"] == "done"
+    assert items["reply_id"]["S"] == replies[0]["id"]
