@@ -159,6 +159,30 @@ def parse_json(text: str, name: str, start: int = 0):
         raise InputError(what, name, line) from None
 
 
+# Exports are user files: one record with a wrongly typed field must not stop an ingest,
+# so formats read JSON records through these and treat anything unexpected as missing.
+
+
+def text_of(record, key: str) -> str:
+    """record[key] as text: a string as is, a number as its digits, anything else ""."""
+    value = record.get(key) if isinstance(record, dict) else None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return ""
+
+
+def dict_of(record, key: str) -> dict:
+    value = record.get(key) if isinstance(record, dict) else None
+    return value if isinstance(value, dict) else {}
+
+
+def list_of(record, key: str) -> list:
+    value = record.get(key) if isinstance(record, dict) else None
+    return value if isinstance(value, list) else []
+
+
 def looks_binary(head: bytes) -> bool:
     """NUL bytes outside a UTF-16 text mean binary (SQLite, images, archives)."""
     if detect_encoding(head) == "utf-16":

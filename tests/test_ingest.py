@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from model.errors import InputError
 from model.ingest import detect, ingest
 from model.report import Report
 from model.sources import open_tree
@@ -192,3 +193,71 @@ def test_missing_file(run_cli, tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip() == f"error: {tmp_path / 'nope.json'}: no such file or folder"
     assert list(tmp_path.iterdir()) == []  # the first path's messages were not kept either
+
+
+def _mutate(node, rng, depth=0):
+    """A copy of a JSON value with some values swapped for ones of the wrong type."""
+    wrong = [None, 7, "x", [], {}, [None], {"a": None}]
+    if rng.random() < 0.08 and depth > 0:
+        return rng.choice(wrong)
+    if isinstance(node, dict):
+        return {key: _mutate(value, rng, depth + 1) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_mutate(value, rng, depth + 1) for value in node[:50]]
+    return node
+
+
+@pytest.mark.parametrize(
+    "sample",
+    ["telegram/result.json", "telegram/full_account.json", "discord/general.json",
+     "chitchat/chitchat_sample_top_speaker.json", "jsonl/messages.jsonl"],
+)  # fmt: skip
+def test_wrongly_typed_values_never_crash(tmp_path, sample):
+    import random
+
+    source = FIXTURES / sample
+    fmt = next(name for name, paths in SAMPLES.items() if sample in paths)
+    rng = random.Random(20240601)
+    parsed = 0
+    for attempt in range(40):
+        path = tmp_path / f"{attempt}{source.suffix}"
+        if source.suffix == ".jsonl":
+            lines = source.read_text(encoding="utf-8").splitlines()
+            records = [_mutate(json.loads(line), rng, 1) for line in lines if line]
+            path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+        else:
+            data = _mutate(json.loads(source.read_text(encoding="utf-8")), rng)
+            path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+        try:
+            messages = list(ingest([str(path)], fmt, Report()))
+        except InputError:
+            continue
+        parsed += 1
+        for message in messages:  # whatever got through still honours the contract
+            assert isinstance(message.text, str) and message.text
+            assert isinstance(message.sender, str) and message.sender
+            assert message.time is None or isinstance(message.time, str)
+    assert parsed >= 5  # most damaged exports still yield their intact records
+
+
+@pytest.mark.parametrize("folder", ["xarchive/archive", "slack/workspace"])
+def test_wrongly_typed_values_in_folder_exports_never_crash(tmp_path, folder):
+    import random
+
+    rng = random.Random(7)
+    parsed = 0
+    for attempt in range(25):
+        root = tmp_path / str(attempt)
+        shutil.copytree(FIXTURES / folder, root)
+        for path in root.rglob("*.js*"):
+            text = path.read_text(encoding="utf-8")
+            header, _, body = text.partition("= ") if path.suffix == ".js" else ("", "", text)
+            data = _mutate(json.loads(body), rng)
+            path.write_text(header + "= " * bool(header) + json.dumps(data), encoding="utf-8")
+        try:
+            messages = list(ingest([str(root)], "auto", Report()))
+        except InputError:
+            continue
+        parsed += 1
+        assert all(isinstance(m.sender, str) and isinstance(m.text, str) for m in messages)
+    assert parsed >= 5  # most damaged exports still yield their intact records

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 
 from model.errors import InputError
 from model.messages import Message
+from model.sources import text_of
 
 NAME = "chitchat"
 
@@ -61,8 +62,8 @@ def parse(entry, ctx) -> Iterator[Message]:
 
 
 def _message(item, conversation: str) -> Message | None:
-    if not isinstance(item, dict) or not item.get("text") or not item.get("sender"):
+    text, sender = text_of(item, "text"), text_of(item, "sender")
+    if not text or not sender:
         return None
-    stamp = item.get("timestamp")
-    time = stamp.removesuffix("Z") if isinstance(stamp, str) else None
-    return Message(NAME, conversation, time, str(item["sender"]), str(item["text"]))
+    time = text_of(item, "timestamp").removesuffix("Z") or None
+    return Message(NAME, conversation, time, sender, text)

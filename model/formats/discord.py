@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 from model.errors import InputError
 from model.messages import Message
+from model.sources import dict_of, list_of, text_of
 
 NAME = "discord"
 
@@ -35,48 +36,43 @@ def parse(entry, ctx) -> Iterator[Message]:
     for record in data["messages"]:
         message = _message(record, conversation) if isinstance(record, dict) else None
         if message is None:
-            where = f"{entry.name} (message {_id(record)})"
+            where = f"{entry.name} (message {text_of(record, 'id') or '?'})"
             ctx.report.skip(where, None, "discord message without author or content")
         else:
             yield message
 
 
-def _id(record) -> str:
-    return str(record.get("id")) if isinstance(record, dict) else "?"
-
-
 def _conversation(data: dict) -> str:
-    guild = (data.get("guild") or {}).get("name") or "Discord"
-    channel = data.get("channel") or {}
-    name = channel.get("name") or channel.get("id") or "channel"
-    return f"{guild} / {name}"
+    guild = text_of(dict_of(data, "guild"), "name") or "Discord"
+    channel = dict_of(data, "channel")
+    return f"{guild} / {text_of(channel, 'name') or text_of(channel, 'id') or 'channel'}"
 
 
 def _message(record: dict, conversation: str) -> Message | None:
-    author = record.get("author") or {}
-    sender = author.get("name") or author.get("nickname")
+    author = dict_of(record, "author")
+    sender = text_of(author, "name") or text_of(author, "nickname")
     if not sender:
         return None
-    content = record.get("content") or ""
+    content = text_of(record, "content")
+    message_type = text_of(record, "type") or "Default"
     kind = "text"
-    if record.get("type", "Default") not in TEXT_TYPES:
-        kind = "system"
-        content = content or _words(record["type"])
+    if message_type not in TEXT_TYPES:
+        kind, content = "system", content or _words(message_type)
     elif not content:
         kind, content = "media", _media_placeholder(record)
     if not content:
         return None
-    match = _TIME.match(str(record.get("timestamp") or ""))
+    match = _TIME.match(text_of(record, "timestamp"))
     return Message(NAME, conversation, match.group(1) if match else None, sender, content, kind)
 
 
 def _media_placeholder(record: dict) -> str:
-    for attachment in record.get("attachments") or []:
-        return f"<attachment: {attachment.get('fileName', 'file')}>"
-    for sticker in record.get("stickers") or []:
-        return f"<sticker: {sticker.get('name', '')}>"
-    for embed in record.get("embeds") or []:
-        return f"<embed: {embed.get('title') or embed.get('url') or ''}>"
+    for attachment in list_of(record, "attachments"):
+        return f"<attachment: {text_of(attachment, 'fileName') or 'file'}>"
+    for sticker in list_of(record, "stickers"):
+        return f"<sticker: {text_of(sticker, 'name')}>"
+    for embed in list_of(record, "embeds"):
+        return f"<embed: {text_of(embed, 'title') or text_of(embed, 'url')}>"
     return ""
 
 

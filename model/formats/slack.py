@@ -19,7 +19,7 @@ from datetime import datetime
 
 from model.errors import InputError
 from model.messages import Message
-from model.sources import Tree
+from model.sources import Tree, dict_of, list_of, text_of
 
 NAME = "slack"
 
@@ -54,7 +54,7 @@ def sniff_tree(tree: Tree) -> bool:
 def parse_tree(tree: Tree, ctx) -> Iterator[Message]:
     users = _meta_entry(tree, "users.json")
     base = users.relpath[: -len("users.json")]
-    names = {u["id"]: _user_name(u) for u in _json_list(users) if isinstance(u, dict) and "id" in u}
+    names = {text_of(u, "id"): _user_name(u) for u in _json_list(users) if text_of(u, "id")}
     titles = _conversation_titles(tree, names)
     days: dict[str, list] = {}
     for entry in tree.entries:
@@ -91,15 +91,17 @@ def _json_list(entry) -> list:
     return data
 
 
+def _first_text(*candidates: tuple) -> str:
+    """The first non-empty text among (record, key) candidates."""
+    return next((text_of(r, k) for r, k in candidates if text_of(r, k)), "")
+
+
 def _user_name(user: dict) -> str:
-    profile = user.get("profile") or {}
-    return (
-        profile.get("display_name")
-        or profile.get("real_name")
-        or user.get("real_name")
-        or user.get("name")
-        or user["id"]
-    )
+    profile = dict_of(user, "profile")
+    return _first_text(
+        (profile, "display_name"), (profile, "real_name"), (user, "real_name"), (user, "name"),
+        (user, "id"),
+    )  # fmt: skip
 
 
 def _conversation_titles(tree: Tree, names: dict) -> dict[str, str]:
@@ -108,34 +110,32 @@ def _conversation_titles(tree: Tree, names: dict) -> dict[str, str]:
     for meta in _META:
         entry = _meta_entry(tree, meta)
         for item in _json_list(entry) if entry else []:
-            if not isinstance(item, dict) or not item.get("id"):
+            if not text_of(item, "id"):
                 continue
-            members = ", ".join(names.get(m, m) for m in item.get("members") or [])
-            if meta == "dms.json":
-                titles[item["id"]] = f"DM {members}"
-            elif meta == "mpims.json":
-                titles[item.get("name", item["id"])] = f"group DM {members}"
-            else:
-                titles[item.get("name", item["id"])] = f"#{item.get('name', item['id'])}"
+            members = [m for m in list_of(item, "members") if isinstance(m, str)]
+            members = ", ".join(names.get(m, m) for m in members)
+            # DM folders are named by id, every other conversation folder by its name
+            dm = meta == "dms.json"
+            folder = text_of(item, "id") if dm else _first_text((item, "name"), (item, "id"))
+            kinds = {"dms.json": f"DM {members}", "mpims.json": f"group DM {members}"}
+            titles[folder] = kinds.get(meta, f"#{folder}")
     return titles
 
 
 def _message(record: dict, conversation: str, names: dict) -> Message | None:
-    subtype = record.get("subtype", "")
+    subtype = text_of(record, "subtype")
     stamp = _ts(record)
     if subtype in _DROPPED_SUBTYPES or stamp is None:
         return None
     sender = _sender(record, names)
-    text = unformat(record.get("text") or "", names)
+    text = unformat(text_of(record, "text"), names)
     kind = "text"
     if subtype in _SYSTEM_SUBTYPES:
         kind = "system"
-    elif record.get("files") or subtype == "file_share":
+    elif list_of(record, "files") or subtype == "file_share":
         kind = "media"
-        text = (
-            text
-            or "<file: " + ", ".join(f.get("name", "?") for f in record.get("files") or []) + ">"
-        )
+        files = ", ".join(text_of(f, "name") or "?" for f in list_of(record, "files"))
+        text = text or f"<file: {files}>"
     if not text or not sender:
         return None
     time = datetime.fromtimestamp(stamp).isoformat(timespec="seconds")
@@ -145,30 +145,24 @@ def _message(record: dict, conversation: str, names: dict) -> Message | None:
 def _ts(record: dict) -> float | None:
     """Slack's message id doubles as its time: epoch seconds as a string ("1577872800.0001")."""
     try:
-        value = float(record.get("ts"))
+        value = float(text_of(record, "ts"))
     except (TypeError, ValueError):
         return None
     return value if 0 <= value < 1e11 else None  # also rules out nan and inf
 
 
 def _sender(record: dict, names: dict) -> str:
-    if record.get("user") in names:
-        return names[record["user"]]
-    profile = record.get("user_profile") or {}
-    bot = record.get("bot_profile") or {}
-    return (
-        profile.get("display_name")
-        or profile.get("real_name")
-        or record.get("username")
-        or bot.get("name")
-        or record.get("user")
-        or record.get("bot_id")
-        or ""
-    )
+    if text_of(record, "user") in names:
+        return names[text_of(record, "user")]
+    profile = dict_of(record, "user_profile")
+    return _first_text(
+        (profile, "display_name"), (profile, "real_name"), (record, "username"),
+        (dict_of(record, "bot_profile"), "name"), (record, "user"), (record, "bot_id"),
+    )  # fmt: skip
 
 
 def _skip_reason(record: dict) -> str:
-    subtype = record.get("subtype")
+    subtype = text_of(record, "subtype")
     if subtype in _DROPPED_SUBTYPES:
         return f"slack {subtype} event"
     if _ts(record) is None:

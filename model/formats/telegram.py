@@ -14,6 +14,7 @@ from datetime import datetime
 
 from model.errors import InputError
 from model.messages import Message
+from model.sources import dict_of, list_of, text_of
 
 NAME = "telegram"
 
@@ -48,18 +49,19 @@ def parse(entry, ctx) -> Iterator[Message]:
         raise InputError("expected a Telegram export object at the top level", entry.name, 1)
     chats = _chats(data)
     known = _known_names(chats)
-    seen: dict[str, object] = {}  # conversation name -> chat id, to keep namesakes apart
+    seen: dict[str, str] = {}  # conversation name -> chat id, to keep namesakes apart
     for index, chat in enumerate(chats):
         if not isinstance(chat, dict) or not isinstance(chat.get("messages"), list):
             ctx.report.skip(entry.name, None, "telegram chat without a message list")
             continue
+        chat_id = text_of(chat, "id")
         conversation = _conversation_name(chat, index)
-        if seen.setdefault(conversation, chat.get("id")) != chat.get("id"):
-            conversation = f"{conversation} ({chat.get('id')})"
+        if seen.setdefault(conversation, chat_id) != chat_id:
+            conversation = f"{conversation} ({chat_id})"
         for record in chat["messages"]:
             message = _message(record, conversation, known)
             if message is None:
-                where = f"{entry.name} (chat {chat.get('id')}, message {_get(record, 'id')})"
+                where = f"{entry.name} (chat {chat_id}, message {text_of(record, 'id')})"
                 ctx.report.skip(where, None, "telegram message without sender or content")
             else:
                 yield message
@@ -68,58 +70,49 @@ def parse(entry, ctx) -> Iterator[Message]:
 def _chats(data: dict) -> list:
     if "messages" in data:
         return [data]
-    chats = []
-    for key in ("chats", "left_chats"):
-        section = data.get(key)
-        if isinstance(section, dict) and isinstance(section.get("list"), list):
-            chats.extend(section["list"])
-    return chats
+    return list_of(dict_of(data, "chats"), "list") + list_of(dict_of(data, "left_chats"), "list")
 
 
 def _conversation_name(chat: dict, index: int) -> str:
-    name = chat.get("name")
-    if name:
-        return str(name)
+    if text_of(chat, "name"):
+        return text_of(chat, "name")
     if chat.get("type") == "saved_messages":
         return "Saved Messages"
-    return f"Telegram chat {chat.get('id', index + 1)}"
-
-
-def _get(record, key: str):
-    return record.get(key) if isinstance(record, dict) else None
+    return f"Telegram chat {text_of(chat, 'id') or index + 1}"
 
 
 def _known_names(chats: list) -> dict[str, str]:
     """from_id -> name, for messages whose `from` is null (deleted or hidden accounts)."""
     names = {}
     for chat in chats:
-        for record in _get(chat, "messages") or []:
+        for record in list_of(chat, "messages"):
             for name_key, id_key in (("from", "from_id"), ("actor", "actor_id")):
-                if _get(record, name_key) and _get(record, id_key):
-                    names[record[id_key]] = record[name_key]
+                if text_of(record, name_key) and text_of(record, id_key):
+                    names[text_of(record, id_key)] = text_of(record, name_key)
     return names
 
 
-def _message(record: dict, conversation: str, known: dict) -> Message | None:
+def _message(record, conversation: str, known: dict) -> Message | None:
     if not isinstance(record, dict):
         return None
     service = record.get("type") == "service"
     name_key, id_key = ("actor", "actor_id") if service else ("from", "from_id")
-    sender = record.get(name_key) or known.get(record.get(id_key)) or record.get(id_key)
+    sender_id = text_of(record, id_key)
+    sender = text_of(record, name_key) or known.get(sender_id) or sender_id
     if not sender:
         return None
-    text = flatten_text(record.get("text", ""))
+    text = flatten_text(record.get("text"))
     if service:
         kind, text = "system", _service_text(record, text)
     elif "poll" in record:
-        kind, text = "system", f"poll: {(record['poll'] or {}).get('question', '')}".strip()
+        kind, text = "system", f"poll: {text_of(dict_of(record, 'poll'), 'question')}".strip()
     else:
         placeholder = _media_placeholder(record)
         kind = "media" if placeholder else "text"
         text = text or placeholder or ""
     if not text:
         return None
-    return Message(NAME, conversation, _time(record), str(sender), text, kind)
+    return Message(NAME, conversation, _time(record), sender, text, kind)
 
 
 def flatten_text(text) -> str:
@@ -127,17 +120,15 @@ def flatten_text(text) -> str:
     if isinstance(text, str):
         return text
     if isinstance(text, list):
-        return "".join(
-            part if isinstance(part, str) else str(part.get("text", "")) for part in text
-        )
+        return "".join(part if isinstance(part, str) else text_of(part, "text") for part in text)
     return ""
 
 
 def _media_placeholder(record: dict) -> str | None:
-    if record.get("sticker_emoji"):
-        return f"<sticker: {record['sticker_emoji']}>"
-    if record.get("media_type"):
-        return f"<{record['media_type']}>"
+    if text_of(record, "sticker_emoji"):
+        return f"<sticker: {text_of(record, 'sticker_emoji')}>"
+    if text_of(record, "media_type"):
+        return f"<{text_of(record, 'media_type')}>"
     for key, label in _MEDIA_KEYS:
         if record.get(key):
             return f"<{label}>"
@@ -148,16 +139,16 @@ def _media_placeholder(record: dict) -> str | None:
 
 def _service_text(record: dict, text: str) -> str:
     """Service records carry an `action` and details instead of text."""
-    action = str(record.get("action", "service message")).replace("_", " ")
-    details = record.get("title") or ", ".join(map(str, record.get("members") or []))
-    parts = [action, details, text]
+    action = (text_of(record, "action") or "service message").replace("_", " ")
+    members = ", ".join(m for m in list_of(record, "members") if isinstance(m, str))
+    parts = [action, text_of(record, "title") or members, text]
     return ": ".join(part for part in parts if part)
 
 
 def _time(record: dict) -> str | None:
-    if isinstance(record.get("date"), str):
-        return record["date"]
-    if str(record.get("date_unixtime", "")).isdigit():
-        stamp = datetime.fromtimestamp(int(record["date_unixtime"]))
-        return stamp.isoformat(timespec="seconds")
+    if text_of(record, "date"):
+        return text_of(record, "date")
+    seconds = text_of(record, "date_unixtime")
+    if seconds.isdigit() and len(seconds) <= 11:  # up to year 5000: no overflow
+        return datetime.fromtimestamp(int(seconds)).isoformat(timespec="seconds")
     return None

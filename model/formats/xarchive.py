@@ -21,7 +21,7 @@ from datetime import datetime
 
 from model.errors import InputError
 from model.messages import Message
-from model.sources import parse_json
+from model.sources import dict_of, list_of, parse_json, text_of
 
 NAME = "x-archive"
 
@@ -44,14 +44,14 @@ def sniff(entry) -> bool:
 def parse(entry, ctx) -> Iterator[Message]:
     kind, items = _read_ytd(entry)
     account = _account(ctx.tree)
-    owner = (account or {}).get("accountDisplayName") or ctx.me
+    owner = text_of(account, "accountDisplayName") or ctx.me
     if kind in _TWEETS:
         yield from _tweets(entry, items, owner, ctx)
     elif kind in _DIRECT:
         names = _screen_names(ctx.tree)
-        owner_id = (account or {}).get("accountId") or _guess_owner_id(ctx.tree, items)
+        owner_id = text_of(account, "accountId") or _guess_owner_id(ctx.tree, items)
         if owner_id:
-            names[str(owner_id)] = owner
+            names[owner_id] = owner
         yield from _direct_messages(entry, items, names, ctx)
     else:
         raise InputError(f"not tweets or direct messages (window.YTD.{kind})", entry.name, 1)
@@ -69,14 +69,14 @@ def _read_ytd(entry) -> tuple[str, list]:
     return match.group(1), items
 
 
-def _account(tree) -> dict | None:
+def _account(tree) -> dict:
+    """The `account` record of the archive's account.js (not e.g. shopify-account.js)."""
     for entry in tree.entries:
         if entry.relpath.rsplit("/", 1)[-1] == "account.js":
-            _, items = _read_ytd(entry)
-            for item in items:
-                if isinstance(item, dict) and isinstance(item.get("account"), dict):
-                    return item["account"]
-    return None
+            for item in _read_ytd(entry)[1]:
+                if dict_of(item, "account"):
+                    return dict_of(item, "account")
+    return {}
 
 
 def _tweet_records(items: list) -> list[dict]:
@@ -92,11 +92,12 @@ def _screen_names(tree) -> dict[str, str]:
         if not _TWEETS_FILE.search(entry.relpath):
             continue
         for tweet in _tweet_records(_read_ytd(entry)[1]):
-            if tweet.get("in_reply_to_user_id_str") and tweet.get("in_reply_to_screen_name"):
-                names[tweet["in_reply_to_user_id_str"]] = tweet["in_reply_to_screen_name"]
-            for mention in (tweet.get("entities") or {}).get("user_mentions") or []:
-                if mention.get("id_str") and mention.get("screen_name"):
-                    names[mention["id_str"]] = mention["screen_name"]
+            pairs = [(tweet, "in_reply_to_user_id_str", "in_reply_to_screen_name")]
+            for mention in list_of(dict_of(tweet, "entities"), "user_mentions"):
+                pairs.append((mention, "id_str", "screen_name"))
+            for record, id_key, name_key in pairs:
+                if text_of(record, id_key) and text_of(record, name_key):
+                    names[text_of(record, id_key)] = text_of(record, name_key)
     return names
 
 
@@ -105,14 +106,13 @@ def _guess_owner_id(tree, dm_items: list) -> str | None:
     for entry in tree.entries:
         if _TWEETS_FILE.search(entry.relpath):
             tweets = _tweet_records(_read_ytd(entry)[1])
-            own = {t.get("id_str") for t in tweets}
+            own = {text_of(t, "id_str") for t in tweets} - {""}
             for tweet in tweets:
-                if tweet.get("in_reply_to_status_id_str") in own:
-                    return tweet.get("in_reply_to_user_id_str")
+                if text_of(tweet, "in_reply_to_status_id_str") in own:
+                    return text_of(tweet, "in_reply_to_user_id_str") or None
     pairs = [
-        set(str(item["dmConversation"].get("conversationId", "")).split("-"))
+        set(text_of(dict_of(item, "dmConversation"), "conversationId").split("-"))
         for item in dm_items
-        if isinstance(item, dict) and isinstance(item.get("dmConversation"), dict)
     ]
     pairs = [pair for pair in pairs if len(pair) == 2]
     common = set.intersection(*pairs) if len(pairs) >= 2 else set()
@@ -120,31 +120,32 @@ def _guess_owner_id(tree, dm_items: list) -> str | None:
 
 
 def _tweets(entry, items: list, owner: str, ctx) -> Iterator[Message]:
-    tweets = []
+    tweets = []  # (id, text, time)
+    parent = {}  # tweet id -> the id it replies to
     for tweet in _tweet_records(items):
-        text = tweet.get("full_text") or tweet.get("text") or ""
+        text = text_of(tweet, "full_text") or text_of(tweet, "text")
+        tweet_id = text_of(tweet, "id_str")
         if tweet.get("retweeted_status") or text.startswith("RT @"):
             ctx.report.skip(entry.name, None, "retweet (not the owner's words)")
-        elif not text or not tweet.get("id_str"):
+        elif not text or not tweet_id:
             ctx.report.skip(entry.name, None, "tweet without text or id")
         else:
-            tweets.append(tweet)
-    parent = {t["id_str"]: t.get("in_reply_to_status_id_str") for t in tweets}
-    replied_to = {p for p in parent.values() if p}
-    tweets.sort(key=lambda t: (_tweet_time(t) or "", t["id_str"]))
-    for tweet in tweets:
-        root = tweet["id_str"]
-        while parent.get(root):  # walk up the chain; a parent outside the archive ends it
+            tweets.append((tweet_id, html.unescape(text), _tweet_time(tweet)))
+            parent[tweet_id] = text_of(tweet, "in_reply_to_status_id_str")
+    replied_to = set(parent.values())
+    tweets.sort(key=lambda t: (t[2] or "", t[0]))
+    for tweet_id, text, time in tweets:
+        root, seen = tweet_id, {tweet_id}
+        while parent.get(root) and parent[root] not in seen:  # up the chain, cycles cut
             root = parent[root]
-        is_thread = root != tweet["id_str"] or root in replied_to
-        conversation = f"thread {root}" if is_thread else "tweets"
-        text = html.unescape(tweet.get("full_text") or tweet.get("text"))
-        yield Message(NAME, conversation, _tweet_time(tweet), owner, text)
+            seen.add(root)
+        is_thread = root != tweet_id or root in replied_to
+        yield Message(NAME, f"thread {root}" if is_thread else "tweets", time, owner, text)
 
 
 def _tweet_time(tweet: dict) -> str | None:
     try:
-        stamp = datetime.strptime(tweet.get("created_at", ""), "%a %b %d %H:%M:%S %z %Y")
+        stamp = datetime.strptime(text_of(tweet, "created_at"), "%a %b %d %H:%M:%S %z %Y")
     except ValueError:
         return None
     return stamp.replace(tzinfo=None).isoformat(timespec="seconds")
@@ -152,19 +153,19 @@ def _tweet_time(tweet: dict) -> str | None:
 
 def _direct_messages(entry, items: list, names: dict, ctx) -> Iterator[Message]:
     for item in items:
-        thread = item.get("dmConversation") if isinstance(item, dict) else None
-        if not isinstance(thread, dict):
+        thread = dict_of(item, "dmConversation")
+        if not thread:
             ctx.report.skip(entry.name, None, "direct-message item without dmConversation")
             continue
         # each event is {"<type>": {...}}; the archive lists them newest first
         events = [
             (event_type, body)
-            for event in thread.get("messages") or []
+            for event in list_of(thread, "messages")
             if isinstance(event, dict)
             for event_type, body in event.items()
             if isinstance(body, dict)
         ]
-        events.sort(key=lambda pair: str(pair[1].get("createdAt", "")))
+        events.sort(key=lambda pair: text_of(pair[1], "createdAt"))
         title = _dm_title(thread, events, names)
         for event_type, body in events:
             message = _dm_message(event_type, body, title, names)
@@ -175,30 +176,31 @@ def _direct_messages(entry, items: list, names: dict, ctx) -> Iterator[Message]:
 
 
 def _dm_title(thread: dict, events: list, names: dict) -> str:
-    renamed = [
-        body.get("name") for event_type, body in events if event_type == "conversationNameUpdate"
-    ]
+    renamed = [text_of(body, "name") for kind, body in events if kind == "conversationNameUpdate"]
     if renamed and renamed[-1]:
-        return str(renamed[-1])
-    ids = str(thread.get("conversationId", "")).split("-")
+        return renamed[-1]
+    ids = text_of(thread, "conversationId").split("-")
     if len(ids) == 2 and all(part.isdigit() for part in ids):
         return "DM " + " & ".join(names.get(i, i) for i in ids)
-    return f"DM group {thread.get('conversationId', '')}"
+    return f"DM group {text_of(thread, 'conversationId')}"
 
 
 def _dm_message(event_type: str, body: dict, conversation: str, names: dict) -> Message | None:
-    time = str(body.get("createdAt", ""))[:19] or None
+    time = text_of(body, "createdAt")[:19] or None
     if event_type == "messageCreate":
-        sender = str(body.get("senderId", ""))
-        text = html.unescape(body.get("text") or "")
-        kind = "media" if body.get("mediaUrls") else "text"
+        sender = text_of(body, "senderId")
+        text = html.unescape(text_of(body, "text"))
+        kind = "media" if list_of(body, "mediaUrls") else "text"
         text = text or ("<media>" if kind == "media" else "")
         if not text or not sender:
             return None
         return Message(NAME, conversation, time, names.get(sender, sender), text, kind)
-    actor = str(body.get("initiatingUserId") or body.get("userId") or body.get("senderId") or "")
+    actor = next(
+        (text_of(body, k) for k in ("initiatingUserId", "userId", "senderId") if text_of(body, k)),
+        "",
+    )
     if event_type == "conversationNameUpdate":
-        text = f"named the conversation {body.get('name', '')}"
+        text = f"named the conversation {text_of(body, 'name')}"
     elif event_type in _DM_EVENTS:
         text = _DM_EVENTS[event_type]
     else:
