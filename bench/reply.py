@@ -82,14 +82,11 @@ def keras_engines(bundle: Path, threads: int):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from model.bundle import read_bundle
     from model.export import NEXT, graph_functions, inference_for
-    from model.train import KERAS_FILE, setup_tensorflow
+    from model.train import KERAS_FILE, load_keras_model, setup_tensorflow
 
     tf, keras = setup_tensorflow(0, threads)
-    import model.layers  # noqa: F401  (registers the custom layers)
-
     meta = read_bundle(bundle)
-    inference = inference_for(keras.saving.load_model(bundle / KERAS_FILE, compile=False),
-                              meta["kind"])
+    inference = inference_for(load_keras_model(bundle / KERAS_FILE, compile=False), meta["kind"])
     names = inference.state_names
     # The keras-io way: an encoder Model and a one-step decoder Model, `predict` per step.
     context_in = keras.Input((None,), dtype="int32", name="context_ids")
