@@ -220,3 +220,30 @@ def test_exporter_txt_opening_with_an_announcement(tmp_path):
     assert report.files == [(str(path), "imessage")]
     assert (messages[0].sender, messages[0].kind) == ("Ana", "system")
     assert len(messages) == 8
+
+
+def test_rows_with_surprising_types_do_not_stop_the_ingest(tmp_path, zone):
+    zone("UTC")
+    db = create_schema(tmp_path / "chat.db", "sms_db_iOS11.2.sql")
+    db.execute("INSERT INTO handle (ROWID, id, service) VALUES (1, 15558675309, 'SMS')")
+    db.execute("INSERT INTO chat (ROWID, guid, chat_identifier) VALUES (1, 'c', 15558675309)")
+    rows = [
+        (1, b"caf\xc3\xa9 \xff ok", "yesterday"),  # invalid UTF-8 bytes, a date that is text
+        (2, "before year one", -(10**11)),  # a date the clock cannot show
+        (3, 42, (T0 - APPLE_EPOCH) * 10**9),  # a number where text belongs
+    ]
+    for rowid, text, date in rows:
+        db.execute(
+            "INSERT INTO message (ROWID, guid, text, handle_id, date) VALUES (?, ?, ?, 1, ?)",
+            (rowid, f"g{rowid}", text, date),
+        )
+        db.execute("INSERT INTO chat_message_join (chat_id, message_id) VALUES (1, ?)", (rowid,))
+    db.commit()
+    db.close()
+    messages, _ = read(tmp_path / "chat.db")
+    # SQLite sorts numbers before text, so the text "date" comes last
+    assert [(m.conversation, m.sender, m.time, m.text) for m in messages] == [
+        ("15558675309", "15558675309", None, "before year one"),
+        ("15558675309", "15558675309", "2023-01-02T16:05:06", "42"),
+        ("15558675309", "15558675309", None, "café \ufffd ok"),
+    ]

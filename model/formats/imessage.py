@@ -76,7 +76,9 @@ def parse(entry, ctx) -> Iterator[Message]:
 
 
 def _connect(path: str) -> sqlite3.Connection:
-    return sqlite3.connect(Path(path).resolve().as_uri() + "?mode=ro", uri=True)
+    db = sqlite3.connect(Path(path).resolve().as_uri() + "?mode=ro", uri=True)
+    db.text_factory = lambda data: data.decode("utf-8", errors="replace")  # damaged text too
+    return db
 
 
 def _has_message_table(entry) -> bool:
@@ -110,16 +112,19 @@ def _database_messages(db: sqlite3.Connection, entry, ctx) -> Iterator[Message]:
     message_columns = {row[1] for row in db.execute("PRAGMA table_info(message)")}
     chat_columns = {row[1] for row in db.execute("PRAGMA table_info(chat)")}
 
-    def column(name: str, default: str = "0") -> str:  # old iOS versions lack newer columns
-        return f"m.{name}" if name in message_columns else default
+    def column(name: str, kind: str = "INTEGER") -> str:  # old iOS versions lack newer columns
+        # CAST: SQLite stores any type in any column; rows must not surprise the code below
+        return f"CAST(m.{name} AS {kind})" if name in message_columns else "NULL"
 
     chat_name = "c.chat_identifier"
     if "display_name" in chat_columns:
         chat_name = "COALESCE(NULLIF(c.display_name, ''), c.chat_identifier)"
     query = f"""
-        SELECT m.ROWID, m.text, {column("attributedBody", "NULL")}, m.date, m.is_from_me,
-               h.id, {column("associated_message_type")}, {column("item_type")},
-               {column("group_title", "NULL")}, {column("cache_has_attachments")}, {chat_name}
+        SELECT m.ROWID, {column("text", "TEXT")}, {column("attributedBody", "BLOB")},
+               {column("date")}, {column("is_from_me")}, CAST(h.id AS TEXT),
+               {column("associated_message_type")}, {column("item_type")},
+               {column("group_title", "TEXT")}, {column("cache_has_attachments")},
+               CAST({chat_name} AS TEXT)
         FROM message m
         LEFT JOIN handle h ON h.ROWID = m.handle_id
         LEFT JOIN chat_message_join j ON j.message_id = m.ROWID
@@ -158,12 +163,15 @@ def _database_messages(db: sqlite3.Connection, entry, ctx) -> Iterator[Message]:
         yield Message(NAME, conversation, apple_time(date), sender, text, kind)
 
 
-def apple_time(value) -> str | None:
+def apple_time(value: int | None) -> str | None:
     """Apple epoch (ns, or s on old databases) -> local ISO time with seconds."""
     if not value:
         return None
     seconds = value / 1e9 if abs(value) > 1e11 else value
-    return datetime.fromtimestamp(seconds + APPLE_EPOCH).isoformat(timespec="seconds")
+    try:
+        return datetime.fromtimestamp(seconds + APPLE_EPOCH).isoformat(timespec="seconds")
+    except (OverflowError, OSError, ValueError):  # a damaged date: keep the message, not the time
+        return None
 
 
 def decode_attributed_body(blob: bytes) -> str | None:
