@@ -87,10 +87,9 @@ class Entry:
             return InputError(f"not valid {encoding} text ({exc.reason})", self.name, line)
         return InputError(f"not valid {encoding} text", self.name)
 
-    def read_json(self, prefix_end: int = 0):
-        """The entry decoded as JSON (after `prefix_end` characters, e.g. an X archive's
-        `window.YTD... =`); a syntax error names the entry and line."""
-        return parse_json(self.read_text(), self.name, prefix_end)
+    def read_json(self):
+        """The entry decoded as JSON; a syntax error names the entry and line."""
+        return parse_json(self.read_text(), self.name)
 
     def lines(self) -> Iterator[str]:
         """Stream decoded lines without their line ending (CRLF, LF, CR all handled).
@@ -148,7 +147,8 @@ def detect_encoding(head: bytes) -> str:
 
 
 def parse_json(text: str, name: str, start: int = 0):
-    """json.loads with errors that say where: truncated files are told apart from bad syntax."""
+    """json.loads of `text[start:]` (an X archive's JS files put `window.YTD.x = ` first)
+    with errors that say where; truncated files are told apart from bad syntax."""
     try:
         return json.loads(text[start:]) if start else json.loads(text)
     except json.JSONDecodeError as exc:
