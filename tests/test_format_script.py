@@ -144,3 +144,20 @@ def test_csv_in_another_encoding_names_file_and_line(tmp_path):
     with pytest.raises(InputError, match="not valid utf-8 text") as caught:
         list(ingest([str(path)], report=Report()))
     assert (caught.value.path, caught.value.line) == (str(path), 3002)
+
+
+def test_play_without_blank_lines_between_speeches(tmp_path):
+    path = tmp_path / "dense.txt"
+    path.write_text(
+        "ROMEO.\nHe jests at scars that never felt a wound.\n"
+        "JULIET.\nAy me.\nROMEO.\nShe speaks.\nO, speak again, bright angel!\n"
+        "JULIET.\nO Romeo, Romeo, wherefore art thou Romeo?\n",
+        encoding="utf-8",
+    )
+    messages, _ = read(path)
+    assert [(m.sender, m.text) for m in messages] == [
+        ("ROMEO", "He jests at scars that never felt a wound."),
+        ("JULIET", "Ay me."),
+        ("ROMEO", "She speaks. O, speak again, bright angel!"),
+        ("JULIET", "O Romeo, Romeo, wherefore art thou Romeo?"),
+    ]

@@ -159,7 +159,11 @@ def _blocks(lines: Iterator[str]) -> Iterator[tuple[int, str, str | None, list[s
                 yield current[0], "speech", current[1], current[2]
             current, after_blank = None, True
             continue
-        if current is not None:
+        if current is not None and current[2] and (name := speaker_name(line)):
+            # plays printed without blank lines between speeches: a new name, a new speech
+            yield current[0], "speech", current[1], current[2]
+            current = (number, name, [])
+        elif current is not None:
             current[2].append(line)
         elif after_blank and _HEADING.match(line):
             yield number, "heading", line, []
