@@ -118,17 +118,14 @@ class Replier:
             groups.setdefault(cfg.without_seed(), []).append(index)
         replies: list[Reply | None] = [None] * len(requests)
         for cfg, members in groups.items():
-            turns = [self.turns(requests[i]) for i in members]
-            if cfg.ground:
-                turns = [self.grounded(t, personas[i], cfg.ground) for t, i in zip(turns, members,
-                                                                                 strict=True)]
-            state = self.encode(turns, [personas[i] for i in members])
+            ids = [self.context_ids(requests[i], personas[i], cfg.ground) for i in members]
+            state = self.encode(ids, [personas[i] for i in members])
             lm_state = self.empty_context([personas[i] for i in members]) if cfg.rerank > 1 \
                 else None
             outputs = decode.generate(self.step, state, self.rules, cfg,
                                       [settings[i].seed for i in members], lm_state=lm_state)
-            for i, ids in zip(members, outputs, strict=True):
-                text = self.tokenizer.decode(ids)
+            for i, tokens in zip(members, outputs, strict=True):
+                text = self.tokenizer.decode(tokens)
                 replies[i] = Reply(text, self.tokenizer.split_messages(text), personas[i])
         return replies
 
@@ -150,46 +147,40 @@ class Replier:
                 self._retrieval = RetrievalIndex.load(path)
         return self._retrieval.search([*context, message])
 
-    def grounded(self, turns: tuple[list[str], list[str | None] | None], persona: str,
-                 threshold: float) -> tuple[list[str], list[str | None] | None]:
-        """Retrieval grounding: a close training reply becomes the oldest context turn.
+    def context_ids(self, request: ReplyRequest, persona: str, ground: float = 0.0) -> list[int]:
+        """Encoder input of a request: its turns (the message last) as token ids.
 
-        It is put in the persona's mouth (their speaker token), so the decoder sees "this
-        is what I said to something like this" without being forced to copy it.
+        With `ground` > 0, retrieval grounding: when the nearest training context is at
+        least that similar, its reply goes first, in the persona's mouth (their speaker
+        token), so the decoder sees "this is what I said to something like this" without
+        being forced to copy it. It takes at most half the context budget and is kept
+        whole while the conversation is cut from the left.
         """
-        texts, speakers = turns
-        hit = self.retrieve(texts[-1], texts[:-1])
-        if hit is None or hit.similarity < threshold:
-            return turns
-        speakers = list(speakers) if speakers is not None else [None] * len(texts)
-        return [hit.reply, *texts], [persona, *speakers]
+        texts = [*request.context, request.message]
+        tokenizer = self.tokenizer
+        ids = tokenizer.encode_context(texts, request.speakers)
+        hit = self.retrieve(request.message, request.context) if ground else None
+        if hit is not None and hit.similarity >= ground:
+            budget = tokenizer.max_context_tokens
+            prefix = tokenizer.encode_context([hit.reply], [persona], max_tokens=0)[:budget // 2]
+            rest = max(budget - len(prefix) - 1, 1)  # (max_tokens=0 would mean "all")
+            ids = prefix + [tokenizer.sep_id] + tokenizer.encode_context(
+                texts, request.speakers, max_tokens=rest)
+        return ids or [tokenizer.sep_id]
 
     def token_logprobs(self, requests: Sequence[ReplyRequest],
                        replies: Sequence[str]) -> list[np.ndarray]:
         """Teacher-forced log p of each token of `reply + </s>` (for perplexity)."""
-        state = self.encode([self.turns(r) for r in requests],
-                            [self.persona_name(r.persona) for r in requests])
+        personas = [self.persona_name(r.persona) for r in requests]
+        state = self.encode([self.context_ids(r, p) for r, p in zip(requests, personas,
+                                                                     strict=True)], personas)
         targets = [self.tokenizer.encode_reply(reply) for reply in replies]
         return decode.sequence_logprobs(self.step, state, targets, self.rules)
 
     # --- the two graphs -----------------------------------------------------------------
 
-    @staticmethod
-    def turns(request: ReplyRequest) -> tuple[list[str], list[str | None] | None]:
-        return [*request.context, request.message], request.speakers
-
-    def encode(self, turns: Sequence[tuple[list[str], list[str | None] | None]],
-               personas: Sequence[str]) -> State:
-        """Run the encoder on a batch of contexts; the decode state of each row."""
-        ids = [self.tokenizer.encode_context(texts, speakers) or [self.tokenizer.sep_id]
-               for texts, speakers in turns]
-        return self._encode_ids(ids, personas)
-
-    def empty_context(self, personas: Sequence[str]) -> State:
-        """Decode state for 'no context': a lone <sep>, the anti-LM of MMI reranking."""
-        return self._encode_ids([[self.tokenizer.sep_id]] * len(personas), personas)
-
-    def _encode_ids(self, ids: Sequence[list[int]], personas: Sequence[str]) -> State:
+    def encode(self, ids: Sequence[list[int]], personas: Sequence[str]) -> State:
+        """Run the encoder on a batch of context ids; the decode state of each row."""
         longest = max(len(row) for row in ids)
         context = np.zeros((len(ids), longest), dtype=np.int32)  # [B, S], right-padded
         for row, tokens in enumerate(ids):
@@ -199,6 +190,10 @@ class Replier:
         state["memory_mask"] = (context != 0).astype(np.float32)  # [B, S]
         state["persona"] = np.array([self.personas.index(p) for p in personas], dtype=np.int32)
         return state
+
+    def empty_context(self, personas: Sequence[str]) -> State:
+        """Decode state for 'no context': a lone <sep>, the anti-LM of MMI reranking."""
+        return self.encode([[self.tokenizer.sep_id]] * len(personas), personas)
 
     def step(self, tokens: np.ndarray, state: State) -> tuple[np.ndarray, State]:
         """One decoder step: tokens [N] -> logits [N, V]; state_* replaced by their update."""

@@ -99,15 +99,25 @@ def test_bad_decoding_settings_are_value_errors(replier):
 
 def test_retrieval_grounding_puts_a_close_training_reply_first(replier):
     index = RetrievalIndex.load(replier.bundle_dir / "retrieval.json")
-    context = index.contexts[0]
-    hit = replier.retrieve(context[-1], context[:-1])
+    *context, message = index.contexts[0]
+    hit = replier.retrieve(message, context)
     assert hit is not None and hit.similarity > 0.99
-    persona = replier.default_persona
-    texts, speakers = replier.grounded((context, None), persona, threshold=0.5)
-    assert texts == [hit.reply, *context] and speakers == [persona] + [None] * len(context)
-    unrelated = (["qqqq zzzz xxxx"], None)
-    assert replier.grounded(unrelated, persona, threshold=0.5) == unrelated
-    assert replier.reply(context[-1], context[:-1], ground=0.5, seed=1).text.strip()
+    persona, tok = replier.default_persona, replier.tokenizer
+    long_context = ["a long story about nothing at all " * 3] * 6 + context
+    request = ReplyRequest(message, long_context, persona)
+    hit = replier.retrieve(message, long_context)  # earlier turns lower the similarity
+    plain = replier.context_ids(request, persona)
+    grounded = replier.context_ids(request, persona, ground=hit.similarity)
+    assert replier.context_ids(request, persona, ground=min(hit.similarity + 0.01, 1)) == plain
+    prefix = tok.encode_context([hit.reply], [persona], max_tokens=0)
+    prefix = prefix[:tok.max_context_tokens // 2]
+    assert grounded[:len(prefix) + 1] == [*prefix, tok.sep_id]
+    assert grounded[-3:] == plain[-3:]  # the message itself survives the cut
+    assert len(grounded) <= tok.max_context_tokens
+    unrelated = ReplyRequest("qqqq zzzz xxxx", [], persona)
+    assert replier.context_ids(unrelated, persona, ground=0.5) == \
+        replier.context_ids(unrelated, persona)
+    assert replier.reply(message, context, ground=0.5, seed=1).text.strip()
 
 
 def test_tampered_file_is_refused_naming_it(demo_bundle, tmp_path):
