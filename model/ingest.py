@@ -11,7 +11,7 @@ import contextlib
 import zipfile
 import zlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from model.errors import InputError
 from model.formats import FORMATS
@@ -27,6 +27,9 @@ class Context:
     report: Report
     tree: Tree
     me: str = DEFAULT_ME
+    # relpaths a tree format (Slack) read as part of its export; the rest of the tree is
+    # still looked at file by file, so a folder may hold a Slack export and other chats
+    claimed: set[str] = field(default_factory=set)
 
 
 def detect(entry: Entry) -> str | None:
@@ -61,14 +64,17 @@ def _ingest_tree(tree: Tree, fmt: str, ctx: Context) -> Iterator[Message]:
         for name, module in FORMATS.items()
         if hasattr(module, "parse_tree") and fmt in ("auto", name)
     ]
+    found = False
     for name, module in tree_formats:
         with _archive_errors(tree.name):
             if module.sniff_tree(tree):
                 ctx.report.files.append((tree.name, name))
                 yield from module.parse_tree(tree, ctx)
-                return
-    found = False
+                found = True
+                break
     for entry in tree.entries:
+        if entry.relpath in ctx.claimed:
+            continue
         with _archive_errors(entry.name):
             name, sniffed = _choose_format(entry, fmt, tree)
             if name is None:

@@ -105,3 +105,14 @@ def test_damaged_records_are_skipped_with_reasons(utc, tmp_path):
     assert rows(messages)[-1] == ("#random", "2020-01-05T10:01:00", "Ana", "text", "ok")
     assert report.skipped["slack message without a valid ts"] == 2
     assert report.skipped["slack message without text or sender"] == 1
+
+
+def test_export_beside_other_chats_in_one_folder(utc, tmp_path):
+    shutil.copytree(WORKSPACE, tmp_path / "exports" / "slack")
+    telegram = Path(__file__).parent / "fixtures" / "telegram" / "result.json"
+    shutil.copy(telegram, tmp_path / "exports" / "result.json")
+    messages, report = read(tmp_path / "exports")
+    assert rows([m for m in messages if m.source == "slack"]) == EXPECTED
+    assert len([m for m in messages if m.source == "telegram"]) == 7
+    assert [fmt for _, fmt in report.files] == ["slack", "telegram"]
+    assert report.skipped["not a Slack conversation file"] == 1  # integration_logs.json

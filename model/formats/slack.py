@@ -58,11 +58,13 @@ def parse_tree(tree: Tree, ctx) -> Iterator[Message]:
     titles = _conversation_titles(tree, names)
     days: dict[str, list] = {}
     for entry in tree.entries:
-        inside = entry.relpath[len(base) :] if entry.relpath.startswith(base) else None
-        match = _DAY_FILE.match(inside or "")
+        if not entry.relpath.startswith(base):
+            continue  # beside the export, not in it: ingest looks at it on its own
+        ctx.claimed.add(entry.relpath)
+        match = _DAY_FILE.match(entry.relpath[len(base) :])
         if match:
             days.setdefault(match.group(1), []).append(entry)
-        elif inside not in ("users.json", *_META):
+        elif entry.relpath[len(base) :] not in ("users.json", *_META):
             ctx.report.skip(entry.name, None, "not a Slack conversation file")
     for folder in sorted(days):
         conversation = titles.get(folder, f"#{folder}")
