@@ -108,3 +108,10 @@ def test_discord_and_chitchat_files_are_not_taken_for_telegram():
     fixtures = FIXTURES.parent
     for other in ("discord/general.json", "chitchat/chitchat_sample_top_speaker.json"):
         assert not telegram.sniff(open_tree(fixtures / other).entries[0]), other
+
+
+def test_chat_without_messages_is_still_telegram(tmp_path):
+    path = tmp_path / "result.json"
+    path.write_text('{"name": "Quiet", "type": "private_group", "id": 5, "messages": []}')
+    messages, report = read(path)
+    assert messages == [] and report.files == [(str(path), "telegram")]

@@ -23,6 +23,7 @@ _CHATS_KEY = re.compile(r'"chats"\s*:\s*\{')
 _MESSAGE_LIST = re.compile(r'"messages"\s*:\s*\[\s*(\]|\{)')
 _MESSAGE_FIELDS = re.compile(
     r'"(date_unixtime|from_id|actor_id)"\s*:|"type"\s*:\s*"(message|service)"'
+    r'|"type"\s*:\s*"(personal_chat|bot_chat|saved_messages|(private|public)_(group|supergroup|channel))"'
 )
 
 # Media fields in the order Telegram fills them; the value names the placeholder.
