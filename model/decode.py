@@ -111,7 +111,7 @@ class TokenRules:
     bos: int
     eos: int
     brk: int
-    banned: tuple[int, ...]  # never generated: <pad>, <unk>, <s>, <sep>, speaker tokens
+    banned: tuple[int, ...]  # never generated: <pad>, <unk>, <s>, <sep>, speakers, PII
 
 
 def take_rows(state: State, rows: np.ndarray) -> State:

@@ -27,7 +27,7 @@ from model.bundle import BundleError, verify_bundle
 from model.decode import Decoding, State, TokenRules
 from model.retrieval import FILE_NAME as RETRIEVAL_FILE
 from model.retrieval import Hit, RetrievalIndex
-from model.tokenizer import Tokenizer
+from model.tokenizer import PII_TOKENS, Tokenizer
 
 REQUIRED_FILES = ("tokenizer.json", "encoder.onnx", "decoder_step.onnx")
 
@@ -70,8 +70,10 @@ class Replier:
         self._step_outputs = [o.name for o in step.get_outputs()]
         self._state_of_output = _match_states(self._step_inputs, self._step_outputs,
                                               bundle_dir / "decoder_step.onnx")
+        # Besides the specials, PII placeholders: "<phone>" is no answer to anybody.
+        placeholders = {tokenizer.hf.token_to_id(token) for token in PII_TOKENS} - {None}
         banned = {tokenizer.pad_id, tokenizer.unk_id, tokenizer.bos_id, tokenizer.sep_id,
-                  *tokenizer.speaker_ids.values()}
+                  *tokenizer.speaker_ids.values(), *placeholders}
         self.rules = TokenRules(bos=tokenizer.bos_id, eos=tokenizer.eos_id,
                                 brk=tokenizer.brk_id, banned=tuple(sorted(banned)))
         base = Decoding(max_len=max(meta.get("max_reply_tokens", 42) - 2, 1))

@@ -38,6 +38,10 @@ def test_loads_a_real_bundle_and_replies_with_bubbles(replier):
     assert reply.messages == [m.strip() for m in reply.text.split("<brk>") if m.strip()]
     assert "<s>" not in reply.text and "<pad>" not in reply.text and "<unk>" not in reply.text
     assert replier.reply("hey! how was your weekend?", context=["hi"], seed=3) == reply
+    tok = replier.tokenizer
+    never = {"<pad>", "<s>", "<unk>", "<sep>", "<phone>", "<email>", "<url>", "<card>",
+             *(f"<p:{name}>" for name in replier.personas)}
+    assert {tok.hf.token_to_id(token) for token in never} <= set(replier.rules.banned)
 
 
 def test_every_strategy_runs_on_the_real_graphs(replier):
