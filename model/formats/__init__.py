@@ -9,6 +9,9 @@ Formats whose export is a whole folder (Slack) also expose
     sniff_tree(tree: Tree) -> bool
     parse_tree(tree: Tree, ctx: Context) -> Iterator[Message]
 
+`parse_tree` adds the relative paths of the files it consumed to `ctx.claimed`; every
+other file of the tree is still detected file by file, so a Slack export can sit in a
+folder beside other chats.
 `ctx` (model.ingest.Context) carries the report, the Tree the entry came from (for
 side files such as an X archive's account.js) and `ctx.me`, the owner's display name
 for exports that only say "me" (iMessage is_from_me, X archive own account).
