@@ -50,6 +50,7 @@ SWEEP_GRID = [
 GROUND_THRESHOLD = 0.3  # retrieval similarity for the grounded variant (doppel+grounding)
 LATENCY_BUDGET_MS = 20.0
 LATENCY_SAMPLES = 20
+CLASSIFIER_TEXTS = 20_000  # per class
 
 
 def add_arguments(parser) -> None:
@@ -171,7 +172,8 @@ class PersonaClassifier:
         others.discard("")
         if not mine or not others:
             raise InputError(f"persona classifier needs replies of {persona!r} and of others")
-        texts = sorted(mine) + sorted(others)
+        mine, others = _spread(sorted(mine)), _spread(sorted(others))
+        texts = mine + others
         labels = [1] * len(mine) + [0] * len(others)
         self.pipeline = make_pipeline(
             TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True,
@@ -185,6 +187,12 @@ class PersonaClassifier:
         if not replies:
             return float("nan")
         return float(np.mean(self.pipeline.predict([plain(r) for r in replies])))
+
+
+def _spread(texts: list[str], limit: int = CLASSIFIER_TEXTS) -> list[str]:
+    """At most `limit` texts, evenly spaced (deterministic), to bound training time."""
+    return texts if len(texts) <= limit else [texts[i * len(texts) // limit]
+                                              for i in range(limit)]
 
 
 # --- scoring -------------------------------------------------------------------------------
