@@ -35,6 +35,7 @@ import numpy as np
 from model import metrics
 from model.bundle import read_bundle, write_bundle
 from model.errors import InputError
+from model.eval_report import label, plot_sweep, plot_systems, render_report, render_table
 from model.files import atomic_output
 from model.retrieval import FILE_NAME as RETRIEVAL_FILE
 from model.retrieval import RetrievalIndex
@@ -249,7 +250,7 @@ def sweep(replier: Replier, test: list[dict], golds: list[str], classifier: Pers
                "ms_per_reply": latency_ms(replier, test, settings, args.seed)}
         row["quality"] = quality(row)
         rows.append(row)
-        print(f"sweep {_label(settings)}: quality {row['quality']:.3f}, "
+        print(f"sweep {label(settings)}: quality {row['quality']:.3f}, "
               f"{row['ms_per_reply']:.1f} ms/reply")
     fast = [row for row in rows if row["ms_per_reply"] <= LATENCY_BUDGET_MS]
     best = max(fast, key=lambda r: r["quality"]) if fast else \
@@ -278,7 +279,7 @@ def run(args) -> int:
         meta["decoding"] = chosen
         write_bundle(bundle_dir, meta)
         replier = Replier.load(bundle_dir, threads=args.threads)  # now with the new default
-        _plot_sweep(sweep_rows, report_dir / "sweep.png")
+        plot_sweep(sweep_rows, LATENCY_BUDGET_MS, report_dir / "sweep.png")
 
     ablation = Replier.load(args.ablation, threads=args.threads) if args.ablation else replier
     systems = {"doppel": generate(replier, test, {}, args.seed, args.batch_size)}
@@ -307,7 +308,7 @@ def run(args) -> int:
     }
     with atomic_output(report_dir / "metrics.json") as handle:
         json.dump(summary, handle, indent=2, ensure_ascii=False)
-    _plot_systems(results, summary["persona_share_real"], report_dir / "metrics.png")
+    plot_systems(results, summary["persona_share_real"], report_dir / "metrics.png")
     with atomic_output(report_dir / "report.md") as handle:
         handle.write(render_report(replier.name, summary))
 
@@ -323,91 +324,3 @@ def run(args) -> int:
     print(render_table(results, summary["persona_share_real"]))
     print(f"wrote {report_dir}/report.md, metrics.json, metrics.png")
     return 0
-
-
-# --- report and charts ---------------------------------------------------------------------
-
-COLUMNS = ["perplexity", "bleu", "distinct_1", "distinct_2", "length_ratio", "generic_rate",
-           "persona_share"]
-
-
-def render_table(results: dict, real_share: float) -> str:
-    lines = ["| system | " + " | ".join(COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
-    for name, row in results.items():
-        cells = [f"{row[c]:.3f}" if c in row else "–" for c in COLUMNS]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines.append("| real replies (held out) | " + " | ".join(
-        f"{real_share:.3f}" if c == "persona_share" else "–" for c in COLUMNS) + " |")
-    return "\n".join(lines)
-
-
-def render_report(name: str, summary: dict) -> str:
-    out = [f"# Evaluation of `{name}`", "",
-           f"{summary['test_pairs']} held-out pairs answered by {summary['persona']} "
-           f"({summary['train_pairs']} training pairs for the baselines and the classifier).",
-           f"Decoding: `{json.dumps(summary['decoding'])}`; "
-           f"{summary['systems']['doppel']['ms_per_reply']:.1f} ms per reply (batch 1, median).",
-           "", render_table(summary["systems"], summary["persona_share_real"]), "",
-           "Definitions: DESIGN.md › Evaluation; tokens for distinct/length are word tokens "
-           "(model.metrics.words), perplexity is per model token including </s>.", "",
-           "![metrics](metrics.png)", ""]
-    if summary["sweep"]:
-        out += ["## Decoding sweep", "", "| decoding | quality | ms/reply |", "|---|---|---|"]
-        out += [f"| {_label(r['decoding'])} | {r['quality']:.3f} | {r['ms_per_reply']:.1f} |"
-                for r in summary["sweep"]]
-        out += ["", "![sweep](sweep.png)", ""]
-    out += ["## Examples", ""]
-    for example in summary["examples"]:
-        out.append(f"- **context**: {' / '.join(example['context'])}")
-        for key, value in example.items():
-            if key != "context":
-                out.append(f"  - {key}: {value}")
-    return "\n".join(out) + "\n"
-
-
-def _label(settings: dict) -> str:
-    return ", ".join(f"{k}={v}" for k, v in settings.items())
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _plot_systems(results: dict, real_share: float, path: Path) -> None:
-    plt = _pyplot()
-    shown = ["bleu", "distinct_2", "generic_rate", "persona_share"]
-    fig, axes = plt.subplots(1, len(shown), figsize=(4 * len(shown), 3.5))
-    names = list(results)
-    for ax, metric in zip(axes, shown, strict=True):
-        ax.bar(names, [results[n][metric] for n in names], color="#4c72b0")
-        if metric == "persona_share":
-            ax.axhline(real_share, color="#c44e52", linestyle="--", label="real replies")
-            ax.legend(fontsize=8)
-        ax.set_title(metric)
-        ax.tick_params(axis="x", labelrotation=30, labelsize=8)
-    _save(plt, fig, path)
-
-
-def _plot_sweep(rows: list[dict], path: Path) -> None:
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    ax.scatter([r["ms_per_reply"] for r in rows], [r["quality"] for r in rows])
-    for r in rows:
-        ax.annotate(_label(r["decoding"]), (r["ms_per_reply"], r["quality"]), fontsize=6)
-    ax.axvline(LATENCY_BUDGET_MS, color="#c44e52", linestyle="--", label="latency budget")
-    ax.set_xlabel("ms per reply (batch 1, median)")
-    ax.set_ylabel("quality (see model/evaluate.py:quality)")
-    ax.legend(fontsize=8)
-    _save(plt, fig, path)
-
-
-def _save(plt, fig, path: Path) -> None:
-    fig.tight_layout()
-    with atomic_output(path, mode="wb") as handle:
-        fig.savefig(handle, format="png", dpi=100)
-    plt.close(fig)

@@ -1,0 +1,96 @@
+"""The eval command's outputs: report.md tables and the PNG charts (matplotlib, Agg).
+
+Kept apart from model/evaluate.py so the metric computation reads on its own.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from model.files import atomic_output
+
+COLUMNS = ["perplexity", "bleu", "distinct_1", "distinct_2", "length_ratio", "generic_rate",
+           "persona_share"]
+
+
+def render_table(results: dict, real_share: float) -> str:
+    lines = ["| system | " + " | ".join(COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
+    for name, row in results.items():
+        cells = [f"{row[c]:.3f}" if c in row else "–" for c in COLUMNS]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines.append("| real replies (held out) | " + " | ".join(
+        f"{real_share:.3f}" if c == "persona_share" else "–" for c in COLUMNS) + " |")
+    return "\n".join(lines)
+
+
+def render_report(name: str, summary: dict) -> str:
+    out = [f"# Evaluation of `{name}`", "",
+           f"{summary['test_pairs']} held-out pairs answered by {summary['persona']} "
+           f"({summary['train_pairs']} training pairs for the baselines and the classifier).",
+           f"Decoding: `{json.dumps(summary['decoding'])}`; "
+           f"{summary['systems']['doppel']['ms_per_reply']:.1f} ms per reply (batch 1, median).",
+           "", render_table(summary["systems"], summary["persona_share_real"]), "",
+           "Definitions: DESIGN.md › Evaluation; tokens for distinct/length are word tokens "
+           "(model.metrics.words), perplexity is per model token including </s>.", "",
+           "![metrics](metrics.png)", ""]
+    if summary["sweep"]:
+        out += ["## Decoding sweep", "", "| decoding | quality | ms/reply |", "|---|---|---|"]
+        out += [f"| {label(r['decoding'])} | {r['quality']:.3f} | {r['ms_per_reply']:.1f} |"
+                for r in summary["sweep"]]
+        out += ["", "![sweep](sweep.png)", ""]
+    out += ["## Examples", ""]
+    for example in summary["examples"]:
+        out.append(f"- **context**: {' / '.join(example['context'])}")
+        for key, value in example.items():
+            if key != "context":
+                out.append(f"  - {key}: {value}")
+    return "\n".join(out) + "\n"
+
+
+def label(settings: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in settings.items())
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_systems(results: dict, real_share: float, path: Path) -> None:
+    plt = _pyplot()
+    shown = ["bleu", "distinct_2", "generic_rate", "persona_share"]
+    fig, axes = plt.subplots(1, len(shown), figsize=(4 * len(shown), 3.5))
+    names = list(results)
+    for ax, metric in zip(axes, shown, strict=True):
+        ax.bar(names, [results[n][metric] for n in names], color="#4c72b0")
+        if metric == "persona_share":
+            ax.axhline(real_share, color="#c44e52", linestyle="--", label="real replies")
+            ax.legend(fontsize=8)
+        ax.set_title(metric)
+        ax.tick_params(axis="x", labelrotation=30, labelsize=8)
+    _save(plt, fig, path)
+
+
+def plot_sweep(rows: list[dict], budget_ms: float, path: Path) -> None:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ax.scatter([r["ms_per_reply"] for r in rows], [r["quality"] for r in rows])
+    for r in rows:
+        ax.annotate(label(r["decoding"]), (r["ms_per_reply"], r["quality"]), fontsize=6)
+    ax.axvline(budget_ms, color="#c44e52", linestyle="--", label="latency budget")
+    ax.set_xlabel("ms per reply (batch 1, median)")
+    ax.set_ylabel("quality (see model/evaluate.py:quality)")
+    ax.legend(fontsize=8)
+    _save(plt, fig, path)
+
+
+def _save(plt, fig, path: Path) -> None:
+    fig.tight_layout()
+    with atomic_output(path, mode="wb") as handle:
+        fig.savefig(handle, format="png", dpi=100)
+    plt.close(fig)
