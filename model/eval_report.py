@@ -35,7 +35,12 @@ def render_report(name: str, summary: dict) -> str:
            "(model.metrics.words), perplexity is per model token including </s>.", "",
            "![metrics](metrics.png)", ""]
     if summary["sweep"]:
-        out += ["## Decoding sweep", "", "| decoding | quality | ms/reply |", "|---|---|---|"]
+        out += ["## Decoding sweep", "",
+                "quality = mean(persona share, distinct-2, 1 - generic rate, BLEU/100); the "
+                "default is the best setting within the latency budget. The sweep scores the "
+                "same held-out pairs as the table above, so the choice carries a small "
+                "selection bias.", "",
+                "| decoding | quality | ms/reply |", "|---|---|---|"]
         out += [f"| {label(r['decoding'])} | {r['quality']:.3f} | {r['ms_per_reply']:.1f} |"
                 for r in summary["sweep"]]
         out += ["", "![sweep](sweep.png)", ""]
