@@ -54,6 +54,8 @@ def run(args) -> int:
         manifest.train["epochs"] = args.epochs
     if args.no_persona:
         manifest.model["persona_embedding"] = False
+    if args.resume and not (work / "state.json").is_file():
+        raise InputError("--resume: no checkpoint to resume from (state.json missing)", str(work))
     data = prepare(manifest, work if args.resume else None)
     train_bundle(manifest, data, out, work, resume=args.resume, threads=args.threads,
                  command=command_line(args), export=not args.no_export)
@@ -264,8 +266,6 @@ def train_bundle(manifest, data: Prepared, out: Path, work: Path, resume: bool =
     strategy = tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
     with strategy.scope():
         if resume:
-            if not state_path.is_file():
-                raise InputError("--resume: no checkpoint to resume from", str(work))
             state = json.loads(state_path.read_text(encoding="utf-8"))
             model = load_keras_model(work / "last.keras")
             print(f"resuming after epoch {state['epoch']}", file=sys.stderr)
@@ -276,16 +276,20 @@ def train_bundle(manifest, data: Prepared, out: Path, work: Path, resume: bool =
             if data.base_model is not None:
                 copy_base_weights(model, data.base_model)
             model.compile(optimizer=keras.optimizers.Adam(settings["lr"], clipnorm=1.0),
-                          loss=masked_token_loss)
+                          loss=masked_token_loss, jit_compile=False)
             data.tokenizer.save(work / "tokenizer.json")
     val_data = make_dataset(data.val, settings["batch_size"], seed=None)
-    callbacks = [keras.callbacks.CSVLogger(str(work / "log.csv"), append=resume or None),
+    if not resume:
+        (work / "log.csv").unlink(missing_ok=True)
+    # one fit() per epoch (fresh shuffle seed each), so the log always appends
+    callbacks = [keras.callbacks.CSVLogger(str(work / "log.csv"), append=True),
                  keras.callbacks.TensorBoard(str(work / "tensorboard"))]
     patience = settings["patience"]
     for epoch in range(state["epoch"], settings["epochs"]):
         if patience and state["bad_epochs"] >= patience:
             break
         started = time.perf_counter()
+        reseed_dropout(model, settings["seed"], epoch)
         train_data = make_dataset(data.train, settings["batch_size"], seed=settings["seed"] + epoch)
         history = model.fit(train_data, validation_data=val_data, initial_epoch=epoch,
                             epochs=epoch + 1, callbacks=callbacks, shuffle=False,
@@ -303,6 +307,15 @@ def train_bundle(manifest, data: Prepared, out: Path, work: Path, resume: bool =
         with atomic_output(state_path) as handle:
             json.dump(state, handle, indent=2)
     return write_bundle_dir(manifest, data, state, work, out, command, export)
+
+
+def reseed_dropout(model, seed: int, epoch: int) -> None:
+    """Dropout masks of an epoch depend only on (seed, epoch): a resumed run replays them."""
+    import numpy as np
+
+    states = [v for v in model.non_trainable_variables if v.path.endswith("seed_generator_state")]
+    for index, state in enumerate(states):
+        state.assign(np.array([seed * 7919 + epoch * 1009 + index, 0], dtype=state.dtype))
 
 
 def _save_model(model, path: Path) -> None:

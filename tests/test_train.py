@@ -1,0 +1,186 @@
+"""`python -m model train`: bundle contents, resume, fine-tuning, manifest errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from model.__main__ import main as model_cli
+
+pytestmark = pytest.mark.slow
+
+OPENERS = ["hey are you free tonight?", "did you see the game", "lunch tomorrow?",
+           "what are you reading", "how was the trip 🏔️", "call me at +1 555 123 4567"]
+ANA = ["yes! <brk> see you at 8", "haha no way 😂", "sure, pizza?", "not yet <brk> tell me",
+       "it was great, so much snow", "ok ok"]
+BO = ["cool", "sounds good to me", "maybe later", "I'm in"]
+
+
+def write_chats(path: Path, conversations: int = 40, seed: int = 1, replier: str = "Ana") -> None:
+    """Synthetic chats: Bo opens, Ana answers, Bo answers back; Dee only ever opens one."""
+    rng = random.Random(seed)
+    lines = []
+    for index in range(conversations):
+        name = f"chat {index}"
+        turns = [("Dee" if index == 0 else "Bo", rng.choice(OPENERS)),
+                 (replier, rng.choice(ANA)), ("Bo", rng.choice(BO)), (replier, rng.choice(ANA))]
+        for minute, (sender, text) in enumerate(turns):
+            lines.append(json.dumps({
+                "source": "jsonl", "conversation": name, "time": f"2024-01-01T10:{minute:02d}:00",
+                "sender": sender, "text": text, "kind": "text"}))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+MANIFEST = """\
+name: unit
+sources: [{{format: jsonl, path: chats.jsonl}}]
+persona: {persona}
+pairs: {{context_turns: 2, extra_personas: 1}}
+model: {{kind: lstm, embed: 16, units: 16, vocab: 300, dropout: 0.1,
+         max_context_tokens: 16, max_reply_tokens: 10}}
+train: {{epochs: 2, batch_size: 16, lr: 0.01, seed: 5, val_fraction: {val}, patience: 0}}
+{extra}"""
+
+
+def write_manifest(folder: Path, persona="Ana", val=0.2, extra="", replier="Ana") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    if not (folder / "chats.jsonl").exists():
+        write_chats(folder / "chats.jsonl", replier=replier)
+    path = folder / "manifest.yaml"
+    path.write_text(MANIFEST.format(persona=persona, val=val, extra=extra), encoding="utf-8")
+    return path
+
+
+def train(*args) -> None:
+    assert model_cli(["train", *map(str, args), "--threads", "1"]) == 0
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One real training run (2 epochs, exported) shared by the tests below."""
+    folder = tmp_path_factory.mktemp("train")
+    manifest = write_manifest(folder)
+    train(manifest, "--out", folder / "bundle", "--work", folder / "work")
+    return folder
+
+
+def test_bundle_has_every_file_and_the_contract_metadata(trained):
+    from model.bundle import verify_bundle
+
+    bundle = trained / "bundle"
+    meta = verify_bundle(bundle, required=("tokenizer.json", "encoder.onnx",
+                                           "decoder_step.onnx", "keras/model.keras"))
+    assert {"loss.png", "training_log.csv", "retrieval.json"} <= set(meta["files"])
+    assert meta["kind"] == "lstm" and meta["name"] == "unit"
+    assert meta["personas"] == ["Ana", "Bo"] and meta["default_persona"] == "Ana"
+    assert meta["speaker_tokens"] == {"Ana": "<p:Ana>", "Bo": "<p:Bo>"}
+    assert meta["special_tokens"]["brk"] == "<brk>"
+    assert (meta["max_context_tokens"], meta["max_reply_tokens"]) == (16, 10)
+    assert meta["data"]["train_pairs"] > 0 and meta["data"]["val_pairs"] > 0
+    assert meta["data"]["pairs"] == meta["data"]["train_pairs"] + meta["data"]["val_pairs"]
+    assert meta["training"]["epochs_run"] == 2
+    assert meta["export"]["greedy_identical"] and meta["export"]["max_logit_diff"] <= 1e-4
+    assert meta["command"].startswith("python -m model train ")
+    assert meta["hyperparameters"]["vocab_size"] <= 300
+    with open(bundle / "training_log.csv", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["epoch"] for row in rows] == ["0", "1"] and "val_loss" in rows[0]
+    assert (bundle / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert any((trained / "work" / "tensorboard").rglob("events.out.tfevents.*"))
+
+
+def test_validation_pairs_come_from_held_out_conversations(trained):
+    from model.pairs import is_heldout
+
+    retrieval = json.loads((trained / "bundle" / "retrieval.json").read_text(encoding="utf-8"))
+    held_out = [f"chat {i}" for i in range(40) if is_heldout(f"chat {i}", 0.2)]
+    assert held_out, "the fixture needs some held-out conversations"
+    # retrieval indexes training pairs only: as many as Ana's replies outside held_out
+    assert len(retrieval["replies"]) == 2 * (40 - len(held_out))
+
+
+def test_the_runtime_answers_with_the_trained_bundle(trained):
+    from model.runtime import Replier
+
+    replier = Replier.load(trained / "bundle")
+    reply = replier.reply("hey are you free tonight?")
+    assert reply.persona == "Ana" and isinstance(reply.text, str)
+
+
+def test_resumed_run_ends_where_an_uninterrupted_one_does(trained, tmp_path):
+    from model.train import load_keras_model
+
+    manifest = write_manifest(tmp_path)
+    work = tmp_path / "work"
+    train(manifest, "--out", tmp_path / "bundle", "--work", work, "--epochs", "1", "--no-export")
+    state = json.loads((work / "state.json").read_text())
+    assert state["epoch"] == 1
+    train(manifest, "--out", tmp_path / "bundle", "--work", work, "--epochs", "2", "--resume",
+          "--no-export")
+    state = json.loads((work / "state.json").read_text())
+    assert [row["epoch"] for row in state["history"]] == [1, 2]
+
+    resumed = load_keras_model(work / "last.keras")
+    straight = load_keras_model(trained / "work" / "last.keras")
+    assert int(resumed.optimizer.iterations) == int(straight.optimizer.iterations)
+    for a, b in zip(resumed.weights, straight.weights, strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-6, err_msg=a.path)
+    with open(work / "log.csv", encoding="utf-8") as handle:
+        assert [row["epoch"] for row in csv.DictReader(handle)] == ["0", "1"]
+
+
+def test_fine_tuning_keeps_base_personas_and_adds_new_rows(trained, tmp_path):
+    from model.tokenizer import Tokenizer
+    from model.train import build_model, copy_base_weights, load_keras_model
+
+    base = trained / "bundle"
+    manifest = write_manifest(tmp_path, persona="Cy", extra=f"base: {base}\n", replier="Cy")
+    train(manifest, "--out", tmp_path / "bundle", "--work", tmp_path / "work", "--epochs", "1",
+          "--no-export")
+    meta = json.loads((tmp_path / "bundle" / "bundle.json").read_text())
+    assert meta["personas"] == ["Ana", "Bo", "Cy"] and meta["default_persona"] == "Cy"
+    assert meta["training"]["base"] == str(base)
+    old, new = Tokenizer.load(base), Tokenizer.load(tmp_path / "bundle")
+    assert all(new.speaker_ids[name] == old.speaker_ids[name] for name in old.speaker_ids)
+    assert new.speaker_ids["Cy"] == old.vocab_size and new.vocab_size == old.vocab_size + 1
+
+    # weight surgery: old rows copied, the grown tables keep fresh rows
+    base_model = load_keras_model(base / "keras" / "model.keras", compile=False)
+    hp = meta["hyperparameters"]
+    grown = build_model(hp, old.vocab_size + 1, 3)
+    copy_base_weights(grown, base / "keras" / "model.keras")
+    old_table = np.asarray(base_model.get_layer("persona_embedding").embeddings)
+    new_table = np.asarray(grown.get_layer("persona_embedding").embeddings)
+    np.testing.assert_array_equal(new_table[:2], old_table)
+    assert np.abs(new_table[2]).max() > 0
+    np.testing.assert_array_equal(np.asarray(grown.get_layer("decoder").weights[0]),
+                                  np.asarray(base_model.get_layer("decoder").weights[0]))
+
+
+@pytest.mark.parametrize("persona, val, expected", [
+    ("Zed", 0.2, "persona: 'Zed' sent no text messages"),
+    ("Dee", 0.2, "persona: no training pairs for 'Dee'"),
+    ("Ana", 0.001, "train.val_fraction: 0.001 puts no conversation in the validation split"),
+])
+def test_manifest_mistakes_fail_before_training(run_cli, tmp_path, persona, val, expected):
+    manifest = write_manifest(tmp_path, persona=persona, val=val)
+    result = run_cli("model", "train", manifest, "--out", tmp_path / "b", "--work", tmp_path / "w")
+    assert result.returncode == 2, result.stderr
+    assert expected in result.stderr and str(manifest) in result.stderr
+    assert not (tmp_path / "w").exists() and not (tmp_path / "b").exists()
+
+
+def test_unknown_model_kind_and_missing_checkpoint_are_clear_errors(run_cli, tmp_path):
+    manifest = write_manifest(tmp_path)
+    manifest.write_text(manifest.read_text().replace("kind: lstm", "kind: gru"))
+    result = run_cli("model", "train", manifest, "--out", tmp_path / "b")
+    assert result.returncode == 2 and "model.kind" in result.stderr
+    manifest = write_manifest(tmp_path)
+    result = run_cli("model", "train", manifest, "--out", tmp_path / "b",
+                     "--work", tmp_path / "empty", "--resume")
+    assert result.returncode == 2 and "--resume: no checkpoint" in result.stderr
