@@ -24,7 +24,7 @@ from pathlib import Path, PurePosixPath
 from botocore.exceptions import ClientError
 
 from deploy.aws import Aws, add_aws_arguments, ensure_bucket, error_code, parse_s3_url
-from model.bundle import BUNDLE_JSON, BundleError, verify_bundle
+from model.bundle import BUNDLE_JSON, BundleError, read_bundle, verify_bundle
 from model.errors import InputError
 from model.files import sha256_file
 
@@ -130,12 +130,26 @@ def _parse_sums(text: str, where: str) -> dict[str, str]:
     return sums
 
 
+def _fetch(s3, bucket: str, key: str, target: Path) -> str:
+    """Stream one object into `target`; returns its sha256. One GET, no transfer threads:
+    for a bundle's few files the thread pool of download_file costs more than it saves."""
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+    digest = hashlib.sha256()
+    with open(target, "wb") as handle:
+        for chunk in body.iter_chunks(1 << 20):
+            digest.update(chunk)
+            handle.write(chunk)
+    return digest.hexdigest()
+
+
 def download_bundle(s3, url: str, cache_root: str | Path) -> Path:
     """Fetch the bundle at `url` into `cache_root/<name>/<version>` once, verified.
 
-    The files land in a temporary sibling directory, are checked against SHA256SUMS and
-    bundle.json, and only then renamed into place, so the cache holds complete verified
-    bundles or nothing; a second call (or a concurrent one that lost the race) reuses it.
+    Every file is hashed as it arrives and checked against SHA256SUMS, whose entries
+    must be exactly bundle.json's file list (with the same digests) plus bundle.json.
+    The files land in a temporary sibling directory renamed into place only then, so the
+    cache holds complete verified bundles or nothing; a second call (or a concurrent one
+    that lost the race) reuses it.
     """
     bucket, base = parse_s3_url(url)
     name, version = base.rstrip("/").split("/")[-2:]
@@ -152,10 +166,11 @@ def download_bundle(s3, url: str, cache_root: str | Path) -> Path:
         for rel, digest in sums.items():
             target = partial / rel
             target.parent.mkdir(parents=True, exist_ok=True)
-            s3.download_file(bucket, f"{base}/{rel}", str(target))
-            if sha256_file(target) != digest:
+            if _fetch(s3, bucket, f"{base}/{rel}", target) != digest:
                 raise BundleError("downloaded file does not match its sha256", path=f"{url}/{rel}")
-        verify_bundle(partial)
+        listed = read_bundle(partial)["files"]
+        if {**listed, BUNDLE_JSON: sums.get(BUNDLE_JSON)} != sums:
+            raise BundleError("SHA256SUMS and bundle.json disagree", path=f"{url}/{SUMS}")
         try:
             os.rename(partial, final)
         except OSError:

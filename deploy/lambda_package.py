@@ -43,8 +43,14 @@ EXTRA_REQUIREMENTS = ("durationpy",)  # zappa.utilities imports it (zappa itself
 # Installed by the serving requirements but never imported on Lambda: the web server
 # (API Gateway is the server) and huggingface_hub with its HTTP stack, which tokenizers
 # only needs for from_pretrained downloads.
+# The Telegram bot (and its HTTP client) runs as a server of its own, not on Lambda.
 UNUSED_DISTRIBUTIONS = ("gunicorn", "huggingface_hub", "hf_xet", "fsspec", "filelock", "tqdm",
-                        "httpx2", "httpcore2", "anyio", "h11", "truststore")
+                        "httpx2", "httpcore2", "anyio", "h11", "truststore",
+                        "python_telegram_bot", "httpx", "httpcore")
+# Offline tooling inside packages we keep (model conversion and quantization, Fortran
+# wrappers), never imported when they are.
+UNUSED_SUBPACKAGES = ("onnxruntime/transformers", "onnxruntime/quantization",
+                      "onnxruntime/tools", "numpy/f2py")
 # botocore's API descriptions are a third of the package; the function only talks to these.
 BOTOCORE_SERVICES = ("s3", "ssm", "dynamodb", "sts", "kms")
 FORBIDDEN = ("tensorflow", "keras", "tf_keras", "tensorboard", "tf2onnx", "onnx", "torch", "jax")
@@ -130,8 +136,9 @@ def _remove_distribution(site_dir: Path, dist_info: Path) -> None:
 
 
 def prune_site(site_dir: Path) -> None:
-    """Drop what the function never imports: unused distributions, test suites, type
-    stubs, console scripts, and botocore API descriptions of services it does not call."""
+    """Drop what the function never imports: unused distributions and subpackages, test
+    suites, type stubs, console scripts, and botocore API descriptions of services it
+    does not call."""
     unused = {_normal(name) for name in UNUSED_DISTRIBUTIONS}
     for dist_info in site_dir.glob("*.dist-info"):
         if _normal(dist_info.name.split("-", 1)[0]) in unused:
@@ -141,7 +148,8 @@ def prune_site(site_dir: Path) -> None:
             shutil.rmtree(path)
         elif path.suffix == ".pyi":
             path.unlink()
-    shutil.rmtree(site_dir / "bin", ignore_errors=True)  # console scripts (flask, pip-style)
+    for subpackage in ("bin", *UNUSED_SUBPACKAGES):  # bin: console scripts
+        shutil.rmtree(site_dir / subpackage, ignore_errors=True)
     data = site_dir / "botocore" / "data"
     for service in data.iterdir() if data.is_dir() else ():
         if service.is_dir() and service.name not in BOTOCORE_SERVICES:
@@ -151,7 +159,7 @@ def prune_site(site_dir: Path) -> None:
 def site_cache_key(python312: str | None) -> str:
     parts = [REQUIREMENTS.read_text(), CONSTRAINTS.read_text() if CONSTRAINTS.is_file() else "",
              PYTHON_VERSION, PLATFORMS, EXTRA_REQUIREMENTS, UNUSED_DISTRIBUTIONS,
-             BOTOCORE_SERVICES, bool(python312)]
+             UNUSED_SUBPACKAGES, BOTOCORE_SERVICES, bool(python312)]
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 

@@ -152,3 +152,15 @@ def test_command_line_upload_list_download(aws, tmp_path, run_cli):
     missing = run_cli("deploy", "artifacts", "download", "bob", *common)
     assert missing.returncode == 2
     assert missing.stderr.strip() == f"error: no bundle named 'bob' in s3://{BUCKET}/models"
+
+
+def test_download_refuses_sums_that_leave_out_a_file_of_bundle_json(aws, tmp_path):
+    s3 = aws.client("s3")
+    url = upload_bundle(s3, make_bundle(tmp_path / "ana"), BUCKET, "models").url
+    key = url.split(f"{BUCKET}/", 1)[1] + f"/{SUMS}"
+    sums = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read().decode()
+    trimmed = "".join(line + "\n" for line in sums.splitlines() if "keras/" not in line)
+    s3.put_object(Bucket=BUCKET, Key=key, Body=trimmed.encode())
+    with pytest.raises(BundleError, match="SHA256SUMS and bundle.json disagree"):
+        download_bundle(s3, url, tmp_path / "cache")
+    assert list((tmp_path / "cache" / "ana").iterdir()) == []

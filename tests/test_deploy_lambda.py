@@ -41,6 +41,7 @@ def test_stage_settings_put_deploy_values_in_the_function_environment_only():
         "DOPPEL_BUNDLE_S3": f"s3://{BUCKET}/models/tiny/0123abcd",
         "DOPPEL_SECRETS_STAGE": "dev",
         "BOT_STATE": "dynamodb://doppel-dev-state",
+        "INSTANTIATE_LAMBDA_HANDLER_ON_IMPORT": "true",  # cold-start work in Lambda's init
     }
     resources = {statement["Action"][0]: statement["Resource"]
                  for statement in dev["extra_permissions"]}
