@@ -32,7 +32,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from deploy.artifacts import upload_bundle  # noqa: E402
-from deploy.aws import parse_s3_url  # noqa: E402
 from deploy.lambda_package import find_python312  # noqa: E402
 from deploy.secrets_store import put_secrets  # noqa: E402
 from deploy.zappa_config import StageValues, stage_settings  # noqa: E402
@@ -110,8 +109,7 @@ def main() -> int:
         steps = work / "steps.json"
         steps.write_text(json.dumps([{"event": EVENT}]))
         values = StageValues(stage="bench", region="us-east-1", bucket="doppel-bench",
-                             bundle_url=url, bundle_key=parse_s3_url(url)[1],
-                             state_table="doppel-bench-state")
+                             bundle_url=url, state_table="doppel-bench-state")
         env = {key: value for key, value in os.environ.items()
                if not key.startswith(("DOPPEL_", "X_", "BOT_"))}
         env.update(stage_settings(values)["bench"]["aws_environment_variables"])

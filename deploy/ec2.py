@@ -34,7 +34,7 @@ from deploy.aws import (
     managed_tags,
     tag_dict,
 )
-from deploy.ec2_iam import delete_role, ensure_role, iam_tags, is_ours, role_name, role_policy
+from deploy.iam import delete_role, ec2_policy, ensure_role, iam_tags, is_ours
 from deploy.lambda_package import ROOT
 from model.errors import InputError
 
@@ -43,6 +43,10 @@ AL2023_AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-d
 LIVE_STATES = ["pending", "running", "stopping", "stopped"]
 TAG_SOURCE = "doppel:source"  # on the instance: the tarball to delete at teardown
 IAM_PROPAGATION_TRIES = 12  # a new instance profile takes seconds to be usable by EC2
+
+
+def role_name(name: str) -> str:
+    return f"doppel-{name}-ec2"
 
 
 def group_name(name: str) -> str:
@@ -174,8 +178,10 @@ def launch(aws: Aws, args: argparse.Namespace) -> int:
     print(f"bundle: {bundle_url}")
     source_url = upload_source(s3, args.bucket, name, source_tarball())
     print(f"source: {source_url}")
-    policy = role_policy(aws.region, args.stage, bundle_url, source_url, args.table)
-    print(f"role: {role_name(name)} ({ensure_role(aws.client('iam'), name, policy)})")
+    policy = ec2_policy(aws.region, args.stage, bundle_url, source_url, args.table)
+    _, outcome = ensure_role(aws.client("iam"), role_name(name), name, "ec2.amazonaws.com",
+                             policy, instance_profile=True)
+    print(f"role: {role_name(name)} ({outcome})")
     rules = _wanted_rules(args.port, args.http_cidr, args.ssh_cidr if args.key_name else None)
     group_id, outcome = ensure_security_group(ec2, name, rules)
     print(f"security group: {group_id} ({outcome})")
@@ -240,7 +246,7 @@ def teardown(aws: Aws, name: str) -> int:
     for group in ec2.describe_security_groups(Filters=_filters(name))["SecurityGroups"]:
         ec2.delete_security_group(GroupId=group["GroupId"])
         print(f"deleted security group {group['GroupId']}")
-    for deleted in delete_role(aws.client("iam"), name):
+    for deleted in delete_role(aws.client("iam"), role_name(name), name):
         print(f"deleted {deleted}")
     return 0
 

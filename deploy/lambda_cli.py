@@ -1,8 +1,8 @@
 """`python -m deploy lambda package|deploy|update|status|undeploy --stage S`.
 
 `package` builds the zip (deploy.lambda_package) and prints its sizes. `deploy` and
-`update` first put what the function reads in place (the bundle in S3, pinned to one
-version; the DynamoDB state table), write the stage's Zappa settings, build the zip if
+`update` first put what the function needs in place (the bundle in S3, pinned to one
+version; the DynamoDB state table; a least-privilege execution role), write the stage's Zappa settings, build the zip if
 none is given, and hand it to `zappa deploy|update STAGE --zip ...`; `--dry-run` does
 everything except running Zappa and prints the command. Secrets are stored separately
 (`python -m deploy secrets put`) and only checked for here.
@@ -17,12 +17,14 @@ import subprocess
 from pathlib import Path
 
 from deploy.artifacts import DEFAULT_PREFIX, object_exists, resolve_url, upload_bundle
-from deploy.aws import Aws, add_aws_arguments, parse_s3_url
+from deploy.aws import Aws, add_aws_arguments
+from deploy.iam import delete_role, ensure_role, lambda_policy
 from deploy.lambda_package import ROOT, build_package, find_python312
 from deploy.secrets_store import list_secrets
 from deploy.state import ensure_table, table_name
 from deploy.zappa_config import (
     StageValues,
+    function_name,
     stage_settings,
     write_settings,
     zappa_command,
@@ -62,12 +64,25 @@ def _settings_path(args) -> Path:
     return args.build_dir / f"zappa_settings.{args.stage}.json"
 
 
-def _write_stage_settings(args, region: str, bundle_url: str = "") -> Path:
-    bundle_key = parse_s3_url(bundle_url)[1] if bundle_url else ""
-    values = StageValues(stage=args.stage, region=region, bucket=args.bucket,
-                         bundle_url=bundle_url, bundle_key=bundle_key,
-                         state_table=args.table or table_name(args.stage))
+def _values(args, region: str, bundle_url: str = "", role_arn: str = "") -> StageValues:
+    return StageValues(stage=args.stage, region=region, bucket=args.bucket,
+                       bundle_url=bundle_url, state_table=args.table or table_name(args.stage),
+                       role_arn=role_arn)
+
+
+def _write_stage_settings(args, values: StageValues) -> Path:
     return write_settings(stage_settings(values), _settings_path(args))
+
+
+def _ensure_role(args, aws: Aws, bundle_url: str) -> str:
+    """The function's least-privilege execution role; returns its ARN."""
+    values = _values(args, aws.region, bundle_url)
+    function = function_name(stage_settings(values), args.stage)
+    policy = lambda_policy(aws.region, args.stage, function, bundle_url, values.state_table)
+    arn, outcome = ensure_role(aws.client("iam"), f"{function}-lambda", function,
+                               "lambda.amazonaws.com", policy)
+    print(f"role: {function}-lambda ({outcome})")
+    return arn
 
 
 def package(args, settings_path: Path) -> Path:
@@ -118,11 +133,20 @@ def run(args: argparse.Namespace) -> int:
     aws = Aws.from_args(args)
     args.build_dir = args.build_dir.resolve()
     if args.action == "package":
-        package(args, _write_stage_settings(args, aws.region))
+        package(args, _write_stage_settings(args, _values(args, aws.region)))
         return 0
-    if args.action in ("status", "undeploy"):
-        settings = _write_stage_settings(args, aws.region)
-        return _run_zappa(zappa_command(args.action, args.stage, settings), args, aws)
+    if args.action == "status":
+        settings = _write_stage_settings(args, _values(args, aws.region))
+        return _run_zappa(zappa_command("status", args.stage, settings), args, aws)
+    if args.action == "undeploy":
+        values = _values(args, aws.region)
+        settings = _write_stage_settings(args, values)
+        status = _run_zappa(zappa_command("undeploy", args.stage, settings), args, aws)
+        if status == 0 and not args.dry_run:
+            function = function_name(stage_settings(values), args.stage)
+            for deleted in delete_role(aws.client("iam"), f"{function}-lambda", function):
+                print(f"deleted {deleted}")
+        return status
     if not args.bucket:
         raise InputError(f"{args.action} needs --bucket (where the bundle and the zip go)")
     bundle_url = _bundle_url(args, aws)
@@ -132,7 +156,8 @@ def run(args: argparse.Namespace) -> int:
     if not list_secrets(aws.client("ssm"), args.stage):
         print(f"warning: no secrets under /doppel/{args.stage}/ - the poller cannot post to X "
               f"until `python -m deploy secrets put --stage {args.stage}`")
-    settings = _write_stage_settings(args, aws.region, bundle_url)
+    role_arn = _ensure_role(args, aws, bundle_url)
+    settings = _write_stage_settings(args, _values(args, aws.region, bundle_url, role_arn))
     print(f"settings: {settings}")
     zip_path = args.zip if args.zip and args.zip.is_file() else package(args, settings)
     zip_url = _upload_zip(args, aws, zip_path)

@@ -2,7 +2,9 @@
 zappa command lines that use them.
 
 The template is plain Zappa settings with `${name}` placeholders (stage, region,
-bucket, bundle_url, bundle_key, state_table). Deploy-time values go to
+bucket, bundle_url, state_table, role_arn). Zappa does not manage the execution role
+(`zappa deploy --zip` would not create one anyway): `deploy lambda` makes a least-privilege
+role itself (deploy.iam) and names it in `role_arn`. Deploy-time values go to
 `aws_environment_variables` (the function's environment), never to
 `environment_variables`, which Zappa writes into zappa_settings.py inside the zip; the
 X credentials go to neither (SSM, read at cold start).
@@ -28,8 +30,8 @@ class StageValues:
     region: str
     bucket: str
     bundle_url: str  # s3://bucket/prefix/name/version ("" while only packaging)
-    bundle_key: str  # prefix/name/version, for the function's S3 read permission
     state_table: str
+    role_arn: str = ""  # the execution role deploy makes (deploy.iam); "" while packaging
 
 
 def _fill(value, values: dict):
@@ -61,6 +63,13 @@ def stage_settings(values: StageValues, template: Path = TEMPLATE) -> dict:
             raise InputError(f"{key} must stay empty: Zappa bakes it into the zip; use "
                              "aws_environment_variables (or SSM for secrets)", path=str(template))
     return settings
+
+
+def function_name(settings: dict, stage: str) -> str:
+    """The Lambda function's name, as Zappa derives it (slug of project_name-stage)."""
+    from slugify import slugify  # python-slugify, a Zappa dependency
+
+    return slugify(f"{settings[stage]['project_name']}-{stage}")
 
 
 def write_settings(settings: dict, path: Path) -> Path:

@@ -172,7 +172,7 @@ def test_a_role_of_that_name_not_made_by_us_is_refused_and_kept(aws, run_cli, de
     refused = run_cli("deploy", *launch_args(aws, demo_bundle))
     assert refused.returncode == 2
     assert refused.stderr.strip() == ("error: IAM role doppel-demo-ec2 exists but was not made "
-                                      "by deploy ec2 (no doppel tags); pick another --name")
+                                      "by python -m deploy (no doppel tags); pick another name")
     assert run_cli("deploy", "ec2", "teardown", "--name", "demo", *aws.args()).returncode == 0
     assert aws.client("iam").get_role(RoleName="doppel-demo-ec2")["Role"]["RoleName"]
 

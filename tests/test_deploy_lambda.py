@@ -22,8 +22,8 @@ BUCKET = "doppel-lambda-test"
 
 def stage_values(**changes) -> StageValues:
     values = dict(stage="dev", region="eu-west-1", bucket=BUCKET,
-                  bundle_url=f"s3://{BUCKET}/models/tiny/0123abcd", bundle_key="models/tiny/0123abcd",
-                  state_table="doppel-dev-state")
+                  bundle_url=f"s3://{BUCKET}/models/tiny/0123abcd", state_table="doppel-dev-state",
+                  role_arn="arn:aws:iam::123456789012:role/doppel-dev-lambda")
     return StageValues(**{**values, **changes})
 
 
@@ -43,11 +43,10 @@ def test_stage_settings_put_deploy_values_in_the_function_environment_only():
         "BOT_STATE": "dynamodb://doppel-dev-state",
         "INSTANTIATE_LAMBDA_HANDLER_ON_IMPORT": "true",  # cold-start work in Lambda's init
     }
-    resources = {statement["Action"][0]: statement["Resource"]
-                 for statement in dev["extra_permissions"]}
-    assert resources["s3:GetObject"] == f"arn:aws:s3:::{BUCKET}/models/tiny/0123abcd/*"
-    assert resources["ssm:GetParametersByPath"] == "arn:aws:ssm:eu-west-1:*:parameter/doppel/dev"
-    assert resources["dynamodb:GetItem"] == "arn:aws:dynamodb:eu-west-1:*:table/doppel-dev-state"
+    # Zappa's own role is broad and `zappa deploy --zip` would not create it: ours instead.
+    assert dev["manage_roles"] is False
+    assert dev["role_arn"] == "arn:aws:iam::123456789012:role/doppel-dev-lambda"
+    assert "extra_permissions" not in dev
 
 
 def test_settings_template_that_would_bake_values_into_the_zip_is_refused(tmp_path):
@@ -117,9 +116,27 @@ def test_deploy_dry_run_prepares_aws_and_prints_the_zappa_command(
     assert lines[0].startswith(f"bundle: {bundle_url} (") and "uploaded" in lines[0]
     assert lines[1] == "state table: doppel-dev-state (created)"
     assert lines[2].startswith("warning: no secrets under /doppel/dev/")
-    assert lines[3:] == [f"settings: {settings_path}", f"zappa command: {command}"]
+    assert lines[3:] == ["role: doppel-dev-lambda (created)", f"settings: {settings_path}",
+                         f"zappa command: {command}"]
     settings = json.loads(settings_path.read_text())["dev"]
     assert settings["aws_environment_variables"]["DOPPEL_BUNDLE_S3"] == bundle_url
+
+    iam = aws.client("iam")
+    role = iam.get_role(RoleName="doppel-dev-lambda")["Role"]
+    assert settings["role_arn"] == role["Arn"]
+    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
+        "Service": "lambda.amazonaws.com"}
+    document = iam.get_role_policy(RoleName="doppel-dev-lambda",
+                                   PolicyName="doppel-access")["PolicyDocument"]
+    resources = {s["Action"][0]: s["Resource"] for s in document["Statement"]}
+    bundle_key = bundle_url.split(f"{BUCKET}/", 1)[1]
+    assert resources == {
+        "s3:GetObject": [f"arn:aws:s3:::{BUCKET}/{bundle_key}/*"],
+        "ssm:GetParametersByPath": "arn:aws:ssm:us-east-1:*:parameter/doppel/dev",
+        "kms:Decrypt": "*",
+        "dynamodb:GetItem": "arn:aws:dynamodb:us-east-1:*:table/doppel-dev-state",
+        "logs:CreateLogGroup": ["arn:aws:logs:us-east-1:*:log-group:/aws/lambda/doppel-dev",
+                                "arn:aws:logs:us-east-1:*:log-group:/aws/lambda/doppel-dev:*"]}
 
     s3 = aws.client("s3")
     assert s3.head_object(Bucket=BUCKET, Key=zip_url.split(f"{BUCKET}/")[1])["ContentLength"] == (
@@ -130,6 +147,7 @@ def test_deploy_dry_run_prepares_aws_and_prints_the_zappa_command(
     assert again.returncode == 0, again.stderr
     assert again.stdout.splitlines()[:2] == [f"bundle: {bundle_url} (unchanged)",
                                              "state table: doppel-dev-state (exists)"]
+    assert "role: doppel-dev-lambda (exists)" in again.stdout.splitlines()
     assert again.stdout.splitlines()[-1] == f"zappa command: {command}".replace(
         " deploy dev ", " update dev ")
     assert {o["Key"]: o["ETag"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]} == (

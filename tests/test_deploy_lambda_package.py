@@ -18,7 +18,6 @@ import pytest
 from backend.sandbox import SANDBOX_CREDENTIALS, World
 from backend.sandbox_api import serve
 from deploy.artifacts import upload_bundle
-from deploy.aws import parse_s3_url
 from deploy.lambda_package import BOTOCORE_SERVICES, MAX_UNZIPPED_BYTES, find_python312
 from deploy.secrets_store import put_secrets
 from deploy.state import ensure_table
@@ -168,7 +167,7 @@ def seed_aws(aws, demo_bundle, secrets: dict) -> str:
 def lambda_env(bundle_url: str, tmp_path: Path, **extra) -> dict:
     """The function's environment: exactly what `deploy lambda deploy` has Zappa set."""
     values = StageValues(stage="dev", region=REGION, bucket=BUCKET, bundle_url=bundle_url,
-                         bundle_key=parse_s3_url(bundle_url)[1], state_table="doppel-dev-state")
+                         state_table="doppel-dev-state")
     deployed = stage_settings(values)["dev"]["aws_environment_variables"]
     env = {key: value for key, value in os.environ.items()
            if not key.startswith(("X_", "DOPPEL_", "BOT_"))}
