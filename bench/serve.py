@@ -97,6 +97,18 @@ class Client:
         self.reader = self.writer = None
 
     async def reply(self, message: str) -> tuple[int, float]:
+        """(status, seconds). A kept-alive connection the server closed while idle is
+        reopened once: the server never read that request, so sending it again is safe."""
+        reused = self.writer is not None
+        try:
+            return await self._exchange(message)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            self.close()
+            if not reused:
+                raise
+            return await self._exchange(message)
+
+    async def _exchange(self, message: str) -> tuple[int, float]:
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
         body = json.dumps({"message": message}).encode()
@@ -105,6 +117,8 @@ class Client:
                           b"Content-Type: application/json\r\n"
                           b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
         status_line = await self.reader.readline()
+        if not status_line:
+            raise ConnectionResetError("server closed the connection")
         length, close = 0, False
         while (line := await self.reader.readline()) not in (b"\r\n", b""):
             name, _, value = line.decode("latin-1").partition(":")
