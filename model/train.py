@@ -212,45 +212,65 @@ def build_model(hp: dict, vocab_size: int, n_personas: int):
     return build(hp, vocab_size, n_personas)
 
 
-def make_dataset(examples, batch_size: int, seed: int | None):
-    """Batches of similar length (little padding); shuffled when `seed` is given.
+SORT_WINDOW = 32  # batches whose examples are sorted by length together
 
-    Yields ({"context_ids" [B, S], "reply_in" [B, T], "persona" [B]}, reply_out [B, T]),
-    padded with 0 to the longest example of each batch.
+
+def batch_order(context_lengths, reply_lengths, batch_size: int, seed: int | None):
+    """Example indices grouped into batches of similar length (our bucketing).
+
+    Shuffle (when seeded), then sort each window of SORT_WINDOW batches by (context,
+    reply) length and cut it into batches, then shuffle the batches: a batch holds
+    examples of nearly equal length (little padding) but still differs from epoch to
+    epoch. Without a seed the order is deterministic (validation).
+    """
+    import numpy as np
+
+    count = len(context_lengths)
+    rng = np.random.default_rng(seed) if seed is not None else None
+    order = rng.permutation(count) if rng is not None else np.arange(count)
+    window = batch_size * SORT_WINDOW
+    batches = []
+    for start in range(0, count, window):
+        part = order[start:start + window]
+        part = part[np.lexsort((reply_lengths[part], context_lengths[part]))]
+        batches += [part[i:i + batch_size] for i in range(0, len(part), batch_size)]
+    if rng is not None:
+        batches = [batches[i] for i in rng.permutation(len(batches))]
+    return batches
+
+
+def make_dataset(examples, batch_size: int, seed: int | None):
+    """tf.data batches of similar length, each padded only to its own longest example.
+
+    Yields ({"context_ids" [B, S], "reply_in" [B, T], "persona" [B]}, reply_out [B, T]);
+    reply_in = <s> reply, reply_out = reply </s>, 0 = <pad>.
     """
     import numpy as np
     import tensorflow as tf
 
-    def padded(rows):  # -> ([N, longest] zero-padded, [N] lengths)
-        lengths = np.array([len(row) for row in rows], dtype=np.int32)
-        table = np.zeros((len(rows), max(lengths.max(), 1)), np.int32)
-        for index, row in enumerate(rows):
-            table[index, : len(row)] = row
-        return table, lengths
-
     bos, eos = 1, 2  # SPECIAL_TOKENS order
-    replies = [reply for _, reply, _ in examples]
-    dataset = tf.data.Dataset.from_tensor_slices((
-        padded([context for context, _, _ in examples]),
-        padded([[bos, *reply] for reply in replies]),
-        padded([[*reply, eos] for reply in replies]),
-        np.array([persona for _, _, persona in examples], np.int32),
-    )).map(lambda context, reply_in, reply_out, persona: (  # cut each row back to its length
-        context[0][: context[1]], reply_in[0][: reply_in[1]], reply_out[0][: reply_out[1]],
-        persona))
-    if seed is not None:
-        dataset = dataset.shuffle(len(examples), seed=seed, reshuffle_each_iteration=False)
-    lengths = np.array([len(c) + len(r) for c, r, _ in examples])
-    boundaries = sorted({int(q) + 1 for q in np.quantile(lengths, np.linspace(0.1, 0.9, 9))})
-    dataset = dataset.bucket_by_sequence_length(
-        lambda context, reply_in, reply_out, persona: tf.shape(context)[0] + tf.shape(reply_in)[0],
-        bucket_boundaries=boundaries,
-        bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
-    )
-    return dataset.map(
-        lambda context, reply_in, reply_out, persona: (
-            {"context_ids": context, "reply_in": reply_in, "persona": persona}, reply_out),
-    ).prefetch(2)
+    context_lengths = np.array([len(context) for context, _, _ in examples])
+    reply_lengths = np.array([len(reply) + 1 for _, reply, _ in examples])
+    batches = batch_order(context_lengths, reply_lengths, batch_size, seed)
+
+    def padded_batches():
+        for batch in batches:
+            context = np.zeros((len(batch), max(context_lengths[batch].max(), 1)), np.int32)
+            reply_in = np.zeros((len(batch), reply_lengths[batch].max()), np.int32)
+            reply_out = np.zeros_like(reply_in)
+            persona = np.zeros(len(batch), np.int32)
+            for row, index in enumerate(batch):
+                ids, reply, persona[row] = examples[index]
+                context[row, :len(ids)] = ids
+                reply_in[row, :len(reply) + 1] = [bos, *reply]
+                reply_out[row, :len(reply) + 1] = [*reply, eos]
+            yield {"context_ids": context, "reply_in": reply_in, "persona": persona}, reply_out
+
+    ids = tf.TensorSpec([None, None], tf.int32)
+    signature = ({"context_ids": ids, "reply_in": ids,
+                  "persona": tf.TensorSpec([None], tf.int32)}, ids)
+    dataset = tf.data.Dataset.from_generator(padded_batches, output_signature=signature)
+    return dataset.apply(tf.data.experimental.assert_cardinality(len(batches))).prefetch(2)
 
 
 def train_bundle(manifest, data: Prepared, out: Path, work: Path, resume: bool = False,
@@ -270,6 +290,8 @@ def train_bundle(manifest, data: Prepared, out: Path, work: Path, resume: bool =
             model = load_keras_model(work / "last.keras")
             print(f"resuming after epoch {state['epoch']}", file=sys.stderr)
         else:
+            for stale in ("state.json", "last.keras", "best.keras", "log.csv"):
+                (work / stale).unlink(missing_ok=True)
             state = {"epoch": 0, "best_val_loss": None, "bad_epochs": 0, "history": [],
                      "seconds": 0.0}
             model = build_model(data.hp, data.tokenizer.vocab_size, len(data.personas))
@@ -279,8 +301,6 @@ def train_bundle(manifest, data: Prepared, out: Path, work: Path, resume: bool =
                           loss=masked_token_loss, jit_compile=False)
             data.tokenizer.save(work / "tokenizer.json")
     val_data = make_dataset(data.val, settings["batch_size"], seed=None)
-    if not resume:
-        (work / "log.csv").unlink(missing_ok=True)
     # one fit() per epoch (fresh shuffle seed each), so the log always appends
     callbacks = [keras.callbacks.CSVLogger(str(work / "log.csv"), append=True),
                  keras.callbacks.TensorBoard(str(work / "tensorboard"))]
@@ -290,6 +310,7 @@ def train_bundle(manifest, data: Prepared, out: Path, work: Path, resume: bool =
             break
         started = time.perf_counter()
         reseed_dropout(model, settings["seed"], epoch)
+        print(f"epoch {epoch + 1} of {settings['epochs']}", file=sys.stderr)
         train_data = make_dataset(data.train, settings["batch_size"], seed=settings["seed"] + epoch)
         history = model.fit(train_data, validation_data=val_data, initial_epoch=epoch,
                             epochs=epoch + 1, callbacks=callbacks, shuffle=False,
