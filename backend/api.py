@@ -12,8 +12,8 @@ import time
 
 from flask import Blueprint, Response, g, jsonify, request
 
-from backend.app import ApiError, Service, current_service
 from backend.schema import ValidationError, validate
+from backend.service import ApiError, Service, current_service
 from model.runtime import ReplyRequest, UnknownPersona
 
 api = Blueprint("api", __name__)

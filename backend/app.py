@@ -12,17 +12,19 @@ import json
 import logging
 import sys
 import time
-from dataclasses import dataclass, field
 
-from flask import Flask, current_app, g, jsonify, request
+from flask import Flask, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from backend.api import api
 from backend.batcher import DirectDecoder, MicroBatcher
 from backend.config import load_config
 from backend.metrics import ServiceMetrics
+from backend.pages import pages
 from backend.ratelimit import RateLimiter
-from backend.schema import MAX_BODY_BYTES, openapi_document, reply_request_schema
+from backend.schema import MAX_BODY_BYTES
+from backend.service import ApiError, Service, current_service
 from backend.sessions import SessionStore
 from model.runtime import Replier
 
@@ -31,48 +33,6 @@ access_log = logging.getLogger("backend.access")
 
 HTTP_ERROR_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed",
                     413: "too_large", 415: "unsupported_media_type"}
-
-
-class ApiError(Exception):
-    """An error answered as JSON `{"error": {"code", "message"}}` with `status`."""
-
-    def __init__(self, status: int, code: str, message: str, headers: dict | None = None):
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.headers = headers or {}
-
-
-@dataclass
-class Service:
-    """Everything a request handler needs; lives in `app.extensions["doppel"]`."""
-
-    settings: dict
-    metrics: ServiceMetrics
-    sessions: SessionStore
-    limiter: RateLimiter
-    replier: Replier | None = None
-    decoder: MicroBatcher | DirectDecoder | None = None
-    model_meta: dict = field(default_factory=dict)
-    not_ready_reason: str = "model not loaded yet"
-
-    @property
-    def ready(self) -> bool:
-        return self.decoder is not None
-
-    def reply_schema(self) -> dict:
-        return reply_request_schema(self.replier.personas if self.replier else [])
-
-    def openapi(self) -> dict:
-        return openapi_document(
-            self.replier.personas if self.replier else [],
-            self.replier.name if self.replier else "(not loaded)",
-            api_key_required=bool(self.settings["api_key"]))
-
-
-def current_service() -> Service:
-    return current_app.extensions["doppel"]
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -92,10 +52,6 @@ def create_app(config: dict | None = None) -> Flask:
     )
     app.extensions["doppel"] = service
     _load_model(service)
-
-    from backend.api import api
-    from backend.pages import pages
-
     app.register_blueprint(api)
     app.register_blueprint(pages)
     app.register_error_handler(ApiError, _api_error)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template
 
-from backend.app import current_service
+from backend.service import current_service
 
 # Templates and static files come from the app's own backend/templates and backend/static.
 pages = Blueprint("pages", __name__)
