@@ -120,17 +120,21 @@ def install_dependencies(site_dir: Path, wheelhouse: Path) -> None:
     shutil.rmtree(site_dir, ignore_errors=True)
     download = _pip("download", "--dest", str(wheelhouse), *_pip_target_args())
     if download.returncode != 0:
-        raise InputError("pip could not get python3.12 manylinux wheels for "
-                         f"{REQUIREMENTS.name}: {download.stderr.strip().splitlines()[-1:]}")
+        last = (download.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise InputError(f"pip could not get python3.12 manylinux wheels for "
+                         f"{REQUIREMENTS.name}: {last}")
     installed = _pip(*install)
     if installed.returncode != 0:
         raise InputError(f"pip install --target failed: {installed.stderr.strip()[-500:]}")
 
 
 def _remove_distribution(site_dir: Path, dist_info: Path) -> None:
+    root = site_dir.resolve()
     for line in (dist_info / "RECORD").read_text().splitlines():
-        path = site_dir / line.split(",", 1)[0]
-        if path.is_file():
+        # RECORD names console scripts relative to a pip prefix ("../../bin/gunicorn"),
+        # which from --target points outside: never delete anything there.
+        path = (site_dir / line.split(",", 1)[0]).resolve()
+        if path.is_relative_to(root) and path.is_file():
             path.unlink()
     shutil.rmtree(dist_info, ignore_errors=True)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from deploy.artifacts import bundle_version
-from deploy.lambda_package import check_imports, check_no_forbidden, module_closure
+from deploy.lambda_package import check_imports, check_no_forbidden, module_closure, prune_site
 from deploy.zappa_config import StageValues, stage_settings, zappa_executable, zappa_settings_py
 from model.errors import InputError
 from model.files import sha256_file
@@ -167,3 +167,26 @@ def test_deploy_without_bucket_is_a_clear_error(aws, run_cli, tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip() == "error: deploy needs --bucket (where the bundle and the zip go)"
     assert not Path(tmp_path / "zappa_settings.dev.json").exists()
+
+
+def test_pruning_drops_what_lambda_never_imports_and_nothing_outside(tmp_path):
+    site = tmp_path / "build" / "lambda" / "site"
+    files = ["gunicorn/__init__.py", "gunicorn-27.0.1.dist-info/RECORD", "numpy/__init__.py",
+             "numpy/core.pyi", "numpy/_core/tests/test_x.py", "numpy/f2py/__init__.py",
+             "botocore/data/s3/service-2.json.gz", "botocore/data/ec2/service-2.json.gz",
+             "botocore/data/endpoints.json", "bin/flask", "flask/__init__.py"]
+    for rel in files:
+        (site / rel).parent.mkdir(parents=True, exist_ok=True)
+        (site / rel).write_text("x")
+    outside = tmp_path / "build" / "bin" / "gunicorn"  # where "../../bin/gunicorn" points
+    outside.parent.mkdir(parents=True)
+    outside.write_text("not ours")
+    (site / "gunicorn-27.0.1.dist-info" / "RECORD").write_text(
+        "gunicorn/__init__.py,sha256=x,1\n../../bin/gunicorn,sha256=y,1\n"
+        "gunicorn-27.0.1.dist-info/RECORD,,\n")
+
+    prune_site(site)
+    kept = sorted(p.relative_to(site).as_posix() for p in site.rglob("*") if p.is_file())
+    assert kept == ["botocore/data/endpoints.json", "botocore/data/s3/service-2.json.gz",
+                    "flask/__init__.py", "numpy/__init__.py"]
+    assert outside.read_text() == "not ours"
