@@ -13,11 +13,7 @@ and `teardown` deletes exactly the resources carrying both tags, nothing else.
 from __future__ import annotations
 
 import argparse
-import gzip
 import hashlib
-import io
-import subprocess
-import tarfile
 import time
 from pathlib import Path
 from string import Template
@@ -35,7 +31,7 @@ from deploy.aws import (
     tag_dict,
 )
 from deploy.iam import delete_role, ec2_policy, ensure_role, iam_tags, is_ours
-from deploy.lambda_package import ROOT
+from deploy.source import ROOT, source_tarball
 from model.errors import InputError
 
 USER_DATA = Path(__file__).with_name("ec2_user_data.sh")
@@ -59,27 +55,6 @@ def _filters(name: str) -> list[dict]:
 
 
 # --- source tarball -------------------------------------------------------------------------
-
-def source_tarball(root: Path = ROOT) -> bytes:
-    """The tracked files of the checkout as a .tar.gz, byte-identical for identical files."""
-    listed = subprocess.run(["git", "ls-files", "-z"], cwd=root, capture_output=True)
-    if listed.returncode != 0:
-        raise InputError("not a git checkout (the instance installs the tracked files)",
-                         path=str(root))
-    buffer = io.BytesIO()
-    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as zipped, \
-            tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for rel in sorted(filter(None, listed.stdout.decode().split("\0"))):
-            path = root / rel
-            if not path.is_file():  # deleted but not yet committed
-                continue
-            info = tarfile.TarInfo(rel)
-            info.size = path.stat().st_size
-            info.mode = 0o755 if path.stat().st_mode & 0o111 else 0o644
-            with open(path, "rb") as handle:
-                tar.addfile(info, handle)
-    return buffer.getvalue()
-
 
 def upload_source(s3, bucket: str, name: str, data: bytes) -> str:
     key = f"ec2/{name}/source-{hashlib.sha256(data).hexdigest()[:16]}.tar.gz"

@@ -19,8 +19,9 @@ from pathlib import Path
 from deploy.artifacts import DEFAULT_PREFIX, object_exists, resolve_url, upload_bundle
 from deploy.aws import Aws, add_aws_arguments
 from deploy.iam import delete_role, ensure_role, lambda_policy
-from deploy.lambda_package import ROOT, build_package, find_python312
+from deploy.lambda_package import build_package, find_python312
 from deploy.secrets_store import list_secrets
+from deploy.source import ROOT
 from deploy.state import ensure_table, table_name
 from deploy.zappa_config import (
     StageValues,

@@ -30,9 +30,9 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from deploy.source import ROOT
 from model.errors import InputError
 
-ROOT = Path(__file__).resolve().parent.parent
 PYTHON_VERSION = "3.12"  # the function's runtime, python3.12
 # numpy >= 2.3 ships manylinux_2_28 wheels only; Lambda's python3.12 (Amazon Linux 2023,
 # glibc 2.34) runs both kinds.

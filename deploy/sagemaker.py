@@ -37,8 +37,7 @@ from deploy.aws import (
     managed_tags,
     parse_s3_url,
 )
-from deploy.ec2 import source_tarball
-from deploy.lambda_package import ROOT
+from deploy.source import ROOT, source_tarball
 from model.bundle import verify_bundle
 from model.errors import InputError
 from model.manifest import load_manifest

@@ -12,7 +12,7 @@ import tarfile
 
 import pytest
 
-from deploy.ec2 import source_tarball
+from deploy.source import source_tarball
 from model.errors import InputError
 from tests.aws import aws_fixture, moto_server  # noqa: F401  (fixtures)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from deploy.lambda_package import ROOT
+from deploy.source import ROOT
 from model.bundle import read_bundle
 from model.manifest import load_manifest
 from tests.aws import REGION, aws_fixture, moto_server  # noqa: F401  (fixtures)
