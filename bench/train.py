@@ -50,7 +50,8 @@ def main() -> int:
     args = parser.parse_args()
 
     from model.manifest import load_manifest
-    from model.train import build_model, make_dataset, prepare, setup_tensorflow
+    from model.train import build_model, setup_tensorflow
+    from model.training_data import make_dataset, prepare
 
     manifest = load_manifest(args.manifest)
     manifest.model.update(max_context_tokens=args.max_context, max_reply_tokens=args.max_reply)

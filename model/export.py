@@ -66,7 +66,8 @@ def inference_for(model, kind: str):
 
 def export_bundle(bundle_dir: Path, threads: int = 0) -> dict:
     """Write both graphs into `bundle_dir` after the parity check; returns its report."""
-    from model.train import KERAS_FILE, load_keras_model, setup_tensorflow
+    from model.train import load_keras_model, setup_tensorflow
+    from model.training_data import KERAS_FILE
 
     bundle_dir = Path(bundle_dir)
     meta = read_bundle(bundle_dir)

@@ -12,7 +12,8 @@ import pytest
 from model.bundle import BundleError, read_bundle, verify_bundle, write_bundle
 from model.export import ExportError, export_bundle
 from model.tokenizer import Tokenizer
-from model.train import KERAS_FILE, build_model, setup_tensorflow
+from model.train import build_model, setup_tensorflow
+from model.training_data import KERAS_FILE
 
 pytestmark = pytest.mark.slow
 

@@ -1,0 +1,173 @@
+"""Training data for `python -m model train`: pairs -> tokenizer -> ids -> tf.data batches.
+
+`prepare` does everything that can fail on a manifest mistake (no TensorFlow yet), so
+errors arrive before any training starts. `make_dataset` is our length bucketing.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from model.errors import InputError
+from model.tokenizer import SPECIAL_TOKENS, Tokenizer, min_vocab_size
+
+KERAS_FILE = "keras/model.keras"
+
+
+@dataclass
+class Prepared:
+    """Pairs encoded to ids, split by conversation, with the tokenizer and personas."""
+
+    tokenizer: Tokenizer
+    personas: list[str]  # index = persona id
+    default_persona: str  # the manifest's persona
+    hp: dict  # the model section, with the actual vocab_size
+    train: list[tuple[list[int], list[int], int]]  # (context ids, reply ids, persona id)
+    val: list[tuple[list[int], list[int], int]]
+    train_pairs: list[dict]  # the raw training pairs (retrieval index)
+    summary: dict = field(default_factory=dict)
+    base_model: Path | None = None
+
+
+def prepare(manifest, resume_work: Path | None = None) -> Prepared:
+    """Build and encode the pairs; every manifest problem raises InputError here."""
+    from model.pairs import (
+        PairSummary,
+        build_pairs,
+        is_heldout,
+        messages_from_manifest,
+        options_from_manifest,
+        resolve_personas,
+        speaker_counts,
+    )
+    where = str(manifest.path)
+    options = options_from_manifest(manifest)
+    summary = PairSummary()
+    messages = messages_from_manifest(manifest)
+    try:
+        canonical, _ = resolve_personas(options, speaker_counts(messages))
+        pairs = list(build_pairs(messages, options, summary))
+    except InputError as exc:
+        raise InputError(exc.reason, where) from None
+    counts = Counter(pair["persona"] for pair in pairs)
+    if not counts[canonical]:
+        raise InputError(f"persona: no training pairs for {canonical!r} (they never reply "
+                         "to someone else's turn in these sources)", where)
+    personas = [canonical] + [name for name, _ in counts.most_common() if name != canonical]
+    hp = dict(manifest.model)
+    base_model = None
+    if manifest.base is not None:
+        tokenizer, personas, hp, base_model = _from_base(manifest, personas)
+    elif resume_work is not None and (resume_work / "tokenizer.json").is_file():
+        tokenizer = Tokenizer.load(resume_work / "tokenizer.json")
+    else:
+        needed = min_vocab_size(len(personas))
+        if hp["vocab"] < needed:
+            raise InputError(f"model.vocab: {hp['vocab']} is too small; {needed} are needed "
+                             f"for 256 bytes, {len(SPECIAL_TOKENS) + 4} special tokens and "
+                             f"{len(personas)} persona tokens", where)
+        texts = (text for pair in pairs for text in (pair["reply"], *pair["context"]))
+        tokenizer = Tokenizer.train(texts, hp["vocab"], personas)
+    tokenizer.max_context_tokens = hp["max_context_tokens"]
+    tokenizer.max_reply_tokens = hp["max_reply_tokens"]
+    hp["vocab_size"] = tokenizer.vocab_size
+    persona_ids = {name: index for index, name in enumerate(personas)}
+    train, val, train_pairs = [], [], []
+    for pair in pairs:
+        example = (tokenizer.encode_context(pair["context"], pair["context_speakers"]),
+                   tokenizer.encode_reply(pair["reply"]), persona_ids[pair["persona"]])
+        held_out = is_heldout(pair["conversation"], manifest.train["val_fraction"])
+        (val if held_out else train).append(example)
+        if not held_out:
+            train_pairs.append(pair)
+    if not val or not train:
+        raise InputError(
+            f"train.val_fraction: {manifest.train['val_fraction']} puts "
+            f"{'no' if not val else 'every'} conversation in the validation split "
+            f"({summary.conversations} conversations); change it or add data", where)
+    data_summary = summary.as_dict()
+    data_summary.update(train_pairs=len(train), val_pairs=len(val))
+    return Prepared(tokenizer, personas, canonical, hp, train, val, train_pairs, data_summary,
+                    base_model)
+
+
+def _from_base(manifest, personas: list[str]):
+    """Fine-tuning: the base bundle's tokenizer and architecture, new personas appended.
+
+    Persona ids are rows of a trained table, so the base's personas keep their ids.
+    """
+    from model.bundle import read_bundle
+
+    meta = read_bundle(manifest.base)
+    if not (manifest.base / KERAS_FILE).is_file():
+        raise InputError(f"base: {manifest.base} has no {KERAS_FILE} to fine-tune from",
+                         str(manifest.path))
+    tokenizer = Tokenizer.load(manifest.base)
+    known = list(meta["personas"])
+    merged = known + [name for name in personas if name not in known]
+    tokenizer.add_personas(merged)
+    hp = {**meta["hyperparameters"], "dropout": manifest.model["dropout"]}
+    return tokenizer, merged, hp, manifest.base / KERAS_FILE
+
+
+SORT_WINDOW = 32  # batches whose examples are sorted by length together
+
+
+def batch_order(context_lengths, reply_lengths, batch_size: int, seed: int | None):
+    """Example indices grouped into batches of similar length (our bucketing).
+
+    Shuffle (when seeded), then sort each window of SORT_WINDOW batches by (context,
+    reply) length and cut it into batches, then shuffle the batches: a batch holds
+    examples of nearly equal length (little padding) but still differs from epoch to
+    epoch. Without a seed the order is deterministic (validation).
+    """
+    import numpy as np
+
+    count = len(context_lengths)
+    rng = np.random.default_rng(seed) if seed is not None else None
+    order = rng.permutation(count) if rng is not None else np.arange(count)
+    window = batch_size * SORT_WINDOW
+    batches = []
+    for start in range(0, count, window):
+        part = order[start:start + window]
+        part = part[np.lexsort((reply_lengths[part], context_lengths[part]))]
+        batches += [part[i:i + batch_size] for i in range(0, len(part), batch_size)]
+    if rng is not None:
+        batches = [batches[i] for i in rng.permutation(len(batches))]
+    return batches
+
+
+def make_dataset(examples, batch_size: int, seed: int | None):
+    """tf.data batches of similar length, each padded only to its own longest example.
+
+    Yields ({"context_ids" [B, S], "reply_in" [B, T], "persona" [B]}, reply_out [B, T]);
+    reply_in = <s> reply, reply_out = reply </s>, 0 = <pad>.
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    bos, eos = 1, 2  # SPECIAL_TOKENS order
+    context_lengths = np.array([len(context) for context, _, _ in examples])
+    reply_lengths = np.array([len(reply) + 1 for _, reply, _ in examples])
+    batches = batch_order(context_lengths, reply_lengths, batch_size, seed)
+
+    def padded_batches():
+        for batch in batches:
+            context = np.zeros((len(batch), max(context_lengths[batch].max(), 1)), np.int32)
+            reply_in = np.zeros((len(batch), reply_lengths[batch].max()), np.int32)
+            reply_out = np.zeros_like(reply_in)
+            persona = np.zeros(len(batch), np.int32)
+            for row, index in enumerate(batch):
+                ids, reply, persona[row] = examples[index]
+                context[row, :len(ids)] = ids
+                reply_in[row, :len(reply) + 1] = [bos, *reply]
+                reply_out[row, :len(reply) + 1] = [*reply, eos]
+            yield {"context_ids": context, "reply_in": reply_in, "persona": persona}, reply_out
+
+    ids = tf.TensorSpec([None, None], tf.int32)
+    signature = ({"context_ids": ids, "reply_in": ids,
+                  "persona": tf.TensorSpec([None], tf.int32)}, ids)
+    dataset = tf.data.Dataset.from_generator(padded_batches, output_signature=signature)
+    return dataset.apply(tf.data.experimental.assert_cardinality(len(batches))).prefetch(2)
