@@ -162,6 +162,17 @@ def test_fine_tuning_keeps_base_personas_and_adds_new_rows(trained, tmp_path):
                                   np.asarray(base_model.get_layer("decoder").weights[0]))
 
 
+def test_transformer_trains_and_exports_through_the_cli(tmp_path):
+    from model.runtime import Replier
+
+    manifest = write_manifest(tmp_path)
+    manifest.write_text(manifest.read_text().replace("kind: lstm", "kind: transformer"))
+    train(manifest, "--out", tmp_path / "bundle", "--work", tmp_path / "work", "--epochs", "1")
+    meta = json.loads((tmp_path / "bundle" / "bundle.json").read_text())
+    assert meta["kind"] == "transformer" and meta["export"]["greedy_identical"]
+    assert isinstance(Replier.load(tmp_path / "bundle").reply("lunch tomorrow?").text, str)
+
+
 @pytest.mark.parametrize("persona, val, expected", [
     ("Zed", 0.2, "persona: 'Zed' sent no text messages"),
     ("Dee", 0.2, "persona: no training pairs for 'Dee'"),
