@@ -53,8 +53,17 @@ def render_report(name: str, summary: dict) -> str:
     return "\n".join(out) + "\n"
 
 
+SHORT = {"temperature": "t", "top_p": "p", "top_k": "k", "beam_width": "width",
+         "repetition_penalty": "rep", "no_repeat_ngram": "ngram", "length_bonus": "lb",
+         "mmi_lambda": "lambda"}
+
+
 def label(settings: dict) -> str:
-    return ", ".join(f"{k}={v}" for k, v in settings.items())
+    """A short name for decoding settings: "sample t=0.7 p=0.9 rerank=8"."""
+    parts = [settings.get("strategy", "default")]
+    parts += [f"{SHORT.get(k, k)}={v}" for k, v in settings.items()
+              if k != "strategy" and not (k == "rerank" and v == 0)]
+    return " ".join(parts)
 
 
 def _pyplot():
