@@ -158,3 +158,4 @@ def test_pairs_cli_unknown_persona_leaves_no_output(tmp_path, run_cli):
     assert result.returncode == 2
     assert result.stderr.startswith("error: ") and "'Zoe' sent no text messages" in result.stderr
     assert list(tmp_path.iterdir()) == [messages]
+
