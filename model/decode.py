@@ -24,6 +24,7 @@ State = dict[str, np.ndarray]
 StepFn = Callable[[np.ndarray, State], tuple[np.ndarray, State]]
 
 STRATEGIES = ("greedy", "beam", "sample")
+NULLABLE = ("seed", "length_bonus")
 NEG_INF = np.float32(-1e9)  # finite, so sums of banned scores never turn into NaN
 
 
@@ -43,7 +44,7 @@ class Decoding:
     rerank: int = 0  # N candidates reranked with MMI-antiLM; 0 or 1 = off
     mmi_lambda: float = 0.5
     mmi_gamma: int = 5  # the anti-LM penalises only the first gamma tokens (Li et al. 2016a)
-    length_bonus: float = 0.1  # per token, in the rerank score
+    length_bonus: float | None = None  # per token in the rerank score; None: automatic
     length_penalty: float = 1.0  # beam: score / length**length_penalty
     ground: float = 0.0  # runtime: retrieval similarity above which the hit is grounding
     seed: int | None = None
@@ -88,10 +89,12 @@ class Decoding:
 
 
 def _coerce(key: str, value, default):
+    if key in NULLABLE and value is None:
+        return None
     if key == "seed":
-        if value is None:
-            return None
         kind = int
+    elif key == "length_bonus":
+        kind = float
     elif key == "strategy":
         kind = str
     else:
@@ -318,7 +321,7 @@ def sequence_logprobs(step: StepFn, state: State, targets: Sequence[Sequence[int
 
 
 def mmi_scores(step: StepFn, state: State, lm_state: State,
-               candidates: Sequence[Sequence[int]], rules: TokenRules,
+               candidates: Sequence[Sequence[int]], owner: np.ndarray, rules: TokenRules,
                cfg: Decoding) -> np.ndarray:
     """score = log p(T|S) - lambda * log U(T)[first gamma tokens] + length_bonus * |T|.
 
@@ -327,14 +330,26 @@ def mmi_scores(step: StepFn, state: State, lm_state: State,
     for the separately trained language model U(T) of Li et al. (2016a): it is what the
     decoder predicts from the persona and its own prefix alone, which is exactly the
     generic-reply prior MMI-antiLM wants to subtract.
+
+    Li et al. tune the length weight on a dev set. `length_bonus=None` uses, for each
+    request (`owner` groups the candidates), the mean per-token NLL of its candidates:
+    a summed log p(T|S) then no longer prefers short replies just for being short.
     """
     conditional = sequence_logprobs(step, state, candidates, rules)
     unconditional = sequence_logprobs(step, lm_state, candidates, rules)
-    return np.array([
-        cond.sum() - cfg.mmi_lambda * uncond[:min(cfg.mmi_gamma, len(cand))].sum()
-        + cfg.length_bonus * len(cand)
-        for cand, cond, uncond in zip(candidates, conditional, unconditional, strict=True)
-    ])
+    lengths = np.array([len(c) for c in candidates], dtype=np.float64)
+    cond = np.array([c.sum() for c in conditional])
+    anti = np.array([u[:min(cfg.mmi_gamma, len(c))].sum()
+                     for c, u in zip(candidates, unconditional, strict=True)])
+    if cfg.length_bonus is not None:
+        bonus = np.full(len(candidates), cfg.length_bonus)
+    else:
+        tokens = np.array([len(c) for c in conditional], dtype=np.float64)  # with </s>
+        bonus = np.zeros(len(candidates))
+        for row in np.unique(owner):
+            mine = owner == row
+            bonus[mine] = -cond[mine].sum() / tokens[mine].sum()
+    return cond - cfg.mmi_lambda * anti + bonus * lengths
 
 
 def generate(step: StepFn, state: State, rules: TokenRules, cfg: Decoding,
@@ -367,7 +382,7 @@ def generate(step: StepFn, state: State, rules: TokenRules, cfg: Decoding,
     owner = np.array([b for b, cands in enumerate(candidates) for _ in cands])
     flat = [c for cands in candidates for c in cands]
     scores = mmi_scores(step, take_rows(state, owner), take_rows(lm_state, owner),
-                        flat, rules, cfg)
+                        flat, owner, rules, cfg)
     best: list[list[int]] = []
     for b in range(batch):
         mine = np.flatnonzero(owner == b)
@@ -382,7 +397,7 @@ def add_decoding_arguments(parser) -> None:
     """--strategy, --temperature, ... for every Decoding field; unset flags stay None."""
     group = parser.add_argument_group("decoding (defaults: the bundle's, else the module's)")
     for f in dataclasses.fields(Decoding):
-        kind = int if f.name == "seed" else type(f.default)
+        kind = {"seed": int, "length_bonus": float}.get(f.name, type(f.default))
         choices = STRATEGIES if f.name == "strategy" else None
         group.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=kind,
                            choices=choices, default=None, metavar=None if choices else "X")

@@ -15,6 +15,7 @@ from model.decode import (
     block_repeated_ngrams,
     generate,
     log_softmax,
+    mmi_scores,
     sequence_logprobs,
     strip_tokens,
 )
@@ -211,6 +212,25 @@ def test_rerank_picks_the_candidate_mmi_prefers():
     assert generate(step, state, RULES, sampled, [3], lm_state=empty) == [[7]]
 
 
+def test_automatic_length_bonus_is_each_requests_mean_token_nll():
+    step = make_step(random_table(10))
+    state, empty = biases(4, seed=11), biases(4, seed=12, scale=0.0)
+    candidates = [[6, 7], [8], [9, 10, 11], [6]]
+    owner = np.array([0, 0, 1, 1])
+    settings = cfg(mmi_lambda=0.5, mmi_gamma=1)
+    got = mmi_scores(step, state, empty, candidates, owner, RULES, settings)
+    cond = sequence_logprobs(step, state, candidates, RULES)
+    anti = sequence_logprobs(step, empty, candidates, RULES)
+    for rows in ([0, 1], [2, 3]):
+        bonus = -sum(cond[i].sum() for i in rows) / sum(len(cond[i]) for i in rows)
+        for i in rows:
+            expected = cond[i].sum() - 0.5 * anti[i][0] + bonus * len(candidates[i])
+            assert got[i] == pytest.approx(expected)
+    fixed = mmi_scores(step, state, empty, candidates, owner, RULES,
+                       cfg(mmi_lambda=0.5, mmi_gamma=1, length_bonus=2.0))
+    assert fixed[2] == pytest.approx(cond[2].sum() - 0.5 * anti[2][0] + 2.0 * 3)
+
+
 def test_sequence_logprobs_matches_a_hand_computation():
     table = random_table(9)
     step = make_step(table)
@@ -224,6 +244,8 @@ def test_sequence_logprobs_matches_a_hand_computation():
 
 def test_decoding_settings_are_validated():
     assert Decoding.from_dict({"temperature": 1, "seed": 3}).temperature == 1.0
+    assert Decoding.from_dict({"length_bonus": 2}).length_bonus == 2.0
+    assert Decoding.from_dict({"length_bonus": None}).length_bonus is None
     with pytest.raises(ValueError, match="unknown decoding setting 'temprature'"):
         Decoding.from_dict({"temprature": 0.7})
     with pytest.raises(ValueError, match="top_p"):
