@@ -190,3 +190,44 @@ def test_pruning_drops_what_lambda_never_imports_and_nothing_outside(tmp_path):
     assert kept == ["botocore/data/endpoints.json", "botocore/data/s3/service-2.json.gz",
                     "flask/__init__.py", "numpy/__init__.py"]
     assert outside.read_text() == "not ours"
+
+
+@pytest.mark.slow
+def test_real_zappa_deploy_and_undeploy_against_moto(aws, run_cli, demo_bundle, tmp_path):
+    """Zappa itself, run by `deploy lambda deploy`, against the moto server (its `update`
+    calls ListFunctionUrlConfigs, which moto lacks, so update is checked by --dry-run)."""
+    aws.client("ssm").put_parameter(Name="/doppel/dev/X_API_SECRET", Value="canary-7f7f",
+                                    Type="SecureString")
+    fake_zip = tmp_path / "doppel-dev.zip"
+    with zipfile.ZipFile(fake_zip, "w") as archive:
+        archive.writestr("handler.py", "def lambda_handler(event, context):\n    return 1\n")
+    build = tmp_path / "build"
+    deployed = run_cli("deploy", "lambda", "deploy", "--stage", "dev", "--bucket", BUCKET,
+                       "--bundle", demo_bundle, "--zip", fake_zip, "--build-dir", build,
+                       *aws.args())
+    assert deployed.returncode == 0, deployed.stderr[-3000:]
+    assert "Deployment complete!" in deployed.stdout
+
+    settings = json.loads((build / "zappa_settings.dev.json").read_text())["dev"]
+    function = aws.client("lambda").get_function_configuration(FunctionName="doppel-dev")
+    assert (function["Runtime"], function["Handler"]) == ("python3.12", "handler.lambda_handler")
+    assert (function["MemorySize"], function["Timeout"]) == (2048, 30)
+    assert function["Role"] == aws.client("iam").get_role(RoleName="doppel-dev-lambda")["Role"]["Arn"]
+    assert function["Environment"]["Variables"] == settings["aws_environment_variables"]
+    assert "canary-7f7f" not in json.dumps(function)
+    events = aws.client("events")
+    (rule,) = events.list_rules()["Rules"]
+    assert (rule["Name"], rule["ScheduleExpression"]) == (
+        "doppel-dev-backend.poller.handle_scheduled", "rate(1 minute)")
+    assert [t["Arn"] for t in events.list_targets_by_rule(Rule=rule["Name"])["Targets"]] == [
+        function["FunctionArn"]]
+    assert [api["name"] for api in aws.client("apigateway").get_rest_apis()["items"]] == [
+        "doppel-dev"]
+
+    gone = run_cli("deploy", "lambda", "undeploy", "--stage", "dev", "--build-dir", build,
+                   *aws.args())
+    assert gone.returncode == 0, gone.stderr[-3000:]
+    assert gone.stdout.splitlines()[-1] == "deleted role doppel-dev-lambda"
+    assert aws.client("lambda").list_functions()["Functions"] == []
+    assert events.list_rules()["Rules"] == []
+    assert "doppel-dev-lambda" not in {r["RoleName"] for r in aws.client("iam").list_roles()["Roles"]}
