@@ -9,10 +9,11 @@ line is one message and only the replies are printed, so scripts and tests can d
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import sys
 from pathlib import Path
 
-from model.decode import add_decoding_arguments, decoding_from_args
+from model.decode import STRATEGIES, Decoding
 from model.runtime import Replier, ReplyRequest, UnknownPersona
 
 HISTORY_FILE = Path.home() / ".doppel_chat_history"
@@ -120,3 +121,38 @@ def _save_history() -> None:
         import readline
 
         readline.write_history_file(HISTORY_FILE)
+
+
+# --- decoding flags ---------------------------------------------------------------------
+
+
+FLAG_HELP = {
+    "beam_width": "beams per reply", "temperature": "sampling temperature",
+    "top_k": "sample from the k likeliest tokens (0: all)",
+    "top_p": "sample from the smallest set holding this much probability",
+    "repetition_penalty": "CTRL penalty on tokens already generated (1: off)",
+    "no_repeat_ngram": "never repeat an n-gram of this size (0: off)",
+    "min_len": "tokens before </s> is allowed", "max_len": "most tokens per reply",
+    "rerank": "MMI-antiLM rerank of N candidates (0: off)",
+    "mmi_lambda": "weight of the anti-LM", "mmi_gamma": "tokens the anti-LM penalises",
+    "length_bonus": "per-token bonus when reranking (default: automatic)",
+    "length_penalty": "beam score / length**this", "seed": "sampling seed",
+    "ground": "retrieval grounding above this similarity (0: off)",
+}
+
+
+def add_decoding_arguments(parser) -> None:
+    """--strategy, --temperature, ... for every Decoding field; unset flags stay None."""
+    group = parser.add_argument_group("decoding (defaults: the bundle's, else the module's)")
+    for f in dataclasses.fields(Decoding):
+        kind = {"seed": int, "length_bonus": float}.get(f.name, type(f.default))
+        choices = STRATEGIES if f.name == "strategy" else None
+        group.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=kind,
+                           choices=choices, default=None, metavar=None if choices else "X",
+                           help=FLAG_HELP.get(f.name))
+
+
+def decoding_from_args(args) -> dict:
+    """The decoding flags that were given, as a settings dict for Decoding.from_dict."""
+    return {f.name: getattr(args, f.name) for f in dataclasses.fields(Decoding)
+            if getattr(args, f.name, None) is not None}

@@ -388,22 +388,3 @@ def generate(step: StepFn, state: State, rules: TokenRules, cfg: Decoding,
         mine = np.flatnonzero(owner == b)
         best.append(flat[mine[int(np.argmax(scores[mine]))]] if len(mine) else [])
     return best
-
-
-# --- command-line flags (chat, eval) -------------------------------------------------------
-
-
-def add_decoding_arguments(parser) -> None:
-    """--strategy, --temperature, ... for every Decoding field; unset flags stay None."""
-    group = parser.add_argument_group("decoding (defaults: the bundle's, else the module's)")
-    for f in dataclasses.fields(Decoding):
-        kind = {"seed": int, "length_bonus": float}.get(f.name, type(f.default))
-        choices = STRATEGIES if f.name == "strategy" else None
-        group.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=kind,
-                           choices=choices, default=None, metavar=None if choices else "X")
-
-
-def decoding_from_args(args) -> dict:
-    """The decoding flags that were given, as a settings dict for Decoding.from_dict."""
-    return {f.name: getattr(args, f.name) for f in dataclasses.fields(Decoding)
-            if getattr(args, f.name, None) is not None}
