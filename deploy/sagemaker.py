@@ -55,6 +55,11 @@ def job_name(manifest_name: str, now: datetime | None = None) -> str:
     return f"doppel-{slug}-{stamp}"
 
 
+def default_bucket(aws: Aws) -> str:
+    account = aws.client("sts").get_caller_identity()["Account"]
+    return f"sagemaker-{aws.region}-{account}"
+
+
 def training_requirements() -> list[str]:
     """Pinned pip requirements for the container: training + serving, minus TensorFlow."""
     pins = []
@@ -192,7 +197,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=["train", "wait"])
     parser.add_argument("target", help="train: the manifest (YAML); wait: the job name")
     parser.add_argument("--role", help="train: IAM role ARN SageMaker runs the job as")
-    parser.add_argument("--bucket", help="train: S3 bucket for the inputs and the model")
+    parser.add_argument("--bucket", help="train: S3 bucket for the inputs and the model "
+                        "(default: sagemaker-REGION-ACCOUNT, as the SageMaker SDK names it)")
     parser.add_argument("--instance-type", default="ml.g5.xlarge")
     parser.add_argument("--image-uri", help="training image (default: the AWS TensorFlow "
                         "training image, " + DEFAULT_IMAGE.format(region="REGION") + ")")
@@ -209,9 +215,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     aws = Aws.from_args(args)
     if args.action == "train":
-        if not args.role or not args.bucket:
-            raise InputError("train needs --role (the IAM role ARN the job runs as) and --bucket")
-        job = start_training(aws, Path(args.target), args.bucket, args.role, args.instance_type,
+        if not args.role:
+            raise InputError("train needs --role (the IAM role ARN the job runs as)")
+        bucket = args.bucket or default_bucket(aws)
+        job = start_training(aws, Path(args.target), bucket, args.role, args.instance_type,
                              args.image_uri, args.job_name, args.max_runtime)
         if args.no_wait:
             print(f"not waiting: `python -m deploy sagemaker wait {job}` picks it up")

@@ -146,3 +146,13 @@ def test_bad_manifest_starts_nothing(aws, run_cli, tmp_path):
     assert result.returncode == 2
     assert "sources[0].path" in result.stderr
     assert aws.client("sagemaker").list_training_jobs()["TrainingJobSummaries"] == []
+
+
+def test_default_bucket_is_the_sagemaker_sdk_one(aws, run_cli, demo_bundle, tmp_path):
+    result = run_cli("deploy", "sagemaker", "train", write_manifest(tmp_path, demo_bundle),
+                     "--role", ROLE, "--job-name", JOB, "--no-wait", *aws.args())
+    assert result.returncode == 0, result.stderr
+    bucket = f"sagemaker-{REGION}-123456789012"  # moto's account
+    assert f"s3://{bucket}/sagemaker/{JOB}/" in result.stdout
+    job = aws.client("sagemaker").describe_training_job(TrainingJobName=JOB)
+    assert job["OutputDataConfig"]["S3OutputPath"] == f"s3://{bucket}/sagemaker"
