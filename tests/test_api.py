@@ -303,3 +303,15 @@ def test_one_json_log_line_per_request_without_text_unless_enabled(demo_bundle, 
         assert line["route"] == "/api/reply" and line["status"] == 200
         assert line["batch_size"] == 1 and line["latency_ms"] > 0
         assert (secret in json.dumps(line)) is log_text
+
+
+def test_chat_page_embeds_personas_and_its_settings(demo_bundle, replier):
+    client = create_app({"bundle": str(demo_bundle), "burst_pause_ms": 900}).test_client()
+    page = client.get("/").get_data(as_text=True)
+    start = page.index('<script id="config" type="application/json">') + len(
+        '<script id="config" type="application/json">')
+    config = json.loads(page[start:page.index("</script>", start)])
+    assert config["personas"] == replier.personas
+    assert config["defaultPersona"] == replier.default_persona
+    assert config["burstPauseMs"] == 900 and config["ready"] is True
+    assert client.get("/static/chat.js").status_code == 200

@@ -17,6 +17,8 @@ from schemathesis import GenerationMode
 from backend.app import create_app
 from backend.schema import MAX_BODY_BYTES
 
+pytestmark = pytest.mark.slow
+
 FUZZ = settings(max_examples=50, deadline=None, derandomize=True, database=None,
                 suppress_health_check=list(HealthCheck))
 
