@@ -230,6 +230,8 @@ def throughput(args: argparse.Namespace) -> None:
             server.stop()
     print(f"\n{args.clients} clients, {args.duration:g} s per run, {args.runs} run(s), "
           f"{args.workers} worker(s) x {args.threads} threads, bundle {args.bundle}")
+    print(f"{len(os.sched_getaffinity(0))} CPU cores; load average now "
+          f"{os.getloadavg()[0]:.1f} (other processes compete with server and client)")
     medians = {}
     for batching, runs in results.items():
         medians[batching] = {key: statistics.median(r[key] for r in runs)
