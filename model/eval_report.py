@@ -29,7 +29,8 @@ def render_report(name: str, summary: dict) -> str:
            f"{summary['test_pairs']} held-out pairs answered by {summary['persona']} "
            f"({summary['train_pairs']} training pairs for the baselines and the classifier).",
            f"Decoding: `{json.dumps(summary['decoding'])}`; "
-           f"{summary['systems']['doppel']['ms_per_reply']:.1f} ms per reply (batch 1, median).",
+           f"{summary['systems']['doppel']['ms_per_reply']:.1f} ms per reply (batch 1, median "
+           f"wall time; {summary['systems']['doppel']['cpu_ms_per_reply']:.1f} ms CPU).",
            "", render_table(summary["systems"], summary["persona_share_real"]), "",
            "Definitions: DESIGN.md › Evaluation; tokens for distinct/length are word tokens "
            "(model.metrics.words), perplexity is per model token including </s>.", "",
@@ -40,8 +41,9 @@ def render_report(name: str, summary: dict) -> str:
                 "default is the best setting within the latency budget. The sweep scores the "
                 "same held-out pairs as the table above, so the choice carries a small "
                 "selection bias.", "",
-                "| decoding | quality | ms/reply |", "|---|---|---|"]
-        out += [f"| {label(r['decoding'])} | {r['quality']:.3f} | {r['ms_per_reply']:.1f} |"
+                "| decoding | quality | CPU ms/reply | wall ms/reply |", "|---|---|---|---|"]
+        out += [f"| {label(r['decoding'])} | {r['quality']:.3f} | {r['cpu_ms_per_reply']:.1f} | "
+                f"{r['ms_per_reply']:.1f} |"
                 for r in summary["sweep"]]
         out += ["", "![sweep](sweep.png)", ""]
     out += ["## Examples", ""]
@@ -93,11 +95,11 @@ def plot_systems(results: dict, real_share: float, path: Path) -> None:
 def plot_sweep(rows: list[dict], budget_ms: float, path: Path) -> None:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    ax.scatter([r["ms_per_reply"] for r in rows], [r["quality"] for r in rows])
+    ax.scatter([r["cpu_ms_per_reply"] for r in rows], [r["quality"] for r in rows])
     for r in rows:
-        ax.annotate(label(r["decoding"]), (r["ms_per_reply"], r["quality"]), fontsize=6)
+        ax.annotate(label(r["decoding"]), (r["cpu_ms_per_reply"], r["quality"]), fontsize=6)
     ax.axvline(budget_ms, color="#c44e52", linestyle="--", label="latency budget")
-    ax.set_xlabel("ms per reply (batch 1, median)")
+    ax.set_xlabel("CPU ms per reply (batch 1, median)")
     ax.set_ylabel("quality (see model/evaluate.py:quality)")
     ax.legend(fontsize=8)
     _save(plt, fig, path)
