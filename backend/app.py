@@ -25,7 +25,7 @@ from backend.pages import pages
 from backend.ratelimit import RateLimiter
 from backend.schema import MAX_BODY_BYTES
 from backend.service import ApiError, Service, current_service
-from backend.sessions import SessionStore
+from backend.sessions import open_sessions
 from model.runtime import Replier
 
 log = logging.getLogger("backend.app")
@@ -46,8 +46,8 @@ def create_app(config: dict | None = None) -> Flask:
     service = Service(
         settings=settings,
         metrics=ServiceMetrics(),
-        sessions=SessionStore(settings["session_max"], settings["session_ttl_s"],
-                              settings["session_turns"]),
+        sessions=open_sessions(settings["sessions_db"], settings["session_max"],
+                               settings["session_ttl_s"], settings["session_turns"]),
         limiter=RateLimiter(settings["rate_limit_per_s"], settings["rate_limit_burst"]),
     )
     app.extensions["doppel"] = service

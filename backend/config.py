@@ -73,6 +73,10 @@ SETTINGS: dict[str, Setting] = {
     "session_ttl_s": Setting(
         "DOPPEL_SESSION_TTL_S", 3600.0, "a session idle this long is forgotten", float
     ),
+    "sessions_db": Setting(
+        "DOPPEL_SESSIONS_DB", "", "SQLite file for session history shared by workers "
+        "(`serve` sets one); empty = each process keeps its own in memory"
+    ),
     "session_turns": Setting(
         "DOPPEL_SESSION_TURNS", 6, "turns of a session's history fed back as context", int
     ),

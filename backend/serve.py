@@ -12,6 +12,7 @@ import argparse
 import os
 import shutil
 import tempfile
+from pathlib import Path
 
 from gunicorn.app.base import BaseApplication
 
@@ -45,12 +46,14 @@ def run(args: argparse.Namespace) -> int:
 
         create_app(overrides).run(host=args.host, port=args.port, threaded=True)
         return 0
-    own_metrics_dir = None
+    # Files the workers share, in one directory removed on exit: Prometheus values (must
+    # be set before any process imports prometheus_client; /metrics adds the workers' up)
+    # and session history (a session's next request may land on another worker).
+    shared_dir = Path(tempfile.mkdtemp(prefix="doppel-serve-"))
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        # Must be set before any process imports prometheus_client: workers then share
-        # their counts through files here, and /metrics adds them up.
-        own_metrics_dir = tempfile.mkdtemp(prefix="doppel-metrics-")
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = own_metrics_dir
+        (shared_dir / "metrics").mkdir()
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(shared_dir / "metrics")
+    os.environ.setdefault(SETTINGS["sessions_db"].env, str(shared_dir / "sessions.sqlite"))
     try:
         _GunicornApp(overrides, {
             "bind": f"{args.host}:{args.port}",
@@ -67,8 +70,7 @@ def run(args: argparse.Namespace) -> int:
             "control_socket_disable": True,
         }).run()
     finally:
-        if own_metrics_dir:
-            shutil.rmtree(own_metrics_dir, ignore_errors=True)
+        shutil.rmtree(shared_dir, ignore_errors=True)
     return 0
 
 

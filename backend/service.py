@@ -14,7 +14,7 @@ from backend.batcher import DirectDecoder, MicroBatcher
 from backend.metrics import ServiceMetrics
 from backend.ratelimit import RateLimiter
 from backend.schema import openapi_document, reply_request_schema
-from backend.sessions import SessionStore
+from backend.sessions import SessionStore, SqliteSessionStore
 from model.runtime import Replier
 
 
@@ -35,7 +35,7 @@ class Service:
 
     settings: dict
     metrics: ServiceMetrics
-    sessions: SessionStore
+    sessions: SessionStore | SqliteSessionStore
     limiter: RateLimiter
     replier: Replier | None = None
     decoder: MicroBatcher | DirectDecoder | None = None

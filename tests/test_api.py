@@ -10,7 +10,7 @@ import pytest
 from backend.app import create_app
 from backend.ratelimit import RateLimiter
 from backend.schema import MAX_BODY_BYTES, MAX_CONTEXT_ITEMS, MAX_MESSAGE_CHARS
-from backend.sessions import SessionStore
+from backend.sessions import SessionStore, SqliteSessionStore
 from model.runtime import Replier, ReplyRequest
 
 
@@ -241,18 +241,40 @@ def test_readyz_and_personas_when_loaded(client, replier):
 # --- sessions -------------------------------------------------------------------------
 
 
-def test_session_store_bounds_turns_count_and_age():
-    now = [0.0]
-    store = SessionStore(max_sessions=2, ttl_s=60, max_turns=3, clock=lambda: now[0])
+@pytest.fixture(params=["memory", "sqlite"])
+def session_store(request, tmp_path):
+    """Both stores, on a clock the test moves: (store, clock)."""
+    now = [100.0]
+    bounds = {"max_sessions": 2, "ttl_s": 60, "max_turns": 3, "clock": lambda: now[0]}
+    if request.param == "memory":
+        return SessionStore(**bounds), now
+    return SqliteSessionStore(tmp_path / "sessions.sqlite", **bounds), now
+
+
+def test_session_store_bounds_turns_count_and_age(session_store):
+    store, now = session_store
     store.record("a", [("1", None), ("2", "Ana")])
+    now[0] += 1
     store.record("a", [("3", None), ("4", "Ana")])
     assert store.history("a") == [("2", "Ana"), ("3", None), ("4", "Ana")]
+    now[0] += 1
     store.record("b", [("b", None)])
     store.history("a")  # reading does not refresh: only a new turn does
+    now[0] += 1
     store.record("c", [("c", None)])
     assert store.history("a") == [] and store.history("b") == [("b", None)]
-    now[0] = 61.0
+    store.forget("c")
+    assert store.history("c") == [] and len(store) == 1
+    now[0] += 60
     assert store.history("b") == [] and len(store) == 0
+
+
+def test_sqlite_sessions_are_shared_between_store_instances(tmp_path):
+    path = tmp_path / "sessions.sqlite"
+    worker_a = SqliteSessionStore(path, max_sessions=10, ttl_s=60, max_turns=4)
+    worker_b = SqliteSessionStore(path, max_sessions=10, ttl_s=60, max_turns=4)
+    worker_a.record("s", [("hi", None), ("hey <brk> what's up", "Ana")])
+    assert worker_b.history("s") == [("hi", None), ("hey <brk> what's up", "Ana")]
 
 
 # --- OpenAPI, metrics, logs -----------------------------------------------------------

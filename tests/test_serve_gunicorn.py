@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from model.runtime import Replier, ReplyRequest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.slow
@@ -68,6 +70,7 @@ def test_gunicorn_workers_serve_replies_and_metrics_then_stop_cleanly(demo_bundl
             time.sleep(0.2)
             metrics = requests.get(f"{url}/metrics", timeout=10).text
         assert metrics.count("doppel_model_info{") == 2
+        assert_session_continues_across_workers(url, demo_bundle)
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) == 0
     finally:
@@ -77,9 +80,27 @@ def test_gunicorn_workers_serve_replies_and_metrics_then_stop_cleanly(demo_bundl
     lines = [json.loads(line) for line in log_path.read_text().splitlines()
              if line.startswith("{")]
     replies_logged = [line for line in lines if line["route"] == "/api/reply"]
-    assert len(replies_logged) == 7
+    assert len(replies_logged) == 7 + len(SESSION_TURNS)
     assert {line["status"] for line in replies_logged} == {200, 400}
     assert "hello number" not in log_path.read_text()  # message text is not logged
+
+
+SESSION_TURNS = ["hey, free on friday?", "great, see you then", "should I bring anything?",
+                 "ok cool"]
+
+
+def assert_session_continues_across_workers(url: str, bundle: Path) -> None:
+    """Whichever worker answers, it sees the session's earlier turns (shared SQLite)."""
+    replier = Replier.load(bundle)
+    history: list[tuple[str, str | None]] = []
+    for message in SESSION_TURNS:
+        got = requests.post(f"{url}/api/reply", timeout=30, json={
+            "message": message, "session_id": "across-workers", "temperature": 0}).json()
+        expected = replier.reply_batch([ReplyRequest(
+            message, [text for text, _ in history], None, {"strategy": "greedy"},
+            speakers=[speaker for _, speaker in history] + [None] if history else None)])[0]
+        assert got["reply"] == expected.text
+        history = (history + [(message, None), (expected.text, expected.persona)])[-6:]
 
 
 def test_serve_refuses_a_missing_bundle_with_one_line(run_cli, tmp_path):
