@@ -30,13 +30,18 @@ NEG_INF = np.float32(-1e9)  # finite, so sums of banned scores never turn into N
 
 @dataclass(frozen=True)
 class Decoding:
-    """How to turn logits into a reply. `from_dict` validates user-supplied settings."""
+    """How to turn logits into a reply. `from_dict` validates user-supplied settings.
+
+    The defaults are what `python -m model eval data/models/demo --sweep` chose on the
+    demo bundle (plain sampling at temperature 1 with the repetition guards: best quality
+    within the 20 ms budget; see model/evaluate.py). A bundle's `decoding` overrides them.
+    """
 
     strategy: str = "sample"
     beam_width: int = 4
-    temperature: float = 0.8
+    temperature: float = 1.0
     top_k: int = 0  # 0 = no top-k cut
-    top_p: float = 0.9  # 1.0 = no nucleus cut
+    top_p: float = 1.0  # 1.0 = no nucleus cut
     repetition_penalty: float = 1.2  # CTRL-style; 1.0 = off
     no_repeat_ngram: int = 3  # 0 = off
     min_len: int = 1
