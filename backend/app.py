@@ -54,6 +54,12 @@ def create_app(config: dict | None = None) -> Flask:
     _load_model(service)
     app.register_blueprint(api)
     app.register_blueprint(pages)
+    if settings["telegram_webhook_secret"]:
+        # python-telegram-bot is imported only when the webhook is on, so a reply-only
+        # deployment neither pays for it at cold start nor needs it installed.
+        from backend.telegram_webhook import telegram_webhook
+
+        app.register_blueprint(telegram_webhook)
     app.register_error_handler(ApiError, _api_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)

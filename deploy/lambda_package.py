@@ -43,10 +43,10 @@ EXTRA_REQUIREMENTS = ("durationpy",)  # zappa.utilities imports it (zappa itself
 # Installed by the serving requirements but never imported on Lambda: the web server
 # (API Gateway is the server) and huggingface_hub with its HTTP stack, which tokenizers
 # only needs for from_pretrained downloads.
-# The Telegram bot (and its HTTP client) runs as a server of its own, not on Lambda.
+# python-telegram-bot and httpx stay: the Telegram webhook route runs on Lambda when
+# TELEGRAM_WEBHOOK_SECRET is set.
 UNUSED_DISTRIBUTIONS = ("gunicorn", "huggingface_hub", "hf_xet", "fsspec", "filelock", "tqdm",
-                        "httpx2", "httpcore2", "anyio", "h11", "truststore",
-                        "python_telegram_bot", "httpx", "httpcore")
+                        "httpx2", "httpcore2", "truststore")
 # Offline tooling inside packages we keep (model conversion and quantization, Fortran
 # wrappers), never imported when they are.
 UNUSED_SUBPACKAGES = ("onnxruntime/transformers", "onnxruntime/quantization",
@@ -54,7 +54,7 @@ UNUSED_SUBPACKAGES = ("onnxruntime/transformers", "onnxruntime/quantization",
 # botocore's API descriptions are a third of the package; the function only talks to these.
 BOTOCORE_SERVICES = ("s3", "ssm", "dynamodb", "sts", "kms")
 FORBIDDEN = ("tensorflow", "keras", "tf_keras", "tensorboard", "tf2onnx", "onnx", "torch", "jax")
-ENTRY_MODULES = ("deploy.lambda_entry", "backend.poller")
+ENTRY_MODULES = ("deploy.lambda_entry", "backend.poller", "backend.telegram_webhook")
 PROJECT_PACKAGES = ("backend", "model", "deploy")
 DATA_DIRS = ("backend",)  # packages whose non-Python files (templates, static) ship too
 MAX_UNZIPPED_BYTES = 250 * 1024 * 1024  # Lambda's limit for a zip deployment

@@ -337,3 +337,12 @@ def test_chat_page_embeds_personas_and_its_settings(demo_bundle, replier):
     assert config["defaultPersona"] == replier.default_persona
     assert config["burstPauseMs"] == 900 and config["ready"] is True
     assert client.get("/static/chat.js").status_code == 200
+
+
+def test_telegram_webhook_route_exists_only_when_its_secret_is_set(demo_bundle):
+    off = create_app({"bundle": str(demo_bundle)}).test_client()
+    assert off.post("/telegram/webhook", json={"update_id": 1}).status_code == 404
+    on = create_app({"bundle": str(demo_bundle), "telegram_webhook_secret": "s3cret"}).test_client()
+    response = on.post("/telegram/webhook", json={"update_id": 1},
+                       headers={"X-Telegram-Bot-Api-Secret-Token": "wrong"})
+    assert response.status_code == 403
