@@ -1,4 +1,4 @@
-"""X credentials (and the reply API key) as SSM Parameter Store SecureStrings.
+"""X and Telegram credentials (and the reply API key) as SSM Parameter Store SecureStrings.
 
 They live under `/doppel/<stage>/<ENV NAME>` and are read into the environment at
 cold start (`load_secrets`), so they are never in the Lambda zip, never in Zappa's
@@ -20,7 +20,7 @@ from model.errors import InputError
 
 # The backend settings (backend/config.py) that are credentials.
 SECRET_ENV = ("X_BEARER_TOKEN", "X_API_KEY", "X_API_SECRET", "X_ACCESS_TOKEN",
-              "X_ACCESS_SECRET", "DOPPEL_API_KEY")
+              "X_ACCESS_SECRET", "DOPPEL_API_KEY", "TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_SECRET")
 
 
 def parameter_path(stage: str) -> str:

@@ -131,7 +131,11 @@ def test_instance_settings_role_policy_and_user_data(aws, run_cli, demo_bundle):
     assert ("ExecStart=/opt/doppel/venv/bin/python -m deploy.bootstrap /opt/doppel/venv/bin/"
             "python -m backend serve --host 0.0.0.0 --port 80 --workers 2\n") in script
     assert "python -m deploy.bootstrap /opt/doppel/venv/bin/python -m backend poll\n" in script
-    assert script.count("Restart=on-failure") == 2
+    assert "python -m deploy.bootstrap /opt/doppel/venv/bin/python -m backend telegram\n" in script
+    assert script.count("Restart=on-failure") == 3
+    # the Telegram unit starts only where its token is stored for this stage
+    assert ("if aws ssm get-parameter --name '/doppel/prod/TELEGRAM_BOT_TOKEN' --region "
+            "'us-east-1' >/dev/null 2>&1; then\n  systemctl enable --now doppel-telegram.service") in script
     assert "pip install --quiet -r /opt/doppel/app/requirements-serve.txt" in script
     assert "systemctl enable --now doppel-web.service doppel-poller.service" in script
 
