@@ -201,16 +201,23 @@ SWEEP_PANELS = [("distinct_2", "distinct-2"), ("bleu", "BLEU"),
                 ("persona_share", "persona score"), ("cpu_ms_per_reply", "CPU ms per reply")]
 
 
-def plot_sweep_metrics(rows: Sequence[dict], real_share: float | None = None):
-    """One bar panel per metric, one bar per decoding setting of eval's sweep rows."""
+def plot_sweep_metrics(rows: Sequence[dict], real_share: float | None = None,
+                       budget_ms: float | None = None):
+    """One bar panel per metric, one bar per decoding setting of eval's sweep rows.
+
+    Dashed lines: the persona score of the persona's real replies, the latency budget.
+    """
     from model.eval_report import label
 
     figure, axes = _figure(14, 0.3 * len(rows) + 1.5, len(SWEEP_PANELS))
     names = [label(row["decoding"]) for row in rows][::-1]
+    references = {"persona_share": (real_share, "real replies"),
+                  "cpu_ms_per_reply": (budget_ms, "latency budget")}
     for index, (ax, (key, title)) in enumerate(zip(axes, SWEEP_PANELS, strict=True)):
         ax.barh(names, [row[key] for row in rows][::-1], color="#4c72b0")
-        if key == "persona_share" and real_share is not None:
-            ax.axvline(real_share, color="#c44e52", linestyle="--", label="real replies")
+        value, name = references.get(key, (None, None))
+        if value is not None:
+            ax.axvline(value, color="#c44e52", linestyle="--", label=name)
             ax.legend(fontsize=7)
         ax.set_title(title)
         if index:
