@@ -151,20 +151,22 @@ def make_dataset(examples, batch_size: int, seed: int | None):
     bos, eos = 1, 2  # SPECIAL_TOKENS order
     context_lengths = np.array([len(context) for context, _, _ in examples])
     reply_lengths = np.array([len(reply) + 1 for _, reply, _ in examples])
+    # padded once; a batch is then a slice (no Python per example while training runs)
+    contexts = np.zeros((len(examples), max(context_lengths.max(), 1)), np.int32)
+    replies_in = np.zeros((len(examples), reply_lengths.max()), np.int32)
+    replies_out = np.zeros_like(replies_in)
+    for row, (ids, reply, _) in enumerate(examples):
+        contexts[row, :len(ids)] = ids
+        replies_in[row, :len(reply) + 1] = [bos, *reply]
+        replies_out[row, :len(reply) + 1] = [*reply, eos]
+    personas = np.array([persona for _, _, persona in examples], np.int32)
     batches = batch_order(context_lengths, reply_lengths, batch_size, seed)
 
     def padded_batches():
         for batch in batches:
-            context = np.zeros((len(batch), max(context_lengths[batch].max(), 1)), np.int32)
-            reply_in = np.zeros((len(batch), reply_lengths[batch].max()), np.int32)
-            reply_out = np.zeros_like(reply_in)
-            persona = np.zeros(len(batch), np.int32)
-            for row, index in enumerate(batch):
-                ids, reply, persona[row] = examples[index]
-                context[row, :len(ids)] = ids
-                reply_in[row, :len(reply) + 1] = [bos, *reply]
-                reply_out[row, :len(reply) + 1] = [*reply, eos]
-            yield {"context_ids": context, "reply_in": reply_in, "persona": persona}, reply_out
+            width, steps = max(context_lengths[batch].max(), 1), reply_lengths[batch].max()
+            yield ({"context_ids": contexts[batch, :width], "reply_in": replies_in[batch, :steps],
+                    "persona": personas[batch]}, replies_out[batch, :steps])
 
     ids = tf.TensorSpec([None, None], tf.int32)
     signature = ({"context_ids": ids, "reply_in": ids,
