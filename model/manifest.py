@@ -244,7 +244,8 @@ def _check_ranges(sections: dict, fail) -> None:
         fail("model.vocab", f"too small ({model['vocab']}): a byte-level BPE needs at least 300")
     if not 0 <= model["dropout"] < 1:
         fail("model.dropout", f"must be in [0, 1), got {model['dropout']}")
-    if not 0 < train["val_fraction"] < 1:
-        fail("train.val_fraction", f"must be in (0, 1), got {train['val_fraction']}")
+    if not 0 < train["val_fraction"] < 0.5:
+        # that share of conversations is the test split, and as many again validation
+        fail("train.val_fraction", f"must be in (0, 0.5), got {train['val_fraction']}")
     if model["kind"] == "transformer" and model["embed"] % model["heads"]:
         fail("model.heads", f"must divide model.embed ({model['embed']})")

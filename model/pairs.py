@@ -51,10 +51,22 @@ def _is_phone(candidate: str) -> bool:
     return 7 <= digits <= 15 and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", candidate.strip())
 
 
-def is_heldout(conversation: str, fraction: float) -> bool:
-    """The test/validation split: by conversation (stable hash), never by pair."""
+def _hash_unit(conversation: str) -> float:
     digest = hashlib.sha1(conversation.encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64 < fraction
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def is_heldout(conversation: str, fraction: float) -> bool:
+    """The test split: by conversation (stable hash), never by pair. Eval scores on these."""
+    return _hash_unit(conversation) < fraction
+
+
+def split_of(conversation: str, fraction: float) -> str:
+    """"test" (= is_heldout), "val" (the next `fraction` of conversations, for early
+    stopping) or "train". Keeping validation apart from test means choosing the best
+    checkpoint never peeks at the conversations eval reports on."""
+    unit = _hash_unit(conversation)
+    return "test" if unit < fraction else "val" if unit < 2 * fraction else "train"
 
 
 @dataclass

@@ -36,11 +36,11 @@ def prepare(manifest, resume_work: Path | None = None) -> Prepared:
     from model.pairs import (
         PairSummary,
         build_pairs,
-        is_heldout,
         messages_from_manifest,
         options_from_manifest,
         resolve_personas,
         speaker_counts,
+        split_of,
     )
     where = str(manifest.path)
     options = options_from_manifest(manifest)
@@ -74,13 +74,16 @@ def prepare(manifest, resume_work: Path | None = None) -> Prepared:
     tokenizer.max_reply_tokens = hp["max_reply_tokens"]
     hp["vocab_size"] = tokenizer.vocab_size
     persona_ids = {name: index for index, name in enumerate(personas)}
-    train, val, train_pairs = [], [], []
+    train, val, train_pairs, test_pairs = [], [], [], 0
     for pair in pairs:
+        split = split_of(pair["conversation"], manifest.train["val_fraction"])
+        if split == "test":  # left for `python -m model eval`
+            test_pairs += 1
+            continue
         example = (tokenizer.encode_context(pair["context"], pair["context_speakers"]),
                    tokenizer.encode_reply(pair["reply"]), persona_ids[pair["persona"]])
-        held_out = is_heldout(pair["conversation"], manifest.train["val_fraction"])
-        (val if held_out else train).append(example)
-        if not held_out:
+        (val if split == "val" else train).append(example)
+        if split == "train":
             train_pairs.append(pair)
     if not val or not train:
         raise InputError(
@@ -88,7 +91,7 @@ def prepare(manifest, resume_work: Path | None = None) -> Prepared:
             f"{'no' if not val else 'every'} conversation in the validation split "
             f"({summary.conversations} conversations); change it or add data", where)
     data_summary = summary.as_dict()
-    data_summary.update(train_pairs=len(train), val_pairs=len(val))
+    data_summary.update(train_pairs=len(train), val_pairs=len(val), test_pairs=test_pairs)
     return Prepared(tokenizer, personas, canonical, hp, train, val, train_pairs, data_summary,
                     base_model)
 

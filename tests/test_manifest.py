@@ -56,7 +56,7 @@ def test_shipped_demo_manifests_load():
         (("kind: transformer", "kind: gru"), "model.kind: unknown model kind 'gru'"),
         (("embed: 64", "embed: 64, vocab: 100"), "model.vocab: too small (100)"),
         (("heads: 4", "heads: 5"), "model.heads: must divide model.embed (64)"),
-        (("lr: 0.01", "lr: 0.01, val_fraction: 1.5"), "train.val_fraction: must be in (0, 1)"),
+        (("lr: 0.01", "lr: 0.01, val_fraction: 1.5"), "train.val_fraction: must be in (0, 0.5)"),
         (("format: whatsapp", "format: icq"), "sources[0].format: unknown format 'icq'"),
         (("exports/chat.txt", "exports/missing.txt"), "sources[0].path: no such file or folder"),
         (("{format: chitchat}", "{format: telegram}"), "sources[1].path: missing"),

@@ -82,7 +82,8 @@ def test_bundle_has_every_file_and_the_contract_metadata(trained):
     assert meta["special_tokens"]["brk"] == "<brk>"
     assert (meta["max_context_tokens"], meta["max_reply_tokens"]) == (16, 10)
     assert meta["data"]["train_pairs"] > 0 and meta["data"]["val_pairs"] > 0
-    assert meta["data"]["pairs"] == meta["data"]["train_pairs"] + meta["data"]["val_pairs"]
+    data = meta["data"]
+    assert data["pairs"] == data["train_pairs"] + data["val_pairs"] + data["test_pairs"]
     assert meta["training"]["epochs_run"] == 2
     assert meta["export"]["greedy_identical"] and meta["export"]["max_logit_diff"] <= 1e-4
     assert meta["command"].startswith("python -m model train ")
@@ -94,14 +95,17 @@ def test_bundle_has_every_file_and_the_contract_metadata(trained):
     assert any((trained / "work" / "tensorboard").rglob("events.out.tfevents.*"))
 
 
-def test_validation_pairs_come_from_held_out_conversations(trained):
-    from model.pairs import is_heldout
+def test_validation_and_test_pairs_come_from_held_out_conversations(trained):
+    from model.pairs import split_of
 
     retrieval = json.loads((trained / "bundle" / "retrieval.json").read_text(encoding="utf-8"))
-    held_out = [f"chat {i}" for i in range(40) if is_heldout(f"chat {i}", 0.2)]
-    assert held_out, "the fixture needs some held-out conversations"
-    # retrieval indexes training pairs only: as many as Ana's replies outside held_out
-    assert len(retrieval["replies"]) == 2 * (40 - len(held_out))
+    splits = [split_of(f"chat {i}", 0.2) for i in range(40)]
+    assert "test" in splits and "val" in splits, "the fixture needs held-out conversations"
+    # retrieval indexes training pairs only: Ana's 2 replies in each training conversation
+    assert len(retrieval["replies"]) == 2 * splits.count("train")
+    data = json.loads((trained / "bundle" / "bundle.json").read_text(encoding="utf-8"))["data"]
+    # 3 pairs a conversation (Ana twice, Bo once as the extra persona) never trained on
+    assert data["test_pairs"] == 3 * splits.count("test")
 
 
 def test_the_runtime_answers_with_the_trained_bundle(trained):
