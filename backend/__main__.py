@@ -1,16 +1,13 @@
 """`python -m backend COMMAND ...` — serve the bot, poll X, run the local X sandbox.
 
-Each command lives in its own module exposing `add_arguments(parser)` and
-`run(args) -> int`; only the chosen one is imported.
+The dispatch (one module per command, imported only when chosen) is model/cli.py.
 """
 
 from __future__ import annotations
 
-import argparse
-import importlib
 import sys
 
-from model.errors import InputError
+from model.cli import dispatch
 
 COMMANDS = {
     "run": ("backend.run", "everything `make run` starts: sandbox, reply service, poller"),
@@ -23,24 +20,7 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    parser = argparse.ArgumentParser(prog="python -m backend", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    chosen = argv[0] if argv and argv[0] in COMMANDS else None
-    module = None
-    for name, (module_name, help_text) in COMMANDS.items():
-        sub = commands.add_parser(name, help=help_text, description=help_text)
-        if name == chosen:
-            module = importlib.import_module(module_name)
-            module.add_arguments(sub)
-    args = parser.parse_args(argv)
-    try:
-        return module.run(args) or 0
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    return dispatch("python -m backend", __doc__, COMMANDS, argv)
 
 
 if __name__ == "__main__":

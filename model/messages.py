@@ -1,11 +1,10 @@
-"""The Message contract (DESIGN.md) and reading/writing message JSONL."""
+"""The Message contract (DESIGN.md) and writing JSONL records (messages, pairs)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 from model.errors import InputError
 
@@ -54,27 +53,6 @@ class Message:
         if record["kind"] not in KINDS:
             raise InputError(f"field 'kind' must be one of {', '.join(KINDS)}", path, line)
         return cls(**{f: record[f] for f in FIELDS})
-
-
-def read_messages(path: str | Path) -> Iterator[Message]:
-    """Stream Message records from a JSONL file, naming file and line on bad input."""
-    path = str(path)
-    try:
-        handle = open(path, encoding="utf-8")
-    except OSError as exc:
-        raise InputError(exc.strerror or str(exc), path) from None
-    with handle:
-        try:
-            for number, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise InputError(f"invalid JSON ({exc.msg})", path, number) from None
-                yield Message.from_dict(record, path, number)
-        except UnicodeDecodeError:
-            raise InputError("not UTF-8 text (is this a binary file?)", path) from None
 
 
 def write_jsonl(records: Iterable, handle) -> int:

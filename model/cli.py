@@ -1,0 +1,44 @@
+"""The one dispatcher behind `python -m model`, `python -m backend` and `python -m deploy`.
+
+Each command lives in its own module exposing `add_arguments(parser)` and
+`run(args) -> int`; only the chosen one is imported (so `ingest` never loads
+TensorFlow). Bad input (InputError) is one line on stderr and exit status 2; errors
+whose type comes from a module named in `remote_errors` (an AWS refusal, say) are one
+line and exit status 1; Ctrl-C is 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from model.errors import InputError
+
+
+def dispatch(prog: str, doc: str, commands: dict[str, tuple[str, str]],
+             argv: list[str] | None = None, remote_errors: tuple[str, ...] = (),
+             remote_label: str = "") -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(prog=prog, description=doc.strip().splitlines()[0])
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    chosen = argv[0] if argv and argv[0] in commands else None
+    module = None
+    for name, (module_name, help_text) in commands.items():
+        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        if name == chosen:
+            module = importlib.import_module(module_name)
+            module.add_arguments(sub)
+    args = parser.parse_args(argv)
+    try:
+        return module.run(args) or 0
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if remote_errors and type(exc).__module__.startswith(remote_errors):
+            print(f"error: {remote_label}{exc}", file=sys.stderr)
+            return 1
+        raise
