@@ -75,6 +75,8 @@ def test_sigkill_at_random_moments_never_double_replies(tmp_path):
             process.send_signal(signal.SIGKILL)
             process.wait()
         process = start_poller(env, log, "--interval", "0.2")
+        # the last poller must really run (earlier ones may already have answered all)
+        wait_for_line(log, "poller_started", offset)
         state = open_state(state_url)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
