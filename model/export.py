@@ -130,6 +130,22 @@ def _convert(function, path: Path) -> None:
 # --- parity ---------------------------------------------------------------------------
 
 
+def keras_functions(inference):
+    """(encode, step) over the Keras inference cut, with numpy in and out: the same
+    call shapes as the ONNX sessions, so one greedy loop drives both."""
+
+    def encode(ids):
+        return {name: np.asarray(value) for name, value in inference.encode(ids).items()}
+
+    def step(feeds):
+        states = {name: feeds[name] for name in inference.state_names}
+        outputs = inference.step(feeds["token"], feeds["persona"], feeds["memory"],
+                                 feeds["memory_mask"], states)
+        return {name: np.asarray(value) for name, value in outputs.items()}
+
+    return encode, step
+
+
 def parity_check(inference, graphs: dict[str, Path], tokenizer: Tokenizer,
                  n_personas: int) -> dict:
     """Run fixed inputs through Keras and ONNX; greedy-decode both and compare."""
@@ -143,25 +159,17 @@ def parity_check(inference, graphs: dict[str, Path], tokenizer: Tokenizer,
     context_ids = np.array([ids + [0] * (width - len(ids)) for ids in contexts], np.int32)
     personas = (np.arange(len(contexts)) % n_personas).astype(np.int32)
 
-    def keras_encoder(ids):
-        return {name: np.asarray(value) for name, value in inference.encode(ids).items()}
-
     def onnx_encoder(ids):
         session = sessions["encoder.onnx"]
         names = [output.name for output in session.get_outputs()]
         return dict(zip(names, session.run(None, {"context_ids": ids}), strict=True))
-
-    def keras_step(feeds):
-        states = {name: feeds[name] for name in inference.state_names}
-        outputs = inference.step(feeds["token"], feeds["persona"], feeds["memory"],
-                                 feeds["memory_mask"], states)
-        return {name: np.asarray(value) for name, value in outputs.items()}
 
     def onnx_step(feeds):
         session = sessions["decoder_step.onnx"]
         names = [output.name.removeprefix(NEXT) for output in session.get_outputs()]
         return dict(zip(names, session.run(None, feeds), strict=True))
 
+    keras_encoder, keras_step = keras_functions(inference)
     decoded = [greedy_decode(encode, step, context_ids, personas, tokenizer, inference.state_names)
                for encode, step in ((keras_encoder, keras_step), (onnx_encoder, onnx_step))]
     (keras_tokens, keras_logits), (onnx_tokens, onnx_logits) = decoded

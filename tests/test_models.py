@@ -88,7 +88,7 @@ def test_step_graph_reproduces_teacher_forced_logits(kind):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_save_load_gives_identical_logits_and_greedy_output(kind, tmp_path):
-    from model.export import greedy_decode
+    from model.export import greedy_decode, keras_functions
     from model.tokenizer import Tokenizer
 
     model = make(kind)
@@ -101,16 +101,7 @@ def test_save_load_gives_identical_logits_and_greedy_output(kind, tmp_path):
 
     def decode(m):
         cut = inference(m, kind)
-
-        def step(feeds):
-            states = {name: feeds[name] for name in cut.state_names}
-            out = cut.step(feeds["token"], feeds["persona"], feeds["memory"],
-                           feeds["memory_mask"], states)
-            return {name: np.asarray(value) for name, value in out.items()}
-
-        def encode(ids):
-            return {name: np.asarray(value) for name, value in cut.encode(ids).items()}
-
+        encode, step = keras_functions(cut)
         return greedy_decode(encode, step, CONTEXT, PERSONA, tokenizer, cut.state_names)[0]
 
     tokens = decode(model)
