@@ -26,6 +26,7 @@ from backend.ratelimit import RateLimiter
 from backend.schema import MAX_BODY_BYTES
 from backend.service import ApiError, Service, current_service
 from backend.sessions import open_sessions
+from model.errors import InputError
 from model.runtime import Replier
 
 log = logging.getLogger("backend.app")
@@ -55,17 +56,25 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(api)
     app.register_blueprint(pages)
     if settings["telegram_webhook_secret"]:
-        # python-telegram-bot is imported only when the webhook is on, so a reply-only
-        # deployment neither pays for it at cold start nor needs it installed.
-        from backend.telegram_webhook import telegram_webhook
-
-        app.register_blueprint(telegram_webhook)
+        app.register_blueprint(_telegram_webhook())
     app.register_error_handler(ApiError, _api_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
     app.before_request(_start_timer)
     app.after_request(_record_request)
     return app
+
+
+def _telegram_webhook():
+    """The webhook blueprint, imported only when the webhook is on: a reply-only
+    deployment neither pays for python-telegram-bot at start nor needs it installed."""
+    try:
+        from backend.telegram_webhook import telegram_webhook
+    except ModuleNotFoundError as exc:  # e.g. a Lambda package built without it
+        raise InputError(f"TELEGRAM_WEBHOOK_SECRET is set but the Telegram webhook cannot be "
+                         f"imported here (no module {exc.name!r}); install python-telegram-bot, "
+                         f"or on Lambda package with --with-telegram") from None
+    return telegram_webhook
 
 
 def _load_model(service: Service) -> None:

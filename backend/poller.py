@@ -349,13 +349,16 @@ def run(args) -> int:
 _scheduled_poller: Poller | None = None
 
 
-def handle_scheduled(event_payload=None, context=None, *args, **kwargs) -> dict:
-    """Lambda/Zappa scheduled entry point: one poll; never raises (no Zappa retries)."""
+def handle_scheduled(event_payload=None, context=None, *args, replier=None, **kwargs) -> dict:
+    """Lambda/Zappa scheduled entry point: one poll; never raises (no Zappa retries).
+
+    `replier`: a model this process already loaded (the web app's), used instead of
+    loading the bundle a second time."""
     global _scheduled_poller
     try:
         _configure_logging()
         if _scheduled_poller is None:  # load the model once per warm container
-            _scheduled_poller = build_poller(load_config())
+            _scheduled_poller = build_poller(load_config(), replier)
         totals = _scheduled_poller.poll_once()
         event("scheduled_poll_done", **totals)
         return {"ok": True, **totals}

@@ -5,7 +5,9 @@
 version; the DynamoDB state table; a least-privilege execution role), write the stage's Zappa settings, build the zip if
 none is given, and hand it to `zappa deploy|update STAGE --zip ...`; `--dry-run` does
 everything except running Zappa and prints the command. Secrets are stored separately
-(`python -m deploy secrets put`) and only checked for here.
+(`python -m deploy secrets put`) and only checked for here: a stage whose secrets turn
+the Telegram webhook on (TELEGRAM_WEBHOOK_SECRET) is refused a package built without
+`--with-telegram`, rather than failing at its cold start.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 from deploy.artifacts import DEFAULT_PREFIX, object_exists, resolve_url, upload_bundle
 from deploy.aws import Aws, add_aws_arguments
 from deploy.iam import delete_role, ensure_role, lambda_policy
-from deploy.lambda_package import build_package, find_python312
+from deploy.lambda_package import build_package, find_python312, has_telegram
 from deploy.secrets_store import list_secrets
 from deploy.source import ROOT
 from deploy.state import ensure_table, table_name
@@ -35,6 +37,7 @@ from model.errors import InputError
 from model.files import sha256_file
 
 ACTIONS = ("package", "deploy", "update", "status", "undeploy")
+TELEGRAM_SECRET = "TELEGRAM_WEBHOOK_SECRET"  # set: the app serves the Telegram webhook
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,6 +56,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--build-dir", type=Path, default=ROOT / "build" / "lambda")
     parser.add_argument("--wheelhouse", type=Path, default=ROOT / ".cache" / "lambda-wheels",
                         help="downloaded wheels, kept so repeated packaging is offline")
+    parser.add_argument("--with-telegram", action="store_true",
+                        help="include the Telegram webhook (python-telegram-bot, httpx); "
+                             "needed when the stage has a TELEGRAM_WEBHOOK_SECRET")
     parser.add_argument("--no-compile", action="store_true",
                         help="skip byte-compiling with a local Python 3.12")
     parser.add_argument("--dry-run", action="store_true",
@@ -90,12 +96,29 @@ def package(args, settings_path: Path) -> Path:
     zip_path = args.zip or args.build_dir / f"doppel-{args.stage}.zip"
     python312 = None if args.no_compile else find_python312()
     built = build_package(zip_path, zappa_settings_py(settings_path, args.stage),
-                          args.build_dir, args.wheelhouse, python312)
+                          args.build_dir, args.wheelhouse, python312, args.with_telegram)
     compiled = "byte-compiled for python3.12" if built.compiled else (
         "not byte-compiled: no local Python 3.12")
+    telegram = "with" if args.with_telegram else "without"
     print(f"{built.zip_path}: {built.zipped_bytes / 2**20:.1f} MiB zipped, "
-          f"{built.unzipped_bytes / 2**20:.1f} MiB unzipped, {built.files} files ({compiled})")
+          f"{built.unzipped_bytes / 2**20:.1f} MiB unzipped, {built.files} files ({compiled}; "
+          f"{telegram} the Telegram webhook)")
     return built.zip_path
+
+
+def check_telegram(args, secret_names: set[str]) -> None:
+    """Refuse a package without the Telegram webhook for a stage whose secrets turn it on
+    (its every cold start would fail); `args.zip`, when given, is what gets deployed."""
+    if TELEGRAM_SECRET not in secret_names:
+        return
+    given = args.zip if args.zip and args.zip.is_file() else None
+    included = has_telegram(given) if given else args.with_telegram
+    if included:
+        return
+    package = f"{given} was built" if given else "the package would be built"
+    raise InputError(f"/doppel/{args.stage}/{TELEGRAM_SECRET} is set, so the function serves "
+                     f"the Telegram webhook, but {package} without it: package with "
+                     f"--with-telegram (or delete that secret)")
 
 
 def _bundle_url(args, aws: Aws) -> str:
@@ -150,11 +173,13 @@ def run(args: argparse.Namespace) -> int:
         return status
     if not args.bucket:
         raise InputError(f"{args.action} needs --bucket (where the bundle and the zip go)")
+    secret_names = {name for name, _ in list_secrets(aws.client("ssm"), args.stage)}
+    check_telegram(args, secret_names)
     bundle_url = _bundle_url(args, aws)
     table = args.table or table_name(args.stage)
     created = ensure_table(aws.client("dynamodb"), table)
     print(f"state table: {table} ({'created' if created else 'exists'})")
-    if not list_secrets(aws.client("ssm"), args.stage):
+    if not secret_names:
         print(f"warning: no secrets under /doppel/{args.stage}/ - the poller cannot post to X "
               f"until `python -m deploy secrets put --stage {args.stage}`")
     role_arn = _ensure_role(args, aws, bundle_url)

@@ -6,7 +6,8 @@ As on Lambda, sys.path is the package directory plus the standard library only (
 no site-packages, no current directory), and the working directory is the package.
 STEPS_JSON holds a list run in order: {"event": {...}} calls handler.lambda_handler;
 {"http": {"method", "url", "json"}} makes a request in between (e.g. to the X
-sandbox). Prints one JSON line per step ({"step", "seconds", "result"}), after a first
+sandbox); {"expr": "..."} evaluates a Python expression in the function's process
+(sys.modules at hand), to look at its state. Prints one JSON line per step ({"step", "seconds", "result"}), after a first
 line timing the handler import, and a last line listing the top-level modules loaded;
 each is prefixed with MARK, since Zappa's handler prints to stdout too.
 Standard library only: it runs before anything from the package is importable.
@@ -56,6 +57,8 @@ def main() -> int:
         started = time.perf_counter()
         if "event" in step:
             result = handler.lambda_handler(step["event"], LambdaContext())
+        elif "expr" in step:
+            result = eval(step["expr"], {"sys": sys})  # the test's own expression
         else:
             result = http(step["http"])
         report({"step": number, "seconds": time.perf_counter() - started, "result": result})

@@ -6,12 +6,23 @@ from __future__ import annotations
 import json
 import shlex
 import zipfile
+from importlib.metadata import packages_distributions
 from pathlib import Path
 
 import pytest
 
 from deploy.artifacts import bundle_version
-from deploy.lambda_package import check_imports, check_no_forbidden, module_closure, prune_site
+from deploy.lambda_package import (
+    ENTRY_MODULES,
+    PROJECT_PACKAGES,
+    TELEGRAM_MODULES,
+    check_imports,
+    check_no_forbidden,
+    module_closure,
+    prune_site,
+    remove_distributions,
+)
+from deploy.source import ROOT
 from deploy.zappa_config import StageValues, stage_settings, zappa_executable, zappa_settings_py
 from model.errors import InputError
 from model.files import sha256_file
@@ -34,7 +45,7 @@ def test_stage_settings_put_deploy_values_in_the_function_environment_only():
     assert dev["runtime"] == "python3.12"
     assert dev["app_function"] == "deploy.lambda_entry.app"
     assert (dev["aws_region"], dev["s3_bucket"]) == ("eu-west-1", BUCKET)
-    assert dev["events"] == [{"function": "backend.poller.handle_scheduled",
+    assert dev["events"] == [{"function": "deploy.lambda_entry.handle_scheduled",
                               "expression": "rate(1 minute)"}]
     assert dev["environment_variables"] == {}  # Zappa bakes these into the zip
     assert dev["aws_environment_variables"] == {
@@ -173,11 +184,16 @@ def test_pruning_drops_what_lambda_never_imports_and_nothing_outside(tmp_path):
     site = tmp_path / "build" / "lambda" / "site"
     files = ["gunicorn/__init__.py", "gunicorn-27.0.1.dist-info/RECORD", "numpy/__init__.py",
              "numpy/core.pyi", "numpy/_core/tests/test_x.py", "numpy/f2py/__init__.py",
-             "botocore/data/s3/service-2.json.gz", "botocore/data/ec2/service-2.json.gz",
-             "botocore/data/endpoints.json", "bin/flask", "flask/__init__.py"]
+             "botocore/data/s3/2006-03-01/service-2.json.gz",
+             "botocore/data/s3/2006-03-01/examples-1.json",
+             "botocore/data/ec2/2016-11-15/service-2.json.gz", "bin/flask", "flask/__init__.py"]
     for rel in files:
         (site / rel).parent.mkdir(parents=True, exist_ok=True)
         (site / rel).write_text("x")
+    endpoints = {"partitions": [{"partition": "aws", "services": {
+        "s3": {"endpoints": {"us-east-1": {}}}, "ec2": {"endpoints": {"us-east-1": {}}}}}],
+        "version": 3}
+    (site / "botocore/data/endpoints.json").write_text(json.dumps(endpoints, indent=2))
     outside = tmp_path / "build" / "bin" / "gunicorn"  # where "../../bin/gunicorn" points
     outside.parent.mkdir(parents=True)
     outside.write_text("not ours")
@@ -187,9 +203,73 @@ def test_pruning_drops_what_lambda_never_imports_and_nothing_outside(tmp_path):
 
     prune_site(site)
     kept = sorted(p.relative_to(site).as_posix() for p in site.rglob("*") if p.is_file())
-    assert kept == ["botocore/data/endpoints.json", "botocore/data/s3/service-2.json.gz",
+    assert kept == ["botocore/data/endpoints.json", "botocore/data/s3/2006-03-01/service-2.json.gz",
                     "flask/__init__.py", "numpy/__init__.py"]
     assert outside.read_text() == "not ours"
+    assert json.loads((site / "botocore/data/endpoints.json").read_text()) == {
+        "partitions": [{"partition": "aws", "services": {"s3": {"endpoints": {"us-east-1": {}}}}}],
+        "version": 3}
+
+
+def test_removing_a_distribution_takes_its_compiled_files_and_leaves_the_rest(tmp_path):
+    files = ["telegram/__init__.py", "telegram/__pycache__/__init__.cpython-312.pyc",
+             "telegram/_bot.py", "telegram/__pycache__/_bot.cpython-312.pyc",
+             "h11.py", "__pycache__/h11.cpython-312.pyc", "six.py", "__pycache__/six.cpython-312.pyc",
+             "python_telegram_bot-22.8.dist-info/RECORD", "h11-0.16.0.dist-info/RECORD"]
+    for rel in files:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("x")
+    (tmp_path / "python_telegram_bot-22.8.dist-info/RECORD").write_text(
+        "telegram/__init__.py,sha256=x,1\ntelegram/_bot.py,sha256=x,1\n")
+    (tmp_path / "h11-0.16.0.dist-info/RECORD").write_text("h11.py,sha256=x,1\n")
+
+    remove_distributions(tmp_path, ("python-telegram-bot", "h11"))
+    kept = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*"))
+    assert kept == ["__pycache__", "__pycache__/six.cpython-312.pyc", "six.py"]
+
+
+def test_telegram_webhook_code_is_reachable_only_through_its_own_entry():
+    roots = {package: ROOT for package in PROJECT_PACKAGES}
+    without = module_closure(ENTRY_MODULES, roots, left_out=TELEGRAM_MODULES)
+    with_telegram = module_closure(ENTRY_MODULES, roots)
+    assert {"backend.telegram_webhook", "backend.telegram_chat"} <= set(with_telegram)
+    assert {"backend.telegram_webhook", "backend.telegram_chat"}.isdisjoint(without)
+    assert {"deploy.lambda_entry", "backend.app", "backend.poller", "backend.state_dynamo",
+            "model.runtime"} <= set(without)
+    # Without it, the code left in imports nothing of the Telegram client stack.
+    installed = set(packages_distributions()) - {"telegram", "httpx", "httpcore", "anyio", "h11"}
+    check_imports(without, installed, ROOT)
+    with pytest.raises(InputError, match="imports telegram"):
+        check_imports(with_telegram, installed, ROOT)
+
+
+def test_deploy_refuses_a_package_without_telegram_when_the_stage_turns_the_webhook_on(
+        aws, run_cli, demo_bundle, tmp_path):
+    aws.client("ssm").put_parameter(Name="/doppel/dev/TELEGRAM_WEBHOOK_SECRET", Value="tg-5e5e",
+                                    Type="SecureString")
+    plain_zip, telegram_zip = tmp_path / "plain.zip", tmp_path / "telegram.zip"
+    with zipfile.ZipFile(plain_zip, "w") as archive:
+        archive.writestr("handler.py", "")
+    with zipfile.ZipFile(telegram_zip, "w") as archive:
+        archive.writestr("handler.py", "")
+        archive.writestr("backend/telegram_webhook.py", "")
+    common = ["--stage", "dev", "--bucket", BUCKET, "--bundle", demo_bundle, "--build-dir",
+              tmp_path / "build", "--dry-run", *aws.args()]
+
+    for given, package in (([], "the package would be built"),
+                           (["--zip", plain_zip], f"{plain_zip} was built")):
+        result = run_cli("deploy", "lambda", "deploy", *common, *given)
+        assert result.returncode == 2
+        assert result.stderr.strip() == (
+            "error: /doppel/dev/TELEGRAM_WEBHOOK_SECRET is set, so the function serves the "
+            f"Telegram webhook, but {package} without it: package with --with-telegram (or "
+            "delete that secret)")
+        assert "tg-5e5e" not in result.stdout + result.stderr
+    assert aws.client("s3").list_buckets()["Buckets"] == []  # refused before making anything
+
+    accepted = run_cli("deploy", "lambda", "deploy", *common, "--zip", telegram_zip)
+    assert accepted.returncode == 0, accepted.stderr
+    assert accepted.stdout.splitlines()[-1].startswith("zappa command: ")
 
 
 @pytest.mark.slow
@@ -218,7 +298,7 @@ def test_real_zappa_deploy_and_undeploy_against_moto(aws, run_cli, demo_bundle, 
     events = aws.client("events")
     (rule,) = events.list_rules()["Rules"]
     assert (rule["Name"], rule["ScheduleExpression"]) == (
-        "doppel-dev-backend.poller.handle_scheduled", "rate(1 minute)")
+        "doppel-dev-deploy.lambda_entry.handle_scheduled", "rate(1 minute)")
     assert [t["Arn"] for t in events.list_targets_by_rule(Rule=rule["Name"])["Targets"]] == [
         function["FunctionArn"]]
     assert [api["name"] for api in aws.client("apigateway").get_rest_apis()["items"]] == [

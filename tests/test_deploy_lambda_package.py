@@ -18,7 +18,12 @@ import pytest
 from backend.sandbox import SANDBOX_CREDENTIALS, World
 from backend.sandbox_api import serve
 from deploy.artifacts import upload_bundle
-from deploy.lambda_package import BOTOCORE_SERVICES, MAX_UNZIPPED_BYTES, find_python312
+from deploy.lambda_package import (
+    BOTOCORE_SERVICES,
+    MAX_UNZIPPED_BYTES,
+    build_tree,
+    find_python312,
+)
 from deploy.secrets_store import put_secrets
 from deploy.state import ensure_table
 from deploy.zappa_config import StageValues, stage_settings
@@ -30,6 +35,7 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
 DRIVER = Path(__file__).with_name("lambda_driver.py")
 BUCKET = "doppel-lambda-e2e"
+TELEGRAM_TOPS = {"telegram", "httpx", "httpcore", "anyio", "h11"}  # top-level import names
 # In the packaging environment on purpose: none of it may end up in the zip or the output.
 CANARIES = {"X_API_KEY": "canary-ck-5f1e", "X_API_SECRET": "canary-cs-77d0",
             "X_ACCESS_TOKEN": "canary-at-9b2c", "X_ACCESS_SECRET": "canary-as-0e4a",
@@ -78,12 +84,15 @@ def test_package_holds_the_serving_code_and_nothing_of_training(built):
             "backend/app.py", "backend/poller.py", "backend/state_dynamo.py",
             "backend/templates/chat.html", "model/runtime.py", "model/tokenizer.py",
             "onnxruntime/__init__.py", "numpy/__init__.py", "tokenizers/__init__.py",
-            "flask/__init__.py", "tweepy/__init__.py", "boto3/__init__.py",
-            "backend/telegram_webhook.py", "telegram/__init__.py", "httpx/__init__.py"} <= names
+            "flask/__init__.py", "tweepy/__init__.py", "boto3/__init__.py"} <= names
     tops = {name.split("/")[0] for name in names}
     for forbidden in ("tensorflow", "keras", "tf_keras", "tensorboard", "onnx", "torch",
-                      "gunicorn", "huggingface_hub", "hf_xet", "bin"):
+                      "gunicorn", "huggingface_hub", "hf_xet", "bin", "yaml", "google",
+                      "packaging", "flatbuffers"):
         assert forbidden not in tops
+    # The Telegram webhook is opt-in (--with-telegram): not in the default package.
+    assert not TELEGRAM_TOPS & tops
+    assert not names & {"backend/telegram_webhook.py", "backend/telegram_chat.py"}
     assert not [name for name in names if name.startswith(("onnxruntime/transformers/",
                                                             "onnxruntime/tools/", "numpy/f2py/"))]
     assert not names & {"model/train.py", "model/seq2seq.py", "model/layers.py",
@@ -96,7 +105,8 @@ def test_package_holds_the_serving_code_and_nothing_of_training(built):
     # every cold start compiles every module it imports.
     compiled = "model/__pycache__/runtime.cpython-312.pyc" in names
     assert compiled == (find_python312() is not None)
-    assert compiled == ("(byte-compiled for python3.12)" in built.output)
+    assert compiled == ("(byte-compiled for python3.12; without the Telegram webhook)"
+                        in built.output)
 
     sizes = re.search(r"([\d.]+) MiB zipped, ([\d.]+) MiB unzipped, (\d+) files", built.output)
     assert sizes, built.output
@@ -119,6 +129,25 @@ def test_no_secret_from_the_environment_reaches_the_zip_or_the_output(built):
         assert value not in built.output
 
 
+def test_with_telegram_the_webhook_and_its_client_stack_come_along_and_import(
+        built, python312, tmp_path):
+    """The --with-telegram layout, without zipping it again: same cached site, same code."""
+    with zipfile.ZipFile(built.zip_path) as archive:
+        settings_py = archive.read("zappa_settings.py").decode()
+    tree = build_tree(settings_py, built.zip_path.parent, ROOT / ".cache" / "lambda-wheels",
+                      python312, with_telegram=True)
+    tops = {path.name for path in tree.iterdir()}
+    assert tops >= TELEGRAM_TOPS
+    assert (tree / "backend" / "telegram_webhook.py").is_file()
+    assert (tree / "backend" / "telegram_chat.py").is_file()
+    # Everything the webhook imports is there (-I -S: the tree and the standard library).
+    imported = subprocess.run(
+        [python312, "-I", "-S", "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
+         "import backend.telegram_webhook", str(tree)], capture_output=True, text=True,
+        timeout=120)
+    assert imported.returncode == 0, imported.stderr[-2000:]
+
+
 def api_event(path: str, method: str = "GET", body: dict | None = None,
               headers: dict | None = None) -> dict:
     """An API Gateway (REST, proxy integration) event, as Zappa's handler receives it."""
@@ -139,7 +168,7 @@ def scheduled_event() -> dict:
     """The CloudWatch event of the rule Zappa names `<lambda>-<function>` for our schedule."""
     from zappa.core import Zappa
 
-    rule = Zappa.get_event_name("doppel-dev", "backend.poller.handle_scheduled")
+    rule = Zappa.get_event_name("doppel-dev", "deploy.lambda_entry.handle_scheduled")
     return {"version": "0", "id": "e1", "detail-type": "Scheduled Event", "source": "aws.events",
             "account": "123456789012", "region": REGION, "detail": {},
             "resources": [f"arn:aws:events:{REGION}:123456789012:rule/{rule}"]}
@@ -208,6 +237,23 @@ def test_api_reply_through_zappa_handler_with_secrets_from_ssm(
     assert [path.name for path in cached] == [bundle_url.rsplit("/", 1)[1]]
 
 
+def test_default_package_with_the_webhook_turned_on_fails_with_a_clear_message(
+        aws, built, python312, demo_bundle, tmp_path):
+    bundle_url = seed_aws(aws, demo_bundle, {"TELEGRAM_WEBHOOK_SECRET": "tg-secret-8d8d"})
+    steps = tmp_path / "steps.json"
+    steps.write_text(json.dumps([{"event": api_event("/readyz")}]))
+    result = subprocess.run([python312, "-I", "-S", str(DRIVER), str(built.unzipped), str(steps)],
+                            env=lambda_env(bundle_url, tmp_path), capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert last == ("model.errors.InputError: TELEGRAM_WEBHOOK_SECRET is set but the Telegram "
+                    "webhook cannot be imported here (no module 'backend.telegram_webhook'); "
+                    "install python-telegram-bot, or on Lambda package with --with-telegram")
+    assert "ModuleNotFoundError" not in result.stderr
+    assert "tg-secret-8d8d" not in result.stdout + result.stderr
+
+
 @pytest.fixture
 def sandbox():
     running = serve(World(bot_username="doppel"), port=0)
@@ -230,6 +276,8 @@ def test_scheduled_poll_answers_a_mention_exactly_once(
         {"event": scheduled_event()},
         {"event": scheduled_event()},
         {"http": {"url": f"{sandbox}/sandbox/tweets?author=doppel"}},
+        {"expr": "sys.modules['backend.poller']._scheduled_poller.replier is "
+                 "sys.modules['deploy.lambda_entry'].app.extensions['doppel'].replier"},
     ], lambda_env(bundle_url, tmp_path, X_API_BASE=sandbox), tmp_path)
 
     assert results[0]["ok"] is True and results[0]["replied"] == 0, stderr[-2000:]
@@ -239,6 +287,7 @@ def test_scheduled_poll_answers_a_mention_exactly_once(
     assert len(replies) == 1
     assert replies[0]["referenced_tweets"] == [
         {"type": "replied_to", "id": results[1]["id"]}]
+    assert results[5] is True  # the poller answers with the model the app loaded: one per container
 
     items = aws.client("dynamodb").get_item(
         TableName="doppel-dev-state", Key={"pk": {"S": f"mention#{results[1]['id']}"},
