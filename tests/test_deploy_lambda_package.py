@@ -17,6 +17,8 @@ import pytest
 
 from backend.sandbox import SANDBOX_CREDENTIALS, World
 from backend.sandbox_api import serve
+from backend.telegram_sandbox import TelegramWorld
+from backend.telegram_sandbox import serve as serve_telegram
 from deploy.artifacts import upload_bundle
 from deploy.lambda_package import (
     BOTOCORE_SERVICES,
@@ -129,25 +131,6 @@ def test_no_secret_from_the_environment_reaches_the_zip_or_the_output(built):
         assert value not in built.output
 
 
-def test_with_telegram_the_webhook_and_its_client_stack_come_along_and_import(
-        built, python312, tmp_path):
-    """The --with-telegram layout, without zipping it again: same cached site, same code."""
-    with zipfile.ZipFile(built.zip_path) as archive:
-        settings_py = archive.read("zappa_settings.py").decode()
-    tree = build_tree(settings_py, built.zip_path.parent, ROOT / ".cache" / "lambda-wheels",
-                      python312, with_telegram=True)
-    tops = {path.name for path in tree.iterdir()}
-    assert tops >= TELEGRAM_TOPS
-    assert (tree / "backend" / "telegram_webhook.py").is_file()
-    assert (tree / "backend" / "telegram_chat.py").is_file()
-    # Everything the webhook imports is there (-I -S: the tree and the standard library).
-    imported = subprocess.run(
-        [python312, "-I", "-S", "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
-         "import backend.telegram_webhook", str(tree)], capture_output=True, text=True,
-        timeout=120)
-    assert imported.returncode == 0, imported.stderr[-2000:]
-
-
 def api_event(path: str, method: str = "GET", body: dict | None = None,
               headers: dict | None = None) -> dict:
     """An API Gateway (REST, proxy integration) event, as Zappa's handler receives it."""
@@ -174,11 +157,13 @@ def scheduled_event() -> dict:
             "resources": [f"arn:aws:events:{REGION}:123456789012:rule/{rule}"]}
 
 
-def drive(python312: str, built: Built, steps: list[dict], env: dict, tmp_path: Path):
-    """Run the steps through the package's handler in a fresh interpreter; parsed lines."""
+def drive(python312: str, package: Built | Path, steps: list[dict], env: dict, tmp_path: Path):
+    """Run the steps through the handler of `package` (built, or a package directory) in
+    a fresh interpreter; parsed lines."""
     steps_path = tmp_path / "steps.json"
     steps_path.write_text(json.dumps(steps))
-    result = subprocess.run([python312, "-I", "-S", str(DRIVER), str(built.unzipped),
+    package_dir = package.unzipped if isinstance(package, Built) else package
+    result = subprocess.run([python312, "-I", "-S", str(DRIVER), str(package_dir),
                              str(steps_path)], env=env, capture_output=True, text=True,
                             timeout=300)
     assert result.returncode == 0, result.stderr[-4000:]
@@ -252,6 +237,38 @@ def test_default_package_with_the_webhook_turned_on_fails_with_a_clear_message(
                     "install python-telegram-bot, or on Lambda package with --with-telegram")
     assert "ModuleNotFoundError" not in result.stderr
     assert "tg-secret-8d8d" not in result.stdout + result.stderr
+
+
+def test_with_telegram_the_webhook_answers_an_update_through_zappa_handler(
+        aws, built, python312, demo_bundle, tmp_path):
+    """The --with-telegram layout, not zipped again (same cached site, same code): a
+    Telegram update pushed to the webhook is answered through the Bot API stand-in."""
+    with zipfile.ZipFile(built.zip_path) as archive:
+        settings_py = archive.read("zappa_settings.py").decode()
+    tree = build_tree(settings_py, built.zip_path.parent, ROOT / ".cache" / "lambda-wheels",
+                      python312, with_telegram=True)
+    assert {path.name for path in tree.iterdir()} >= TELEGRAM_TOPS
+    bundle_url = seed_aws(aws, demo_bundle, {"TELEGRAM_BOT_TOKEN": "42:lambda",
+                                             "TELEGRAM_WEBHOOK_SECRET": "tg-secret-4b4b"})
+    ensure_table(aws.client("dynamodb"), "doppel-dev-telegram")  # not the poller's table
+    telegram = serve_telegram(TelegramWorld())
+    try:
+        telegram.world.inject({"chat_id": 31, "text": "are you coming tonight?"})
+        update = telegram.world.updates[-1]
+        results, stderr = drive(python312, tree, [
+            {"event": api_event("/telegram/webhook", "POST", update)},
+            {"event": api_event("/telegram/webhook", "POST", update,
+                                {"X-Telegram-Bot-Api-Secret-Token": "tg-secret-4b4b"})},
+        ], lambda_env(bundle_url, tmp_path, TELEGRAM_API_BASE=telegram.url,
+                      TELEGRAM_TYPING_S="0", TELEGRAM_STATE="dynamodb://doppel-dev-telegram"),
+            tmp_path)
+        sent = [e for e in telegram.world.sent if e["method"] == "sendMessage"]
+    finally:
+        telegram.stop()
+    assert results[0]["statusCode"] == 403  # the route is on; the secret came from SSM
+    assert results[1]["statusCode"] == 200, (results[1], stderr[-2000:])
+    assert sent and {e["chat_id"] for e in sent} == {31}
+    assert "telegram" in results["modules"]
 
 
 @pytest.fixture
