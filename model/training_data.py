@@ -121,10 +121,17 @@ SORT_WINDOW = 32  # batches whose examples are sorted by length together
 def batch_order(context_lengths, reply_lengths, batch_size: int, seed: int | None):
     """Example indices grouped into batches of similar length (our bucketing).
 
-    Shuffle (when seeded), then sort each window of SORT_WINDOW batches by (context,
-    reply) length and cut it into batches, then shuffle the batches: a batch holds
+    Shuffle (when seeded), then sort each window of SORT_WINDOW batches by (reply,
+    context) length and cut it into batches, then shuffle the batches: a batch holds
     examples of nearly equal length (little padding) but still differs from epoch to
     epoch. Without a seed the order is deterministic (validation).
+
+    Reply length is the first key because a reply slot costs about six context slots: it
+    runs the decoder LSTM, attention over the whole context and the softmax over the
+    vocabulary (demo size, 64 x 96 context and 64 x 48 reply slots: 95 ms of CPU for the
+    encoder, 279 ms for the rest, forward + gradient). Context-first sorting left the
+    replies about as padded as random batches and bought 1.13x of the padded baseline's
+    tokens per CPU-second (bench/train.py); reply-first 1.55x.
     """
     import numpy as np
 
@@ -135,7 +142,7 @@ def batch_order(context_lengths, reply_lengths, batch_size: int, seed: int | Non
     batches = []
     for start in range(0, count, window):
         part = order[start:start + window]
-        part = part[np.lexsort((reply_lengths[part], context_lengths[part]))]
+        part = part[np.lexsort((context_lengths[part], reply_lengths[part]))]
         batches += [part[i:i + batch_size] for i in range(0, len(part), batch_size)]
     if rng is not None:
         batches = [batches[i] for i in rng.permutation(len(batches))]

@@ -1,0 +1,71 @@
+"""Our length bucketing (model.training_data): every example once, little padding where
+it costs most (replies), a fresh order per seed, batches padded to their own longest."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from model.training_data import batch_order, make_dataset
+
+BATCH = 16
+
+
+def lengths(count=2000, seed=0):
+    """Context and reply lengths shaped like chat data: long-tailed, capped, independent."""
+    rng = np.random.default_rng(seed)
+    context = np.minimum(rng.geometric(1 / 40, count), 96)
+    reply = np.minimum(rng.geometric(1 / 12, count), 48)
+    return context, reply
+
+
+def padding_share(batches, sizes):
+    padded = sum(len(batch) * sizes[batch].max() for batch in batches)
+    return 1 - sizes.sum() / padded
+
+
+def test_every_example_appears_once_per_epoch():
+    context, reply = lengths()
+    batches = batch_order(context, reply, BATCH, seed=3)
+    flat = np.concatenate(batches)
+    assert sorted(flat.tolist()) == list(range(len(context)))
+    assert all(1 <= len(batch) <= BATCH for batch in batches)
+
+
+def test_replies_are_bucketed_tightly_and_contexts_better_than_shuffled():
+    context, reply = lengths()
+    ours = batch_order(context, reply, BATCH, seed=3)
+    shuffled = np.array_split(np.random.default_rng(3).permutation(len(context)),
+                              len(context) // BATCH)
+    # reply slots cost the most (decoder, attention, softmax): they are the first key
+    assert padding_share(ours, reply) < 0.1 < 0.5 < padding_share(shuffled, reply)
+    assert padding_share(ours, context) < padding_share(shuffled, context)
+
+
+def test_order_changes_with_the_seed_and_is_fixed_without_one():
+    context, reply = lengths()
+    first, again = batch_order(context, reply, BATCH, 1), batch_order(context, reply, BATCH, 1)
+    other = batch_order(context, reply, BATCH, 2)
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
+    assert not all(np.array_equal(a, b) for a, b in zip(first, other, strict=True))
+    plain = batch_order(context, reply, BATCH, None)
+    assert all(np.array_equal(a, b)
+               for a, b in zip(plain, batch_order(context, reply, BATCH, None), strict=True))
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_batches_are_padded_to_their_own_longest_example():
+    examples = [([5] * n, [7] * m, n % 3) for n, m in ((3, 2), (9, 1), (4, 6), (2, 2), (8, 5))]
+    seen = 0
+    for inputs, reply_out in make_dataset(examples, batch_size=2, seed=4):
+        context, reply_in = inputs["context_ids"].numpy(), inputs["reply_in"].numpy()
+        real_context = (context != 0).sum(axis=1)
+        real_reply = (reply_out.numpy() != 0).sum(axis=1)
+        assert context.shape[1] == real_context.max()  # no column of padding only
+        assert reply_in.shape[1] == real_reply.max()
+        assert (reply_in[:, 0] == 1).all()  # <s>
+        for row, length in enumerate(real_reply):
+            assert reply_out.numpy()[row, length - 1] == 2  # </s>
+            assert (reply_in[row, 1:length] == 7).all()
+        seen += len(context)
+    assert seen == len(examples)
