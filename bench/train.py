@@ -1,6 +1,6 @@
 """Training throughput: our bucketed tf.data trainer vs the keras-io padded baseline.
 
-    python bench/train.py [MANIFEST] [--pairs 4000] [--epochs 3] [--max-context 96]
+    python bench/train.py [MANIFEST] [--pairs 12000] [--epochs 3] [--max-context 96]
                           [--max-reply 48]
 
 Same pairs, same model (the manifest's, built twice from one seed), one process:
@@ -8,14 +8,16 @@ Same pairs, same model (the manifest's, built twice from one seed), one process:
     its own longest example, a fresh shuffle per epoch);
   - baseline (keras-io `lstm_seq2seq` style): every example padded to the longest
     context / reply of the whole data set, one shuffled NumPy array fed to `fit`.
-Both count only real (non-pad) tokens: context + reply + </s>. One warm-up epoch per
+Both count only real (non-pad) tokens: context + reply + </s>. A short warm-up fit per
 engine (tracing) is not timed; the figure is the median epoch over --epochs, the two
 engines' epochs interleaved, as wall time and as process CPU time (steadier on a shared
 machine). Target: >= 2x.
 
-Default: the demo manifest's model (LSTM 64/128, vocab 2000) on the first --pairs 4000
-training pairs of the chitchat corpus, length caps 96 / 48 (the demo's own 48 / 24 cut
-most examples to the cap, leaving little padding to remove; try 192 / 96 as well).
+Default: the demo manifest's model (LSTM 64/128, vocab 2000) on the first --pairs 12000
+training pairs of the chitchat corpus (a year or two of one busy chat), length caps
+96 / 48 (the demo's own 48 / 24 cut most examples to the cap, leaving little padding to
+remove; try 192 / 96 as well). Bucketing removes more padding the more pairs it has to
+sort: --pairs 4000 gives less, the whole corpus (--pairs 0) more.
 Wall-clock ratios move between runs on 2 shared cores (how much of the second core each
 engine gets varies); the CPU-time ratio is the steadier measure of work saved.
 """
@@ -35,14 +37,17 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def timed_epochs(engines: dict, epochs: int) -> dict:
+WARMUP_BATCHES = 10  # untimed: enough batches of different shapes to trace fit()'s step
+
+
+def timed_epochs(engines: dict, epochs: int, warmup_pairs: int) -> dict:
     """Median (wall, CPU) seconds per epoch of each engine, epochs interleaved.
 
-    Interleaving (A B A B …, after one untimed warm-up epoch each for tracing) spreads
-    any load from other processes on a shared machine over both engines alike.
+    Interleaving (A B A B …, after an untimed warm-up fit each for tracing) spreads any
+    load from other processes on a shared machine over both engines alike.
     """
     for model, fit_one_epoch in engines.values():
-        fit_one_epoch(model, -1)
+        fit_one_epoch(model, -1, warmup_pairs)
     times = {name: ([], []) for name in engines}
     for epoch in range(epochs):
         for name, (model, fit_one_epoch) in engines.items():
@@ -57,7 +62,7 @@ def timed_epochs(engines: dict, epochs: int) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("manifest", nargs="?", default=str(ROOT / "data/demo/manifest.yaml"))
-    parser.add_argument("--pairs", type=int, default=4000,
+    parser.add_argument("--pairs", type=int, default=12000,
                         help="train on the first N training pairs (0: all)")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--max-context", type=int, default=96)
@@ -88,8 +93,8 @@ def main() -> int:
                       loss=masked_token_loss, jit_compile=False)
         return model
 
-    def ours(model, epoch):
-        model.fit(make_dataset(examples, batch, seed=seed + epoch), verbose=0)
+    def ours(model, epoch, count=None):
+        model.fit(make_dataset(examples[:count], batch, seed=seed + epoch), verbose=0)
 
     padded = {"context_ids": np.zeros((len(examples), longest_context), np.int32),
               "reply_in": np.zeros((len(examples), longest_reply), np.int32),
@@ -100,8 +105,9 @@ def main() -> int:
         padded["reply_in"][row, : len(reply) + 1] = [1, *reply]
         targets[row, : len(reply) + 1] = [*reply, 2]
 
-    def baseline(model, epoch):
-        model.fit(padded, targets, batch_size=batch, shuffle=True, verbose=0)
+    def baseline(model, epoch, count=None):
+        model.fit({name: array[:count] for name, array in padded.items()}, targets[:count],
+                  batch_size=batch, shuffle=True, verbose=0)
 
     slots_ours = 0
     for inputs, reply_out in make_dataset(examples, batch, seed=seed):
@@ -114,7 +120,8 @@ def main() -> int:
           f"baseline {1 - real_tokens / slots_baseline:.1%} "
           f"(longest context {longest_context}, reply {longest_reply})")
     engines = {"baseline (padded)": (compiled_model(), baseline), "ours": (compiled_model(), ours)}
-    timings = timed_epochs(engines, args.epochs)
+    # one example past whole batches: the smaller last batch is traced too
+    timings = timed_epochs(engines, args.epochs, WARMUP_BATCHES * batch + 1)
     base_wall, base_cpu = timings["baseline (padded)"]
     for name, (wall, cpu) in timings.items():
         print(f"{name:18s} {real_tokens / wall:9.0f} real tokens/s wall "

@@ -1,7 +1,10 @@
 """Our length bucketing (model.training_data): every example once, little padding where
-it costs most (replies), a fresh order per seed, batches padded to their own longest."""
+it costs most (replies), a fresh order and fresh batch-mates per seed, batches padded to
+their own longest."""
 
 from __future__ import annotations
+
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -37,9 +40,10 @@ def test_replies_are_bucketed_tightly_and_contexts_better_than_shuffled():
     ours = batch_order(context, reply, BATCH, seed=3)
     shuffled = np.array_split(np.random.default_rng(3).permutation(len(context)),
                               len(context) // BATCH)
-    # reply slots cost the most (decoder, attention, softmax): they are the first key
-    assert padding_share(ours, reply) < 0.1 < 0.5 < padding_share(shuffled, reply)
-    assert padding_share(ours, context) < padding_share(shuffled, context)
+    # reply slots cost the most (decoder, attention, softmax): they are the first key.
+    # Sorting windows of 32 batches instead of the whole epoch left 5% and 55% here.
+    assert padding_share(ours, reply) < 0.03 < 0.5 < padding_share(shuffled, reply)
+    assert padding_share(ours, context) < 0.75 * padding_share(shuffled, context)
 
 
 def test_order_changes_with_the_seed_and_is_fixed_without_one():
@@ -51,6 +55,22 @@ def test_order_changes_with_the_seed_and_is_fixed_without_one():
     plain = batch_order(context, reply, BATCH, None)
     assert all(np.array_equal(a, b)
                for a, b in zip(plain, batch_order(context, reply, BATCH, None), strict=True))
+
+
+def test_batch_mates_change_from_epoch_to_epoch():
+    """The whole epoch is sorted by length, so only the shuffle before the (stable) sort
+    decides who shares a batch among examples of equal lengths: ties must not always
+    break the same way."""
+    context, reply = lengths()
+
+    def shared_pairs(*seeds):  # pairs of examples in one batch under every seed
+        batch_of = [np.empty(len(context), int) for _ in seeds]
+        for ids, seed in zip(batch_of, seeds, strict=True):
+            for index, batch in enumerate(batch_order(context, reply, BATCH, seed)):
+                ids[batch] = index
+        return sum(n * (n - 1) // 2 for n in Counter(zip(*batch_of, strict=True)).values())
+
+    assert shared_pairs(1, 2) < 0.95 * shared_pairs(1)
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
