@@ -9,10 +9,11 @@ STAMP  := $(VENV)/.installed
 venv: $(STAMP)
 
 # Reinstall only when a requirements file changed; pip itself is quick when nothing did.
-$(STAMP): requirements.txt requirements-serve.txt requirements-train.txt requirements-dev.txt constraints.txt
+$(STAMP): requirements.txt requirements-serve.txt requirements-train.txt requirements-dev.txt requirements-base.txt constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -r requirements.txt
+	$(BIN)/python -m pip install -q --no-deps -r requirements-base.txt
 	touch $@
 
 run: venv

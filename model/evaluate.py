@@ -18,6 +18,10 @@ Writes report.md, metrics.json and metrics.png into --report (default BUNDLE/eva
 the headline numbers into bundle.json `eval`. `--sweep` first tries a grid of decoding
 settings, plots quality against latency (sweep.png) and stores the best setting that
 meets the latency budget as bundle.json `decoding` (the runtime's default from then on).
+
+`--blind DIR` instead writes a blind sense-grading sheet (model.blind): --contexts
+held-out contexts answered by the bundle, every --compare bundle, retrieval and the real
+reply, under shuffled labels. `--blind DIR --grades FILE` scores the filled sheet (SSA).
 """
 
 from __future__ import annotations
@@ -68,6 +72,14 @@ def add_arguments(parser) -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--blind", type=Path, metavar="DIR",
+                        help="write a blind sense-grading sheet into DIR instead of the metrics")
+    parser.add_argument("--compare", type=Path, nargs="+", default=[], metavar="BUNDLE",
+                        help="with --blind: more bundles whose replies go in the sheet")
+    parser.add_argument("--contexts", type=int, default=60,
+                        help="with --blind: how many held-out contexts (default 60)")
+    parser.add_argument("--grades", type=Path, metavar="FILE",
+                        help="with --blind DIR: score this filled grades.csv (writes DIR/ssa.*)")
 
 
 # --- data ----------------------------------------------------------------------------------
@@ -117,8 +129,8 @@ def request_for(pair: dict, persona: str, decoding: dict, seed: int) -> ReplyReq
 
 
 def generate(replier: Replier, test: list[dict], decoding: dict, seed: int,
-             batch_size: int) -> list[str]:
-    persona = replier.default_persona
+             batch_size: int, persona: str | None = None) -> list[str]:
+    persona = persona or replier.default_persona
     requests = [request_for(p, persona, decoding, seed + i) for i, p in enumerate(test)]
     replies: list[str] = []
     for start in range(0, len(requests), batch_size):
@@ -264,7 +276,45 @@ def sweep(replier: Replier, test: list[dict], golds: list[str], classifier: Pers
     return best["decoding"], rows
 
 
+def blind_sheet(args) -> int:
+    """Every system answers the same held-out contexts of the bundle's persona; one sheet."""
+    from model import blind
+
+    replier = Replier.load(args.bundle, threads=args.threads)
+    persona = replier.default_persona
+    train, test = load_split(replier.meta, args.bundle, args.manifest, args.pairs)
+    contexts = blind.pick_contexts(test, persona, args.contexts, args.seed)
+    if not contexts:
+        raise InputError(f"no held-out pairs answered by {persona!r} to grade",
+                         path=str(args.pairs or args.bundle))
+    folders = [args.bundle, *args.compare]
+    repliers = [replier, *(Replier.load(path, threads=args.threads) for path in args.compare)]
+    for folder, other in zip(folders, repliers, strict=True):
+        if persona not in other.personas:
+            raise InputError(f"does not know the persona {persona!r}", path=str(folder))
+    names = blind.unique_names([(r.name, folder) for r, folder in
+                                zip(repliers, folders, strict=True)], taken=("retrieval", "real"))
+    systems = {name: generate(r, contexts, {}, args.seed, args.batch_size, persona)
+               for name, r in zip(names, repliers, strict=True)}
+    systems["retrieval"] = baselines(train, contexts, persona)["retrieval"]
+    systems["real"] = [p["reply"] for p in contexts]
+    blind.write_sheet(args.blind, contexts, systems, args.seed)
+    print(f"wrote {args.blind}/sheet.md and grades.csv ({len(contexts)} contexts, "
+          f"{len(systems)} replies each) for the reader, key.json for --grades")
+    return 0
+
+
 def run(args) -> int:
+    if args.blind:
+        if args.grades:
+            from model.blind import grade
+
+            print(grade(args.blind, args.grades))
+            print(f"wrote {args.blind}/ssa.json and ssa.md")
+            return 0
+        return blind_sheet(args)
+    if args.grades or args.compare:
+        raise InputError("--grades and --compare only work with --blind DIR")
     bundle_dir = args.bundle
     replier = Replier.load(bundle_dir, threads=args.threads)
     persona = replier.default_persona

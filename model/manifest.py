@@ -8,6 +8,7 @@
     rename: {"+44 7700 900123": Bo}   # optional: display names for senders
     pairs: {context_turns: 5, session_gap_hours: 6, min_reply_chars: 1, scrub_pii: true}
     model: {kind: lstm, embed: 128, units: 256, attention: luong, vocab: 8000}
+    # or: model: {kind: pretrained, base: smollm2-135m-instruct, train_layers: 8}
     train: {epochs: 10, batch_size: 128, lr: 0.001, seed: 7, val_fraction: 0.05}
     base: data/models/demo   # optional: fine-tune from a pretrained bundle
 
@@ -47,6 +48,11 @@ MODEL_KEYS = {
     "tie_embeddings": (bool, True),
     "max_context_tokens": (int, 64),
     "max_reply_tokens": (int, 32),
+    # kind: pretrained (model/pretrained): a known base name or a .gguf path, how many of
+    # its top blocks train (the rest stay frozen), and the training precision
+    "base": (str, "smollm2-135m-instruct"),
+    "train_layers": (int, 8),
+    "precision": (str, "auto"),
 }
 TRAIN_KEYS = {
     "epochs": (int, 10),
@@ -58,7 +64,8 @@ TRAIN_KEYS = {
 }
 SOURCE_KEYS = {"format", "path", "limit", "me"}
 TOP_KEYS = {"name", "sources", "persona", "me", "rename", "pairs", "model", "train", "base"}
-MODEL_KINDS = ("lstm", "transformer")
+MODEL_KINDS = ("lstm", "transformer", "pretrained")
+PRECISIONS = ("auto", "float32", "bfloat16")
 ATTENTIONS = ("luong",)
 
 
@@ -227,6 +234,7 @@ def _check_ranges(sections: dict, fail) -> None:
         ("model.heads", model["heads"]),
         ("model.max_context_tokens", model["max_context_tokens"]),
         ("model.max_reply_tokens", model["max_reply_tokens"]),
+        ("model.train_layers", model["train_layers"]),
         ("train.epochs", train["epochs"]),
         ("train.batch_size", train["batch_size"]),
         ("train.lr", train["lr"]),
@@ -247,5 +255,8 @@ def _check_ranges(sections: dict, fail) -> None:
     if not 0 < train["val_fraction"] < 0.5:
         # that share of conversations is the test split, and as many again validation
         fail("train.val_fraction", f"must be in (0, 0.5), got {train['val_fraction']}")
+    if model["precision"] not in PRECISIONS:
+        fail("model.precision", f"unknown precision {model['precision']!r} (known: "
+             f"{', '.join(PRECISIONS)})")
     if model["kind"] == "transformer" and model["embed"] % model["heads"]:
         fail("model.heads", f"must divide model.embed ({model['embed']})")

@@ -23,7 +23,7 @@ import numpy as np
 import onnxruntime as ort
 
 from model import decode
-from model.bundle import BundleError, verify_bundle
+from model.bundle import BundleError, read_bundle, verify_bundle
 from model.decode import Decoding, State, TokenRules
 from model.retrieval import FILE_NAME as RETRIEVAL_FILE
 from model.retrieval import Hit, RetrievalIndex
@@ -92,6 +92,10 @@ class Replier:
         that run one process per core.
         """
         bundle_dir = Path(bundle_dir)
+        if read_bundle(bundle_dir).get("kind") == "pretrained":
+            from model.pretrained.replier import LMReplier
+
+            return LMReplier.load(bundle_dir, threads)
         meta = verify_bundle(bundle_dir, required=REQUIRED_FILES)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads

@@ -46,13 +46,20 @@ def run(args) -> int:
     out = Path(args.out) if args.out else Path("runs") / manifest.name
     work = Path(args.work) if args.work else Path("runs") / f"{out.name}-training"
     if args.epochs is not None:
-        if args.epochs < 1:
-            raise InputError("--epochs must be positive")
+        if args.epochs < (0 if manifest.model["kind"] == "pretrained" else 1):
+            raise InputError("--epochs must be positive (0 is allowed for a pretrained "
+                             "model: the zero-shot base as a bundle)")
         manifest.train["epochs"] = args.epochs
     if args.no_persona:
         manifest.model["persona_embedding"] = False
     if args.resume and not (work / "state.json").is_file():
         raise InputError("--resume: no checkpoint to resume from (state.json missing)", str(work))
+    if manifest.model["kind"] == "pretrained":
+        from model.pretrained.finetune import finetune
+
+        finetune(manifest, out, work, resume=args.resume, threads=args.threads,
+                 command=command_line(args), export=not args.no_export)
+        return 0
     data = prepare(manifest, work if args.resume else None)
     train_bundle(manifest, data, out, work, resume=args.resume, threads=args.threads,
                  command=command_line(args), export=not args.no_export)
@@ -250,15 +257,22 @@ def write_bundle_dir(manifest, data: Prepared, state: dict, work: Path, out: Pat
     })
     if export:
         export_bundle(staging)
+    swap_in(staging, out)
+    print(f"bundle written to {out} (best val loss {best['val_loss']:.4f} at epoch "
+          f"{best['epoch']}, {state['seconds']:.0f}s training)", file=sys.stderr)
+    return state
+
+
+def swap_in(staging: Path, out: Path) -> None:
+    """Replace the bundle folder `out` by the finished `staging` one (never half of each)."""
+    import shutil
+
     retired = out.with_name(f".{out.name}.old")
     shutil.rmtree(retired, ignore_errors=True)
     if out.exists():
         os.replace(out, retired)
     os.replace(staging, out)
     shutil.rmtree(retired, ignore_errors=True)
-    print(f"bundle written to {out} (best val loss {best['val_loss']:.4f} at epoch "
-          f"{best['epoch']}, {state['seconds']:.0f}s training)", file=sys.stderr)
-    return state
 
 
 def plot_losses(history: list[dict], path: Path) -> None:

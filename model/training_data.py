@@ -31,8 +31,11 @@ class Prepared:
     base_model: Path | None = None
 
 
-def prepare(manifest, resume_work: Path | None = None) -> Prepared:
-    """Build and encode the pairs; every manifest problem raises InputError here."""
+def load_pairs(manifest) -> tuple[str, list[str], list[dict], object]:
+    """(canonical persona, personas, pairs, PairSummary) of a manifest; no TensorFlow.
+
+    Personas are the canonical one first, then the others by their number of pairs.
+    """
     from model.pairs import (
         PairSummary,
         build_pairs,
@@ -40,7 +43,6 @@ def prepare(manifest, resume_work: Path | None = None) -> Prepared:
         options_from_manifest,
         resolve_personas,
         speaker_counts,
-        split_of,
     )
     where = str(manifest.path)
     options = options_from_manifest(manifest)
@@ -56,6 +58,15 @@ def prepare(manifest, resume_work: Path | None = None) -> Prepared:
         raise InputError(f"persona: no training pairs for {canonical!r} (they never reply "
                          "to someone else's turn in these sources)", where)
     personas = [canonical] + [name for name, _ in counts.most_common() if name != canonical]
+    return canonical, personas, pairs, summary
+
+
+def prepare(manifest, resume_work: Path | None = None) -> Prepared:
+    """Build and encode the pairs; every manifest problem raises InputError here."""
+    from model.pairs import split_of
+
+    where = str(manifest.path)
+    canonical, personas, pairs, summary = load_pairs(manifest)
     hp = dict(manifest.model)
     base_model = None
     if manifest.base is not None:

@@ -1,0 +1,199 @@
+"""The serving graph of a llama base, written with onnx.helper (export time only).
+
+One graph serves both the prefill and each decode step (S = 1):
+
+    input_ids   int64 [N, S]          new tokens
+    positions   int64 [N, S]          their RoPE positions
+    key_mask    float [N, P+S]        1 = a real key (past and new); 0 = left padding
+    past_key    float [N, L, KV, P, D]
+    past_value  float [N, L, KV, P, D]
+ -> logits      float [N, V]          at the last new position
+    present_key, present_value [N, L, KV, P+S, D]
+
+Batch is axis 0 everywhere, so the decoder's take_rows works on the cache as on the
+LSTM's state. The weights are not in the file: every initializer is external data in
+`weights.bin`, which serving assembles from the installed base and the bundle's delta
+(model/pretrained/assemble.py) with the layout this module returns. So the bundle ships
+a small graph, and serving never needs the `onnx` package.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+
+from model.pretrained.base import LlamaConfig, layer_names
+
+OPSET = 17
+WEIGHTS_FILE = "weights.bin"
+ALIGN = 64
+
+
+def weight_layout(config: LlamaConfig) -> list[dict]:
+    """Initializers in file order: name, GGUF source, whether stored transposed, shape."""
+    c = config
+    kv = c.kv_heads * c.head_dim
+    linear = {"attn_q": (c.hidden, c.hidden), "attn_k": (kv, c.hidden),
+              "attn_v": (kv, c.hidden), "attn_output": (c.hidden, c.hidden),
+              "ffn_gate": (c.ffn, c.hidden), "ffn_up": (c.ffn, c.hidden),
+              "ffn_down": (c.hidden, c.ffn)}
+    entries = [("token_embd.weight", False, (c.vocab, c.hidden))]
+    for layer in range(c.layers):
+        for part, name in layer_names(layer).items():
+            if part in linear:  # MatMul wants [in, out]: the transpose of GGUF's [out, in]
+                out_dim, in_dim = linear[part]
+                entries.append((name, True, (in_dim, out_dim)))
+            else:
+                entries.append((name, False, (c.hidden,)))
+    entries.append(("output_norm.weight", False, (c.hidden,)))
+    layout, offset = [], 0
+    for name, transposed, shape in entries:
+        size = int(np.prod(shape)) * 4
+        layout.append({"name": name, "transposed": transposed, "shape": list(shape),
+                       "dtype": "float32", "offset": offset, "length": size})
+        offset += -(-size // ALIGN) * ALIGN
+    return layout
+
+
+class _Graph:
+    """A tiny builder: each call adds one node and returns its output name."""
+
+    def __init__(self):
+        self.nodes, self.constants, self.count = [], [], 0
+
+    def op(self, kind: str, *inputs: str, outputs: int = 1, **attrs):
+        self.count += 1
+        names = [f"{kind.lower()}_{self.count}_{i}" for i in range(outputs)]
+        self.nodes.append(helper.make_node(kind, list(inputs), names, **attrs))
+        return names[0] if outputs == 1 else names
+
+    def const(self, value, dtype=np.int64) -> str:
+        self.count += 1
+        name = f"const_{self.count}"
+        self.constants.append(onnx.numpy_helper.from_array(np.asarray(value, dtype=dtype), name))
+        return name
+
+
+def build_decoder(config: LlamaConfig) -> onnx.ModelProto:
+    c = config
+    g = _Graph()
+    kv, groups, dim = c.kv_heads, c.heads // c.kv_heads, c.head_dim
+    layout = weight_layout(config)
+
+    def rms(x: str, scale: str) -> str:
+        square = g.op("Mul", x, x)
+        mean = g.op("ReduceMean", square, axes=[-1], keepdims=1)  # (opset 17: an attribute)
+        inverse = g.op("Reciprocal", g.op("Sqrt", g.op("Add", mean, g.const(c.eps, np.float32))))
+        return g.op("Mul", g.op("Mul", x, inverse), scale)
+
+    # shapes: N, S (new), P (past)
+    shape_ids = g.op("Shape", "input_ids")
+    n = g.op("Gather", shape_ids, g.const(0), axis=0)
+    s = g.op("Gather", shape_ids, g.const(1), axis=0)
+    p = g.op("Gather", g.op("Shape", "past_key"), g.const(3), axis=0)
+    total = g.op("Add", p, s)
+
+    # attention bias [N, 1, 1, S, P+S]: key j visible to new query i iff j <= P + i and real
+    key_index = g.op("Range", g.const(0), total, g.const(1))  # [P+S]
+    query_index = g.op("Add", g.op("Range", g.const(0), s, g.const(1)), p)  # [S]
+    causal = g.op("LessOrEqual", g.op("Unsqueeze", key_index, g.const([0])),
+                  g.op("Unsqueeze", query_index, g.const([1])))  # [S, P+S]
+    real = g.op("Cast", g.op("Unsqueeze", "key_mask", g.const([1, 2, 3])), to=TensorProto.BOOL)
+    visible = g.op("And", g.op("Unsqueeze", causal, g.const([0, 1, 2])), real)
+    bias = g.op("Where", visible, g.const(0.0, np.float32), g.const(-1e9, np.float32))
+
+    # RoPE tables [N, 1, S, D/2] (heads axis broadcast)
+    inverse = (1.0 / c.rope_base ** (np.arange(0, dim, 2, dtype=np.float64) / dim)).astype(
+        np.float32)
+    angles = g.op("Mul", g.op("Unsqueeze", g.op("Cast", "positions", to=TensorProto.FLOAT),
+                              g.const([-1])), g.const(inverse, np.float32))  # [N, S, D/2]
+    angles = g.op("Unsqueeze", angles, g.const([1]))
+    cos, sin = g.op("Cos", angles), g.op("Sin", angles)
+
+    def heads(x: str, count: int) -> str:
+        """[N, S, count*D] -> [N, count, S, D]"""
+        shaped = g.op("Reshape", x, g.op("Concat", g.op("Unsqueeze", n, g.const([0])),
+                                         g.op("Unsqueeze", s, g.const([0])),
+                                         g.const([count, dim]), axis=0))
+        return g.op("Transpose", shaped, perm=[0, 2, 1, 3])
+
+    def rotate(x: str, count: int) -> str:
+        """Interleaved RoPE on [N, count, S, D]: pairs (2i, 2i+1) rotate together."""
+        pair_shape = g.op("Concat", g.op("Unsqueeze", n, g.const([0])), g.const([count]),
+                          g.op("Unsqueeze", s, g.const([0])), g.const([dim // 2, 2]), axis=0)
+        pairs = g.op("Reshape", x, pair_shape)  # [N, count, S, D/2, 2]
+        even, odd = g.op("Split", pairs, g.const([1, 1]), axis=-1, outputs=2)
+        even, odd = (g.op("Squeeze", t, g.const([-1])) for t in (even, odd))
+        new_even = g.op("Sub", g.op("Mul", even, cos), g.op("Mul", odd, sin))
+        new_odd = g.op("Add", g.op("Mul", even, sin), g.op("Mul", odd, cos))
+        stacked = g.op("Concat", g.op("Unsqueeze", new_even, g.const([-1])),
+                       g.op("Unsqueeze", new_odd, g.const([-1])), axis=-1)
+        return g.op("Reshape", stacked, g.op("Shape", x))
+
+    h = g.op("Gather", "token_embd.weight", "input_ids", axis=0)  # [N, S, H]
+    presents_k, presents_v = [], []
+    for layer in range(c.layers):
+        w = layer_names(layer)
+        x = rms(h, w["attn_norm"])
+        q = rotate(heads(g.op("MatMul", x, w["attn_q"]), c.heads), c.heads)
+        k = rotate(heads(g.op("MatMul", x, w["attn_k"]), kv), kv)
+        v = heads(g.op("MatMul", x, w["attn_v"]), kv)
+        index = g.const(layer)
+        k = g.op("Concat", g.op("Gather", "past_key", index, axis=1), k, axis=2)  # [N,KV,P+S,D]
+        v = g.op("Concat", g.op("Gather", "past_value", index, axis=1), v, axis=2)
+        presents_k.append(g.op("Unsqueeze", k, g.const([1])))
+        presents_v.append(g.op("Unsqueeze", v, g.const([1])))
+        # grouped-query attention by broadcasting: q [N, KV, G, S, D], k [N, KV, 1, P+S, D]
+        q5 = g.op("Reshape", q, g.op("Concat", g.op("Unsqueeze", n, g.const([0])),
+                                     g.const([kv, groups]), g.op("Unsqueeze", s, g.const([0])),
+                                     g.const([dim]), axis=0))
+        k5, v5 = g.op("Unsqueeze", k, g.const([2])), g.op("Unsqueeze", v, g.const([2]))
+        scores = g.op("MatMul", q5, g.op("Transpose", k5, perm=[0, 1, 2, 4, 3]))
+        scores = g.op("Add", g.op("Mul", scores, g.const(1 / np.sqrt(dim), np.float32)), bias)
+        attended = g.op("MatMul", g.op("Softmax", scores, axis=-1), v5)  # [N, KV, G, S, D]
+        merged = g.op("Reshape", g.op("Transpose", attended, perm=[0, 3, 1, 2, 4]),
+                      g.op("Shape", h))  # [N, S, H]
+        h = g.op("Add", h, g.op("MatMul", merged, w["attn_output"]))
+        x = rms(h, w["ffn_norm"])
+        gate = g.op("MatMul", x, w["ffn_gate"])
+        swish = g.op("Mul", gate, g.op("Sigmoid", gate))
+        h = g.op("Add", h, g.op("MatMul", g.op("Mul", swish, g.op("MatMul", x, w["ffn_up"])),
+                                w["ffn_down"]))
+    last = g.op("Gather", h, g.op("Sub", s, g.const(1)), axis=1)  # [N, H]
+    normed = rms(last, "output_norm.weight")
+    g.nodes.append(helper.make_node("Gemm", [normed, "token_embd.weight"], ["logits"],
+                                    transB=1))
+    g.nodes.append(helper.make_node("Concat", presents_k, ["present_key"], axis=1))
+    g.nodes.append(helper.make_node("Concat", presents_v, ["present_value"], axis=1))
+
+    cache = ["N", c.layers, kv, "P", dim]
+    inputs = [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["N", "S"]),
+              helper.make_tensor_value_info("positions", TensorProto.INT64, ["N", "S"]),
+              helper.make_tensor_value_info("key_mask", TensorProto.FLOAT, ["N", "T"]),
+              helper.make_tensor_value_info("past_key", TensorProto.FLOAT, cache),
+              helper.make_tensor_value_info("past_value", TensorProto.FLOAT, cache)]
+    present = ["N", c.layers, kv, "T", dim]
+    outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", c.vocab]),
+               helper.make_tensor_value_info("present_key", TensorProto.FLOAT, present),
+               helper.make_tensor_value_info("present_value", TensorProto.FLOAT, present)]
+    initializers = [_external(entry) for entry in layout]
+    graph = helper.make_graph(g.nodes, "doppel_llama_decoder", inputs, outputs,
+                              initializer=initializers + g.constants)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+                              producer_name="doppel")
+    model.ir_version = 8
+    return model
+
+
+def _external(entry: dict) -> TensorProto:
+    tensor = TensorProto()
+    tensor.name = entry["name"]
+    tensor.data_type = TensorProto.FLOAT
+    tensor.dims.extend(entry["shape"])
+    tensor.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", WEIGHTS_FILE), ("offset", str(entry["offset"])),
+                       ("length", str(entry["length"]))):
+        item = tensor.external_data.add()
+        item.key, item.value = key, value
+    return tensor

@@ -1,0 +1,150 @@
+"""A pretrained bundle behind the same Replier interface as the LSTM (TF-free).
+
+The decoder's contract is a step function over batch-first state (model/decode.py). For
+a decoder-only LM the "encoder" is the prefill: every prompt but its last token runs
+through the graph once (left-padded, so each row's newest token is last), and the state
+is the KV cache. The last prompt token (the newline that opens the persona's turn) is
+the same for every row, so it is the decoder's "bos": the first step feeds it.
+
+    state = {past_key, past_value [N, L, KV, P, D], key_mask [N, P], position [N]}
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from model.bundle import BundleError
+from model.decode import Decoding, State, TokenRules
+from model.pretrained.assemble import serving_graph
+from model.pretrained.prompt import PromptCodec
+from model.runtime import Replier, ReplyRequest
+
+REQUIRED_FILES = ("decoder.onnx", "weights_layout.json", "delta.npz")
+logger = logging.getLogger("doppel.model")
+
+
+class ReplyText:
+    """What Replier.reply_batch needs of a tokenizer: ids -> text -> bubbles."""
+
+    def __init__(self, codec: PromptCodec):
+        self.codec = codec
+        self.max_context_tokens = codec.max_context_tokens
+        self.max_reply_tokens = codec.max_reply_tokens
+
+    def decode(self, ids) -> str:
+        return self.codec.decode(ids)
+
+    def split_messages(self, text: str) -> list[str]:
+        return [part.strip() for part in text.split("<brk>") if part.strip()]
+
+    def encode_text(self, text: str) -> list[int]:
+        return self.codec.encode(text)
+
+
+class LMReplier(Replier):
+    def __init__(self, bundle_dir: Path, meta: dict, codec: PromptCodec,
+                 session: ort.InferenceSession):
+        self.bundle_dir = bundle_dir
+        self.meta = meta
+        self.name = meta["name"]
+        self.personas = list(meta["personas"])
+        self.default_persona = meta.get("default_persona") or self.personas[0]
+        self.codec = codec
+        self.tokenizer = ReplyText(codec)
+        self._session = session
+        config = meta["base"]["config"]
+        self._cache_shape = (config["layers"], config["kv_heads"],
+                             config["hidden"] // config["heads"])
+        # control tokens (<|im_start|>, <|endoftext|> …) are never written, but the end
+        control = {i for i, t in codec.hf.get_added_tokens_decoder().items() if t.special}
+        banned = sorted(control - {codec.end_id})
+        self.rules = TokenRules(bos=codec.newline_id, eos=codec.end_id, brk=codec.newline_id,
+                                banned=tuple(banned))
+        base = Decoding(max_len=max(meta.get("max_reply_tokens", 48), 1))
+        try:
+            self.decoding = Decoding.from_dict(meta.get("decoding"), base=base)
+        except ValueError as exc:
+            raise BundleError(f"decoding: {exc}", path=str(bundle_dir / "bundle.json")) from None
+        self._retrieval = None
+        self._retrieval_lock = threading.Lock()
+
+    @classmethod
+    def load(cls, bundle_dir: str | Path, threads: int = 1, meta: dict | None = None) -> LMReplier:
+        from model.bundle import verify_bundle
+        from model.pretrained.assemble import open_base
+
+        bundle_dir = Path(bundle_dir)
+        started = time.perf_counter()
+        meta = verify_bundle(bundle_dir, required=REQUIRED_FILES)
+        graph = serving_graph(bundle_dir, meta)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+        base = open_base(bundle_dir, meta["base"])
+        codec = PromptCodec(base.tokenizer, meta["max_context_tokens"], meta["max_reply_tokens"])
+        logger.info("loaded pretrained bundle %s in %.1f s", bundle_dir,
+                    time.perf_counter() - started)
+        return cls(bundle_dir, meta, codec, session)
+
+    # --- what Replier.reply_batch calls ---------------------------------------------------
+
+    def context_ids(self, request: ReplyRequest, persona: str, ground: float = 0.0) -> list[int]:
+        """The prompt of a request (retrieval grounding does not apply to this kind)."""
+        return self.codec.prompt_ids([*request.context, request.message], request.speakers,
+                                     persona)
+
+    def encode(self, ids: Sequence[list[int]], personas: Sequence[str]) -> State:
+        """Prefill every prompt but its last token (the first decode step feeds it)."""
+        for prompt in ids:
+            if not prompt or prompt[-1] != self.rules.bos:
+                raise ValueError("a prompt must end with the newline of the persona's turn")
+        heads = [prompt[:-1] for prompt in ids]
+        width = max(len(h) for h in heads)
+        tokens = np.zeros((len(heads), width), np.int64)  # [N, P], left-padded
+        mask = np.zeros((len(heads), width), np.float32)
+        for row, head in enumerate(heads):
+            tokens[row, width - len(head):] = head
+            mask[row, width - len(head):] = 1.0
+        positions = np.maximum(np.cumsum(mask, axis=1) - 1, 0).astype(np.int64)
+        empty = np.zeros((len(heads), *self._cache_shape[:2], 0, self._cache_shape[2]),
+                         np.float32)
+        _, keys, values = self._session.run(None, {
+            "input_ids": tokens, "positions": positions, "key_mask": mask,
+            "past_key": empty, "past_value": empty})
+        return {"past_key": keys, "past_value": values, "key_mask": mask,
+                "position": mask.sum(axis=1).astype(np.int64)}
+
+    def empty_context(self, personas: Sequence[str]) -> State:
+        """The anti-LM of MMI reranking: the persona's prompt with no conversation."""
+        return self.encode([self.codec.prompt_ids([], None, p) for p in personas], personas)
+
+    def step(self, tokens: np.ndarray, state: State) -> tuple[np.ndarray, State]:
+        """One token per row: tokens [N] -> logits [N, V], the cache one longer."""
+        mask = np.concatenate([state["key_mask"], np.ones((len(tokens), 1), np.float32)], axis=1)
+        logits, keys, values = self._session.run(None, {
+            "input_ids": tokens.astype(np.int64)[:, None],
+            "positions": state["position"][:, None], "key_mask": mask,
+            "past_key": state["past_key"], "past_value": state["past_value"]})
+        return logits, {"past_key": keys, "past_value": values, "key_mask": mask,
+                        "position": state["position"] + 1}
+
+    def token_logprobs(self, requests: Sequence[ReplyRequest],
+                       replies: Sequence[str]) -> list[np.ndarray]:
+        """Teacher-forced log p of each token of `reply` + <|im_end|>."""
+        from model import decode
+
+        personas = [self.persona_name(r.persona) for r in requests]
+        state = self.encode([self.context_ids(r, p) for r, p in
+                             zip(requests, personas, strict=True)], personas)
+        targets = [[t for t in self.codec.reply_ids(reply) if t != self.rules.eos]
+                   for reply in replies]
+        return decode.sequence_logprobs(self.step, state, targets, self.rules)

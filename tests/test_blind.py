@@ -1,0 +1,196 @@
+"""Blind sense grading (model.blind) and `python -m model eval --blind/--grades`."""
+
+import csv
+import json
+import re
+import shutil
+
+import pytest
+
+from model.blind import (
+    grade,
+    pick_contexts,
+    read_grades,
+    render_ssa,
+    ssa_by_system,
+    wilson,
+    write_sheet,
+)
+from model.errors import InputError
+
+TINY = "data/demo/manifest-tiny.yaml"
+# Distinctive names: a name like "real" could occur in chat text by chance.
+SYSTEMS = ("zorbot-large", "zorbot-small", "tfidf-neighbour", "human-gold")
+
+
+def pairs(count: int = 12) -> list[dict]:
+    return [{"persona": "Ana", "context": [f"how was day {i}?", f"tell me <brk> about {i}"],
+             "context_speakers": ["Bo", None] if i % 2 else None,
+             "reply": f"day {i} was fine", "conversation": f"c{i}"} for i in range(count)]
+
+
+def sheet(tmp_path, count: int = 12, same_reply: bool = False):
+    items = pairs(count)
+    systems = {name: ["ok" if same_reply else f"{name.split('-')[1]} reply {i} <brk> more"
+                      for i in range(count)] for name in SYSTEMS}
+    write_sheet(tmp_path, items, systems, seed=3)
+    return items, systems, json.loads((tmp_path / "key.json").read_text())
+
+
+def fill(tmp_path, marks) -> object:
+    """grades.csv with marks(system) -> (sensible, specific) for every row."""
+    key = json.loads((tmp_path / "key.json").read_text())
+    labels = {(item["item"], label): name for item in key["items"]
+              for label, name in item["labels"].items()}
+    with open(tmp_path / "grades.csv", newline="") as handle:
+        rows = list(csv.reader(handle))
+    for row in rows[1:]:
+        row[2:4] = marks(labels[int(row[0]), row[1]])
+    path = tmp_path / "filled.csv"
+    with open(path, "w", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+    return path
+
+
+def test_sheet_is_blind_and_lists_every_system_once_per_item(tmp_path):
+    items, systems, key = sheet(tmp_path)
+    text = (tmp_path / "sheet.md").read_text()
+    for name in SYSTEMS:
+        assert name not in text
+        assert name not in (tmp_path / "grades.csv").read_text()
+    assert "Sensible" in text and "Specific" in text
+    assert "**Bo:** how was day 1?" in text and "**someone:** tell me / about 1" in text
+    assert "<brk>" not in text and "reply 0 / more" in text
+    assert len(key["items"]) == len(items) and key["systems"] == list(SYSTEMS)
+    for item in key["items"]:
+        assert sorted(item["labels"].values()) == sorted(SYSTEMS)
+        assert list(item["labels"]) == ["A", "B", "C", "D"]
+    # The shuffle is per item: label A stands for several systems over the sheet.
+    assert len({item["labels"]["A"] for item in key["items"]}) > 1
+    with open(tmp_path / "grades.csv", newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["item", "label", "sensible", "specific"]
+    assert len(rows) == 1 + len(items) * len(SYSTEMS)
+    assert all(row[2:] == ["", ""] for row in rows[1:])
+
+
+def test_identical_replies_stay_separate_entries_and_the_sheet_is_deterministic(tmp_path):
+    sheet(tmp_path, same_reply=True)
+    first = (tmp_path / "sheet.md").read_text()
+    assert first.count("- **D:** ok") == 12
+    sheet(tmp_path, same_reply=True)
+    assert (tmp_path / "sheet.md").read_text() == first
+
+
+def test_grades_round_trip_into_per_system_rates(tmp_path):
+    sheet(tmp_path)
+    marks = {"zorbot-large": ("1", "1"), "zorbot-small": ("yes", "no"),
+             "tfidf-neighbour": ("0", ""), "human-gold": ("N", "y")}  # not sensible: not specific
+    path = fill(tmp_path, lambda name: marks[name])
+    result = ssa_by_system(read_grades(path), json.loads((tmp_path / "key.json").read_text()))
+    rates = {name: (row["n"], row["sensible"], row["specific"], row["ssa"])
+             for name, row in result.items()}
+    assert rates == {"zorbot-large": (12, 1.0, 1.0, 1.0), "zorbot-small": (12, 1.0, 0.0, 0.5),
+                     "tfidf-neighbour": (12, 0.0, 0.0, 0.0), "human-gold": (12, 0.0, 0.0, 0.0)}
+    low, high = result["zorbot-small"]["sensible_ci"]
+    assert 0.7 < low < 1.0 and high == pytest.approx(1.0)
+    table = render_ssa(result).splitlines()
+    assert table[2].startswith("| zorbot-large | 12 | 100%")
+    assert table[3].startswith("| zorbot-small | 12 | 50%")
+
+    printed = grade(tmp_path, path)
+    assert printed == render_ssa(result)
+    saved = json.loads((tmp_path / "ssa.json").read_text())
+    assert saved["systems"]["zorbot-small"]["specific"] == 0.0
+    assert "| zorbot-large |" in (tmp_path / "ssa.md").read_text()
+
+
+def test_mixed_marks_give_the_interval_of_the_reply_score(tmp_path):
+    sheet(tmp_path, count=4)
+    key = json.loads((tmp_path / "key.json").read_text())
+    grades = {(item["item"], label): (item["item"] <= 2, item["item"] == 1)
+              for item in key["items"] for label in item["labels"]}
+    row = ssa_by_system(grades, key)["zorbot-large"]
+    assert (row["sensible"], row["specific"], row["ssa"]) == (0.5, 0.25, 0.375)
+    low, high = row["ssa_ci"]
+    assert 0.0 <= low < 0.375 < high <= 1.0
+
+
+@pytest.mark.parametrize(("mark", "message"), [("maybe", "sensible mark 'maybe'"),
+                                               ("", "sensible mark ''")])
+def test_a_bad_or_missing_mark_names_the_file_and_line(tmp_path, mark, message):
+    sheet(tmp_path, count=2)
+    path = fill(tmp_path, lambda name: (mark, "1") if name == "zorbot-small" else ("1", "0"))
+    with open(path, newline="") as handle:
+        line = next(n for n, row in enumerate(csv.reader(handle), start=1) if row[2] == mark)
+    with pytest.raises(InputError) as caught:
+        read_grades(path)
+    assert str(caught.value).startswith(f"{path}:{line}: {message}")
+
+
+def test_a_sensible_reply_needs_a_specific_mark(tmp_path):
+    sheet(tmp_path, count=2)
+    path = fill(tmp_path, lambda name: ("1", ""))
+    with pytest.raises(InputError, match=r"filled\.csv:2: specific mark ''"):
+        read_grades(path)
+
+
+def test_missing_rows_and_a_filled_sheet_are_refused(tmp_path):
+    sheet(tmp_path, count=2)
+    path = fill(tmp_path, lambda name: ("1", "1"))
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[:-1]) + "\n")
+    with pytest.raises(InputError, match="no grades for item 2"):
+        grade(tmp_path, path)
+    shutil.copy(path, tmp_path / "grades.csv")
+    with pytest.raises(InputError, match="holds marks already"):
+        sheet(tmp_path, count=2)
+
+
+@pytest.mark.parametrize("successes", [0, 60])
+def test_wilson_interval_at_the_extremes_is_inside_0_1_and_not_degenerate(successes):
+    low, high = wilson(successes, 60)
+    assert 0.0 <= low < high <= 1.0
+    assert high - low > 0.04
+    assert (low if successes == 0 else high) == pytest.approx(successes / 60)
+    assert wilson(30, 60)[0] == pytest.approx(1 - wilson(30, 60)[1])
+
+
+def test_contexts_spread_over_conversations_first():
+    rows = [{"persona": "Ana", "context": ["hi", f"q{i}"], "reply": "r", "conversation": c}
+            for i, c in enumerate("aaabbc")]
+    rows += [{"persona": "Bo", "context": ["x"], "reply": "r", "conversation": "d"},
+             {"persona": "Ana", "context": ["hi", " "], "reply": "r", "conversation": "e"}]
+    picked = pick_contexts(rows, "Ana", 3, seed=1)
+    assert sorted(p["conversation"] for p in picked) == ["a", "b", "c"]
+    more = pick_contexts(rows, "Ana", 10, seed=1)
+    assert len(more) == 6 and more[:3] == picked  # then the rest; never Bo's or empty ones
+    assert pick_contexts(rows, "Ana", 10, seed=1) == more
+
+
+def test_blind_eval_writes_a_sheet_and_scores_the_grades(run_cli, demo_bundle, tmp_path):
+    bundle = tmp_path / "bundle"  # a copy, so the two bundles share a name
+    shutil.copytree(demo_bundle, bundle)
+    meta = (bundle / "bundle.json").read_bytes()
+    out = tmp_path / "blind"
+    result = run_cli("model", "eval", bundle, "--manifest", TINY, "--blind", out,
+                     "--contexts", "5", "--compare", demo_bundle, "--batch-size", "4")
+    assert result.returncode == 0, result.stderr
+    key = json.loads((out / "key.json").read_text())
+    systems = ["demo (bundle)", "demo (demo)", "retrieval", "real"]
+    assert key["systems"] == systems and len(key["items"]) == 5
+    text = (out / "sheet.md").read_text()
+    assert "demo" not in text and "retrieval" not in text
+    assert len(re.findall(r"^- \*\*[A-D]:\*\* ", text, re.M)) == 5 * len(systems)
+    assert (bundle / "bundle.json").read_bytes() == meta  # the metrics eval did not run
+
+    path = fill(out, lambda name: ("1", "0") if name == "real" else ("0", ""))
+    result = run_cli("model", "eval", bundle, "--blind", out, "--grades", path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[2].startswith("| real | 5 | 50%")
+    saved = json.loads((out / "ssa.json").read_text())["systems"]
+    assert saved["real"]["sensible"] == 1.0 and saved["demo (bundle)"]["ssa"] == 0.0
+
+    path.write_text(path.read_text().replace(",1,0", ",perhaps,0", 1))
+    result = run_cli("model", "eval", bundle, "--blind", out, "--grades", path)
+    assert result.returncode == 2 and f"{path}:" in result.stderr

