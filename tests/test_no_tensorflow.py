@@ -8,7 +8,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVING_MODULES = ["model.runtime", "model.decode", "model.retrieval", "model.metrics",
-                   "model.chat"]
+                   "model.chat", "model.pretrained.replier", "model.pretrained.assemble",
+                   "model.pretrained.base", "model.pretrained.prompt"]
 # Training and evaluation libraries: none of them may load on the way to a reply.
 FORBIDDEN = ["tensorflow", "keras", "tf2onnx", "onnx", "sklearn", "sacrebleu", "matplotlib",
              "torch"]

@@ -132,7 +132,8 @@ def finetune(manifest, out: Path, work: Path, resume: bool = False, threads: int
                  "history": [], "seconds": 0.0}
 
     trainer = Trainer(tf, parts, optimizer, variables)
-    train_cache = [] if zero_shot else trainer.cache(data.train, "train")
+    done = zero_shot or state["epoch"] >= settings["epochs"]  # e.g. --resume --epochs 1
+    train_cache = [] if done else trainer.cache(data.train, "train")
     val_examples = data.val[:MAX_VAL_EXAMPLES]
     val_cache = trainer.cache(val_examples, "validation")
     if state["best_val_loss"] is None:

@@ -19,10 +19,11 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+from tokenizers import Tokenizer
 
 from model.bundle import BundleError
 from model.decode import Decoding, State, TokenRules
-from model.pretrained.assemble import serving_graph
+from model.pretrained.assemble import GRAPH_FILE, TOKENIZER_FILE, serving_graph
 from model.pretrained.prompt import PromptCodec
 from model.runtime import Replier, ReplyRequest
 
@@ -78,19 +79,19 @@ class LMReplier(Replier):
     @classmethod
     def load(cls, bundle_dir: str | Path, threads: int = 1, meta: dict | None = None) -> LMReplier:
         from model.bundle import verify_bundle
-        from model.pretrained.assemble import open_base
 
         bundle_dir = Path(bundle_dir)
         started = time.perf_counter()
         meta = verify_bundle(bundle_dir, required=REQUIRED_FILES)
-        graph = serving_graph(bundle_dir, meta)
+        folder = serving_graph(bundle_dir, meta)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
-        base = open_base(bundle_dir, meta["base"])
-        codec = PromptCodec(base.tokenizer, meta["max_context_tokens"], meta["max_reply_tokens"])
+        session = ort.InferenceSession(str(folder / GRAPH_FILE), options,
+                                       providers=["CPUExecutionProvider"])
+        tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
+        codec = PromptCodec(tokenizer, meta["max_context_tokens"], meta["max_reply_tokens"])
         logger.info("loaded pretrained bundle %s in %.1f s", bundle_dir,
                     time.perf_counter() - started)
         return cls(bundle_dir, meta, codec, session)
