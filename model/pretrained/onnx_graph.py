@@ -29,6 +29,7 @@ OPSET = 17
 WEIGHTS_FILE = "weights.bin"
 ALIGN = 64
 BLOCK = 32  # inputs per quantization block
+MAX_POSITIONS = 4096  # RoPE table length: far above any prompt + reply we build
 
 
 def weight_layout(config: LlamaConfig, quantized: bool = True) -> list[dict]:
@@ -135,33 +136,25 @@ def build_decoder(config: LlamaConfig, quantized: bool = True) -> onnx.ModelProt
     visible = g.op("And", g.op("Unsqueeze", causal, g.const([0, 1, 2])), real)
     bias = g.op("Where", visible, g.const(0.0, np.float32), g.const(-1e9, np.float32))
 
-    # RoPE tables [N, 1, S, D/2] (heads axis broadcast)
-    inverse = (1.0 / c.rope_base ** (np.arange(0, dim, 2, dtype=np.float64) / dim)).astype(
-        np.float32)
-    angles = g.op("Mul", g.op("Unsqueeze", g.op("Cast", "positions", to=TensorProto.FLOAT),
-                              g.const([-1])), g.const(inverse, np.float32))  # [N, S, D/2]
-    angles = g.op("Unsqueeze", angles, g.const([1]))
-    cos, sin = g.op("Cos", angles), g.op("Sin", angles)
+    # RoPE: onnxruntime's RotaryEmbedding (interleaved pairs, as GGUF stores q and k), one
+    # node per projection; cos/sin tables for MAX_POSITIONS positions
+    inverse = 1.0 / c.rope_base ** (np.arange(0, dim, 2, dtype=np.float64) / dim)
+    angles = np.arange(MAX_POSITIONS, dtype=np.float64)[:, None] * inverse  # [P, D/2]
+    cos, sin = g.const(np.cos(angles), np.float32), g.const(np.sin(angles), np.float32)
+
+    def rotate(x: str, count: int) -> str:
+        """Interleaved RoPE on [N, S, count*D]: features (2i, 2i+1) rotate together."""
+        return g.op("RotaryEmbedding", x, "positions", cos, sin, domain="com.microsoft",
+                    interleaved=1, num_heads=count)
+
+    n1, s1 = g.op("Unsqueeze", n, g.const([0])), g.op("Unsqueeze", s, g.const([0]))
+    head_shapes = {count: g.op("Concat", n1, s1, g.const([count, dim]), axis=0)
+                   for count in {c.heads, kv}}  # computed once, not per block
+    grouped = g.op("Concat", n1, g.const([kv, groups]), s1, g.const([dim]), axis=0)
 
     def heads(x: str, count: int) -> str:
         """[N, S, count*D] -> [N, count, S, D]"""
-        shaped = g.op("Reshape", x, g.op("Concat", g.op("Unsqueeze", n, g.const([0])),
-                                         g.op("Unsqueeze", s, g.const([0])),
-                                         g.const([count, dim]), axis=0))
-        return g.op("Transpose", shaped, perm=[0, 2, 1, 3])
-
-    def rotate(x: str, count: int) -> str:
-        """Interleaved RoPE on [N, count, S, D]: pairs (2i, 2i+1) rotate together."""
-        pair_shape = g.op("Concat", g.op("Unsqueeze", n, g.const([0])), g.const([count]),
-                          g.op("Unsqueeze", s, g.const([0])), g.const([dim // 2, 2]), axis=0)
-        pairs = g.op("Reshape", x, pair_shape)  # [N, count, S, D/2, 2]
-        even, odd = g.op("Split", pairs, g.const([1, 1]), axis=-1, outputs=2)
-        even, odd = (g.op("Squeeze", t, g.const([-1])) for t in (even, odd))
-        new_even = g.op("Sub", g.op("Mul", even, cos), g.op("Mul", odd, sin))
-        new_odd = g.op("Add", g.op("Mul", even, sin), g.op("Mul", odd, cos))
-        stacked = g.op("Concat", g.op("Unsqueeze", new_even, g.const([-1])),
-                       g.op("Unsqueeze", new_odd, g.const([-1])), axis=-1)
-        return g.op("Reshape", stacked, g.op("Shape", x))
+        return g.op("Transpose", g.op("Reshape", x, head_shapes[count]), perm=[0, 2, 1, 3])
 
     embedding = "token_embd.weight"
     if quantized:  # the rows' blocks [N, S, H/32, 32], minus 128, times their scales
@@ -175,12 +168,13 @@ def build_decoder(config: LlamaConfig, quantized: bool = True) -> onnx.ModelProt
                                          g.const([c.hidden]), axis=0))
     else:
         h = g.op("Gather", embedding, "input_ids", axis=0)  # [N, S, H]
+    hidden_shape = g.op("Shape", h)
     presents_k, presents_v = [], []
     for layer in range(c.layers):
         w = layer_names(layer)
         x = rms(h, w["attn_norm"])
-        q = rotate(heads(linear(x, w["attn_q"]), c.heads), c.heads)
-        k = rotate(heads(linear(x, w["attn_k"]), kv), kv)
+        q = heads(rotate(linear(x, w["attn_q"]), c.heads), c.heads)
+        k = heads(rotate(linear(x, w["attn_k"]), kv), kv)
         v = heads(linear(x, w["attn_v"]), kv)
         index = g.const(layer)
         k = g.op("Concat", g.op("Gather", "past_key", index, axis=1), k, axis=2)  # [N,KV,P+S,D]
@@ -188,15 +182,13 @@ def build_decoder(config: LlamaConfig, quantized: bool = True) -> onnx.ModelProt
         presents_k.append(g.op("Unsqueeze", k, g.const([1])))
         presents_v.append(g.op("Unsqueeze", v, g.const([1])))
         # grouped-query attention by broadcasting: q [N, KV, G, S, D], k [N, KV, 1, P+S, D]
-        q5 = g.op("Reshape", q, g.op("Concat", g.op("Unsqueeze", n, g.const([0])),
-                                     g.const([kv, groups]), g.op("Unsqueeze", s, g.const([0])),
-                                     g.const([dim]), axis=0))
+        q5 = g.op("Reshape", q, grouped)
         k5, v5 = g.op("Unsqueeze", k, g.const([2])), g.op("Unsqueeze", v, g.const([2]))
         scores = g.op("MatMul", q5, g.op("Transpose", k5, perm=[0, 1, 2, 4, 3]))
         scores = g.op("Add", g.op("Mul", scores, g.const(1 / np.sqrt(dim), np.float32)), bias)
         attended = g.op("MatMul", g.op("Softmax", scores, axis=-1), v5)  # [N, KV, G, S, D]
         merged = g.op("Reshape", g.op("Transpose", attended, perm=[0, 3, 1, 2, 4]),
-                      g.op("Shape", h))  # [N, S, H]
+                      hidden_shape)  # [N, S, H]
         h = g.op("Add", h, linear(merged, w["attn_output"]))
         x = rms(h, w["ffn_norm"])
         gate = linear(x, w["ffn_gate"])
