@@ -13,6 +13,7 @@ The cache folder is $DOPPEL_CACHE, else ~/.cache/doppel (on Lambda: /tmp/doppel-
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
@@ -100,6 +101,14 @@ def serving_graph(bundle_dir: Path, meta: dict) -> Path:
         [meta["base"]["sha256"], files[DELTA_FILE], files[GRAPH_FILE], files[LAYOUT_FILE]]
     ).encode()).hexdigest()[:24]
     folder = cache_root() / f"{meta['name']}-{key}"
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    # gunicorn workers start together: the first assembles, the others wait and reuse it
+    with open(folder.parent / f".{folder.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _cached_or_built(bundle_dir, meta, folder)
+
+
+def _cached_or_built(bundle_dir: Path, meta: dict, folder: Path) -> Path:
     record = folder / RECORD_FILE
     if record.is_file():
         try:
