@@ -15,6 +15,9 @@ DEMO_BUNDLE = ROOT / "data" / "models" / "demo"
 # TensorFlow is chatty and greedy with threads; tests run on 2 shared cores.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# Servers and pollers the tests start serve the LSTM demo (milliseconds a reply) unless a
+# test says otherwise; `make run`'s default, the pretrained demo, has tests of its own kind.
+os.environ.setdefault("DOPPEL_BUNDLE", str(DEMO_BUNDLE))
 
 
 @pytest.fixture
