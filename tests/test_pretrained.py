@@ -278,8 +278,10 @@ def test_served_graph_with_kv_cache_matches_the_reference(graph, tiny_bundle, ca
     weights.update(unpack_delta(bundle / "delta.npz"))
     config = LlamaConfig.from_dict(meta["base"]["config"])
     requests = [ReplyRequest("hi there"), ReplyRequest("the end", ["a much longer opening turn"])]
-    prompts = [replier.context_ids(r, "Sam") for r in requests]
-    state = replier.encode(prompts, ["Sam", "Sam"])  # left-padded prefill
+    personas = ["Sam", "Jo"]  # system blocks of different lengths, cached per persona
+    prompts = [replier.context_ids(r, p) for r, p in zip(requests, personas, strict=True)]
+    replier.encode(prompts[:1], personas[:1])  # Sam's block is cached by now, Jo's is not
+    state = replier.encode(prompts, personas)  # left-padded prefill after the cached blocks
     follow = [replier.rules.bos, 40, 41]  # the persona newline, then two more tokens
     for step, token in enumerate(follow):
         logits, state = replier.step(np.array([token, token], np.int32), state)

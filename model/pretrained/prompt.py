@@ -61,12 +61,16 @@ class PromptCodec:
     def encode(self, text: str) -> list[int]:
         return self.hf.encode(text, add_special_tokens=False).ids
 
+    def system_ids(self, persona: str) -> list[int]:
+        """The system block every prompt of `persona` starts with (its KV is cached)."""
+        return self.encode(f"{START}system\n{SYSTEM.format(persona=persona)}{END}\n")
+
     def prompt_ids(self, turns: Sequence[str], speakers: Sequence[str | None] | None,
                    persona: str) -> list[int]:
         """Prompt ids; the last one is the newline that opens the persona's turn."""
         if speakers is not None and len(speakers) != len(turns):
             raise ValueError(f"{len(turns)} context turns but {len(speakers)} speakers")
-        head = self.encode(f"{START}system\n{SYSTEM.format(persona=persona)}{END}\n")
+        head = self.system_ids(persona)
         tail = self.encode(f"{START}{speaker_label(persona)}\n")
         budget = self.max_context_tokens - len(head) - len(tail)
         blocks: list[list[int]] = []
