@@ -78,6 +78,9 @@ def add_arguments(parser) -> None:
                         help="with --blind: more bundles whose replies go in the sheet")
     parser.add_argument("--contexts", type=int, default=60,
                         help="with --blind: how many held-out contexts (default 60)")
+    parser.add_argument("--split", choices=("test", "dev"), default="test",
+                        help="with --blind: held-out contexts from the test split (report) "
+                             "or the validation split (choosing settings)")
     parser.add_argument("--grades", type=Path, metavar="FILE",
                         help="with --blind DIR: score this filled grades.csv (writes DIR/ssa.*)")
 
@@ -86,10 +89,12 @@ def add_arguments(parser) -> None:
 
 
 def load_split(bundle_meta: dict, bundle_dir: Path, manifest_path: Path | None,
-               pairs_path: Path | None) -> tuple[list[dict], list[dict]]:
-    """(training pairs, test pairs) split by conversation exactly as training split them."""
+               pairs_path: Path | None, split: str = "test") -> tuple[list[dict], list[dict]]:
+    """(training pairs, held-out pairs) split by conversation exactly as training split
+    them; `split="dev"` holds out the validation conversations instead of the test ones
+    (for choosing settings without touching test), and then trains on "train" only."""
     from model.manifest import load_manifest
-    from model.pairs import build_pairs_from_manifest, is_heldout, read_pairs
+    from model.pairs import build_pairs_from_manifest, is_heldout, read_pairs, split_of
 
     if manifest_path is None:
         manifest_path = recorded_manifest(bundle_meta)
@@ -99,6 +104,9 @@ def load_split(bundle_meta: dict, bundle_dir: Path, manifest_path: Path | None,
     manifest = load_manifest(manifest_path)
     fraction = float(manifest.train["val_fraction"])
     pairs = build_pairs_from_manifest(manifest)
+    if split == "dev":
+        return ([p for p in pairs if split_of(p["conversation"], fraction) == "train"],
+                [p for p in pairs if split_of(p["conversation"], fraction) == "val"])
     train = [p for p in pairs if not is_heldout(p["conversation"], fraction)]
     test = list(read_pairs(pairs_path)) if pairs_path else \
         [p for p in pairs if is_heldout(p["conversation"], fraction)]
@@ -282,7 +290,7 @@ def blind_sheet(args) -> int:
 
     replier = Replier.load(args.bundle, threads=args.threads)
     persona = replier.default_persona
-    train, test = load_split(replier.meta, args.bundle, args.manifest, args.pairs)
+    train, test = load_split(replier.meta, args.bundle, args.manifest, args.pairs, args.split)
     contexts = blind.pick_contexts(test, persona, args.contexts, args.seed)
     if not contexts:
         raise InputError(f"no held-out pairs answered by {persona!r} to grade",

@@ -4,6 +4,7 @@ import csv
 import json
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -194,3 +195,17 @@ def test_blind_eval_writes_a_sheet_and_scores_the_grades(run_cli, demo_bundle, t
     path.write_text(path.read_text().replace(",1,0", ",perhaps,0", 1))
     result = run_cli("model", "eval", bundle, "--blind", out, "--grades", path)
     assert result.returncode == 2 and f"{path}:" in result.stderr
+
+
+def test_dev_split_holds_out_validation_chats_and_trains_on_train_only():
+    from model.evaluate import load_split
+    from model.pairs import split_of
+
+    manifest = Path(__file__).resolve().parent.parent / "data" / "demo" / "manifest-tiny.yaml"
+    train, dev = load_split({}, manifest.parent, manifest, None, split="dev")
+    _, test = load_split({}, manifest.parent, manifest, None)
+    fraction = 0.1  # the tiny manifest's val_fraction
+    assert dev and train and test
+    assert {split_of(p["conversation"], fraction) for p in dev} == {"val"}
+    assert {split_of(p["conversation"], fraction) for p in train} == {"train"}
+    assert not {p["conversation"] for p in dev} & {p["conversation"] for p in test}
