@@ -57,11 +57,7 @@ class Replier:
 
     def __init__(self, bundle_dir: Path, meta: dict, tokenizer: Tokenizer,
                  encoder: ort.InferenceSession, step: ort.InferenceSession):
-        self.bundle_dir = bundle_dir
-        self.meta = meta
-        self.name: str = meta["name"]
-        self.personas: list[str] = list(meta["personas"])
-        self.default_persona: str = meta.get("default_persona") or self.personas[0]
+        self._bundle_settings(bundle_dir, meta, max_len=meta.get("max_reply_tokens", 42) - 2)
         self.tokenizer = tokenizer
         self._encoder = encoder
         self._step = step
@@ -76,9 +72,17 @@ class Replier:
                   *tokenizer.speaker_ids.values(), *placeholders}
         self.rules = TokenRules(bos=tokenizer.bos_id, eos=tokenizer.eos_id,
                                 brk=tokenizer.brk_id, banned=tuple(sorted(banned)))
-        base = Decoding(max_len=max(meta.get("max_reply_tokens", 42) - 2, 1))
+
+    def _bundle_settings(self, bundle_dir: Path, meta: dict, max_len: int) -> None:
+        """What every kind of bundle shares: names, personas, default decoding, retrieval."""
+        self.bundle_dir = bundle_dir
+        self.meta = meta
+        self.name: str = meta["name"]
+        self.personas: list[str] = list(meta["personas"])
+        self.default_persona: str = meta.get("default_persona") or self.personas[0]
         try:
-            self.decoding = Decoding.from_dict(meta.get("decoding"), base=base)
+            self.decoding = Decoding.from_dict(meta.get("decoding"),
+                                               base=Decoding(max_len=max(max_len, 1)))
         except ValueError as exc:
             raise BundleError(f"decoding: {exc}", path=str(bundle_dir / "bundle.json")) from None
         self._retrieval: RetrievalIndex | None = None

@@ -61,10 +61,36 @@ def load_pairs(manifest) -> tuple[str, list[str], list[dict], object]:
     return canonical, personas, pairs, summary
 
 
-def prepare(manifest, resume_work: Path | None = None) -> Prepared:
-    """Build and encode the pairs; every manifest problem raises InputError here."""
+def split_examples(manifest, pairs: list[dict], summary, encode):
+    """(train examples, val examples, raw train pairs, data summary) by conversation.
+
+    Test pairs are only counted (left for `python -m model eval`); an empty train or
+    validation split is an InputError naming train.val_fraction.
+    """
     from model.pairs import split_of
 
+    fraction = manifest.train["val_fraction"]
+    train, val, train_pairs, test_pairs = [], [], [], 0
+    for pair in pairs:
+        split = split_of(pair["conversation"], fraction)
+        if split == "test":
+            test_pairs += 1
+            continue
+        (val if split == "val" else train).append(encode(pair))
+        if split == "train":
+            train_pairs.append(pair)
+    if not val or not train:
+        raise InputError(
+            f"train.val_fraction: {fraction} puts {'no' if not val else 'every'} "
+            f"conversation in the validation split ({summary.conversations} conversations); "
+            "change it or add data", str(manifest.path))
+    data_summary = summary.as_dict()
+    data_summary.update(train_pairs=len(train), val_pairs=len(val), test_pairs=test_pairs)
+    return train, val, train_pairs, data_summary
+
+
+def prepare(manifest, resume_work: Path | None = None) -> Prepared:
+    """Build and encode the pairs; every manifest problem raises InputError here."""
     where = str(manifest.path)
     canonical, personas, pairs, summary = load_pairs(manifest)
     hp = dict(manifest.model)
@@ -85,24 +111,12 @@ def prepare(manifest, resume_work: Path | None = None) -> Prepared:
     tokenizer.max_reply_tokens = hp["max_reply_tokens"]
     hp["vocab_size"] = tokenizer.vocab_size
     persona_ids = {name: index for index, name in enumerate(personas)}
-    train, val, train_pairs, test_pairs = [], [], [], 0
-    for pair in pairs:
-        split = split_of(pair["conversation"], manifest.train["val_fraction"])
-        if split == "test":  # left for `python -m model eval`
-            test_pairs += 1
-            continue
-        example = (tokenizer.encode_context(pair["context"], pair["context_speakers"]),
-                   tokenizer.encode_reply(pair["reply"]), persona_ids[pair["persona"]])
-        (val if split == "val" else train).append(example)
-        if split == "train":
-            train_pairs.append(pair)
-    if not val or not train:
-        raise InputError(
-            f"train.val_fraction: {manifest.train['val_fraction']} puts "
-            f"{'no' if not val else 'every'} conversation in the validation split "
-            f"({summary.conversations} conversations); change it or add data", where)
-    data_summary = summary.as_dict()
-    data_summary.update(train_pairs=len(train), val_pairs=len(val), test_pairs=test_pairs)
+
+    def encode(pair: dict) -> tuple:
+        return (tokenizer.encode_context(pair["context"], pair["context_speakers"]),
+                tokenizer.encode_reply(pair["reply"]), persona_ids[pair["persona"]])
+
+    train, val, train_pairs, data_summary = split_examples(manifest, pairs, summary, encode)
     return Prepared(tokenizer, personas, canonical, hp, train, val, train_pairs, data_summary,
                     base_model)
 

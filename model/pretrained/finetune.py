@@ -49,10 +49,9 @@ class PretrainedData:
 
 def prepare_pretrained(manifest) -> PretrainedData:
     """Open the base and encode the pairs; every input problem raises here, before TF."""
-    from model.pairs import split_of
     from model.pretrained.base import Base
     from model.pretrained.prompt import PromptCodec
-    from model.training_data import load_pairs
+    from model.training_data import load_pairs, split_examples
 
     where = str(manifest.path)
     hp = dict(manifest.model)
@@ -69,23 +68,10 @@ def prepare_pretrained(manifest) -> PretrainedData:
     if head + 8 > hp["max_context_tokens"]:
         raise InputError(f"model.max_context_tokens: {hp['max_context_tokens']} leaves no "
                          f"room for context (the prompt's frame alone is {head} tokens)", where)
-    train, val, train_pairs, test_pairs = [], [], [], 0
-    for pair in pairs:
-        split = split_of(pair["conversation"], manifest.train["val_fraction"])
-        if split == "test":
-            test_pairs += 1
-            continue
-        example = (codec.prompt_ids(pair["context"], pair["context_speakers"], pair["persona"]),
-                   codec.reply_ids(pair["reply"]))
-        (val if split == "val" else train).append(example)
-        if split == "train":
-            train_pairs.append(pair)
-    if not val or not train:
-        raise InputError(f"train.val_fraction: {manifest.train['val_fraction']} puts "
-                         f"{'no' if not val else 'every'} conversation in the validation "
-                         "split; change it or add data", where)
-    data_summary = summary.as_dict()
-    data_summary.update(train_pairs=len(train), val_pairs=len(val), test_pairs=test_pairs)
+    train, val, train_pairs, data_summary = split_examples(
+        manifest, pairs, summary,
+        lambda pair: (codec.prompt_ids(pair["context"], pair["context_speakers"],
+                                       pair["persona"]), codec.reply_ids(pair["reply"])))
     hp.update(base_config=base.config.as_dict())
     return PretrainedData(base, codec, personas, canonical, hp, train, val, train_pairs,
                           data_summary)

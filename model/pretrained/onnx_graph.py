@@ -42,30 +42,18 @@ def weight_layout(config: LlamaConfig, quantized: bool = True) -> list[dict]:
                   as q + 128 (uint8) [out, in/32, 32]: MatMulNBits' 8-bit layout
       block8_scale  the blocks' scales [out * in/32]
     """
-    c = config
-    kv = c.kv_heads * c.head_dim
-    linear = {"attn_q": (c.hidden, c.hidden), "attn_k": (kv, c.hidden),
-              "attn_v": (kv, c.hidden), "attn_output": (c.hidden, c.hidden),
-              "ffn_gate": (c.ffn, c.hidden), "ffn_up": (c.ffn, c.hidden),
-              "ffn_down": (c.hidden, c.ffn)}
-
     def blocks(name: str, out_dim: int, in_dim: int) -> list[tuple]:
         return [(f"{name}/block8", name, "block8", (out_dim, in_dim // BLOCK, BLOCK)),
                 (f"{name}/block8_scale", name, "block8_scale", (out_dim * in_dim // BLOCK,))]
 
-    embedding = "token_embd.weight"
-    entries = blocks(embedding, c.vocab, c.hidden) if quantized else \
-        [(embedding, embedding, "copy", (c.vocab, c.hidden))]
-    for layer in range(c.layers):
-        for part, name in layer_names(layer).items():
-            if part not in linear:
-                entries.append((name, name, "copy", (c.hidden,)))
-            elif quantized:
-                entries += blocks(name, *linear[part])
-            else:  # MatMul wants [in, out]: the transpose of GGUF's [out, in]
-                out_dim, in_dim = linear[part]
-                entries.append((name, name, "transposed", (in_dim, out_dim)))
-    entries.append(("output_norm.weight", "output_norm.weight", "copy", (c.hidden,)))
+    entries = []
+    for name, shape in weight_shapes(config).items():  # file order: GGUF's tensor order
+        if len(shape) == 1 or (name == "token_embd.weight" and not quantized):
+            entries.append((name, name, "copy", shape))  # norms; the float embedding
+        elif quantized:
+            entries += blocks(name, *shape)
+        else:  # MatMul wants [in, out]: the transpose of GGUF's [out, in]
+            entries.append((name, name, "transposed", shape[::-1]))
     layout, offset = [], 0
     for name, source, kind, shape in entries:
         dtype = "uint8" if kind == "block8" else "float32"

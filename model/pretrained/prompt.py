@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-BRK = "<brk>"
+from model.tokenizer import BRK
+
 START, END = "<|im_start|>", "<|im_end|>"
 UNKNOWN_SPEAKER = "someone"
 SYSTEM = ("You are {persona}, chatting with people you know. Write {persona}'s next "

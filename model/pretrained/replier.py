@@ -19,13 +19,13 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-from tokenizers import Tokenizer
+from tokenizers import Tokenizer as HFTokenizer
 
-from model.bundle import BundleError
-from model.decode import Decoding, State, TokenRules
+from model.decode import State, TokenRules
 from model.pretrained.assemble import GRAPH_FILE, TOKENIZER_FILE, serving_graph
 from model.pretrained.prompt import PromptCodec
 from model.runtime import Replier, ReplyRequest
+from model.tokenizer import Tokenizer
 
 REQUIRED_FILES = ("decoder.onnx", "weights_layout.json", "delta.npz")
 logger = logging.getLogger("doppel.model")
@@ -42,8 +42,7 @@ class ReplyText:
     def decode(self, ids) -> str:
         return self.codec.decode(ids)
 
-    def split_messages(self, text: str) -> list[str]:
-        return [part.strip() for part in text.split("<brk>") if part.strip()]
+    split_messages = Tokenizer.split_messages  # bubbles are split the same for every kind
 
     def encode_text(self, text: str) -> list[int]:
         return self.codec.encode(text)
@@ -52,11 +51,7 @@ class ReplyText:
 class LMReplier(Replier):
     def __init__(self, bundle_dir: Path, meta: dict, codec: PromptCodec,
                  session: ort.InferenceSession):
-        self.bundle_dir = bundle_dir
-        self.meta = meta
-        self.name = meta["name"]
-        self.personas = list(meta["personas"])
-        self.default_persona = meta.get("default_persona") or self.personas[0]
+        self._bundle_settings(bundle_dir, meta, max_len=meta.get("max_reply_tokens", 48))
         self.codec = codec
         self.tokenizer = ReplyText(codec)
         self._session = session
@@ -68,18 +63,11 @@ class LMReplier(Replier):
         banned = sorted(control - {codec.end_id})
         self.rules = TokenRules(bos=codec.newline_id, eos=codec.end_id, brk=codec.newline_id,
                                 banned=tuple(banned))
-        base = Decoding(max_len=max(meta.get("max_reply_tokens", 48), 1))
-        try:
-            self.decoding = Decoding.from_dict(meta.get("decoding"), base=base)
-        except ValueError as exc:
-            raise BundleError(f"decoding: {exc}", path=str(bundle_dir / "bundle.json")) from None
-        self._retrieval = None
-        self._retrieval_lock = threading.Lock()
         self._system: dict[str, tuple] = {}  # persona -> its system block's KV
         self._system_lock = threading.Lock()
 
     @classmethod
-    def load(cls, bundle_dir: str | Path, threads: int = 1, meta: dict | None = None) -> LMReplier:
+    def load(cls, bundle_dir: str | Path, threads: int = 1) -> LMReplier:
         from model.bundle import verify_bundle
 
         bundle_dir = Path(bundle_dir)
@@ -92,7 +80,7 @@ class LMReplier(Replier):
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         session = ort.InferenceSession(str(folder / GRAPH_FILE), options,
                                        providers=["CPUExecutionProvider"])
-        tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
+        tokenizer = HFTokenizer.from_file(str(folder / TOKENIZER_FILE))
         codec = PromptCodec(tokenizer, meta["max_context_tokens"], meta["max_reply_tokens"])
         logger.info("loaded pretrained bundle %s in %.1f s", bundle_dir,
                     time.perf_counter() - started)
