@@ -192,20 +192,29 @@ def filter_top(logits: np.ndarray, top_k: int, top_p: float) -> np.ndarray:
 
 
 def sample_or_greedy(step: StepFn, state: State, rules: TokenRules, cfg: Decoding,
-                     rngs: Sequence[np.random.Generator | None]) -> list[list[int]]:
+                     rngs: Sequence[np.random.Generator | None],
+                     logprobs: list[list[float]] | None = None) -> list[list[int]]:
     """One sequence per row; a row with an rng samples, a row with None takes the argmax.
 
     Each sampling row draws exactly one uniform number per step from its own generator,
     so its output does not depend on which other rows share the batch. Finished rows
     leave the batch, so the graph only runs for rows still writing.
+
+    When `logprobs` is a list, it receives per row the model's raw log-probability (no
+    bans, penalties or temperature) of each generated token, </s> included: what
+    `sequence_logprobs` would compute afterwards, without a second pass.
     """
     results: list[list[int]] = [[] for _ in rngs]
+    scored: list[list[float]] = [[] for _ in rngs]
     active = np.arange(len(rngs))  # original row of each batch row
     tokens = np.full(len(rngs), rules.bos, dtype=np.int32)
     history = np.zeros((len(rngs), 0), dtype=np.int32)  # [N, t]
+    raw = np.zeros((len(rngs), 0), dtype=np.float64)  # [N, t] raw logp of each token
     for _ in range(cfg.max_len):
         logits, state = step(tokens, state)
         logits = np.array(logits, dtype=np.float32)  # [N, V], writable copy
+        if logprobs is not None:
+            model_logp = log_softmax(logits.astype(np.float64))
         constrain(logits, history, rules, cfg)
         chosen = logits.argmax(axis=-1)
         sampling = [i for i, row in enumerate(active) if rngs[row] is not None]
@@ -216,18 +225,23 @@ def sample_or_greedy(step: StepFn, state: State, rules: TokenRules, cfg: Decodin
             picked = (cumulative <= draws[:, None]).sum(axis=-1)
             chosen[sampling] = np.minimum(picked, cumulative.shape[1] - 1)
         history = np.concatenate([history, chosen[:, None].astype(np.int32)], axis=1)
+        if logprobs is not None:
+            picked_logp = model_logp[np.arange(len(chosen)), chosen]
+            raw = np.concatenate([raw, picked_logp[:, None]], axis=1)
         finished = chosen == rules.eos
         if finished.any():
             for i in np.flatnonzero(finished):
-                results[active[i]] = history[i].tolist()
+                results[active[i]], scored[active[i]] = history[i].tolist(), raw[i].tolist()
             keep = ~finished
-            active, history, chosen = active[keep], history[keep], chosen[keep]
+            active, history, raw, chosen = active[keep], history[keep], raw[keep], chosen[keep]
             state = take_rows(state, keep)
             if not len(active):
                 break
         tokens = chosen.astype(np.int32)
     for i, row in enumerate(active):
-        results[row] = history[i].tolist()
+        results[row], scored[row] = history[i].tolist(), raw[i].tolist()
+    if logprobs is not None:
+        logprobs.extend(scored)
     return [strip_tokens(row, rules) for row in results]
 
 
@@ -325,27 +339,37 @@ def sequence_logprobs(step: StepFn, state: State, targets: Sequence[Sequence[int
     return [logps[i, :len(target) + 1] for i, target in enumerate(targets)]
 
 
-def mmi_scores(step: StepFn, state: State, lm_state: State,
+def mmi_scores(step: StepFn, state: State, lm_state: State | None,
                candidates: Sequence[Sequence[int]], owner: np.ndarray, rules: TokenRules,
-               cfg: Decoding) -> np.ndarray:
+               cfg: Decoding, conditional: Sequence[np.ndarray] | None = None) -> np.ndarray:
     """score = log p(T|S) - lambda * log U(T)[first gamma tokens] + length_bonus * |T|.
 
     `state` has one row per candidate (its source); `lm_state` one row per candidate
     encoded from an *empty* context. Running the same decoder without a source stands in
     for the separately trained language model U(T) of Li et al. (2016a): it is what the
     decoder predicts from the persona and its own prefix alone, which is exactly the
-    generic-reply prior MMI-antiLM wants to subtract.
+    generic-reply prior MMI-antiLM wants to subtract. With mmi_lambda 0 this is Meena's
+    sample-and-rank: no anti-LM pass, and no `lm_state` needed.
+
+    `conditional` (per-token log p(T|S), </s> included) skips the teacher-forced pass
+    when the sampler already recorded it.
 
     Li et al. tune the length weight on a dev set. `length_bonus=None` uses, for each
     request (`owner` groups the candidates), the mean per-token NLL of its candidates:
     a summed log p(T|S) then no longer prefers short replies just for being short.
     """
-    conditional = sequence_logprobs(step, state, candidates, rules)
-    unconditional = sequence_logprobs(step, lm_state, candidates, rules)
+    if conditional is None:
+        conditional = sequence_logprobs(step, state, candidates, rules)
     lengths = np.array([len(c) for c in candidates], dtype=np.float64)
-    cond = np.array([c.sum() for c in conditional])
-    anti = np.array([u[:min(cfg.mmi_gamma, len(c))].sum()
-                     for c, u in zip(candidates, unconditional, strict=True)])
+    cond = np.array([np.sum(c) for c in conditional])
+    anti = np.zeros(len(candidates))
+    if cfg.mmi_lambda:
+        if lm_state is None:
+            raise ValueError("MMI reranking needs lm_state (the decoder state of an empty "
+                             "context)")
+        unconditional = sequence_logprobs(step, lm_state, candidates, rules)
+        anti = np.array([u[:min(cfg.mmi_gamma, len(c))].sum()
+                         for c, u in zip(candidates, unconditional, strict=True)])
     if cfg.length_bonus is not None:
         bonus = np.full(len(candidates), cfg.length_bonus)
     else:
@@ -363,10 +387,12 @@ def generate(step: StepFn, state: State, rules: TokenRules, cfg: Decoding,
 
     `seeds[i]` seeds row i's sampling (None: fresh entropy). With `cfg.rerank` > 1 each
     row gets N candidates (N samples, or the beam's N best) reranked by `mmi_scores`;
-    `lm_state` (one row per batch row, empty context) is then required.
+    `lm_state` (one row per batch row, empty context) is then required unless
+    `cfg.mmi_lambda` is 0.
     """
     batch = len(seeds)
     n = cfg.rerank if cfg.rerank > 1 else 1
+    conditional: list[list[float]] | None = None
     if cfg.strategy == "beam":
         beams = beam_search(step, state, rules, cfg, keep=n)
         candidates = [[tokens for tokens, _ in row] for row in beams]
@@ -380,14 +406,14 @@ def generate(step: StepFn, state: State, rules: TokenRules, cfg: Decoding,
         rngs = [np.random.default_rng([seed, j]) if seed is not None else
                 np.random.default_rng() for seed in seeds for j in range(n)]
         expanded = take_rows(state, np.repeat(np.arange(batch), n))
-        flat = sample_or_greedy(step, expanded, rules, cfg, rngs)
+        conditional = []
+        flat = sample_or_greedy(step, expanded, rules, cfg, rngs, logprobs=conditional)
         candidates = [flat[b * n:(b + 1) * n] for b in range(batch)]
-    if lm_state is None:
-        raise ValueError("reranking needs lm_state (the decoder state of an empty context)")
     owner = np.array([b for b, cands in enumerate(candidates) for _ in cands])
     flat = [c for cands in candidates for c in cands]
-    scores = mmi_scores(step, take_rows(state, owner), take_rows(lm_state, owner),
-                        flat, owner, rules, cfg)
+    scores = mmi_scores(step, take_rows(state, owner),
+                        take_rows(lm_state, owner) if lm_state is not None else None,
+                        flat, owner, rules, cfg, conditional=conditional)
     best: list[list[int]] = []
     for b in range(batch):
         mine = np.flatnonzero(owner == b)

@@ -130,8 +130,8 @@ class Replier:
         for cfg, members in groups.items():
             ids = [self.context_ids(requests[i], personas[i], cfg.ground) for i in members]
             state = self.encode(ids, [personas[i] for i in members])
-            lm_state = self.empty_context([personas[i] for i in members]) if cfg.rerank > 1 \
-                else None
+            needs_lm = cfg.rerank > 1 and cfg.mmi_lambda != 0
+            lm_state = self.empty_context([personas[i] for i in members]) if needs_lm else None
             outputs = decode.generate(self.step, state, self.rules, cfg,
                                       [settings[i].seed for i in members], lm_state=lm_state)
             for i, tokens in zip(members, outputs, strict=True):
@@ -180,12 +180,21 @@ class Replier:
 
     def token_logprobs(self, requests: Sequence[ReplyRequest],
                        replies: Sequence[str]) -> list[np.ndarray]:
-        """Teacher-forced log p of each token of `reply + </s>` (for perplexity)."""
+        """Teacher-forced log p of each token of `reply + </s>` (perplexity, ranking).
+
+        Replies are scored whole, past the reply limit: a cut reply would be scored as if
+        it ended there, which flatters a model. A prompt repeated in the batch (one
+        context ranked against many candidate replies) is encoded once.
+        """
         personas = [self.persona_name(r.persona) for r in requests]
-        state = self.encode([self.context_ids(r, p) for r, p in zip(requests, personas,
-                                                                     strict=True)], personas)
-        targets = [self.tokenizer.encode_reply(reply) for reply in replies]
-        return decode.sequence_logprobs(self.step, state, targets, self.rules)
+        prompts: dict[tuple[str, tuple[int, ...]], int] = {}  # (persona, ids) -> state row
+        rows = [prompts.setdefault((persona, tuple(self.context_ids(request, persona))),
+                                   len(prompts))
+                for request, persona in zip(requests, personas, strict=True)]
+        state = self.encode([list(ids) for _, ids in prompts], [p for p, _ in prompts])
+        targets = [self.tokenizer.encode_text(reply) for reply in replies]
+        return decode.sequence_logprobs(self.step, decode.take_rows(state, np.array(rows)),
+                                        targets, self.rules)
 
     # --- the two graphs -----------------------------------------------------------------
 

@@ -16,8 +16,10 @@ from model.decode import (
     generate,
     log_softmax,
     mmi_scores,
+    sample_or_greedy,
     sequence_logprobs,
     strip_tokens,
+    take_rows,
 )
 
 PAD, BOS, EOS, UNK, BRK, SEP = range(6)
@@ -210,6 +212,31 @@ def test_rerank_picks_the_candidate_mmi_prefers():
     sampled = cfg(strategy="sample", rerank=16, mmi_lambda=1.0, length_bonus=0.0,
                   temperature=1.5)
     assert generate(step, state, RULES, sampled, [3], lm_state=empty) == [[7]]
+
+
+def test_sampling_records_the_teacher_forced_logprobs_so_rank_needs_no_second_pass():
+    step = make_step(random_table(10))
+    state = biases(6, seed=13)
+    settings = cfg(strategy="sample", temperature=1.3, top_p=0.9, max_len=12)
+    recorded: list[list[float]] = []
+    samples = sample_or_greedy(step, state, RULES, settings,
+                               [np.random.default_rng(i) for i in range(6)], logprobs=recorded)
+    forced = sequence_logprobs(step, state, samples, RULES)
+    for sample, got, expected in zip(samples, recorded, forced, strict=True):
+        if len(got) == len(sample) + 1:  # ended with </s> (else it ran into max_len)
+            np.testing.assert_allclose(got, expected, rtol=1e-5)
+    assert any(len(got) == len(s) + 1 for s, got in zip(samples, recorded, strict=True))
+    # Meena's sample-and-rank: mmi_lambda 0 needs no empty-context state and answers
+    # with the most likely of the drawn samples.
+    rank = cfg(strategy="sample", temperature=1.3, rerank=6, mmi_lambda=0.0, length_bonus=0.0,
+               max_len=12)
+    one = {"bias": state["bias"][:1]}
+    best = generate(step, one, RULES, rank, [5])[0]
+    scores: list[list[float]] = []
+    candidates = sample_or_greedy(step, take_rows(one, np.zeros(6, dtype=int)), RULES, rank,
+                                  [np.random.default_rng([5, j]) for j in range(6)], scores)
+    assert len({tuple(c) for c in candidates}) > 1
+    assert best == candidates[int(np.argmax([sum(row) for row in scores]))]
 
 
 def test_automatic_length_bonus_is_each_requests_mean_token_nll():
