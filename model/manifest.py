@@ -61,11 +61,14 @@ TRAIN_KEYS = {
     "seed": (int, 7),
     "val_fraction": ((int, float), 0.05),
     "patience": (int, 3),
+    # constant, or cosine: warm up over the first 5% of the steps, then decay to 10%
+    "schedule": (str, "constant"),
 }
 SOURCE_KEYS = {"format", "path", "limit", "me"}
 TOP_KEYS = {"name", "sources", "persona", "me", "rename", "pairs", "model", "train", "base"}
 MODEL_KINDS = ("lstm", "transformer", "pretrained")
 PRECISIONS = ("auto", "float32", "bfloat16")
+SCHEDULES = ("constant", "cosine")
 ATTENTIONS = ("luong",)
 
 
@@ -131,6 +134,9 @@ def parse_manifest(data, path: Path) -> Manifest:
     name = data["name"]
     if not isinstance(name, str) or not name.strip():
         fail("name", "must be a non-empty string")
+    if "/" in name or "\\" in name or name.startswith((".", "_")):
+        # it names the bundle's folder and its S3 keys (deploy.artifacts reserves "_bases")
+        fail("name", f"{name!r} must not contain a slash or start with '.' or '_'")
     folder = path.parent
 
     sources_data = data["sources"]
@@ -255,6 +261,9 @@ def _check_ranges(sections: dict, fail) -> None:
     if not 0 < train["val_fraction"] < 0.5:
         # that share of conversations is the test split, and as many again validation
         fail("train.val_fraction", f"must be in (0, 0.5), got {train['val_fraction']}")
+    if train["schedule"] not in SCHEDULES:
+        fail("train.schedule", f"unknown schedule {train['schedule']!r} (known: "
+             f"{', '.join(SCHEDULES)})")
     if model["precision"] not in PRECISIONS:
         fail("model.precision", f"unknown precision {model['precision']!r} (known: "
              f"{', '.join(PRECISIONS)})")

@@ -21,7 +21,7 @@ from pathlib import Path
 from model.errors import InputError
 from model.files import atomic_output
 from model.tokenizer import SPECIAL_TOKENS
-from model.training_data import KERAS_FILE, Prepared, make_dataset, prepare
+from model.training_data import KERAS_FILE, Prepared, learning_rate, make_dataset, prepare
 
 
 def add_arguments(parser) -> None:
@@ -141,7 +141,8 @@ def train_bundle(manifest, data: Prepared, out: Path, work: Path, resume: bool =
             model = build_model(data.hp, data.tokenizer.vocab_size, len(data.personas))
             if data.base_model is not None:
                 copy_base_weights(model, data.base_model)
-            model.compile(optimizer=keras.optimizers.Adam(settings["lr"], clipnorm=1.0),
+            rate = learning_rate(keras, settings, len(data.train))
+            model.compile(optimizer=keras.optimizers.Adam(rate, clipnorm=1.0),
                           loss=masked_token_loss, jit_compile=False)
             data.tokenizer.save(work / "tokenizer.json")
     val_data = make_dataset(data.val, settings["batch_size"], seed=None)

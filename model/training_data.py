@@ -6,6 +6,7 @@ errors arrive before any training starts. `make_dataset` is our length bucketing
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,6 +139,27 @@ def _from_base(manifest, personas: list[str]):
     tokenizer.add_personas(merged)
     hp = {**meta["hyperparameters"], "dropout": manifest.model["dropout"]}
     return tokenizer, merged, hp, manifest.base / KERAS_FILE
+
+
+WARMUP_SHARE = 0.05  # of all steps, for train.schedule: cosine
+COSINE_FLOOR = 0.1  # the last step's rate, as a share of train.lr
+
+
+def learning_rate(keras, settings: dict, train_examples: int):
+    """train.lr as the optimizer takes it: a float, or the warmed-up cosine schedule.
+
+    The usual recipe for fine-tuning a pretrained base: a short warm-up spares what the
+    base knows from the first, largest gradients, and the decay lets the last epoch
+    settle instead of bouncing (under a constant rate the pretrained demo's validation
+    loss went up once mid-run).
+    """
+    if settings["schedule"] == "constant":
+        return settings["lr"]
+    steps = math.ceil(train_examples / settings["batch_size"]) * settings["epochs"]
+    warmup = max(round(steps * WARMUP_SHARE), 1)
+    return keras.optimizers.schedules.CosineDecay(
+        0.0, decay_steps=max(steps - warmup, 1), alpha=COSINE_FLOOR,
+        warmup_target=settings["lr"], warmup_steps=warmup)
 
 
 def batch_order(context_lengths, reply_lengths, batch_size: int, seed: int | None):

@@ -35,7 +35,7 @@ def test_defaults_and_relative_paths(tmp_path):
     assert manifest.pairs["context_turns"] == 3 and manifest.pairs["session_gap_hours"] == 6
     assert manifest.model["kind"] == "transformer" and manifest.model["vocab"] == 8000
     assert manifest.train == {"epochs": 2, "batch_size": 128, "lr": 0.01, "seed": 7,
-                              "val_fraction": 0.05, "patience": 3}
+                              "val_fraction": 0.05, "patience": 3, "schedule": "constant"}
     assert manifest.base is None
 
 
@@ -57,10 +57,13 @@ def test_shipped_demo_manifests_load():
         (("embed: 64", "embed: 64, vocab: 100"), "model.vocab: too small (100)"),
         (("heads: 4", "heads: 5"), "model.heads: must divide model.embed (64)"),
         (("lr: 0.01", "lr: 0.01, val_fraction: 1.5"), "train.val_fraction: must be in (0, 0.5)"),
+        (("lr: 0.01", "lr: 0.01, schedule: linear"), "train.schedule: unknown schedule 'linear'"),
         (("format: whatsapp", "format: icq"), "sources[0].format: unknown format 'icq'"),
         (("exports/chat.txt", "exports/missing.txt"), "sources[0].path: no such file or folder"),
         (("{format: chitchat}", "{format: telegram}"), "sources[1].path: missing"),
         (("name: ana\n", ""), "name: missing (required)"),
+        (("name: ana\n", "name: _bases\n"), "name: '_bases' must not contain a slash"),
+        (("name: ana\n", "name: a/b\n"), "name: 'a/b' must not contain a slash"),
         (("persona: [Ana, Ana B.]", "persona: 3"), "persona: must be a name"),
     ],
 )

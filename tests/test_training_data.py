@@ -9,7 +9,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from model.training_data import batch_order, make_dataset
+from model.training_data import COSINE_FLOOR, batch_order, learning_rate, make_dataset
 
 BATCH = 16
 
@@ -89,3 +89,13 @@ def test_batches_are_padded_to_their_own_longest_example():
             assert (reply_in[row, 1:length] == 7).all()
         seen += len(context)
     assert seen == len(examples)
+
+
+def test_cosine_schedule_warms_up_peaks_at_lr_and_ends_at_its_floor():
+    keras = pytest.importorskip("keras")
+    settings = {"lr": 2e-4, "batch_size": 16, "epochs": 3, "schedule": "cosine"}
+    schedule = learning_rate(keras, settings, 1600)  # 100 steps an epoch, 300 in all
+    rate = [float(schedule(step)) for step in (0, 7, 15, 150, 300)]
+    assert rate[0] < rate[1] < rate[2] == pytest.approx(2e-4)  # warm-up: 5% = 15 steps
+    assert rate[2] > rate[3] > rate[4] == pytest.approx(2e-4 * COSINE_FLOOR)
+    assert learning_rate(keras, {**settings, "schedule": "constant"}, 1600) == 2e-4

@@ -98,13 +98,15 @@ def finetune(manifest, out: Path, work: Path, resume: bool = False, threads: int
     if use_bfloat16(data.hp["precision"]):
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
     from model.pretrained.keras_llama import LlamaParts
+    from model.training_data import learning_rate
 
     work.mkdir(parents=True, exist_ok=True)
     state_path = work / "state.json"
     zero_shot = settings["epochs"] == 0  # the base as it is: the zero-shot baseline
     parts = LlamaParts(data.base.config, 0 if zero_shot else data.hp["train_layers"])
     parts.set_gguf_weights(data.base.weights())
-    optimizer = keras.optimizers.Adam(settings["lr"], clipnorm=1.0)
+    optimizer = keras.optimizers.Adam(learning_rate(keras, settings, len(data.train)),
+                                      clipnorm=1.0)
     variables = parts.trainable_variables()
     optimizer.build(variables)
     if resume:

@@ -5,7 +5,8 @@ TF-free: training and serving build prompts here, so they cannot drift apart.
     <|im_start|>system
     You are Sam. …<|im_end|>
     <|im_start|>Alex                      one block per context turn, named after its
-    hello! how are you?<|im_end|>         speaker ("someone" when unknown)
+    hello! how are you?<|im_end|>         speaker ("someone" when unknown, "Friend",
+                                          "Friend 2"… when the name is a machine id)
     <|im_start|>Sam
     ⟨reply: bubbles one per line⟩<|im_end|>
 
@@ -16,12 +17,17 @@ is the decoder's first input (the runtime's "bos"), the same for every row.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from model.tokenizer import BRK
 
 START, END = "<|im_start|>", "<|im_end|>"
 UNKNOWN_SPEAKER = "someone"
+ID_ALIAS = "Friend"
+# Exports name some people by an id: a UUID (the chitchat corpus), a user or phone number.
+# Such a name costs ~25 tokens of context per turn and means nothing to the base model.
+MACHINE_ID = re.compile(r"(?=.*\d)[0-9a-fA-F]{8,}(?:-[0-9a-fA-F]{2,})*|\+?\d[\d ()-]{5,}\d")
 SYSTEM = ("You are {persona}, chatting with people you know. Write {persona}'s next "
           "message: short, casual and in {persona}'s own words, never as an assistant.")
 
@@ -36,6 +42,22 @@ def speaker_label(name: str | None) -> str:
     """A ChatML role name: one line, no markup."""
     label = " ".join((name or "").replace("<|", "").replace("|>", "").split())
     return label or UNKNOWN_SPEAKER
+
+
+def speaker_labels(speakers: Sequence[str | None], persona: str) -> list[str]:
+    """Role names of context turns; machine ids become "Friend", "Friend 2"… (newest first).
+
+    The persona keeps its own name, whatever it looks like: the system line names it.
+    """
+    labels = [speaker_label(name) for name in speakers]
+    aliases: dict[str, str] = {}
+    for index in range(len(labels) - 1, -1, -1):
+        label = labels[index]
+        if label != speaker_label(persona) and MACHINE_ID.fullmatch(label):
+            if label not in aliases:
+                aliases[label] = ID_ALIAS if not aliases else f"{ID_ALIAS} {len(aliases) + 1}"
+            labels[index] = aliases[label]
+    return labels
 
 
 class PromptCodec:
@@ -71,13 +93,14 @@ class PromptCodec:
         """Prompt ids; the last one is the newline that opens the persona's turn."""
         if speakers is not None and len(speakers) != len(turns):
             raise ValueError(f"{len(turns)} context turns but {len(speakers)} speakers")
+        labels = speaker_labels(speakers if speakers is not None else [None] * len(turns),
+                                persona)
         head = self.system_ids(persona)
         tail = self.encode(f"{START}{speaker_label(persona)}\n")
         budget = self.max_context_tokens - len(head) - len(tail)
         blocks: list[list[int]] = []
         for index in range(len(turns) - 1, -1, -1):  # newest first
-            speaker = speakers[index] if speakers is not None else None
-            opener = self.encode(f"{START}{speaker_label(speaker)}\n")
+            opener = self.encode(f"{START}{labels[index]}\n")
             text = self.encode(as_lines(turns[index]))
             closer = [self.end_id, self.newline_id]
             size = len(opener) + len(text) + len(closer)
