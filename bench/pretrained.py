@@ -55,7 +55,7 @@ for request in requests:
     reply = replier.reply_batch([request])[0]
     wall.append(time.perf_counter() - w)
     cpu.append(time.process_time() - c)
-    tokens.append(max(len(replier.tokenizer.encode_text(reply.text.replace(" <brk> ", "\\n"))), 1))
+    tokens.append(max(len(replier.tokenizer.encode_text(reply.text)), 1))
 batch = (requests * 2)[:16]
 w = time.perf_counter()
 replier.reply_batch(batch)

