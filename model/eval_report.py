@@ -10,17 +10,43 @@ from pathlib import Path
 
 from model.files import atomic_output
 
-COLUMNS = ["perplexity", "bleu", "distinct_1", "distinct_2", "length_ratio", "generic_rate",
-           "persona_share"]
+# (metrics.json key, column heading); a system without the key shows "–"
+COLUMNS = [("perplexity", "ppl/token"), ("perplexity_word", "ppl/word"),
+           ("bits_per_char", "bits/char"), ("hits_at_1", "Hits@1"), ("bleu", "BLEU"),
+           ("distinct_1", "distinct-1"), ("distinct_2", "distinct-2"),
+           ("length_ratio", "length ratio"), ("generic_rate", "generic rate"),
+           ("novel_word_share", "novel words"), ("persona_share", "persona share"),
+           ("persona_accuracy", "persona acc.")]
+REAL = "real replies (held out)"
+
+DEFINITIONS = """\
+Definitions (model/metrics.py; "words" are model.metrics.words tokens, so they compare
+across tokenizers):
+
+- ppl/token: perplexity of the real replies per model token, end token included (the
+  model's own view; not comparable across tokenizers). ppl/word and bits/char divide the
+  same total NLL by the replies' words and by their characters × ln 2, which do compare.
+- Hits@1: how often the model's log-likelihood ranks the real reply first among up to
+  {hits_candidates} candidates: it and other held-out replies of the persona
+  ({hits_contexts} contexts; chance {hits_chance:.3f}).
+- distinct-n: distinct n-grams ÷ all n-grams of the replies.
+- generic rate: share of replies that repeat another reply of the set (lower-cased,
+  whitespace collapsed, end marks stripped): 0 when all differ, 1 for a constant reply.
+- novel words: share of the replies' letter-only words never seen in the training pairs.
+- persona share: share of replies the persona classifier assigns to the persona.
+- persona acc.: the classifier's balanced accuracy on these replies (as the persona's)
+  and {other_turns} held-out turns of other people (as not); a repeated reply earns its
+  hit once, so a constant reply scores at most about 0.5.
+"""
 
 
-def render_table(results: dict, real_share: float) -> str:
-    lines = ["| system | " + " | ".join(COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
-    for name, row in results.items():
-        cells = [f"{row[c]:.3f}" if c in row else "–" for c in COLUMNS]
+def render_table(results: dict, real: dict) -> str:
+    """One row per system and a last row for the real replies (`real`: their metrics)."""
+    lines = ["| system | " + " | ".join(heading for _, heading in COLUMNS) + " |",
+             "|---" * (len(COLUMNS) + 1) + "|"]
+    for name, row in {**results, REAL: real}.items():
+        cells = [f"{row[key]:.3f}" if key in row else "–" for key, _ in COLUMNS]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines.append("| real replies (held out) | " + " | ".join(
-        f"{real_share:.3f}" if c == "persona_share" else "–" for c in COLUMNS) + " |")
     return "\n".join(lines)
 
 
@@ -31,9 +57,9 @@ def render_report(name: str, summary: dict) -> str:
            f"Decoding: `{json.dumps(summary['decoding'])}`; "
            f"{summary['systems']['doppel']['ms_per_reply']:.1f} ms per reply (batch 1, median "
            f"wall time; {summary['systems']['doppel']['cpu_ms_per_reply']:.1f} ms CPU).",
-           "", render_table(summary["systems"], summary["persona_share_real"]), "",
-           "Definitions: DESIGN.md › Evaluation; tokens for distinct/length are word tokens "
-           "(model.metrics.words), perplexity is per model token including </s>.", "",
+           "", render_table(summary["systems"], summary["real_replies"]), "",
+           DEFINITIONS.format(**{f"hits_{k}": v for k, v in summary["hits"].items()},
+                              other_turns=summary["other_turns"]),
            "![metrics](metrics.png)", ""]
     if summary["sweep"]:
         out += ["## Decoding sweep", "",
@@ -77,15 +103,17 @@ def _pyplot():
     return plt
 
 
-def plot_systems(results: dict, real_share: float, path: Path) -> None:
+def plot_systems(results: dict, real: dict, path: Path) -> None:
+    """A bar panel per text metric, a dashed line at the real replies' value."""
     plt = _pyplot()
-    shown = ["bleu", "distinct_2", "generic_rate", "persona_share"]
+    shown = ["bleu", "distinct_2", "generic_rate", "novel_word_share", "persona_share",
+             "persona_accuracy"]
     fig, axes = plt.subplots(1, len(shown), figsize=(4 * len(shown), 3.5))
     names = list(results)
     for ax, metric in zip(axes, shown, strict=True):
         ax.bar(names, [results[n][metric] for n in names], color="#4c72b0")
-        if metric == "persona_share":
-            ax.axhline(real_share, color="#c44e52", linestyle="--", label="real replies")
+        if metric in real:
+            ax.axhline(real[metric], color="#c44e52", linestyle="--", label="real replies")
             ax.legend(fontsize=8)
         ax.set_title(metric)
         ax.tick_params(axis="x", labelrotation=30, labelsize=8)

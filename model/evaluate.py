@@ -2,7 +2,14 @@
 
 Test pairs are the held-out conversations of training (`model.pairs.is_heldout` with the
 manifest's val_fraction), or `--pairs FILE`; only pairs answered by the bundle's persona
-are scored. Training pairs feed the baselines and the persona classifier.
+are scored. Training pairs feed the baselines, the persona classifier and the vocabulary
+of the novel-word share; the held-out turns of everyone else are the "other" side of the
+persona accuracy.
+
+The models (doppel, and the ablation behind seq2seq-greedy) are also scored on the real
+replies: perplexity per model token and per word, bits per character, and Hits@1 of
+HITS_CANDIDATES (the real reply ranked by log-likelihood among other held-out replies of
+the persona, over the first --hits-contexts test pairs).
 
 Systems, all on the same test pairs:
     doppel          the bundle with its default decoding
@@ -27,11 +34,13 @@ reply, under shuffled labels. `--blind DIR --grades FILE` scores the filled shee
 from __future__ import annotations
 
 import json
+import random
 import shlex
 import statistics
 import time
 from collections import Counter
-from dataclasses import asdict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +65,7 @@ GROUND_THRESHOLD = 0.3  # retrieval similarity for the grounded variant (doppel+
 LATENCY_BUDGET_MS = 20.0
 LATENCY_SAMPLES = 20
 CLASSIFIER_TEXTS = 20_000  # per class
+HITS_CANDIDATES = 20  # the real reply and 19 others: chance is 5%
 
 
 def add_arguments(parser) -> None:
@@ -69,6 +79,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--sweep", action="store_true",
                         help="try a decoding grid first and store the best as the default")
     parser.add_argument("--limit", type=int, default=500, help="at most this many test pairs")
+    parser.add_argument("--hits-contexts", type=int, default=100,
+                        help=f"Hits@1 of {HITS_CANDIDATES} over at most this many test pairs "
+                             "(each scores that many candidates)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
@@ -165,15 +178,65 @@ def latency_ms(replier: Replier, test: list[dict], decoding: dict, seed: int) ->
     return {"ms_per_reply": statistics.median(walls), "cpu_ms_per_reply": statistics.median(cpus)}
 
 
-def perplexity(replier: Replier, test: list[dict], batch_size: int) -> float:
+def reply_logprobs(replier: Replier, pairs: Sequence[dict], replies: Sequence[str],
+                   batch_size: int) -> list[np.ndarray]:
+    """Teacher-forced token log-probs of replies[i] answering pairs[i], in batches."""
     persona = replier.default_persona
-    nlls: list[float] = []
-    for start in range(0, len(test), batch_size):
-        chunk = test[start:start + batch_size]
-        requests = [request_for(p, persona, {}, 0) for p in chunk]
-        for logps in replier.token_logprobs(requests, [p["reply"] for p in chunk]):
-            nlls.extend((-logps).tolist())
-    return metrics.perplexity(nlls)
+    logprobs: list[np.ndarray] = []
+    for start in range(0, len(pairs), batch_size):
+        requests = [request_for(p, persona, {}, 0) for p in pairs[start:start + batch_size]]
+        logprobs += replier.token_logprobs(requests, replies[start:start + batch_size])
+    return logprobs
+
+
+def likelihood(replier: Replier, test: list[dict], batch_size: int) -> dict:
+    """How well the model predicts the real replies (its end token included).
+
+    Per model token is the model's own view; per word and per character divide the same
+    total by units every tokenizer shares, so the LSTM and the pretrained model compare.
+    """
+    golds = [p["reply"] for p in test]
+    nlls = -np.concatenate(reply_logprobs(replier, test, golds, batch_size))
+    return {"perplexity": metrics.perplexity(nlls),
+            "perplexity_word": metrics.perplexity(nlls, sum(len(metrics.words(g))
+                                                            for g in golds)),
+            "bits_per_char": metrics.bits_per_char(nlls, sum(len(plain(g)) for g in golds))}
+
+
+def candidate_lists(golds: list[str], pool: list[str], seed: int) -> list[list[str]]:
+    """For each real reply, itself first, then up to HITS_CANDIDATES - 1 replies of `pool`
+    drawn with `seed`, none repeating another of the list (by metrics.normalise)."""
+    distinct: dict[str, str] = {}
+    for reply in pool:
+        distinct.setdefault(metrics.normalise(reply), reply)
+    rng = random.Random(seed)
+    lists = []
+    for gold in golds:
+        others = [reply for key, reply in distinct.items() if key != metrics.normalise(gold)]
+        lists.append([gold, *rng.sample(others, min(HITS_CANDIDATES - 1, len(others)))])
+    return lists
+
+
+def hits_at_1(replier: Replier, test: list[dict], candidates: list[list[str]],
+              batch_size: int) -> float:
+    """Hits@1 of the model: candidates[i] (the real reply first) ranked by total
+    log-likelihood given test[i]'s context."""
+    # candidates may cover only the first test pairs (--hits-contexts)
+    pairs = [pair for pair, listed in zip(test, candidates, strict=False) for _ in listed]
+    replies = [reply for listed in candidates for reply in listed]
+    totals = iter([float(logps.sum()) for logps in
+                   reply_logprobs(replier, pairs, replies, batch_size)])
+    return metrics.hits_at_1([[next(totals) for _ in listed] for listed in candidates])
+
+
+MODEL_SCORES = ("perplexity", "perplexity_word", "bits_per_char", "hits_at_1")
+
+
+def model_scores(replier: Replier, test: list[dict], candidates: list[list[str]],
+                 batch_size: int) -> dict:
+    """The MODEL_SCORES of a model: how likely it finds the real replies."""
+    return {**likelihood(replier, test, batch_size),
+            "hits_at_1": hits_at_1(replier, test, candidates, batch_size)}
 
 
 # --- persona classifier --------------------------------------------------------------------
@@ -188,15 +251,8 @@ class PersonaClassifier:
         from sklearn.pipeline import make_pipeline
 
         mine = {plain(p["reply"]) for p in train if p["persona"] == persona}
-        others = {plain(p["reply"]) for p in train if p["persona"] != persona}
-        for pair in train:
-            for turn, speaker in zip(pair["context"], pair.get("context_speakers") or [],
-                                     strict=False):
-                if speaker != persona:
-                    others.add(plain(turn))
-        others -= mine
+        others = turns_of_others(train, persona) - mine
         mine.discard("")
-        others.discard("")
         if not mine or not others:
             raise InputError(f"persona classifier needs replies of {persona!r} and of others")
         mine, others = _spread(sorted(mine)), _spread(sorted(others))
@@ -209,11 +265,28 @@ class PersonaClassifier:
         self.pipeline.fit(texts, labels)
         self.sizes = {"persona": len(mine), "others": len(others)}
 
+    def says_persona(self, replies: list[str]) -> list[bool]:
+        """For each reply, whether the classifier assigns it to the persona."""
+        if not replies:
+            return []
+        return self.pipeline.predict([plain(r) for r in replies]).astype(bool).tolist()
+
     def share(self, replies: list[str]) -> float:
         """Share of `replies` the classifier assigns to the persona."""
-        if not replies:
-            return float("nan")
-        return float(np.mean(self.pipeline.predict([plain(r) for r in replies])))
+        return float(np.mean(self.says_persona(replies))) if replies else float("nan")
+
+
+def turns_of_others(pairs: list[dict], persona: str) -> set[str]:
+    """Every text of someone but the persona: other personas' replies and other
+    speakers' context turns (as `plain` lines)."""
+    others = {plain(p["reply"]) for p in pairs if p["persona"] != persona}
+    for pair in pairs:
+        for turn, speaker in zip(pair["context"], pair.get("context_speakers") or [],
+                                 strict=False):
+            if speaker != persona:
+                others.add(plain(turn))
+    others.discard("")
+    return others
 
 
 def _spread(texts: list[str], limit: int = CLASSIFIER_TEXTS) -> list[str]:
@@ -225,19 +298,53 @@ def _spread(texts: list[str], limit: int = CLASSIFIER_TEXTS) -> list[str]:
 # --- scoring -------------------------------------------------------------------------------
 
 
-def score(replies: list[str], golds: list[str], classifier: PersonaClassifier) -> dict:
+@dataclass
+class Reference:
+    """What every system's replies are measured against, built once per evaluation."""
+
+    golds: list[str]  # the real replies to the test pairs
+    classifier: PersonaClassifier
+    known_words: set[str]  # letter words of the training pairs (novel-word share)
+    others_said_persona: list[bool]  # the classifier on other people's held-out turns
+
+    @classmethod
+    def build(cls, train: list[dict], heldout: list[dict], test: list[dict], persona: str,
+              seed: int) -> Reference:
+        """As many held-out turns of others as test pairs (fewer if there are not) make
+        the balanced "other" side of the persona accuracy."""
+        classifier = PersonaClassifier(train, persona, seed=seed)
+        others = sorted(turns_of_others(heldout, persona))
+        others = random.Random(seed).sample(others, min(len(test), len(others)))
+        known = metrics.vocabulary(text for p in train for text in [*p["context"], p["reply"]])
+        return cls([p["reply"] for p in test], classifier, known,
+                   classifier.says_persona(others))
+
+
+def text_scores(replies: list[str], reference: Reference) -> dict:
+    """The metrics that need no gold reply: they apply to the real replies too."""
+    lines = [plain(r) for r in replies]
+    generated = [metrics.words(r) for r in replies]
+    return {
+        "distinct_1": metrics.distinct_n(generated, 1),
+        "distinct_2": metrics.distinct_n(generated, 2),
+        "generic_rate": metrics.generic_rate(lines),
+        "novel_word_share": metrics.novel_word_share(replies, reference.known_words),
+        "persona_share": reference.classifier.share(replies),
+        "persona_accuracy": metrics.persona_accuracy(
+            lines, reference.classifier.says_persona(replies), reference.others_said_persona),
+    }
+
+
+def score(replies: list[str], reference: Reference) -> dict:
     import sacrebleu
 
-    generated = [metrics.words(r) for r in replies]
-    gold = [metrics.words(g) for g in golds]
+    golds = reference.golds
     return {
         "bleu": sacrebleu.corpus_bleu([plain(r) for r in replies],
                                       [[plain(g) for g in golds]]).score,
-        "distinct_1": metrics.distinct_n(generated, 1),
-        "distinct_2": metrics.distinct_n(generated, 2),
-        "length_ratio": metrics.length_ratio(generated, gold),
-        "generic_rate": metrics.generic_rate([plain(r) for r in replies]),
-        "persona_share": classifier.share(replies),
+        "length_ratio": metrics.length_ratio([metrics.words(r) for r in replies],
+                                             [metrics.words(g) for g in golds]),
+        **text_scores(replies, reference),
     }
 
 
@@ -266,13 +373,13 @@ def baselines(train: list[dict], test: list[dict], persona: str) -> dict[str, li
 # --- the command ---------------------------------------------------------------------------
 
 
-def sweep(replier: Replier, test: list[dict], golds: list[str], classifier: PersonaClassifier,
+def sweep(replier: Replier, test: list[dict], reference: Reference,
           args) -> tuple[dict, list[dict]]:
     """Score every SWEEP_GRID setting; the best one within the latency budget."""
     rows = []
     for settings in SWEEP_GRID:
         replies = generate(replier, test, settings, args.seed, args.batch_size)
-        row = {"decoding": settings, **score(replies, golds, classifier),
+        row = {"decoding": settings, **score(replies, reference),
                **latency_ms(replier, test, settings, args.seed)}
         row["quality"] = quality(row)
         rows.append(row)
@@ -326,19 +433,19 @@ def run(args) -> int:
     bundle_dir = args.bundle
     replier = Replier.load(bundle_dir, threads=args.threads)
     persona = replier.default_persona
-    train, test = load_split(replier.meta, bundle_dir, args.manifest, args.pairs)
-    test = [p for p in test if p["persona"] == persona][:args.limit]
+    train, heldout = load_split(replier.meta, bundle_dir, args.manifest, args.pairs)
+    own = [p for p in heldout if p["persona"] == persona]
+    test = own[:args.limit]
     if not test:
         raise InputError(f"no held-out pairs answered by {persona!r} to evaluate on",
                          path=str(args.pairs or bundle_dir))
-    golds = [p["reply"] for p in test]
-    classifier = PersonaClassifier(train, persona, seed=args.seed)
+    reference = Reference.build(train, heldout, test, persona, args.seed)
     report_dir = args.report or bundle_dir / "eval"
     report_dir.mkdir(parents=True, exist_ok=True)
 
     sweep_rows: list[dict] = []
     if args.sweep:
-        chosen, sweep_rows = sweep(replier, test, golds, classifier, args)
+        chosen, sweep_rows = sweep(replier, test, reference, args)
         meta = read_bundle(bundle_dir)
         meta["decoding"] = chosen
         write_bundle(bundle_dir, meta)
@@ -352,16 +459,26 @@ def run(args) -> int:
                                                args.seed, args.batch_size)
     systems = {**systems, **baselines(train, test, persona),
                "seq2seq-greedy": generate(ablation, test, GREEDY, args.seed, args.batch_size)}
-    results = {name: score(replies, golds, classifier) for name, replies in systems.items()}
-    results["doppel"]["perplexity"] = perplexity(replier, test, args.batch_size)
+    results = {name: score(replies, reference) for name, replies in systems.items()}
+    candidates = candidate_lists(reference.golds[:args.hits_contexts],
+                                 [p["reply"] for p in own], args.seed)
+    results["doppel"].update(model_scores(replier, test, candidates, args.batch_size))
     results["doppel"].update(latency_ms(replier, test, {}, args.seed))
-    results["seq2seq-greedy"]["perplexity"] = perplexity(ablation, test, args.batch_size)
+    results["seq2seq-greedy"].update(
+        model_scores(ablation, test, candidates, args.batch_size) if args.ablation else
+        {key: results["doppel"][key] for key in MODEL_SCORES})  # the same model: no rerun
+    real = text_scores(reference.golds, reference)
     summary = {
         "test_pairs": len(test),
         "train_pairs": len(train),
         "persona": persona,
-        "persona_share_real": classifier.share(golds),
-        "classifier_texts": classifier.sizes,
+        "real_replies": real,
+        "persona_share_real": real["persona_share"],
+        "classifier_texts": reference.classifier.sizes,
+        "other_turns": len(reference.others_said_persona),
+        "hits": {"contexts": len(candidates), "candidates": HITS_CANDIDATES,
+                 # what a scorer that ties every candidate gets
+                 "chance": metrics.hits_at_1([[0.0] * len(c) for c in candidates])},
         "decoding": asdict(replier.decoding.without_seed()),
         "ablation": str(args.ablation) if args.ablation else None,
         "systems": results,
@@ -372,19 +489,23 @@ def run(args) -> int:
     }
     with atomic_output(report_dir / "metrics.json") as handle:
         json.dump(summary, handle, indent=2, ensure_ascii=False)
-    plot_systems(results, summary["persona_share_real"], report_dir / "metrics.png")
+    plot_systems(results, real, report_dir / "metrics.png")
     with atomic_output(report_dir / "report.md") as handle:
         handle.write(render_report(replier.name, summary))
 
     meta = read_bundle(bundle_dir)
-    headline = results["doppel"]
     meta["eval"] = {**(meta.get("eval") or {}),  # keeps training's val_loss and friends
-                    **{key: round(value, 4) for key, value in headline.items()},
-                    "persona_share_real": round(summary["persona_share_real"], 4),
+                    **rounded(results["doppel"]),
+                    "persona_share_real": round(real["persona_share"], 4),
+                    "real_replies": rounded(real),
                     "test_pairs": len(test),
-                    "baselines": {name: {k: round(v, 4) for k, v in row.items()}
+                    "baselines": {name: rounded(row)
                                   for name, row in results.items() if name != "doppel"}}
     write_bundle(bundle_dir, meta)
-    print(render_table(results, summary["persona_share_real"]))
+    print(render_table(results, real))
     print(f"wrote {report_dir}/report.md, metrics.json, metrics.png")
     return 0
+
+
+def rounded(row: dict) -> dict:
+    return {key: round(value, 4) for key, value in row.items()}

@@ -7,12 +7,22 @@ from pathlib import Path
 import pytest
 
 from model.bundle import read_bundle, verify_bundle
-from model.evaluate import SWEEP_GRID, baselines, recorded_manifest
+from model.evaluate import (
+    HITS_CANDIDATES,
+    MODEL_SCORES,
+    SWEEP_GRID,
+    baselines,
+    candidate_lists,
+    recorded_manifest,
+)
+from model.metrics import normalise
 from model.runtime import Replier
 
 TINY = "data/demo/manifest-tiny.yaml"
 SYSTEMS = {"doppel", "doppel+grounding", "most-frequent", "retrieval", "seq2seq-greedy"}
-METRICS = {"bleu", "distinct_1", "distinct_2", "length_ratio", "generic_rate", "persona_share"}
+TEXT_METRICS = {"distinct_1", "distinct_2", "generic_rate", "novel_word_share",
+                "persona_share", "persona_accuracy"}
+METRICS = TEXT_METRICS | {"bleu", "length_ratio"}
 
 
 @pytest.fixture
@@ -33,15 +43,34 @@ def test_eval_with_sweep_writes_report_and_updates_the_bundle(run_cli, bundle_co
     summary = json.loads((report / "metrics.json").read_text())
     assert summary["test_pairs"] == 8
     assert set(summary["systems"]) == SYSTEMS
-    for name, row in summary["systems"].items():
+    systems = summary["systems"]
+    for name, row in systems.items():
         assert set(row) >= METRICS, name
-        assert 0 <= row["generic_rate"] <= 1 and 0 <= row["persona_share"] <= 1
-    assert summary["systems"]["most-frequent"]["generic_rate"] == 1.0
-    assert summary["systems"]["doppel"]["perplexity"] > 1
+        for key in TEXT_METRICS:
+            assert 0 <= row[key] <= 1, (name, key)
+    for name in ("doppel", "seq2seq-greedy"):  # the models also score the real replies
+        assert set(systems[name]) >= set(MODEL_SCORES), name
+        assert 0 <= systems[name]["hits_at_1"] <= 1
+    doppel = systems["doppel"]
+    assert doppel["perplexity"] > 1 and doppel["perplexity_word"] > 1
+    assert doppel["bits_per_char"] > 0
+    assert summary["hits"] == pytest.approx({"contexts": 8, "candidates": HITS_CANDIDATES,
+                                             "chance": 1 / HITS_CANDIDATES})
+    real = summary["real_replies"]
+    assert set(real) == TEXT_METRICS and real["persona_share"] == summary["persona_share_real"]
+    # training replies hold no novel word; a constant reply is all repeats and cannot win
+    # the persona accuracy (its one distinct reply earns 1 of 8 hits on the persona side)
+    frequent = systems["most-frequent"]
+    assert frequent["novel_word_share"] == systems["retrieval"]["novel_word_share"] == 0
+    assert frequent["generic_rate"] == 1.0
+    assert summary["other_turns"] == 8
+    assert frequent["persona_accuracy"] <= (1 / 8 + 1) / 2
     assert len(summary["sweep"]) == len(SWEEP_GRID)
     assert "| doppel |" in (report / "report.md").read_text()
     meta = verify_bundle(bundle_copy)  # sha list rewritten correctly
     assert meta["eval"]["test_pairs"] == 8 and "bleu" in meta["eval"]
+    assert meta["eval"]["hits_at_1"] == round(doppel["hits_at_1"], 4)
+    assert set(meta["eval"]["real_replies"]) == TEXT_METRICS
     assert set(meta["eval"]["baselines"]) == SYSTEMS - {"doppel"}
     assert meta["decoding"] in SWEEP_GRID
     chosen = Replier.load(bundle_copy).decoding
@@ -85,6 +114,18 @@ def test_baselines_answer_with_training_replies_of_the_persona():
     got = baselines(train, test, "Ana")
     assert got["most-frequent"] == ["yes!", "yes!"]
     assert got["retrieval"] == ["pasta", "yes!"]  # no overlap: most frequent reply
+
+
+def test_hits_candidates_are_distinct_other_replies_drawn_with_the_seed():
+    pool = ["yes", "Yes!", "no", "maybe"] + [f"reply {i}" for i in range(30)]
+    lists = candidate_lists(["yes", "no"], pool, seed=3)
+    assert [len(listed) for listed in lists] == [HITS_CANDIDATES] * 2
+    for gold, listed in zip(["yes", "no"], lists, strict=True):
+        assert listed[0] == gold  # the real reply first, never again as a distractor
+        assert len({normalise(reply) for reply in listed}) == HITS_CANDIDATES
+    assert candidate_lists(["yes", "no"], pool, seed=3) == lists
+    assert candidate_lists(["yes", "no"], pool, seed=4) != lists
+    assert candidate_lists(["yes"], ["YES", "no"], seed=0) == [["yes", "no"]]  # few to draw
 
 
 def test_the_manifest_is_found_from_bundle_json():
