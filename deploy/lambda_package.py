@@ -43,12 +43,12 @@ CONSTRAINTS = ROOT / "constraints.txt"
 EXTRA_REQUIREMENTS = ("durationpy",)  # zappa.utilities imports it (zappa itself is copied)
 # Installed by the serving requirements but never imported on Lambda: the web server
 # (API Gateway is the server); huggingface_hub with its HTTP stack, which tokenizers
-# only needs for from_pretrained downloads; PyYAML (bundle manifests and SageMaker, not
-# serving); onnxruntime's protobuf, flatbuffers and packaging, which only its offline
-# tools and ONNX-backend API import.
+# only needs for from_pretrained downloads; onnxruntime's protobuf, flatbuffers and
+# packaging, which only its offline tools and ONNX-backend API import. (PyYAML stays:
+# gguf, which reads a pretrained bundle's base, imports it.)
 UNUSED_DISTRIBUTIONS = ("gunicorn", "huggingface_hub", "hf_xet", "fsspec", "filelock", "tqdm",
-                        "httpx2", "httpcore2", "truststore", "PyYAML", "protobuf",
-                        "flatbuffers", "packaging")
+                        "httpx2", "httpcore2", "truststore", "protobuf", "flatbuffers",
+                        "packaging")
 # The Telegram webhook (backend/telegram_webhook.py) and what only it needs: in the zip
 # with --with-telegram only. The site cache keeps them, so both variants share it.
 TELEGRAM_DISTRIBUTIONS = ("python-telegram-bot", "httpx", "httpcore", "anyio", "h11")

@@ -69,3 +69,32 @@ def live_server():
     for server, thread in running:
         server.shutdown()
         thread.join(timeout=10)
+
+
+# --- the pretrained path at test size (tests/tiny_llama.py) ----------------------------
+
+
+@pytest.fixture(scope="session")
+def tiny_base(tmp_path_factory) -> Path:
+    """A 2-block llama GGUF with random weights (tests/tiny_llama.py)."""
+    from tests.tiny_llama import write_tiny_gguf
+
+    return write_tiny_gguf(tmp_path_factory.mktemp("base") / "tiny-llama.gguf")
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory, tiny_base) -> Path:
+    """One real fine-tune of the tiny base on the chitchat sample (CLI, fresh process)."""
+    import subprocess
+
+    from tests.tiny_llama import write_manifest
+
+    folder = tmp_path_factory.mktemp("tiny-pretrained")
+    manifest = write_manifest(folder, str(tiny_base))
+    out = folder / "bundle"
+    result = subprocess.run(
+        [sys.executable, "-m", "model", "train", str(manifest), "--out", str(out),
+         "--work", str(folder / "work")], cwd=ROOT, capture_output=True, text=True,
+        timeout=600, env={**os.environ, "DOPPEL_CACHE": str(folder / "cache")})
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out

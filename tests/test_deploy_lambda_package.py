@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -86,10 +87,11 @@ def test_package_holds_the_serving_code_and_nothing_of_training(built):
             "backend/app.py", "backend/poller.py", "backend/state_dynamo.py",
             "backend/templates/chat.html", "model/runtime.py", "model/tokenizer.py",
             "onnxruntime/__init__.py", "numpy/__init__.py", "tokenizers/__init__.py",
+            "model/pretrained/replier.py", "gguf/__init__.py", "yaml/__init__.py",
             "flask/__init__.py", "tweepy/__init__.py", "boto3/__init__.py"} <= names
     tops = {name.split("/")[0] for name in names}
     for forbidden in ("tensorflow", "keras", "tf_keras", "tensorboard", "onnx", "torch",
-                      "gunicorn", "huggingface_hub", "hf_xet", "bin", "yaml", "google",
+                      "gunicorn", "huggingface_hub", "hf_xet", "bin", "google",
                       "packaging", "flatbuffers"):
         assert forbidden not in tops
     # The Telegram webhook is opt-in (--with-telegram): not in the default package.
@@ -220,6 +222,37 @@ def test_api_reply_through_zappa_handler_with_secrets_from_ssm(
     assert not {"tensorflow", "keras", "torch"} & set(results["modules"])
     cached = list((tmp_path / "lambda-tmp" / meta["name"]).iterdir())
     assert [path.name for path in cached] == [bundle_url.rsplit("/", 1)[1]]
+
+
+def test_pretrained_bundle_answers_on_lambda_with_its_base_from_s3(
+        aws, built, python312, tiny_bundle, tmp_path):
+    # As if trained on another machine: the base path the bundle records exists only
+    # while uploading, and Lambda has no base wheel: the base must come from S3.
+    bundle = shutil.copytree(tiny_bundle, tmp_path / "bundle")
+    meta = json.loads((bundle / "bundle.json").read_text())
+    moved = tmp_path / "trainer-disk" / "tiny-llama.gguf"
+    moved.parent.mkdir()
+    shutil.copyfile(meta["base"]["path"], moved)
+    (bundle / "bundle.json").write_text(json.dumps(
+        {**meta, "base": {**meta["base"], "path": str(moved)}}))
+    bundle_url = seed_aws(aws, bundle, {"DOPPEL_API_KEY": "key-31"})
+    shutil.rmtree(moved.parent)
+    cache = tmp_path / "lambda-cache"
+    env = lambda_env(bundle_url, tmp_path, X_API_BASE="http://127.0.0.1:9",
+                     DOPPEL_CACHE=str(cache))
+    results, stderr = drive(python312, built, [
+        {"event": api_event("/readyz")},
+        {"event": api_event("/api/reply", "POST", {"message": "hi there!", "seed": 1},
+                            {"Authorization": "Bearer key-31"})},
+    ], env, tmp_path)
+
+    assert results[0]["statusCode"] == 200, json.loads(results[0]["body"])["reason"]
+    assert results[1]["statusCode"] == 200, results[1]
+    answer = json.loads(results[1]["body"])
+    assert answer["model"] == "tiny-pretrained" and isinstance(answer["reply"], str)
+    stored = cache / "bases" / meta["base"]["sha256"] / "tiny-llama.gguf"
+    assert stored.is_file()  # fetched at cold start, verified by its sha256
+    assert not {"tensorflow", "keras", "torch"} & set(results["modules"])
 
 
 def test_default_package_with_the_webhook_turned_on_fails_with_a_clear_message(
