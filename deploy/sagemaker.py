@@ -107,6 +107,14 @@ def upload_inputs(s3, manifest_path: Path, bucket: str, base_key: str) -> int:
     if manifest.base is not None:
         uploaded += _upload_tree(s3, manifest.base, bucket, f"{base_key}/base")
         raw["base"] = "base"
+    if manifest.model["kind"] == "pretrained" and manifest.model["base"].endswith(".gguf"):
+        # a GGUF file of the user's (a known base is the wheel the container installs)
+        gguf = (manifest.path.parent / manifest.model["base"]).resolve()
+        if not gguf.is_file():
+            raise InputError(f"model.base: no such file {gguf}", str(manifest_path))
+        rel = f"pretrained/{gguf.name}"
+        uploaded += _upload_tree(s3, gguf, bucket, f"{base_key}/{rel}")
+        raw["model"]["base"] = rel
     s3.put_object(Bucket=bucket, Key=f"{base_key}/manifest.yaml",
                   Body=yaml.safe_dump(raw, sort_keys=False, allow_unicode=True).encode())
     return uploaded + 1

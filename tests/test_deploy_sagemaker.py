@@ -96,6 +96,35 @@ def test_train_uploads_a_manifest_that_resolves_from_the_upload_and_starts_the_j
     assert job["OutputDataConfig"]["S3OutputPath"] == f"s3://{BUCKET}/sagemaker"
 
 
+def test_pretrained_manifest_takes_its_gguf_base_along_and_installs_the_known_one(
+        aws, run_cli, tiny_base, tmp_path):
+    from tests.tiny_llama import write_manifest as write_pretrained_manifest
+
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(tiny_base, project / "my-base.gguf")
+    manifest = write_pretrained_manifest(project, "my-base.gguf")
+    started = train(run_cli, aws, manifest, "--no-wait")
+    assert started.returncode == 0, started.stderr
+    s3 = aws.client("s3")
+    container = tmp_path / "container"
+    prefix = f"sagemaker/{JOB}/input/"
+    for item in s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix)["Contents"]:
+        target = container / item["Key"][len(prefix):]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        s3.download_file(BUCKET, item["Key"], str(target))
+    loaded = load_manifest(container / "manifest.yaml")
+    assert loaded.model["kind"] == "pretrained"
+    assert (container / loaded.model["base"]).read_bytes() == tiny_base.read_bytes()
+    job = aws.client("sagemaker").describe_training_job(TrainingJobName=JOB)
+    (script,) = job["AlgorithmSpecification"]["ContainerArguments"]
+    assert "pip install --quiet --no-deps -r requirements-base.txt" in script
+
+    (project / "my-base.gguf").unlink()
+    missing = train(run_cli, aws, manifest, "--no-wait", "--job-name", "doppel-no-base")
+    assert missing.returncode == 2 and "model.base" in missing.stderr
+
+
 def test_wait_downloads_the_verified_bundle(aws, run_cli, demo_bundle, tmp_path):
     manifest = write_manifest(tmp_path, demo_bundle)
     assert train(run_cli, aws, manifest, "--no-wait").returncode == 0
