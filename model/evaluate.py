@@ -23,8 +23,9 @@ Systems, all on the same test pairs:
 
 Writes report.md, metrics.json and metrics.png into --report (default BUNDLE/eval) and
 the headline numbers into bundle.json `eval`. `--sweep` first tries a grid of decoding
-settings, plots quality against latency (sweep.png) and stores the best setting that
-meets the latency budget as bundle.json `decoding` (the runtime's default from then on).
+settings on the *validation* conversations (never the test ones it then reports on),
+plots quality against latency (sweep.png) and stores the best setting that meets the
+latency budget as bundle.json `decoding` (the runtime's default from then on).
 
 `--blind DIR` instead writes a blind sense-grading sheet (model.blind): --contexts
 held-out contexts answered by the bundle, every --compare bundle, retrieval and the real
@@ -444,8 +445,17 @@ def run(args) -> int:
     report_dir.mkdir(parents=True, exist_ok=True)
 
     sweep_rows: list[dict] = []
-    if args.sweep:
-        chosen, sweep_rows = sweep(replier, test, reference, args)
+    sweep_conversations: list[str] = []
+    if args.sweep:  # on the validation conversations: the test pairs only report, once
+        dev_train, dev_heldout = load_split(replier.meta, bundle_dir, args.manifest, None,
+                                            split="dev")
+        dev = [p for p in dev_heldout if p["persona"] == persona][:args.limit]
+        if not dev:
+            raise InputError(f"no validation pairs answered by {persona!r} to sweep on",
+                             path=str(bundle_dir))
+        chosen, sweep_rows = sweep(replier, dev, Reference.build(
+            dev_train, dev_heldout, dev, persona, args.seed), args)
+        sweep_conversations = sorted({p["conversation"] for p in dev})
         meta = read_bundle(bundle_dir)
         meta["decoding"] = chosen
         write_bundle(bundle_dir, meta)
@@ -483,6 +493,7 @@ def run(args) -> int:
         "ablation": str(args.ablation) if args.ablation else None,
         "systems": results,
         "sweep": sweep_rows,
+        "sweep_conversations": sweep_conversations,  # validation split only
         "examples": [{"context": p["context"], "gold": p["reply"],
                       **{name: replies[i] for name, replies in systems.items()}}
                      for i, p in enumerate(test[:10])],

@@ -106,7 +106,13 @@ def prepare(manifest, resume_work: Path | None = None) -> Prepared:
             raise InputError(f"model.vocab: {hp['vocab']} is too small; {needed} are needed "
                              f"for 256 bytes, {len(SPECIAL_TOKENS) + 4} special tokens and "
                              f"{len(personas)} persona tokens", where)
-        texts = (text for pair in pairs for text in (pair["reply"], *pair["context"]))
+        # the training conversations only: a word seen only in held-out chats must stay
+        # unknown to the model, or eval's perplexity and novel-word share would flatter it
+        from model.pairs import split_of
+
+        fraction = manifest.train["val_fraction"]
+        texts = (text for pair in pairs if split_of(pair["conversation"], fraction) == "train"
+                 for text in (pair["reply"], *pair["context"]))
         tokenizer = Tokenizer.train(texts, hp["vocab"], personas)
     tokenizer.max_context_tokens = hp["max_context_tokens"]
     tokenizer.max_reply_tokens = hp["max_reply_tokens"]

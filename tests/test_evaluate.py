@@ -15,7 +15,9 @@ from model.evaluate import (
     candidate_lists,
     recorded_manifest,
 )
+from model.manifest import load_manifest
 from model.metrics import normalise
+from model.pairs import split_of
 from model.runtime import Replier
 
 TINY = "data/demo/manifest-tiny.yaml"
@@ -66,6 +68,10 @@ def test_eval_with_sweep_writes_report_and_updates_the_bundle(run_cli, bundle_co
     assert summary["other_turns"] == 8
     assert frequent["persona_accuracy"] <= (1 / 8 + 1) / 2
     assert len(summary["sweep"]) == len(SWEEP_GRID)
+    # the sweep chose on validation conversations only: none of them is a test one
+    fraction = load_manifest(TINY).train["val_fraction"]
+    assert summary["sweep_conversations"]
+    assert {split_of(c, fraction) for c in summary["sweep_conversations"]} == {"val"}
     assert "| doppel |" in (report / "report.md").read_text()
     meta = verify_bundle(bundle_copy)  # sha list rewritten correctly
     assert meta["eval"]["test_pairs"] == 8 and "bleu" in meta["eval"]

@@ -99,3 +99,33 @@ def test_cosine_schedule_warms_up_peaks_at_lr_and_ends_at_its_floor():
     assert rate[0] < rate[1] < rate[2] == pytest.approx(2e-4)  # warm-up: 5% = 15 steps
     assert rate[2] > rate[3] > rate[4] == pytest.approx(2e-4 * COSINE_FLOOR)
     assert learning_rate(keras, {**settings, "schedule": "constant"}, 1600) == 2e-4
+
+
+def test_the_tokenizer_learns_nothing_from_held_out_conversations(tmp_path):
+    """A word said only in a test or validation chat must not become a token of its own."""
+    import json
+
+    from model.manifest import load_manifest
+    from model.pairs import split_of
+    from model.training_data import prepare
+
+    ids = [f"chat-{index}" for index in range(60)]
+    by_split = {split: next(c for c in ids if split_of(c, 0.1) == split)
+                for split in ("train", "val", "test")}
+    word = {"train": "wkyfpe", "val": "vbzqmo", "test": "zqxjvu"}
+    lines = []
+    for number, conversation in enumerate(ids):
+        split = split_of(conversation, 0.1)
+        for turn in range(6):
+            said = f"{word[split]} " * 40 if conversation == by_split[split] else "hi there"
+            lines.append({"source": "s", "conversation": conversation,
+                          "time": f"2024-01-01T00:{number % 60:02d}:{turn:02d}",
+                          "sender": "Ana" if turn % 2 else "Bo", "text": said, "kind": "text"})
+    (tmp_path / "chats.jsonl").write_text("".join(json.dumps(m) + "\n" for m in lines))
+    (tmp_path / "m.yaml").write_text(
+        "name: leak\nsources: [{format: jsonl, path: chats.jsonl}]\npersona: Ana\n"
+        "model: {vocab: 300}\ntrain: {val_fraction: 0.1}\n")
+    tokenizer = prepare(load_manifest(tmp_path / "m.yaml")).tokenizer
+    assert len(tokenizer.encode_text(word["train"])) == 1  # 240 times in training: merged
+    for held_out in ("val", "test"):
+        assert len(tokenizer.encode_text(word[held_out])) > 2, held_out
