@@ -21,6 +21,10 @@ Systems, all on the same test pairs:
     seq2seq-greedy  plain greedy decoding, no penalties: of the --ablation bundle (trained
                     without the persona embedding) when given, else of this bundle
 
+Every `--compare` bundle answers the same pairs as the same persona and gets a row of its
+own (the model scores and latency included), so an LSTM and a pretrained bundle compare
+in one report.
+
 Writes report.md, metrics.json and metrics.png into --report (default BUNDLE/eval) and
 the headline numbers into bundle.json `eval`. `--sweep` first tries a grid of decoding
 settings on the *validation* conversations (never the test ones it then reports on),
@@ -89,7 +93,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--blind", type=Path, metavar="DIR",
                         help="write a blind sense-grading sheet into DIR instead of the metrics")
     parser.add_argument("--compare", type=Path, nargs="+", default=[], metavar="BUNDLE",
-                        help="with --blind: more bundles whose replies go in the sheet")
+                        help="more bundles answering the same pairs as the same persona: "
+                             "rows of the report, or replies in the --blind sheet")
     parser.add_argument("--contexts", type=int, default=60,
                         help="with --blind: how many held-out contexts (default 60)")
     parser.add_argument("--split", choices=("test", "dev"), default="test",
@@ -160,14 +165,15 @@ def generate(replier: Replier, test: list[dict], decoding: dict, seed: int,
     return replies
 
 
-def latency_ms(replier: Replier, test: list[dict], decoding: dict, seed: int) -> dict:
+def latency_ms(replier: Replier, test: list[dict], decoding: dict, seed: int,
+               persona: str | None = None) -> dict:
     """Median wall and process-CPU ms of one batch-1 reply over the first test pairs.
 
     The latency budget is checked against CPU time: on a shared machine wall time also
     counts waiting for a core, while the CPU time of a single-threaded reply is what it
     takes on an idle core.
     """
-    persona = replier.default_persona
+    persona = persona or replier.default_persona
     replier.reply_batch([request_for(test[0], persona, decoding, seed)])  # warm-up
     walls, cpus = [], []
     for i, pair in enumerate(test[:LATENCY_SAMPLES]):
@@ -392,6 +398,22 @@ def sweep(replier: Replier, test: list[dict], reference: Reference,
     return best["decoding"], rows
 
 
+def with_compared(replier: Replier, args, taken: Sequence[str]) -> dict[str, Replier]:
+    """The bundle and every --compare bundle under unique names; each must know the
+    bundle's persona, since all of them answer as it."""
+    from model.blind import unique_names
+
+    folders = [args.bundle, *args.compare]
+    repliers = [replier, *(Replier.load(path, threads=args.threads) for path in args.compare)]
+    for folder, other in zip(folders, repliers, strict=True):
+        if replier.default_persona not in other.personas:
+            raise InputError(f"does not know the persona {replier.default_persona!r}",
+                             path=str(folder))
+    names = unique_names([(r.name, folder) for r, folder in zip(repliers, folders, strict=True)],
+                         taken=taken)
+    return dict(zip(names, repliers, strict=True))
+
+
 def blind_sheet(args) -> int:
     """Every system answers the same held-out contexts of the bundle's persona; one sheet."""
     from model import blind
@@ -403,15 +425,8 @@ def blind_sheet(args) -> int:
     if not contexts:
         raise InputError(f"no held-out pairs answered by {persona!r} to grade",
                          path=str(args.pairs or args.bundle))
-    folders = [args.bundle, *args.compare]
-    repliers = [replier, *(Replier.load(path, threads=args.threads) for path in args.compare)]
-    for folder, other in zip(folders, repliers, strict=True):
-        if persona not in other.personas:
-            raise InputError(f"does not know the persona {persona!r}", path=str(folder))
-    names = blind.unique_names([(r.name, folder) for r, folder in
-                                zip(repliers, folders, strict=True)], taken=("retrieval", "real"))
     systems = {name: generate(r, contexts, {}, args.seed, args.batch_size, persona)
-               for name, r in zip(names, repliers, strict=True)}
+               for name, r in with_compared(replier, args, ("retrieval", "real")).items()}
     systems["retrieval"] = baselines(train, contexts, persona)["retrieval"]
     systems["real"] = [p["reply"] for p in contexts]
     blind.write_sheet(args.blind, contexts, systems, args.seed)
@@ -429,8 +444,8 @@ def run(args) -> int:
             print(f"wrote {args.blind}/ssa.json and ssa.md")
             return 0
         return blind_sheet(args)
-    if args.grades or args.compare:
-        raise InputError("--grades and --compare only work with --blind DIR")
+    if args.grades:
+        raise InputError("--grades only works with --blind DIR")
     bundle_dir = args.bundle
     replier = Replier.load(bundle_dir, threads=args.threads)
     persona = replier.default_persona
@@ -469,11 +484,15 @@ def run(args) -> int:
                                                args.seed, args.batch_size)
     systems = {**systems, **baselines(train, test, persona),
                "seq2seq-greedy": generate(ablation, test, GREEDY, args.seed, args.batch_size)}
+    compared = dict(list(with_compared(replier, args, list(systems)).items())[1:])
+    for name, other in compared.items():  # --compare: same pairs, same persona
+        systems[name] = generate(other, test, {}, args.seed, args.batch_size, persona)
     results = {name: score(replies, reference) for name, replies in systems.items()}
     candidates = candidate_lists(reference.golds[:args.hits_contexts],
                                  [p["reply"] for p in own], args.seed)
-    results["doppel"].update(model_scores(replier, test, candidates, args.batch_size))
-    results["doppel"].update(latency_ms(replier, test, {}, args.seed))
+    for name, model in {"doppel": replier, **compared}.items():
+        results[name].update(model_scores(model, test, candidates, args.batch_size))
+        results[name].update(latency_ms(model, test, {}, args.seed, persona))
     results["seq2seq-greedy"].update(
         model_scores(ablation, test, candidates, args.batch_size) if args.ablation else
         {key: results["doppel"][key] for key in MODEL_SCORES})  # the same model: no rerun

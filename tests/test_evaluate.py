@@ -83,6 +83,25 @@ def test_eval_with_sweep_writes_report_and_updates_the_bundle(run_cli, bundle_co
     assert all(getattr(chosen, key) == value for key, value in meta["decoding"].items())
 
 
+def test_compared_bundles_answer_the_same_pairs_in_the_same_report(run_cli, bundle_copy,
+                                                                   tmp_path):
+    twin = shutil.copytree(bundle_copy, tmp_path / "twin")
+    report = tmp_path / "report"
+    result = run_cli("model", "eval", bundle_copy, "--manifest", TINY, "--limit", "6",
+                     "--hits-contexts", "6", "--report", report, "--compare", twin)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((report / "metrics.json").read_text())
+    name = f"{read_bundle(twin)['name']} (twin)"
+    assert set(summary["systems"]) == SYSTEMS | {name}
+    ours, theirs = summary["systems"]["doppel"], summary["systems"][name]
+    # the same model with the same seeds on the same pairs: the same replies and scores
+    for key in (*METRICS, *MODEL_SCORES):
+        assert theirs[key] == pytest.approx(ours[key]), key
+    assert theirs["cpu_ms_per_reply"] > 0
+    assert all(example[name] == example["doppel"] for example in summary["examples"])
+    assert f"| {name} |" in (report / "report.md").read_text()
+
+
 def test_eval_on_given_pairs_defaults_report_into_the_bundle(run_cli, bundle_copy, demo_bundle,
                                                               tmp_path):
     persona = read_bundle(bundle_copy)["default_persona"]
