@@ -54,19 +54,30 @@ def render_report(name: str, summary: dict) -> str:
     out = [f"# Evaluation of `{name}`", "",
            f"{summary['test_pairs']} held-out pairs answered by {summary['persona']} "
            f"({summary['train_pairs']} training pairs for the baselines and the classifier).",
-           f"Decoding: `{json.dumps(summary['decoding'])}`; "
-           f"{summary['systems']['doppel']['ms_per_reply']:.1f} ms per reply (batch 1, median "
-           f"wall time; {summary['systems']['doppel']['cpu_ms_per_reply']:.1f} ms CPU).",
+           f"Decoding: `{json.dumps(summary['decoding'])}`.",
+           *([f"seq2seq-greedy is the ablation bundle `{summary['ablation']['bundle']}` "
+              f"(`{summary['ablation']['name']}`, tokenizer sha256 "
+              f"{summary['ablation']['tokenizer_sha256'][:12]}…)."]
+             if summary["ablation"] else []),
            "", render_table(summary["systems"], summary["real_replies"]), "",
            DEFINITIONS.format(**{f"hits_{k}": v for k, v in summary["hits"].items()},
                               other_turns=summary["other_turns"]),
-           "![metrics](metrics.png)", ""]
+           "![metrics](metrics.png)", "",
+           "## Latency", "",
+           f"One reply at a time (batch 1) to the first {summary['latency_pairs']} held-out "
+           "contexts, default decoding; wall time (median, p90) and the process's CPU time "
+           "(median).", "",
+           "| model | median ms | p90 ms | CPU ms |", "|---|---|---|---|"]
+    out += [f"| {name} | {row['ms_per_reply']:.1f} | {row['p90_ms_per_reply']:.1f} | "
+            f"{row['cpu_ms_per_reply']:.1f} |"
+            for name, row in summary["systems"].items() if "ms_per_reply" in row]
+    out.append("")
     if summary["sweep"]:
         out += ["## Decoding sweep", "",
                 "quality = mean(persona share, distinct-2, 1 - generic rate, BLEU/100); the "
-                "default is the best setting within the latency budget. The sweep scores the "
-                "same held-out pairs as the table above, so the choice carries a small "
-                "selection bias.", "",
+                "default is the best setting within the latency budget. The sweep answered "
+                f"the persona's pairs of {len(summary['sweep_conversations'])} validation "
+                "conversations, never the test pairs above.", "",
                 "| decoding | quality | CPU ms/reply | wall ms/reply |", "|---|---|---|---|"]
         out += [f"| {label(r['decoding'])} | {r['quality']:.3f} | {r['cpu_ms_per_reply']:.1f} | "
                 f"{r['ms_per_reply']:.1f} |"

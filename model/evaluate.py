@@ -182,7 +182,9 @@ def latency_ms(replier: Replier, test: list[dict], decoding: dict, seed: int,
         replier.reply_batch([request])
         walls.append((time.perf_counter() - wall) * 1000)
         cpus.append((time.process_time() - cpu) * 1000)
-    return {"ms_per_reply": statistics.median(walls), "cpu_ms_per_reply": statistics.median(cpus)}
+    return {"ms_per_reply": statistics.median(walls),
+            "p90_ms_per_reply": float(np.percentile(walls, 90)),
+            "cpu_ms_per_reply": statistics.median(cpus)}
 
 
 def reply_logprobs(replier: Replier, pairs: Sequence[dict], replies: Sequence[str],
@@ -509,7 +511,10 @@ def run(args) -> int:
                  # what a scorer that ties every candidate gets
                  "chance": metrics.hits_at_1([[0.0] * len(c) for c in candidates])},
         "decoding": asdict(replier.decoding.without_seed()),
-        "ablation": str(args.ablation) if args.ablation else None,
+        "ablation": {"bundle": str(args.ablation), "name": ablation.name,
+                     "tokenizer_sha256": ablation.meta["files"].get("tokenizer.json", "")}
+        if args.ablation else None,
+        "latency_pairs": min(len(test), LATENCY_SAMPLES),
         "systems": results,
         "sweep": sweep_rows,
         "sweep_conversations": sweep_conversations,  # validation split only

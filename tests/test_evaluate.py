@@ -118,7 +118,13 @@ def test_eval_on_given_pairs_defaults_report_into_the_bundle(run_cli, bundle_cop
     assert result.returncode == 0, result.stderr
     summary = json.loads((bundle_copy / "eval" / "metrics.json").read_text())
     assert summary["test_pairs"] == 2  # only the persona's pairs are scored
-    assert summary["ablation"] == str(demo_bundle)
+    meta = read_bundle(demo_bundle)
+    assert summary["ablation"] == {"bundle": str(demo_bundle), "name": meta["name"],
+                                   "tokenizer_sha256": meta["files"]["tokenizer.json"]}
+    report = (bundle_copy / "eval" / "report.md").read_text()
+    assert f"ablation bundle `{demo_bundle}`" in report and "| doppel | " in report
+    assert summary["systems"]["doppel"]["p90_ms_per_reply"] >= \
+        summary["systems"]["doppel"]["ms_per_reply"]
     assert "eval/report.md" in verify_bundle(bundle_copy)["files"]
 
 
