@@ -1,7 +1,8 @@
 """JSON routes: POST /api/reply, GET /api/personas, /openapi.json, /healthz, /readyz, /metrics.
 
-Order of checks on /api/reply: API key (401), rate limit (429), model ready (503), body
-size (413), JSON and fields (400, from the one schema /openapi.json publishes).
+Order of checks on /api/reply: failed API keys from the address (429), API key (401),
+rate limit (429), model ready (503), content type (415), body size (413), JSON and fields
+(400, from the one schema /openapi.json publishes). Rate limits count per client address.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import time
 
 from flask import Blueprint, Response, g, jsonify, request
 
-from backend.schema import ValidationError, validate
+from backend.ratelimit import RateLimiter
+from backend.schema import ValidationError, json_media_type_error, validate
 from backend.service import ApiError, Service, current_service
 from model.runtime import ReplyRequest, UnknownPersona
 
@@ -27,10 +29,7 @@ def reply():
     started = time.perf_counter()
     service = current_service()
     client = _authenticate(service)
-    wait_s = service.limiter.acquire(client)
-    if wait_s:
-        raise ApiError(429, "rate_limited", f"too many requests; retry in {wait_s} s",
-                       {"Retry-After": str(wait_s)})
+    _limit(service.limiter, client, "too many requests")
     _require_ready(service)
     body = _json_body()
     try:
@@ -100,10 +99,17 @@ def metrics():
 
 
 def _authenticate(service: Service) -> str:
-    """The rate-limit identity of the caller; 401 unless the configured key is given."""
+    """The caller's address, its rate-limit identity; 401 unless the configured key is given.
+
+    Every key check first takes a token from the address's auth-failure bucket and gives
+    it back when the key is right: however many requests arrive at once, on however many
+    workers, no more guesses are checked than that bucket holds.
+    """
+    address = request.remote_addr or "unknown"
     expected = service.settings["api_key"]
     if not expected:
-        return f"ip:{request.remote_addr}"
+        return address
+    _limit(service.auth_limiter, address, "too many wrong or missing API keys from this address")
     given = request.headers.get("X-API-Key", "")
     authorization = request.headers.get("Authorization", "")
     if authorization[:7].lower() == "bearer ":
@@ -111,7 +117,15 @@ def _authenticate(service: Service) -> str:
     if not given or not hmac.compare_digest(given.encode(), expected.encode()):
         raise ApiError(401, "unauthorized",
                        "missing or wrong API key (Authorization: Bearer KEY or X-API-Key)")
-    return "key"
+    service.auth_limiter.release(address)
+    return address
+
+
+def _limit(limiter: RateLimiter, client: str, reason: str) -> None:
+    wait_s = limiter.acquire(client)
+    if wait_s:
+        raise ApiError(429, "rate_limited", f"{reason}; retry in {wait_s} s",
+                       {"Retry-After": str(wait_s)})
 
 
 def _require_ready(service: Service) -> None:
@@ -121,6 +135,9 @@ def _require_ready(service: Service) -> None:
 
 
 def _json_body() -> dict:
+    refused = json_media_type_error(request.content_type)
+    if refused:
+        raise ApiError(415, "unsupported_media_type", refused)
     raw = request.get_data(cache=False)  # over MAX_CONTENT_LENGTH: werkzeug raises 413
     try:
         body = json.loads(raw)

@@ -22,7 +22,7 @@ from backend.batcher import DirectDecoder, MicroBatcher
 from backend.config import load_config
 from backend.metrics import ServiceMetrics
 from backend.pages import pages
-from backend.ratelimit import RateLimiter
+from backend.ratelimit import Buckets, RateLimiter
 from backend.schema import MAX_BODY_BYTES
 from backend.service import ApiError, Service, current_service
 from backend.sessions import open_sessions
@@ -32,6 +32,17 @@ from model.runtime import Replier
 log = logging.getLogger("backend.app")
 access_log = logging.getLogger("backend.access")
 
+# On every response, errors and static files included. The chat page runs only its own
+# static script and stylesheet (its settings ride in a JSON data block, which is not
+# script to CSP), so nothing inline needs allowing; no other site may frame any page.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
+                               "img-src 'self'; connect-src 'self'; form-action 'self'; "
+                               "base-uri 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",  # frame-ancestors for browsers that predate it
+    "Referrer-Policy": "no-referrer",
+}
 HTTP_ERROR_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed",
                     413: "too_large", 415: "unsupported_media_type"}
 
@@ -44,12 +55,16 @@ def create_app(config: dict | None = None) -> Flask:
     if settings["trusted_proxies"] > 0:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings["trusted_proxies"])
     _ensure_log_handler()
+    buckets = Buckets(settings["rate_limit_db"])
     service = Service(
         settings=settings,
         metrics=ServiceMetrics(),
         sessions=open_sessions(settings["sessions_db"], settings["session_max"],
                                settings["session_ttl_s"], settings["session_turns"]),
-        limiter=RateLimiter(settings["rate_limit_per_s"], settings["rate_limit_burst"]),
+        limiter=RateLimiter("reply", settings["rate_limit_per_s"],
+                            settings["rate_limit_burst"], buckets),
+        auth_limiter=RateLimiter("auth-fail", settings["auth_fail_per_s"],
+                                 settings["auth_fail_burst"], buckets),
     )
     app.extensions["doppel"] = service
     _load_model(service)
@@ -62,6 +77,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_error_handler(Exception, _unexpected_error)
     app.before_request(_start_timer)
     app.after_request(_record_request)
+    app.after_request(_add_security_headers)
     return app
 
 
@@ -147,6 +163,12 @@ def _record_request(response):
     if service.settings["log_text"] and "log_text" in g:
         line["text"] = g.log_text
     access_log.info(json.dumps(line, ensure_ascii=False))
+    return response
+
+
+def _add_security_headers(response):
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
     return response
 
 

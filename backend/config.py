@@ -53,11 +53,23 @@ SETTINGS: dict[str, Setting] = {
         "DOPPEL_API_KEY", "", "if set, POST /api/reply needs it (Bearer or X-API-Key header)"
     ),
     "rate_limit_per_s": Setting(
-        "DOPPEL_RATE_LIMIT_PER_S", 5.0, "replies per second per client (API key or IP); 0 = off",
+        "DOPPEL_RATE_LIMIT_PER_S", 5.0, "replies per second per client IP address; 0 = off",
         float,
     ),
     "rate_limit_burst": Setting(
         "DOPPEL_RATE_LIMIT_BURST", 20, "requests a client may send at once before limiting", int
+    ),
+    "auth_fail_per_s": Setting(
+        "DOPPEL_AUTH_FAIL_PER_S", 0.1,
+        "wrong or missing API keys per second per client IP, after the burst; 0 = off", float,
+    ),
+    "auth_fail_burst": Setting(
+        "DOPPEL_AUTH_FAIL_BURST", 10, "wrong or missing API keys a client IP may send before "
+        "its key checks are refused (429)", int,
+    ),
+    "rate_limit_db": Setting(
+        "DOPPEL_RATE_LIMIT_DB", "", "SQLite file for rate-limit buckets shared by workers "
+        "(`serve` sets one); empty = each process counts alone, in memory"
     ),
     "trusted_proxies": Setting(
         "DOPPEL_TRUSTED_PROXIES", 0, "X-Forwarded-For hops to trust for the client IP", int

@@ -1,27 +1,74 @@
-"""Per-client token buckets: `rate_per_s` requests a second, bursts up to `burst`.
+"""Per-client token buckets that hold across every worker of a server.
 
-A client is an API key or an IP address; the table of buckets is bounded (least
-recently seen clients go first, and a forgotten client simply starts with a full bucket).
+A limit lets a client send `rate_per_s` requests a second, bursts up to `burst`. Each
+bucket is kept the way GCRA (the generic cell rate algorithm) keeps it: as one number,
+the time at which it will be full again. A request may go when taking its token leaves
+that time at most `burst / rate_per_s` ahead of now. A bucket whose time has passed is
+full, so its row can be dropped without changing any answer: the table only ever holds
+clients seen within the last burst window. The rows live in SQLite, in a file every
+gunicorn worker shares (`serve` sets one; otherwise each worker would grant the whole
+burst again) or, for a single process, in memory.
 """
 
 from __future__ import annotations
 
 import math
+import sqlite3
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
+
+# Times are epoch seconds as floats, which carry ~1e-7 s of rounding per step; a request
+# this close to its turn goes now, so a burst is never cut short by rounding.
+SLACK_S = 1e-3
+
+
+class Buckets:
+    """The full-again times of every limit's buckets, in one SQLite database."""
+
+    def __init__(self, path: str = ""):
+        # One connection per process, used under a lock: the work is a few microseconds,
+        # and threads queueing on a lock wait far less than on SQLite's busy retries.
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path or ":memory:", timeout=30, isolation_level=None,
+                                   check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=OFF")  # a crash may forget counts: harmless
+        self._db.execute("CREATE TABLE IF NOT EXISTS buckets "
+                         "(key TEXT PRIMARY KEY, full_at REAL NOT NULL)")
+        self._db.execute("CREATE INDEX IF NOT EXISTS buckets_by_time ON buckets (full_at)")
+
+    def update(self, key: str, now: float,
+               step: Callable[[float], tuple[float | None, int]]) -> int:
+        """Atomically, across processes: `step(full_at)` (`now` for an unknown key) gives
+        the key's new time (None: unchanged) and the result to return."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._db.execute("SELECT full_at FROM buckets WHERE key = ?",
+                                       (key,)).fetchone()
+                full_at, result = step(row[0] if row else now)
+                if full_at is not None:
+                    self._db.execute("INSERT OR REPLACE INTO buckets VALUES (?, ?)",
+                                     (key, full_at))
+                self._db.execute("DELETE FROM buckets WHERE full_at <= ?", (now,))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return result
 
 
 class RateLimiter:
-    def __init__(self, rate_per_s: float, burst: int, max_clients: int = 10000,
-                 clock: Callable[[], float] = time.monotonic):
+    """One limit over many clients; `name` keeps its buckets apart from other limits'."""
+
+    def __init__(self, name: str, rate_per_s: float, burst: int, buckets: Buckets,
+                 clock: Callable[[], float] = time.time):
+        self.name = name
         self.rate_per_s = rate_per_s
         self.burst = max(1, burst)
-        self.max_clients = max_clients
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # tokens, at
+        self._buckets = buckets
+        self._clock = clock  # wall clock: several processes compare these times
 
     @property
     def enabled(self) -> bool:
@@ -31,16 +78,20 @@ class RateLimiter:
         """Take one token: 0 when allowed, else the whole seconds to wait (Retry-After)."""
         if not self.enabled:
             return 0
-        with self._lock:
-            now = self._clock()
-            tokens, at = self._buckets.pop(client, (float(self.burst), now))
-            tokens = min(float(self.burst), tokens + (now - at) * self.rate_per_s)
-            wait = 0
-            if tokens >= 1:
-                tokens -= 1
-            else:
-                wait = max(1, math.ceil((1 - tokens) / self.rate_per_s))
-            self._buckets[client] = (tokens, now)
-            while len(self._buckets) > self.max_clients:
-                self._buckets.popitem(last=False)
-            return wait
+        now = self._clock()
+        interval = 1 / self.rate_per_s
+
+        def take(full_at: float) -> tuple[float | None, int]:
+            after = max(full_at, now) + interval
+            early_s = after - now - self.burst * interval
+            if early_s > SLACK_S:
+                return None, max(1, math.ceil(early_s))
+            return after, 0
+
+        return self._buckets.update(f"{self.name}:{client}", now, take)
+
+    def release(self, client: str) -> None:
+        """Give back the token `acquire` took: the request turned out not to count."""
+        if self.enabled:
+            self._buckets.update(f"{self.name}:{client}", self._clock(),
+                                 lambda full_at: (full_at - 1 / self.rate_per_s, 0))

@@ -1,14 +1,18 @@
 """The reply API's shapes, defined once: published as OpenAPI and enforced by `validate`.
 
 `validate` interprets exactly the JSON Schema keywords the schemas below use (and
-refuses any other), so /openapi.json and the server's checks cannot drift apart.
+refuses any other), so /openapi.json and the server's checks cannot drift apart. A
+`pattern` means what it means to JSON Schema (ECMA-262), not to Python's `re`.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from typing import Any
+
+from werkzeug.http import parse_options_header
 
 MAX_BODY_BYTES = 16 * 1024
 MAX_MESSAGE_CHARS = 2000
@@ -27,6 +31,16 @@ _CHECKED = {"type", "properties", "required", "additionalProperties", "items", "
             "minLength", "maxLength", "pattern", "minimum", "maximum", "exclusiveMinimum",
             "maxItems"}
 _ANNOTATIONS = {"description", "examples", "title"}
+# ECMA-262's \d, \w and \s as Python character-class members: ASCII digits and word
+# characters (Python's are Unicode-wide), and WhiteSpace plus LineTerminator (Python's
+# \s lacks U+FEFF and has U+001C..U+001F).
+_ECMA_CLASSES = {
+    "d": "0-9",
+    "w": "A-Za-z0-9_",
+    "s": "\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff",
+}
+_ECMA_DOT = "[^\n\r\u2028\u2029]"  # Python's . stops only at \n
+_SAME_ESCAPES = re.compile(r"u[0-9A-Fa-f]{4}|x[0-9A-Fa-f]{2}|[tnrfv]|[^0-9A-Za-z]")
 
 
 class ValidationError(ValueError):
@@ -114,6 +128,7 @@ def openapi_document(personas: list[str], model: str, api_key_required: bool) ->
         "200": {"description": "the persona's reply", "content": reply_body},
         "400": failure("malformed JSON or a field out of range (the message names the field)"),
         "413": failure(f"body over {MAX_BODY_BYTES} bytes"),
+        "415": failure("body not sent as Content-Type: application/json"),
         "429": failure("rate limited", headers={"Retry-After": {
             "description": "seconds to wait", "schema": {"type": "integer"}}}),
         "503": failure("model not loaded"),
@@ -173,6 +188,20 @@ def openapi_document(personas: list[str], model: str, api_key_required: bool) ->
     }
 
 
+def json_media_type_error(content_type: str | None) -> str:
+    """Why a body sent as `content_type` is not read as JSON; "" when it is.
+
+    Only application/json (with at most charset=utf-8): a page on another site can post
+    text/plain, forms and multipart without a CORS preflight, never application/json.
+    """
+    media_type, params = parse_options_header(content_type or "")
+    if (media_type.lower() == "application/json" and set(params) <= {"charset"}
+            and params.get("charset", "utf-8").lower() == "utf-8"):
+        return ""
+    got = repr(content_type) if content_type else "none"
+    return f"Content-Type must be application/json (UTF-8), got {got}"
+
+
 def validate(value: Any, schema: dict, field: str = "body") -> None:
     """Raise ValidationError for the first place where `value` breaks `schema`."""
     unknown = set(schema) - _CHECKED - _ANNOTATIONS
@@ -223,7 +252,7 @@ def _check_string(value: str, schema: dict, field: str) -> None:
         value.encode("utf-8")
     except UnicodeEncodeError:
         raise ValidationError(field, f"{field} is not valid unicode") from None
-    if "pattern" in schema and not re.search(schema["pattern"], value):
+    if "pattern" in schema and not _ecma_pattern(schema["pattern"]).search(value):
         raise ValidationError(field, f"{field} must match {schema['pattern']}")
 
 
@@ -250,3 +279,47 @@ def _check_object(value: dict, schema: dict, field: str) -> None:
         if name in value:
             inner = name if field == "body" else f"{field}.{name}"
             validate(value[name], sub_schema, inner)
+
+
+@functools.cache
+def _ecma_pattern(pattern: str) -> re.Pattern:
+    r"""A JSON Schema `pattern` compiled to mean in Python's `re` what it means in ECMA-262.
+
+    Where the two differ, the ECMA meaning is spelled out: `$` is the end of the string
+    (Python's also matches before a final newline, so "abc\n" would pass ^[a-z]+$), `.`
+    stops at every line terminator, and \d, \w, \s are ECMA's sets. Syntax whose meaning
+    may differ otherwise (\b, \p, backreferences, named groups, ...) is refused, as
+    unknown keywords are. Matching is by code point, as with ECMA's `u` flag.
+    """
+    out, in_class, at = [], False, 0
+    while at < len(pattern):
+        char = pattern[at]
+        if char == "\\":
+            text, at = _ecma_escape(pattern, at, in_class)
+            out.append(text)
+            continue
+        if in_class:
+            in_class = char != "]"
+            out.append("\\[" if char == "[" else char)  # [ is a literal in ECMA classes
+        elif pattern.startswith(("[]", "[^]"), at):  # nothing / anything to ECMA only
+            raise AssertionError(f"pattern {pattern!r}: empty classes are not supported")
+        elif pattern.startswith("(?", at) and not pattern.startswith(("(?:", "(?=", "(?!"), at):
+            raise AssertionError(f"pattern {pattern!r}: groups but (?: (?= (?! are not supported")
+        else:
+            in_class = char == "["
+            out.append({"$": r"\Z", ".": _ECMA_DOT}.get(char, char))
+        at += 1
+    return re.compile("".join(out))
+
+
+def _ecma_escape(pattern: str, at: int, in_class: bool) -> tuple[str, int]:
+    """The escape at `at` as Python spells it, and where the pattern goes on."""
+    letter = pattern[at + 1:at + 2]
+    if letter.lower() in _ECMA_CLASSES and not (in_class and letter.isupper()):
+        members = _ECMA_CLASSES[letter.lower()]
+        negated = "^" if letter.isupper() else ""
+        return (members if in_class else f"[{negated}{members}]"), at + 2
+    same = _SAME_ESCAPES.match(pattern, at + 1)
+    if not same:
+        raise AssertionError(f"pattern {pattern!r}: \\{letter} is not supported here")
+    return pattern[at:same.end()], same.end()

@@ -47,13 +47,15 @@ def run(args: argparse.Namespace) -> int:
         create_app(overrides).run(host=args.host, port=args.port, threaded=True)
         return 0
     # Files the workers share, in one directory removed on exit: Prometheus values (must
-    # be set before any process imports prometheus_client; /metrics adds the workers' up)
-    # and session history (a session's next request may land on another worker).
+    # be set before any process imports prometheus_client; /metrics adds the workers' up),
+    # session history (a session's next request may land on another worker) and rate-limit
+    # buckets (else each worker would grant a client the whole burst again).
     shared_dir = Path(tempfile.mkdtemp(prefix="doppel-serve-"))
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         (shared_dir / "metrics").mkdir()
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(shared_dir / "metrics")
     os.environ.setdefault(SETTINGS["sessions_db"].env, str(shared_dir / "sessions.sqlite"))
+    os.environ.setdefault(SETTINGS["rate_limit_db"].env, str(shared_dir / "ratelimit.sqlite"))
     try:
         _GunicornApp(overrides, {
             "bind": f"{args.host}:{args.port}",

@@ -36,7 +36,8 @@ class Service:
     settings: dict
     metrics: ServiceMetrics
     sessions: SessionStore | SqliteSessionStore
-    limiter: RateLimiter
+    limiter: RateLimiter  # replies, per client address
+    auth_limiter: RateLimiter  # wrong or missing API keys, per client address
     replier: Replier | None = None
     decoder: MicroBatcher | DirectDecoder | None = None
     model_meta: dict = field(default_factory=dict)

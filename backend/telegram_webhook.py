@@ -2,7 +2,8 @@
 
 Telegram sends every update with the secret given to setWebhook in the
 `X-Telegram-Bot-Api-Secret-Token` header; a request without the right one is refused
-(403) and the route is off (404) while TELEGRAM_WEBHOOK_SECRET is unset. Each update is
+(403), as is a body not sent as application/json (415, as on the reply API), and the
+route is off (404) while TELEGRAM_WEBHOOK_SECRET is unset. Each update is
 answered before the request returns, by the same ChatBot as long polling (claims in the
 state store make a redelivered update a no-op). There is no burst window here: one
 request is one update. An update another process is still answering gets 503, so
@@ -21,6 +22,7 @@ import threading
 from flask import Blueprint, current_app, jsonify, request
 from telegram import Update
 
+from backend.schema import json_media_type_error
 from backend.state import open_state
 from backend.telegram_chat import ChatBot, TelegramApi, make_bot
 from model.runtime import Replier
@@ -97,6 +99,9 @@ def receive_update():
     given = request.headers.get(SECRET_HEADER, "")
     if not hmac.compare_digest(given.encode(), secret.encode()):
         return _error(403, "forbidden", f"missing or wrong {SECRET_HEADER} header")
+    refused = json_media_type_error(request.content_type)  # Telegram sends JSON, as the API
+    if refused:
+        return _error(415, "unsupported_media_type", refused)
     payload = request.get_json(silent=True)
     if not isinstance(payload, dict) or not isinstance(payload.get("update_id"), int):
         return _error(400, "bad_request", "body must be a Telegram Update (JSON with update_id)")

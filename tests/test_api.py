@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from backend.app import create_app
-from backend.ratelimit import RateLimiter
+from backend.ratelimit import Buckets, RateLimiter
 from backend.schema import MAX_BODY_BYTES, MAX_CONTEXT_ITEMS, MAX_MESSAGE_CHARS
 from backend.sessions import SessionStore, SqliteSessionStore
 from model.runtime import Replier, ReplyRequest
@@ -110,6 +110,7 @@ BAD_BODIES = [
     ({"message": 5}, "message"),
     ({"message": ""}, "message"),
     ({"message": "   "}, "message"),
+    ({"message": "\u00a0\u3000\ufeff"}, "message"),  # only whitespace, as ECMA-262 counts it
     ({"message": "x" * (MAX_MESSAGE_CHARS + 1)}, "message"),
     ({"message": "hi", "context": "not a list"}, "context"),
     ({"message": "hi", "context": ["a"] * (MAX_CONTEXT_ITEMS + 1)}, "context"),
@@ -125,6 +126,7 @@ BAD_BODIES = [
     ({"message": "hi", "seed": True}, "seed"),
     ({"message": "hi", "session_id": ""}, "session_id"),
     ({"message": "hi", "session_id": "has space"}, "session_id"),
+    ({"message": "hi", "session_id": "abc\n"}, "session_id"),  # $ is the end, as in ECMA-262
     ({"message": "hi", "persona": None}, "persona"),
     ({"message": "hi", "temprature": 1}, "temprature"),
 ]
@@ -200,12 +202,13 @@ def test_rate_limit_per_client_answers_429_with_retry_after(demo_bundle):
 
 def test_token_bucket_refills_at_its_rate():
     now = [0.0]
-    limiter = RateLimiter(rate_per_s=2, burst=2, clock=lambda: now[0])
+    limiter = RateLimiter("reply", rate_per_s=2, burst=2, buckets=Buckets(),
+                          clock=lambda: now[0])
     assert [limiter.acquire("a") for _ in range(3)] == [0, 0, 1]
     now[0] = 0.5  # one token back after 1 / rate seconds
     assert limiter.acquire("a") == 0
     assert limiter.acquire("a") == 1
-    assert RateLimiter(rate_per_s=0, burst=1).acquire("a") == 0  # 0 = off
+    assert RateLimiter("off", rate_per_s=0, burst=1, buckets=Buckets()).acquire("a") == 0
 
 
 def test_missing_bundle_serves_503_but_stays_up(tmp_path):

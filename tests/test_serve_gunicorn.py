@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -64,12 +66,7 @@ def test_gunicorn_workers_serve_replies_and_metrics_then_stop_cleanly(demo_bundl
         assert 'doppel_http_requests_total{method="POST",route="/api/reply",status="200"} 6.0' \
             in metrics
         assert "doppel_reply_latency_seconds_count 6.0" in metrics
-        # one live model_info series per worker, once the second one has booted too
-        deadline = time.monotonic() + 60
-        while metrics.count("doppel_model_info{") < 2 and time.monotonic() < deadline:
-            time.sleep(0.2)
-            metrics = requests.get(f"{url}/metrics", timeout=10).text
-        assert metrics.count("doppel_model_info{") == 2
+        wait_workers(url, 2)  # one live model_info series per worker
         assert_session_continues_across_workers(url, demo_bundle)
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) == 0
@@ -83,6 +80,51 @@ def test_gunicorn_workers_serve_replies_and_metrics_then_stop_cleanly(demo_bundl
     assert len(replies_logged) == 7 + len(SESSION_TURNS)
     assert {line["status"] for line in replies_logged} == {200, 400}
     assert "hello number" not in log_path.read_text()  # message text is not logged
+
+
+def wait_workers(url: str, count: int, limit_s: float = 60) -> None:
+    """Until `count` workers have loaded the model: each adds its model_info series."""
+    deadline = time.monotonic() + limit_s
+    metrics = requests.get(f"{url}/metrics", timeout=10).text
+    while metrics.count("doppel_model_info{") < count and time.monotonic() < deadline:
+        time.sleep(0.2)
+        metrics = requests.get(f"{url}/metrics", timeout=10).text
+    assert metrics.count("doppel_model_info{") == count
+
+
+def test_rate_limits_hold_across_workers(demo_bundle, tmp_path):
+    """Two workers share the buckets (`serve` gives them one file): the reply burst and the
+    failed-key burst are each granted once per client, not once per worker. The requests
+    come on many fresh connections at once, so both workers answer some of them."""
+    burst, failures, key = 4, 3, "s3cret"
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log_path = tmp_path / "server.log"
+    # no refill while the test runs: 1 token per 1000 s
+    env = {**os.environ, "DOPPEL_API_KEY": key, "DOPPEL_RATE_LIMIT_PER_S": "0.001",
+           "DOPPEL_RATE_LIMIT_BURST": str(burst), "DOPPEL_AUTH_FAIL_PER_S": "0.001",
+           "DOPPEL_AUTH_FAIL_BURST": str(failures)}
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "backend", "serve", "--bundle", str(demo_bundle),
+             "--port", str(port), "--workers", "2", "--threads", "4"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_ready(url, process, log_path)
+        wait_workers(url, 2)
+
+        def post(given_key: str) -> int:
+            return requests.post(f"{url}/api/reply", json={"message": "hi"}, timeout=30,
+                                 headers={"X-API-Key": given_key}).status_code
+
+        with ThreadPoolExecutor(8) as pool:
+            replies = sorted(pool.map(post, [key] * 24))
+            guesses = sorted(pool.map(post, ["guess"] * 24))
+        assert replies == [200] * burst + [429] * (24 - burst)
+        assert guesses == [401] * failures + [429] * (24 - failures)
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
 
 
 SESSION_TURNS = ["hey, free on friday?", "great, see you then", "should I bring anything?",
