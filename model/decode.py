@@ -44,6 +44,7 @@ class Decoding:
     top_p: float = 1.0  # 1.0 = no nucleus cut
     repetition_penalty: float = 1.2  # CTRL-style; 1.0 = off
     no_repeat_ngram: int = 3  # 0 = off
+    no_copy_ngram: int = 0  # n >= 2: never repeat an n-gram of the context (no parroting); 0 = off
     min_len: int = 1
     max_len: int = 40
     rerank: int = 0  # N candidates reranked with MMI-antiLM; 0 or 1 = off
@@ -77,6 +78,7 @@ class Decoding:
             "top_p": not 0 < self.top_p <= 1,
             "repetition_penalty": self.repetition_penalty <= 0,
             "no_repeat_ngram": self.no_repeat_ngram < 0,
+            "no_copy_ngram": self.no_copy_ngram < 0 or self.no_copy_ngram == 1,
             "min_len": self.min_len < 0,
             "max_len": self.max_len < 1,
             "rerank": self.rerank < 0 or (self.rerank > 1 and self.strategy == "greedy"),
@@ -134,8 +136,10 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
 # --- constraints shared by every strategy -------------------------------------------------
 
 
-def constrain(logits: np.ndarray, history: np.ndarray, rules: TokenRules, cfg: Decoding) -> None:
-    """Apply bans and penalties in place. logits [N, V]; history [N, t] generated so far."""
+def constrain(logits: np.ndarray, history: np.ndarray, rules: TokenRules, cfg: Decoding,
+              contexts: Sequence[np.ndarray] | None = None) -> None:
+    """Apply bans and penalties in place. logits [N, V]; history [N, t] generated so far;
+    contexts: each row's context ids (for no_copy_ngram)."""
     rows, length = history.shape
     logits[:, list(rules.banned)] = NEG_INF
     if cfg.repetition_penalty != 1.0 and length:
@@ -147,6 +151,8 @@ def constrain(logits: np.ndarray, history: np.ndarray, rules: TokenRules, cfg: D
         logits[seen] = penalised[seen]
     if cfg.no_repeat_ngram and length >= cfg.no_repeat_ngram:
         block_repeated_ngrams(logits, history, cfg.no_repeat_ngram)
+    if cfg.no_copy_ngram and contexts is not None and length >= cfg.no_copy_ngram - 1:
+        block_copied_ngrams(logits, history, contexts, cfg.no_copy_ngram)
     if length < cfg.min_len:
         logits[:, rules.eos] = NEG_INF
     if length == 0:
@@ -166,6 +172,22 @@ def block_repeated_ngrams(logits: np.ndarray, history: np.ndarray, n: int) -> No
         prefix = history[:, history.shape[1] - n + 1:]  # [N, n-1]: the last n-1 tokens
         rows, cols = np.nonzero((windows[:, :, :-1] == prefix[:, None, :]).all(axis=-1))
     logits[rows, windows[rows, cols, -1]] = NEG_INF
+
+
+def block_copied_ngrams(logits: np.ndarray, history: np.ndarray,
+                        contexts: Sequence[np.ndarray], n: int) -> None:
+    """Ban every token that would complete an n-gram of the row's context.
+
+    A reply that repeats the message it answers ("I wouldnt have expected you to be in
+    south carolina" to "I wouldnt have expected you to / Its in south carolina") is the
+    commonest nonsense of likelihood-seeking decoding (beam, sample-and-rank). n >= 2.
+    """
+    for row, context in enumerate(contexts):
+        if len(context) < n:
+            continue
+        windows = np.lib.stride_tricks.sliding_window_view(context, n)  # [W, n]
+        prefix = history[row, history.shape[1] - n + 1:]  # the last n-1 generated tokens
+        logits[row, windows[(windows[:, :-1] == prefix).all(axis=-1), -1]] = NEG_INF
 
 
 def filter_top(logits: np.ndarray, top_k: int, top_p: float) -> np.ndarray:
@@ -193,7 +215,8 @@ def filter_top(logits: np.ndarray, top_k: int, top_p: float) -> np.ndarray:
 
 def sample_or_greedy(step: StepFn, state: State, rules: TokenRules, cfg: Decoding,
                      rngs: Sequence[np.random.Generator | None],
-                     logprobs: list[list[float]] | None = None) -> list[list[int]]:
+                     logprobs: list[list[float]] | None = None,
+                     contexts: Sequence[np.ndarray] | None = None) -> list[list[int]]:
     """One sequence per row; a row with an rng samples, a row with None takes the argmax.
 
     Each sampling row draws exactly one uniform number per step from its own generator,
@@ -215,7 +238,8 @@ def sample_or_greedy(step: StepFn, state: State, rules: TokenRules, cfg: Decodin
         logits = np.array(logits, dtype=np.float32)  # [N, V], writable copy
         if logprobs is not None:
             model_logp = log_softmax(logits.astype(np.float64))
-        constrain(logits, history, rules, cfg)
+        constrain(logits, history, rules, cfg,
+                  None if contexts is None else [contexts[row] for row in active])
         chosen = logits.argmax(axis=-1)
         sampling = [i for i, row in enumerate(active) if rngs[row] is not None]
         if sampling:
@@ -263,7 +287,8 @@ def strip_tokens(tokens: list[int], rules: TokenRules) -> list[int]:
 
 
 def beam_search(step: StepFn, state: State, rules: TokenRules, cfg: Decoding,
-                keep: int = 1) -> list[list[tuple[list[int], float]]]:
+                keep: int = 1, contexts: Sequence[np.ndarray] | None = None,
+                ) -> list[list[tuple[list[int], float]]]:
     """Length-normalised beam search; for each row, the best `keep` (tokens, score) pairs.
 
     Rows are expanded to [B*k]. A beam that emitted </s> is frozen: its only continuation
@@ -279,10 +304,12 @@ def beam_search(step: StepFn, state: State, rules: TokenRules, cfg: Decoding,
     finished = np.zeros((batch, k), dtype=bool)
     history = np.zeros((batch * k, 0), dtype=np.int32)
     tokens = np.full(batch * k, rules.bos, dtype=np.int32)
+    beam_contexts = None if contexts is None else [contexts[b] for b in range(batch)
+                                                   for _ in range(k)]
     for _ in range(cfg.max_len):
         logits, state = step(tokens, state)
         logits = np.array(logits, dtype=np.float32)
-        constrain(logits, history, rules, cfg)
+        constrain(logits, history, rules, cfg, beam_contexts)
         logp = log_softmax(logits).reshape(batch, k, -1).astype(np.float64)  # [B, k, V]
         vocab = logp.shape[-1]
         frozen = np.full(vocab, -np.inf)
@@ -382,32 +409,38 @@ def mmi_scores(step: StepFn, state: State, lm_state: State | None,
 
 
 def generate(step: StepFn, state: State, rules: TokenRules, cfg: Decoding,
-             seeds: Sequence[int | None], lm_state: State | None = None) -> list[list[int]]:
+             seeds: Sequence[int | None], lm_state: State | None = None,
+             contexts: Sequence[Sequence[int]] | None = None) -> list[list[int]]:
     """One reply (token ids, no specials around it) per row of `state`.
 
     `seeds[i]` seeds row i's sampling (None: fresh entropy). With `cfg.rerank` > 1 each
     row gets N candidates (N samples, or the beam's N best) reranked by `mmi_scores`;
     `lm_state` (one row per batch row, empty context) is then required unless
-    `cfg.mmi_lambda` is 0.
+    `cfg.mmi_lambda` is 0. `contexts[i]` (row i's context ids) is what
+    `cfg.no_copy_ngram` keeps the reply from copying.
     """
     batch = len(seeds)
     n = cfg.rerank if cfg.rerank > 1 else 1
+    contexts = None if contexts is None or not cfg.no_copy_ngram else \
+        [np.asarray(c, dtype=np.int64) for c in contexts]
     conditional: list[list[float]] | None = None
     if cfg.strategy == "beam":
-        beams = beam_search(step, state, rules, cfg, keep=n)
+        beams = beam_search(step, state, rules, cfg, keep=n, contexts=contexts)
         candidates = [[tokens for tokens, _ in row] for row in beams]
         if n == 1:
             return [row[0] for row in candidates]
     elif n == 1:
         rngs = [np.random.default_rng(seed) if cfg.strategy == "sample" else None
                 for seed in seeds]
-        return sample_or_greedy(step, state, rules, cfg, rngs)
+        return sample_or_greedy(step, state, rules, cfg, rngs, contexts=contexts)
     else:
         rngs = [np.random.default_rng([seed, j]) if seed is not None else
                 np.random.default_rng() for seed in seeds for j in range(n)]
         expanded = take_rows(state, np.repeat(np.arange(batch), n))
         conditional = []
-        flat = sample_or_greedy(step, expanded, rules, cfg, rngs, logprobs=conditional)
+        flat = sample_or_greedy(step, expanded, rules, cfg, rngs, logprobs=conditional,
+                                contexts=None if contexts is None else
+                                [contexts[b] for b in range(batch) for _ in range(n)])
         candidates = [flat[b * n:(b + 1) * n] for b in range(batch)]
     owner = np.array([b for b, cands in enumerate(candidates) for _ in cands])
     flat = [c for cands in candidates for c in cands]

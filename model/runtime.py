@@ -133,7 +133,8 @@ class Replier:
             needs_lm = cfg.rerank > 1 and cfg.mmi_lambda != 0
             lm_state = self.empty_context([personas[i] for i in members]) if needs_lm else None
             outputs = decode.generate(self.step, state, self.rules, cfg,
-                                      [settings[i].seed for i in members], lm_state=lm_state)
+                                      [settings[i].seed for i in members], lm_state=lm_state,
+                                      contexts=ids)
             for i, tokens in zip(members, outputs, strict=True):
                 text = self.tokenizer.decode(tokens)
                 replies[i] = Reply(text, self.tokenizer.split_messages(text), personas[i])

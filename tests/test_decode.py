@@ -214,6 +214,26 @@ def test_rerank_picks_the_candidate_mmi_prefers():
     assert generate(step, state, RULES, sampled, [3], lm_state=empty) == [[7]]
 
 
+def test_no_copy_ngram_keeps_every_strategy_from_parroting_the_context():
+    # The model's favourite reply, 6 7 8 9, is the context's own words; 6 10 9 also fits.
+    table = chain_table((BOS, 6, 3.0), (6, 7, 3.0), (7, 8, 3.0), (8, 9, 3.0), (9, EOS, 5.0),
+                        (6, 10, 1.0), (10, 9, 2.0))
+    step = make_step(table)
+    context = [SEP, 6, 7, 8, 9, SEP]
+    for settings in ({"strategy": "greedy"}, {"strategy": "beam", "beam_width": 3},
+                     {"strategy": "sample", "temperature": 0.3, "rerank": 4, "mmi_lambda": 0.0}):
+        state = {"bias": np.zeros((2, VOCAB), np.float32)}
+        copied = generate(step, state, RULES, cfg(**settings), [1, 2], contexts=[context] * 2)
+        assert copied == [[6, 7, 8, 9]] * 2, settings  # off by default
+        fresh = generate(step, state, RULES, cfg(no_copy_ngram=2, **settings), [1, 2],
+                         contexts=[context, [SEP]])
+        bigrams = set(zip(context, context[1:]))
+        assert not bigrams & set(zip(fresh[0], fresh[0][1:])), settings
+        assert fresh[1] == [6, 7, 8, 9], settings  # a row whose context has no such words
+    with pytest.raises(ValueError, match="no_copy_ngram"):
+        Decoding.from_dict({"no_copy_ngram": 1})
+
+
 def test_sampling_records_the_teacher_forced_logprobs_so_rank_needs_no_second_pass():
     step = make_step(random_table(10))
     state = biases(6, seed=13)
