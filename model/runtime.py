@@ -55,6 +55,8 @@ class Reply:
 class Replier:
     """A loaded bundle that answers messages. Thread-safe; load once, share."""
 
+    MAX_DECODE_ROWS = 1024  # an LSTM row's state is a few kB: the batcher's size rules
+
     def __init__(self, bundle_dir: Path, meta: dict, tokenizer: Tokenizer,
                  encoder: ort.InferenceSession, step: ort.InferenceSession):
         self._bundle_settings(bundle_dir, meta, max_len=meta.get("max_reply_tokens", 42) - 2)
@@ -127,7 +129,10 @@ class Replier:
         for index, cfg in enumerate(settings):
             groups.setdefault(cfg.without_seed(), []).append(index)
         replies: list[Reply | None] = [None] * len(requests)
-        for cfg, members in groups.items():
+        chunks = [(cfg, members[start:start + self._requests_per_run(cfg)])
+                  for cfg, members in groups.items()
+                  for start in range(0, len(members), self._requests_per_run(cfg))]
+        for cfg, members in chunks:
             ids = [self.context_ids(requests[i], personas[i], cfg.ground) for i in members]
             state = self.encode(ids, [personas[i] for i in members])
             needs_lm = cfg.rerank > 1 and cfg.mmi_lambda != 0
@@ -139,6 +144,12 @@ class Replier:
                 text = self.tokenizer.decode(tokens)
                 replies[i] = Reply(text, self.tokenizer.split_messages(text), personas[i])
         return replies
+
+    def _requests_per_run(self, cfg: Decoding) -> int:
+        """How many requests decode together: beams and rerank candidates are rows too,
+        and the decoder state of every row is in memory at once (MAX_DECODE_ROWS)."""
+        rows_each = max(cfg.beam_width if cfg.strategy == "beam" else 1, cfg.rerank, 1)
+        return max(self.MAX_DECODE_ROWS // rows_each, 1)
 
     def persona_name(self, persona: str | None) -> str:
         if persona is None:

@@ -16,6 +16,7 @@ import pytest
 from llama_reference import forward as reference_forward
 
 from model.bundle import BundleError
+from model.decode import Decoding
 from model.errors import InputError
 from model.files import sha256_file
 from model.pretrained.assemble import open_base
@@ -251,6 +252,17 @@ def test_sample_and_rerank_decoding_runs_on_the_lm(tiny_bundle, cache):
         first = replier.reply("hi", rerank=4, seed=1, max_len=8, mmi_lambda=mmi_lambda)
         again = replier.reply("hi", rerank=4, seed=1, max_len=8, mmi_lambda=mmi_lambda)
         assert first.text == again.text and first.messages
+
+
+def test_a_large_beam_batch_decodes_in_chunks_with_the_same_replies(tiny_bundle, cache):
+    from model.runtime import Replier, ReplyRequest
+
+    replier = Replier.load(tiny_bundle)
+    beam = {"strategy": "beam", "beam_width": 4, "max_len": 6, "no_copy_ngram": 3}
+    assert replier._requests_per_run(Decoding.from_dict(beam)) == replier.MAX_DECODE_ROWS // 4
+    requests = [ReplyRequest(f"message number {i}", [], None, beam) for i in range(10)]
+    together = [r.text for r in replier.reply_batch(requests)]
+    assert together == [replier.reply_batch([r])[0].text for r in requests]
 
 
 def test_damaged_cache_is_rebuilt_and_a_mismatched_delta_refused(tiny_bundle, cache, tmp_path):

@@ -50,6 +50,11 @@ class ReplyText:
 
 
 class LMReplier(Replier):
+    # A row's KV cache is ~10 MB at the demo's 208 positions (30 layers x 3 KV heads x 64
+    # x 2 x float32), and a step holds a few copies: 16 rows keep a worker near 1 GB
+    # whatever the micro-batch (32 requests with beam 6 and MMI once took 24 GB).
+    MAX_DECODE_ROWS = 16
+
     def __init__(self, bundle_dir: Path, meta: dict, codec: PromptCodec,
                  session: ort.InferenceSession):
         self._bundle_settings(bundle_dir, meta, max_len=meta.get("max_reply_tokens", 48))
