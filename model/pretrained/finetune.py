@@ -137,7 +137,9 @@ def finetune(manifest, out: Path, work: Path, resume: bool = False, threads: int
         batches = batch_order(np.array([len(p) for p, _ in data.train]),
                               np.array([len(r) for _, r in data.train]),
                               settings["batch_size"], settings["seed"] + epoch)
-        check_every = max(len(batches) // CHECKS_PER_EPOCH, 1)
+        # evenly spaced, the last at the epoch's end (not one more two steps after)
+        checks = {max(round(len(batches) * j / CHECKS_PER_EPOCH), 1)
+                  for j in range(1, CHECKS_PER_EPOCH + 1)}
         losses, tokens, started = [], 0, time.perf_counter()
         last_report = started
         for index in range(state["step"], len(batches)):
@@ -153,7 +155,7 @@ def finetune(manifest, out: Path, work: Path, resume: bool = False, threads: int
                     f"loss {np.mean(losses[-50:]):.4f} {rate:.0f} tokens/s "
                     f"ETA {left / 60:.1f} min (this epoch)")
                 last_report = now
-            if (index + 1) % check_every and index + 1 != len(batches):
+            if index + 1 not in checks:
                 continue
             val_loss = trainer.validate(val_cache, val_examples, settings["batch_size"])
             state["seconds"] += time.perf_counter() - started
