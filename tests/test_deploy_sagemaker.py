@@ -40,6 +40,16 @@ def model_tar(bundle: Path) -> bytes:
     return buffer.getvalue()
 
 
+def container_inputs(s3, container: Path) -> Path:
+    """The job's input prefix downloaded as the container sees it."""
+    prefix = f"sagemaker/{JOB}/input/"
+    for item in s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix)["Contents"]:
+        target = container / item["Key"][len(prefix):]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        s3.download_file(BUCKET, item["Key"], str(target))
+    return container
+
+
 def train(run_cli, aws, manifest: Path, *extra):
     return run_cli("deploy", "sagemaker", "train", manifest, "--role", ROLE, "--bucket", BUCKET,
                    "--job-name", JOB, *extra, *aws.args())
@@ -57,12 +67,7 @@ def test_train_uploads_a_manifest_that_resolves_from_the_upload_and_starts_the_j
 
     # Fetch the input prefix as the container sees it, and load the manifest from there.
     s3 = aws.client("s3")
-    container = tmp_path / "container"
-    prefix = f"sagemaker/{JOB}/input/"
-    for item in s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix)["Contents"]:
-        target = container / item["Key"][len(prefix):]
-        target.parent.mkdir(parents=True, exist_ok=True)
-        s3.download_file(BUCKET, item["Key"], str(target))
+    container = container_inputs(s3, tmp_path / "container")
     loaded = load_manifest(container / "manifest.yaml")
     assert loaded.sources[0].path == (container / "data/0-chitchat_sample.json").resolve()
     assert loaded.sources[0].path.read_bytes() == (
@@ -107,12 +112,7 @@ def test_pretrained_manifest_takes_its_gguf_base_along_and_installs_the_known_on
     started = train(run_cli, aws, manifest, "--no-wait")
     assert started.returncode == 0, started.stderr
     s3 = aws.client("s3")
-    container = tmp_path / "container"
-    prefix = f"sagemaker/{JOB}/input/"
-    for item in s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix)["Contents"]:
-        target = container / item["Key"][len(prefix):]
-        target.parent.mkdir(parents=True, exist_ok=True)
-        s3.download_file(BUCKET, item["Key"], str(target))
+    container = container_inputs(s3, tmp_path / "container")
     loaded = load_manifest(container / "manifest.yaml")
     assert loaded.model["kind"] == "pretrained"
     assert (container / loaded.model["base"]).read_bytes() == tiny_base.read_bytes()
