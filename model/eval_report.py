@@ -26,9 +26,9 @@ across tokenizers):
 - ppl/token: perplexity of the real replies per model token, end token included (the
   model's own view; not comparable across tokenizers). ppl/word and bits/char divide the
   same total NLL by the replies' words and by their characters × ln 2, which do compare.
-- Hits@1: how often the model's log-likelihood ranks the real reply first among up to
-  {hits_candidates} candidates: it and other held-out replies of the persona
-  ({hits_contexts} contexts; chance {hits_chance:.3f}).
+- Hits@1: how often the model's mean log-probability per token ranks the real reply
+  first among up to {hits_candidates} candidates: it and other held-out replies of the
+  persona ({hits_contexts} contexts; chance {hits_chance:.3f}).
 - distinct-n: distinct n-grams ÷ all n-grams of the replies.
 - generic rate: share of replies that repeat another reply of the set (lower-cased,
   whitespace collapsed, end marks stripped): 0 when all differ, 1 for a constant reply.
