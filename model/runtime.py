@@ -129,9 +129,10 @@ class Replier:
         for index, cfg in enumerate(settings):
             groups.setdefault(cfg.without_seed(), []).append(index)
         replies: list[Reply | None] = [None] * len(requests)
-        chunks = [(cfg, members[start:start + self._requests_per_run(cfg)])
+        chunks = [(cfg, members[start:start + size])
                   for cfg, members in groups.items()
-                  for start in range(0, len(members), self._requests_per_run(cfg))]
+                  for size in [self._requests_per_run(cfg)]
+                  for start in range(0, len(members), size)]
         for cfg, members in chunks:
             ids = [self.context_ids(requests[i], personas[i], cfg.ground) for i in members]
             state = self.encode(ids, [personas[i] for i in members])
