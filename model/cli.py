@@ -4,13 +4,15 @@ Each command lives in its own module exposing `add_arguments(parser)` and
 `run(args) -> int`; only the chosen one is imported (so `ingest` never loads
 TensorFlow). Bad input (InputError) is one line on stderr and exit status 2; errors
 whose type comes from a module named in `remote_errors` (an AWS refusal, say) are one
-line and exit status 1; Ctrl-C is 130.
+line and exit status 1; Ctrl-C is 130, SIGTERM 143. Both unwind the stack, so a half-
+written output's temporary file is removed (model.files.atomic_output) either way.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 
 from model.errors import InputError
@@ -30,6 +32,8 @@ def dispatch(prog: str, doc: str, commands: dict[str, tuple[str, str]],
             module = importlib.import_module(module_name)
             module.add_arguments(sub)
     args = parser.parse_args(argv)
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _terminated)
     try:
         return module.run(args) or 0
     except InputError as exc:
@@ -42,3 +46,8 @@ def dispatch(prog: str, doc: str, commands: dict[str, tuple[str, str]],
             print(f"error: {remote_label}{exc}", file=sys.stderr)
             return 1
         raise
+
+
+def _terminated(signum, frame):
+    """SIGTERM unwinds like Ctrl-C; servers that handle it themselves replace this."""
+    raise SystemExit(128 + signum)

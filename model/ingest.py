@@ -17,7 +17,7 @@ from model.errors import InputError
 from model.formats import FORMATS
 from model.messages import Message
 from model.report import Report
-from model.sources import Entry, Tree, open_tree
+from model.sources import Entry, Limits, Tree, open_tree
 
 DEFAULT_ME = "Me"
 
@@ -30,6 +30,9 @@ class Context:
     # relpaths a tree format (Slack) read as part of its export; the rest of the tree is
     # still looked at file by file, so a folder may hold a Slack export and other chats
     claimed: set[str] = field(default_factory=set)
+    # why files of the tree were not read (links, FIFOs, zip bombs): an error that finds
+    # no export says so
+    passed_over: list[str] = field(default_factory=list)
 
 
 def detect(entry: Entry) -> str | None:
@@ -45,14 +48,22 @@ def ingest(
     fmt: str = "auto",
     report: Report | None = None,
     me: str = DEFAULT_ME,
+    limits: Limits = Limits(),
 ) -> Iterator[Message]:
     """Stream Messages from every PATH; `report` collects the summary."""
     if fmt != "auto" and fmt not in FORMATS:
         raise InputError(f"unknown format {fmt!r} (choose from auto, {', '.join(FORMATS)})")
     report = report if report is not None else Report()
     for path in paths:
-        tree = open_tree(path)
-        ctx = Context(report, tree, me)
+        passed_over = []  # why the tree left files out (lines skipped later are not counted)
+
+        def skip(where, line, reason, passed_over=passed_over):
+            if line is None:
+                passed_over.append(reason)
+            report.skip(where, line, reason)
+
+        tree = open_tree(path, limits, skip)
+        ctx = Context(report, tree, me, passed_over=passed_over)
         for message in _ingest_tree(tree, fmt, ctx):
             report.count(message)
             yield message
@@ -92,7 +103,8 @@ def _ingest_tree(tree: Tree, fmt: str, ctx: Context) -> Iterator[Message]:
             raise InputError(f"nothing in it could be read as a {fmt} export", entry.name)
     if not found:
         what = "chat export" if fmt == "auto" else f"{fmt} export"
-        raise InputError(f"found no {what} among {len(tree.entries)} file(s)", tree.name)
+        why = f" ({len(ctx.passed_over)} left out, first: {ctx.passed_over[0]})" if ctx.passed_over else ""
+        raise InputError(f"found no {what} among {len(tree.entries)} file(s){why}", tree.name)
 
 
 def _choose_format(entry: Entry, fmt: str, tree: Tree) -> tuple[str | None, bool]:
@@ -111,11 +123,14 @@ def _choose_format(entry: Entry, fmt: str, tree: Tree) -> tuple[str | None, bool
 
 @contextlib.contextmanager
 def _archive_errors(name: str):
-    """Turn low-level read failures of damaged archives into InputErrors naming the file."""
+    """Turn low-level read failures (damaged archives, a disk error, a file removed while
+    read) into InputErrors naming the file."""
     try:
         yield
     except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
         raise InputError(f"damaged or truncated archive ({exc})", name) from None
+    except OSError as exc:
+        raise InputError(exc.strerror or str(exc), name) from None
 
 
 def _unknown_reason(entry: Entry) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from model.files import atomic_output
@@ -9,6 +10,7 @@ from model.formats import FORMATS
 from model.ingest import DEFAULT_ME, ingest
 from model.messages import write_jsonl
 from model.report import Report
+from model.sources import Limits
 
 
 def add_arguments(parser) -> None:
@@ -18,11 +20,29 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--me", default=DEFAULT_ME, help=f"name for the owner's own messages (default {DEFAULT_ME!r})"
     )
+    limits = parser.add_argument_group("limits (README, \"Ingest limits\")")
+    for flag, help_text in (
+        ("max_member_mb", "largest zip member read, uncompressed MiB"),
+        ("max_zip_ratio", "highest compression ratio of a zip member over --ratio-from-mb"),
+        ("ratio_from_mb", "zip members smaller than this (MiB) skip the ratio check"),
+        ("max_json_mb", "largest JSON or X archive .js file read whole, MiB"),
+        ("max_line_chars", "longest line of a text export; longer lines are skipped"),
+    ):
+        default = getattr(Limits, flag)
+        limits.add_argument(f"--{flag.replace('_', '-')}", dest=flag, type=_positive, default=default,
+                            metavar="N", help=f"{help_text} (default {default:,})")
 
 
 def run(args) -> int:
     report = Report()
     with atomic_output(args.out) as out:
-        write_jsonl(ingest(args.paths, args.format, report, me=args.me), out)
+        limits = Limits(**{name: getattr(args, name) for name in Limits.__dataclass_fields__})
+        write_jsonl(ingest(args.paths, args.format, report, me=args.me, limits=limits), out)
     print(report.render(), file=sys.stderr)
     return 0
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) == 0:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return int(text)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from model.errors import InputError
 
@@ -48,11 +49,19 @@ class Message:
         for field in ("source", "conversation", "sender", "text", "kind"):
             if not isinstance(record[field], str):
                 raise InputError(f"field {field!r} must be a string", path, line)
-        if record["time"] is not None and not isinstance(record["time"], str):
-            raise InputError("field 'time' must be an ISO-8601 string or null", path, line)
+        if record["time"] is not None and not _is_iso_time(record["time"]):
+            raise InputError("field 'time' must be an ISO-8601 date-time or null", path, line)
         if record["kind"] not in KINDS:
             raise InputError(f"field 'kind' must be one of {', '.join(KINDS)}", path, line)
         return cls(**{f: record[f] for f in FIELDS})
+
+
+def _is_iso_time(value) -> bool:
+    try:
+        datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def write_jsonl(records: Iterable, handle) -> int:

@@ -13,16 +13,38 @@ import io
 import json
 import os
 import shutil
+import stat
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from model.errors import InputError
 
 HEAD_BYTES = 64 * 1024
 SKIP_NAMES = {".DS_Store", "Thumbs.db"}
+MIB = 1 << 20
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one ingest reads at most, so a hostile or broken export cannot exhaust memory
+    or disk. Each limit has an `ingest` flag that raises it (README, "Ingest limits")."""
+
+    max_member_mb: int = 2048  # a zip member's uncompressed size
+    max_zip_ratio: int = 100  # a zip member's uncompressed / compressed size …
+    ratio_from_mb: int = 8  # … checked on members larger than this only
+    max_json_mb: int = 1024  # a JSON (or X archive .js) file, parsed whole: ~5x in memory
+    max_line_chars: int = 1_000_000  # one line of a text export (WhatsApp allows 65,536)
+
+
+Skip = Callable[[str, "int | None", str], None]  # Report.skip(where, line, reason)
+
+
+def _ignore(where: str, line: int | None, reason: str) -> None:
+    """The skip callback of a tree opened outside an ingest (sniffing in tests)."""
 
 _BOMS = (
     (codecs.BOM_UTF8, "utf-8-sig"),
@@ -41,12 +63,20 @@ class Entry:
     _open: Callable[[], io.BufferedIOBase] = field(repr=False)
     _local: str | None = field(default=None, repr=False)
     _head: bytes | None = field(default=None, repr=False)
+    limits: Limits = field(default_factory=Limits, repr=False)
+    skip: Skip = field(default=_ignore, repr=False)
 
     def open_binary(self) -> io.BufferedIOBase:
         try:
             return self._open()
         except OSError as exc:
             raise InputError(exc.strerror or str(exc), self.name) from None
+
+    def read_whole(self) -> None:
+        """Refuse a file too large to be parsed whole (JSON, X archive scripts)."""
+        if self.size > self.limits.max_json_mb * MIB:
+            raise InputError(f"{self.size / MIB:.1f} MiB is over the {self.limits.max_json_mb} MiB "
+                             "limit for files read whole (raise it with --max-json-mb)", self.name)
 
     def head(self) -> bytes:
         """The first 64 KiB, for content sniffing (cached)."""
@@ -67,6 +97,7 @@ class Entry:
             return handle.read()
 
     def read_text(self) -> str:
+        self.read_whole()
         data = self.read_bytes()
         encoding = detect_encoding(data)
         try:
@@ -94,14 +125,24 @@ class Entry:
     def lines(self) -> Iterator[str]:
         """Stream decoded lines without their line ending (CRLF, LF, CR all handled).
 
-        Streaming keeps memory flat on exports of any size.
+        Streaming keeps memory flat on exports of any size: a line longer than
+        `limits.max_line_chars` is read in bounded pieces, reported as skipped and given
+        to the format as an empty line, so line numbers stay true.
         """
         handle = self.open_binary()
         encoding = detect_encoding(handle.peek(4) if hasattr(handle, "peek") else self.head())
         text = io.TextIOWrapper(handle, encoding=encoding, newline=None)
+        limit = self.limits.max_line_chars
         try:
-            for line in text:
-                yield line[:-1] if line.endswith("\n") else line
+            for number, line in enumerate(iter(lambda: text.readline(limit + 1), ""), 1):
+                if len(line) <= limit or (len(line) == limit + 1 and line[-1] == "\n"):
+                    yield line[:-1] if line.endswith("\n") else line
+                    continue
+                while line and not line.endswith("\n"):  # drain the rest of the long line
+                    line = text.readline(limit)
+                self.skip(self.name, number, f"line longer than {limit:,} characters "
+                          "(raise the limit with --max-line-chars)")
+                yield ""
         except UnicodeDecodeError:
             raise self.decode_error(encoding) from None
         finally:
@@ -183,6 +224,18 @@ def list_of(record, key: str) -> list:
     return value if isinstance(value, list) else []
 
 
+def time_of(record, key: str) -> str | None:
+    """record[key] as ISO-8601 local time to the second, zone dropped ("2023-01-05T14:03:00");
+    None when absent. A value that is no date ("not a date", 30 February, a list) raises
+    ValueError: the format skips that record with its index rather than copy it through."""
+    value = record.get(key) if isinstance(record, dict) else None
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"{key!r} is not a date")
+    return datetime.fromisoformat(value.strip()).replace(tzinfo=None).isoformat(timespec="seconds")
+
+
 def looks_binary(head: bytes) -> bool:
     """NUL bytes outside a UTF-16 text mean binary (SQLite, images, archives)."""
     if detect_encoding(head) == "utf-16":
@@ -190,28 +243,73 @@ def looks_binary(head: bytes) -> bool:
     return b"\x00" in head[:8192]
 
 
-def open_tree(path: str | Path) -> Tree:
-    """Expand one PATH into a Tree; a missing or unreadable PATH is an InputError."""
+def open_tree(path: str | Path, limits: Limits = Limits(), skip: Skip = _ignore) -> Tree:
+    """Expand one PATH into a Tree; a missing or unreadable PATH is an InputError.
+
+    Only regular files are read. In a folder, a symbolic link is followed only to a
+    regular file inside the same folder; FIFOs, devices, sockets, dangling links and
+    links out of the tree are skipped with a reason (a FIFO would block forever).
+    """
     path = Path(path)
     display = str(path)
     if path.is_dir():
-        entries = []
-        for root, dirs, files in os.walk(path):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            for name in sorted(files):
-                if name in SKIP_NAMES or name.startswith("."):
-                    continue
-                full = os.path.join(root, name)
-                rel = os.path.relpath(full, path).replace(os.sep, "/")
-                entries.append(_file_entry(full, f"{display.rstrip('/')}/{rel}", rel))
-        return Tree(display, entries, is_single_file=False)
+        return Tree(display, list(_folder_entries(path, display.rstrip("/"), limits, skip)), is_single_file=False)
     if not path.exists():
         raise InputError("no such file or folder", display)
+    kind = _file_kind(path)
+    if kind != "file":
+        raise InputError(f"not a regular file ({kind})", display)
     if zipfile.is_zipfile(path):
-        return _zip_tree(path, display)
+        return _zip_tree(path, display, limits, skip)
     if _starts_like_zip(path):
         raise InputError("damaged or truncated zip archive (its index is missing)", display)
-    return Tree(display, [_file_entry(str(path), display, path.name)], is_single_file=True)
+    return Tree(display, [_file_entry(str(path), display, path.name, limits, skip)], is_single_file=True)
+
+
+def _folder_entries(folder: Path, display: str, limits: Limits, skip: Skip) -> Iterator[Entry]:
+    root = os.path.realpath(folder)
+
+    def unreadable(exc: OSError) -> None:
+        rel = os.path.relpath(exc.filename or root, root)
+        skip(f"{display}/{rel}", None, f"unreadable folder ({exc.strerror})")
+
+    read = set()  # real paths already given, so a link beside its target is read once
+    for where, dirs, files in os.walk(folder, onerror=unreadable):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))  # os.walk never follows links
+        for name in sorted(files):
+            if name in SKIP_NAMES or name.startswith("."):
+                continue
+            full = os.path.join(where, name)
+            rel = os.path.relpath(full, folder).replace(os.sep, "/")
+            shown = f"{display}/{rel}"
+            target = os.path.realpath(full)
+            if os.path.commonpath([root, target]) != root:
+                skip(shown, None, "link that points outside the folder")
+                continue
+            kind = _file_kind(Path(target))
+            if kind != "file":
+                skip(shown, None, f"not a regular file ({kind})")
+                continue
+            if target in read:
+                skip(shown, None, "same file as another entry (a link)")
+                continue
+            read.add(target)
+            yield _file_entry(target, shown, rel, limits, skip)
+
+
+def _file_kind(path: Path) -> str:
+    """"file" for a regular file, else what it is, in words for the skip reason."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return "dangling link"
+    except OSError as exc:
+        return exc.strerror or "unreadable"
+    if stat.S_ISREG(mode):
+        return "file"
+    if stat.S_ISDIR(mode):
+        return "folder"
+    return "FIFO" if stat.S_ISFIFO(mode) else "socket" if stat.S_ISSOCK(mode) else "device"
 
 
 def _starts_like_zip(path: Path) -> bool:
@@ -222,11 +320,12 @@ def _starts_like_zip(path: Path) -> bool:
         raise InputError(exc.strerror or str(exc), str(path)) from None
 
 
-def _file_entry(full: str, name: str, rel: str) -> Entry:
-    return Entry(name, rel, os.path.getsize(full), lambda: open(full, "rb"), _local=full)
+def _file_entry(full: str, name: str, rel: str, limits: Limits, skip: Skip) -> Entry:
+    return Entry(name, rel, os.path.getsize(full), lambda: open(full, "rb"), _local=full,
+                 limits=limits, skip=skip)
 
 
-def _zip_tree(path: Path, display: str) -> Tree:
+def _zip_tree(path: Path, display: str, limits: Limits, skip: Skip) -> Tree:
     try:
         archive = zipfile.ZipFile(path)
         infos = archive.infolist()
@@ -237,15 +336,28 @@ def _zip_tree(path: Path, display: str) -> Tree:
         base = info.filename.rsplit("/", 1)[-1]
         if info.is_dir() or base in SKIP_NAMES or base.startswith(".") or "__MACOSX" in info.filename:
             continue
+        name = f"{display}!{info.filename}"
+        if too_big := _member_over_limits(info, limits):
+            skip(name, None, too_big)
+            continue
         entries.append(
-            Entry(
-                f"{display}!{info.filename}",
-                info.filename,
-                info.file_size,
-                lambda info=info: _open_member(archive, info, display),
-            )
+            Entry(name, info.filename, info.file_size,
+                  lambda info=info: _open_member(archive, info, display), limits=limits, skip=skip)
         )
     return Tree(display, entries, is_single_file=False)
+
+
+def _member_over_limits(info: zipfile.ZipInfo, limits: Limits) -> str | None:
+    """Why a zip member is not read, or None. zipfile never yields more than the member's
+    declared size, so checking the declared sizes bounds what reading can cost."""
+    if info.file_size > limits.max_member_mb * MIB:
+        return (f"zip member over {limits.max_member_mb:,} MiB uncompressed "
+                "(raise the limit with --max-member-mb)")
+    ratio = info.file_size / max(info.compress_size, 1)
+    if info.file_size > limits.ratio_from_mb * MIB and ratio > limits.max_zip_ratio:
+        return (f"zip member compressed more than {limits.max_zip_ratio}:1, like a zip bomb "
+                "(raise the limit with --max-zip-ratio)")
+    return None
 
 
 def _open_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, display: str):

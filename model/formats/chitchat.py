@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 from model.errors import InputError
 from model.messages import Message
-from model.sources import text_of
+from model.sources import text_of, time_of
 
 NAME = "chitchat"
 
@@ -52,18 +52,21 @@ def parse(entry, ctx) -> Iterator[Message]:
         if not isinstance(turns, list):
             ctx.report.skip(entry.name, None, "chitchat conversation without messages")
             continue
-        for turn in turns:
-            for item in turn if isinstance(turn, list) else [turn]:
+        items = (item for turn in turns for item in (turn if isinstance(turn, list) else [turn]))
+        for number, item in enumerate(items, 1):
+            try:
                 message = _message(item, conversation)
-                if message is None:
-                    ctx.report.skip(entry.name, None, "chitchat message without text or sender")
-                else:
-                    yield message
+                reason = "chitchat message without text or sender"
+            except ValueError:
+                message, reason = None, "chitchat message with an impossible timestamp"
+            if message is None:
+                ctx.report.skip(f"{entry.name} ({conversation}, message #{number})", None, reason)
+            else:
+                yield message
 
 
 def _message(item, conversation: str) -> Message | None:
     text, sender = text_of(item, "text"), text_of(item, "sender")
     if not text or not sender:
         return None
-    time = text_of(item, "timestamp").removesuffix("Z") or None
-    return Message(NAME, conversation, time, sender, text)
+    return Message(NAME, conversation, time_of(item, "timestamp"), sender, text)

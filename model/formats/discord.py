@@ -14,13 +14,12 @@ from collections.abc import Iterator
 
 from model.errors import InputError
 from model.messages import Message
-from model.sources import dict_of, list_of, text_of
+from model.sources import dict_of, list_of, text_of, time_of
 
 NAME = "discord"
 
 TEXT_TYPES = {"Default", "Reply", "ChatInputCommand", "ContextMenuCommand"}
 _SNIFF = re.compile(r'"guild"\s*:\s*\{[^{}]*"name"')
-_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})")
 
 
 def sniff(entry) -> bool:
@@ -33,11 +32,14 @@ def parse(entry, ctx) -> Iterator[Message]:
     if not isinstance(data, dict) or not isinstance(data.get("messages"), list):
         raise InputError("expected a DiscordChatExporter object with a message list", entry.name)
     conversation = _conversation(data)
-    for record in data["messages"]:
-        message = _message(record, conversation) if isinstance(record, dict) else None
+    for number, record in enumerate(data["messages"], 1):
+        try:
+            message = _message(record, conversation) if isinstance(record, dict) else None
+            reason = "discord message without author or content"
+        except ValueError:
+            message, reason = None, "discord message with an impossible timestamp"
         if message is None:
-            where = f"{entry.name} (message {text_of(record, 'id') or '?'})"
-            ctx.report.skip(where, None, "discord message without author or content")
+            ctx.report.skip(f"{entry.name} (message {text_of(record, 'id') or f'#{number}'})", None, reason)
         else:
             yield message
 
@@ -62,8 +64,8 @@ def _message(record: dict, conversation: str) -> Message | None:
         kind, content = "media", _media_placeholder(record)
     if not content:
         return None
-    match = _TIME.match(text_of(record, "timestamp"))
-    return Message(NAME, conversation, match.group(1) if match else None, sender, content, kind)
+    # the exporting machine's local time with its offset: the offset is dropped, the local time kept
+    return Message(NAME, conversation, time_of(record, "timestamp"), sender, content, kind)
 
 
 def _media_placeholder(record: dict) -> str:

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from model.errors import InputError
 from model.messages import Message
-from model.sources import dict_of, list_of, text_of
+from model.sources import dict_of, list_of, text_of, time_of
 
 NAME = "telegram"
 
@@ -48,7 +48,7 @@ def parse(entry, ctx) -> Iterator[Message]:
     data = entry.read_json()
     if not isinstance(data, dict):
         raise InputError("expected a Telegram export object at the top level", entry.name, 1)
-    chats = _chats(data)
+    chats = _chats(data, entry.name)
     known = _known_names(chats)
     seen: dict[str, str] = {}  # conversation name -> chat id, to keep namesakes apart
     for index, chat in enumerate(chats):
@@ -59,19 +59,34 @@ def parse(entry, ctx) -> Iterator[Message]:
         conversation = _conversation_name(chat, index)
         if seen.setdefault(conversation, chat_id) != chat_id:
             conversation = f"{conversation} ({chat_id})"
-        for record in chat["messages"]:
-            message = _message(record, conversation, known)
+        for number, record in enumerate(chat["messages"], 1):
+            try:
+                message = _message(record, conversation, known)
+                reason = "telegram message without sender or content"
+            except ValueError:
+                message, reason = None, "telegram message with an impossible date"
             if message is None:
-                where = f"{entry.name} (chat {chat_id}, message {text_of(record, 'id')})"
-                ctx.report.skip(where, None, "telegram message without sender or content")
+                which = text_of(record, "id") or f"#{number}"
+                ctx.report.skip(f"{entry.name} (chat {chat_id}, message {which})", None, reason)
             else:
                 yield message
 
 
-def _chats(data: dict) -> list:
+def _chats(data: dict, name: str) -> list:
+    """The export's chats; a chat list of the wrong type is an error, not an empty export."""
     if "messages" in data:
         return [data]
-    return list_of(dict_of(data, "chats"), "list") + list_of(dict_of(data, "left_chats"), "list")
+    chats = []
+    for key in ("chats", "left_chats"):
+        if key not in data:
+            continue
+        listed = data[key].get("list") if isinstance(data[key], dict) else None
+        if not isinstance(listed, list):
+            raise InputError(f"field {key}.list: expected a list of chats", name)
+        chats += listed
+    if "chats" not in data:
+        raise InputError("expected a Telegram chat (messages) or account export (chats.list)", name)
+    return chats
 
 
 def _conversation_name(chat: dict, index: int) -> str:
@@ -147,8 +162,8 @@ def _service_text(record: dict, text: str) -> str:
 
 
 def _time(record: dict) -> str | None:
-    if text_of(record, "date"):
-        return text_of(record, "date")
+    if "date" in record:
+        return time_of(record, "date")
     seconds = text_of(record, "date_unixtime")
     if seconds.isdigit() and len(seconds) <= 11:  # up to year 5000: no overflow
         return datetime.fromtimestamp(int(seconds)).isoformat(timespec="seconds")

@@ -21,7 +21,7 @@ from datetime import datetime
 
 from model.errors import InputError
 from model.messages import Message
-from model.sources import dict_of, list_of, parse_json, text_of
+from model.sources import dict_of, list_of, parse_json, text_of, time_of
 
 NAME = "x-archive"
 
@@ -130,7 +130,11 @@ def _tweets(entry, items: list, owner: str, ctx) -> Iterator[Message]:
         elif not text or not tweet_id:
             ctx.report.skip(entry.name, None, "tweet without text or id")
         else:
-            tweets.append((tweet_id, html.unescape(text), _tweet_time(tweet)))
+            try:
+                tweets.append((tweet_id, html.unescape(text), _tweet_time(tweet)))
+            except ValueError:
+                ctx.report.skip(f"{entry.name} (tweet {tweet_id})", None, "tweet with an impossible created_at")
+                continue
             parent[tweet_id] = text_of(tweet, "in_reply_to_status_id_str")
     replied_to = set(parent.values())
     tweets.sort(key=lambda t: (t[2] or "", t[0]))
@@ -144,10 +148,11 @@ def _tweets(entry, items: list, owner: str, ctx) -> Iterator[Message]:
 
 
 def _tweet_time(tweet: dict) -> str | None:
-    try:
-        stamp = datetime.strptime(text_of(tweet, "created_at"), "%a %b %d %H:%M:%S %z %Y")
-    except ValueError:
+    """ISO time of `created_at` ("Wed Oct 10 20:19:24 +0000 2018"), None when absent;
+    ValueError when it is no date."""
+    if "created_at" not in tweet:
         return None
+    stamp = datetime.strptime(text_of(tweet, "created_at"), "%a %b %d %H:%M:%S %z %Y")
     return stamp.replace(tzinfo=None).isoformat(timespec="seconds")
 
 
@@ -168,9 +173,14 @@ def _direct_messages(entry, items: list, names: dict, ctx) -> Iterator[Message]:
         events.sort(key=lambda pair: text_of(pair[1], "createdAt"))
         title = _dm_title(thread, events, names)
         for event_type, body in events:
-            message = _dm_message(event_type, body, title, names)
+            try:
+                message = _dm_message(event_type, body, title, names)
+                reason = f"direct-message {event_type} without text"
+            except ValueError:
+                message, reason = None, "direct message with an impossible createdAt"
             if message is None:
-                ctx.report.skip(entry.name, None, f"direct-message {event_type} without text")
+                where = f"{entry.name} (message {text_of(body, 'id') or '?'})"
+                ctx.report.skip(where, None, reason)
             else:
                 yield message
 
@@ -186,7 +196,7 @@ def _dm_title(thread: dict, events: list, names: dict) -> str:
 
 
 def _dm_message(event_type: str, body: dict, conversation: str, names: dict) -> Message | None:
-    time = text_of(body, "createdAt")[:19] or None
+    time = time_of(body, "createdAt")
     if event_type == "messageCreate":
         sender = text_of(body, "senderId")
         text = html.unescape(text_of(body, "text"))
