@@ -1,4 +1,5 @@
 """JSON routes: POST /api/reply, GET /api/personas, /openapi.json, /healthz, /readyz, /metrics.
+With DOPPEL_API_KEY_FOR_READS, the key guards /api/personas, /openapi.json and /metrics too.
 
 Order of checks on /api/reply: failed API keys from the address (429), API key (401),
 rate limit (429), model ready (503), content type (415), body size (413), JSON and fields
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import secrets
 import time
 
 from flask import Blueprint, Response, g, jsonify, request
@@ -22,6 +24,7 @@ api = Blueprint("api", __name__)
 
 # Sampling at a temperature this low is greedy decoding, minus the overflow of logits / T.
 GREEDY_BELOW = 0.01
+SESSION_ID_BYTES = 18  # 144 random bits, 24 URL-safe characters
 
 
 @api.post("/api/reply")
@@ -40,6 +43,11 @@ def reply():
 
     session_id = body.get("session_id")
     history = service.sessions.history(session_id) if session_id else []
+    if session_id and not history:
+        # Session ids are the server's: an id it did not issue (a client's "new", or a
+        # guessable one two clients might both choose) or one that expired starts a new
+        # session under a fresh random id, which the response carries.
+        session_id = secrets.token_urlsafe(SESSION_ID_BYTES)
     given = [(text, None) for text in body.get("context", [])]
     turns = [*history, *given]
     speakers = [speaker for _, speaker in turns] + [None]
@@ -58,13 +66,17 @@ def reply():
         g.log_text = {"message": body["message"], "reply": result.text}
     latency_s = time.perf_counter() - started
     service.metrics.reply_latency.observe(latency_s)
-    return jsonify(reply=result.text, messages=result.messages, persona=result.persona,
-                   model=service.replier.name, latency_ms=round(latency_s * 1000, 3))
+    answer = {"reply": result.text, "messages": result.messages, "persona": result.persona,
+              "model": service.replier.name, "latency_ms": round(latency_s * 1000, 3)}
+    if session_id:
+        answer["session_id"] = session_id
+    return jsonify(answer)
 
 
 @api.get("/api/personas")
 def personas():
     service = current_service()
+    _authenticate_reads(service)
     _require_ready(service)
     replier = service.replier
     return jsonify(personas=list(replier.personas), default=replier.default_persona,
@@ -73,7 +85,9 @@ def personas():
 
 @api.get("/openapi.json")
 def openapi():
-    return jsonify(current_service().openapi())
+    service = current_service()
+    _authenticate_reads(service)
+    return jsonify(service.openapi())
 
 
 @api.get("/healthz")
@@ -94,7 +108,9 @@ def readyz():
 
 @api.get("/metrics")
 def metrics():
-    body, content_type = current_service().metrics.exposition()
+    service = current_service()
+    _authenticate_reads(service)
+    body, content_type = service.metrics.exposition()
     return Response(body, content_type=content_type)
 
 
@@ -119,6 +135,13 @@ def _authenticate(service: Service) -> str:
                        "missing or wrong API key (Authorization: Bearer KEY or X-API-Key)")
     service.auth_limiter.release(address)
     return address
+
+
+def _authenticate_reads(service: Service) -> None:
+    """The read-only routes need the key only where `api_key_for_reads` says so: the
+    persona names and the metrics can say more about a private bot than its owner wants."""
+    if service.settings["api_key_for_reads"]:
+        _authenticate(service)
 
 
 def _limit(limiter: RateLimiter, client: str, reason: str) -> None:

@@ -43,8 +43,10 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",  # frame-ancestors for browsers that predate it
     "Referrer-Policy": "no-referrer",
 }
-HTTP_ERROR_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed",
-                    413: "too_large", 415: "unsupported_media_type"}
+HTTP_ERROR_CODES = {400: "bad_request", 403: "forbidden", 404: "not_found",
+                    405: "method_not_allowed", 413: "too_large", 414: "uri_too_long",
+                    415: "unsupported_media_type", 417: "expectation_failed",
+                    431: "headers_too_large", 501: "not_implemented"}
 
 
 def create_app(config: dict | None = None) -> Flask:

@@ -52,6 +52,10 @@ SETTINGS: dict[str, Setting] = {
     "api_key": Setting(
         "DOPPEL_API_KEY", "", "if set, POST /api/reply needs it (Bearer or X-API-Key header)"
     ),
+    "api_key_for_reads": Setting(
+        "DOPPEL_API_KEY_FOR_READS", False, "with DOPPEL_API_KEY set, GET /api/personas, "
+        "/openapi.json and /metrics need the key too", _bool,
+    ),
     "rate_limit_per_s": Setting(
         "DOPPEL_RATE_LIMIT_PER_S", 5.0, "replies per second per client IP address; 0 = off",
         float,

@@ -69,7 +69,10 @@ def reply_request_schema(personas: list[str]) -> dict:
                         "description": "earlier turns, oldest first"},
             "session_id": {"type": "string", "minLength": 1, "maxLength": MAX_SESSION_ID_CHARS,
                            "pattern": r"^[A-Za-z0-9_.:-]+$",
-                           "description": "the server keeps this session's recent turns"},
+                           "description": "\"new\" starts a session; then send the session_id "
+                                          "of each response back: the server keeps its recent "
+                                          "turns. Ids are the server's: one it did not issue, or "
+                                          "one that expired, starts a new session"},
             "persona": persona,
             "temperature": {"type": "number", "minimum": 0, "maximum": 2,
                             "description": "sampling temperature; below 0.01 = greedy"},
@@ -90,6 +93,8 @@ REPLY_RESPONSE_SCHEMA = {
         "persona": {"type": "string"},
         "model": {"type": "string"},
         "latency_ms": {"type": "number", "minimum": 0},
+        "session_id": {"type": "string", "description": "the session's id (when the request "
+                                                        "had one): send it with the next turn"},
     },
 }
 

@@ -9,11 +9,13 @@ micro-batcher decode them together. `--dev` runs Flask's development server inst
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
+import gunicorn.util
 from gunicorn.app.base import BaseApplication
 
 from backend.config import SETTINGS
@@ -56,6 +58,9 @@ def run(args: argparse.Namespace) -> int:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(shared_dir / "metrics")
     os.environ.setdefault(SETTINGS["sessions_db"].env, str(shared_dir / "sessions.sqlite"))
     os.environ.setdefault(SETTINGS["rate_limit_db"].env, str(shared_dir / "ratelimit.sqlite"))
+    # gunicorn answers requests it cannot parse (a header over 8 KiB, a URL over 4 KiB)
+    # itself, before any app code, with an HTML page; every answer of ours is JSON.
+    gunicorn.util.write_error = _write_json_error
     try:
         _GunicornApp(overrides, {
             "bind": f"{args.host}:{args.port}",
@@ -81,6 +86,18 @@ def _forget_worker_metrics(server, worker) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+def _write_json_error(sock, status: int, reason: str, message: str) -> None:
+    """gunicorn.util.write_error's contract, in the API's error shape and headers."""
+    from backend.app import HTTP_ERROR_CODES, SECURITY_HEADERS  # in the worker: already loaded
+
+    code = HTTP_ERROR_CODES.get(status, "internal" if status >= 500 else "bad_request")
+    body = json.dumps({"error": {"code": code, "message": message or reason}}).encode()
+    head = [f"HTTP/1.1 {status} {reason}", "Connection: close",
+            "Content-Type: application/json", f"Content-Length: {len(body)}",
+            *(f"{name}: {value}" for name, value in SECURITY_HEADERS.items())]
+    gunicorn.util.write_nonblock(sock, ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
 
 
 class _GunicornApp(BaseApplication):

@@ -79,11 +79,14 @@ def test_unknown_persona_is_a_400_listing_the_known_ones(client, replier):
 def test_sessions_feed_their_own_history_and_never_share_it(app, client, replier):
     greedy = {"temperature": 0}
     first = client.post("/api/reply", json={"message": "hey, free on friday?",
-                                            "session_id": "alice", **greedy}).get_json()
+                                            "session_id": "new", **greedy}).get_json()
+    alice = first["session_id"]
     second = client.post("/api/reply", json={"message": "great, see you then",
-                                             "session_id": "alice", **greedy}).get_json()
+                                             "session_id": alice, **greedy}).get_json()
     stranger = client.post("/api/reply", json={"message": "great, see you then",
-                                               "session_id": "bob", **greedy}).get_json()
+                                               "session_id": "new", **greedy}).get_json()
+    bob = stranger["session_id"]
+    assert second["session_id"] == alice and len({alice, bob, "new"}) == 3
     persona = replier.default_persona
     with_history = replier.reply_batch([ReplyRequest(
         "great, see you then", ["hey, free on friday?", first["reply"]], None,
@@ -91,9 +94,24 @@ def test_sessions_feed_their_own_history_and_never_share_it(app, client, replier
     assert second["reply"] == with_history.text
     assert stranger["reply"] == replier.reply("great, see you then", strategy="greedy").text
     sessions = app.extensions["doppel"].sessions
-    assert [text for text, _ in sessions.history("bob")] == ["great, see you then",
-                                                              stranger["reply"]]
-    assert len(sessions.history("alice")) == 4
+    assert [text for text, _ in sessions.history(bob)] == ["great, see you then",
+                                                           stranger["reply"]]
+    assert len(sessions.history(alice)) == 4
+    stateless = client.post("/api/reply", json={"message": "hi", **greedy}).get_json()
+    assert "session_id" not in stateless
+
+
+def test_session_ids_are_issued_by_the_server(app, client):
+    """Two clients that pick the same guessable id never share a history: an id the
+    server did not issue starts a new session under a random id."""
+    sessions = app.extensions["doppel"].sessions
+    ids = [client.post("/api/reply", json={"message": f"I am client {n}", "session_id": "alice",
+                                           "temperature": 0}).get_json()["session_id"]
+           for n in (1, 2)]
+    assert ids[0] != ids[1] and "alice" not in ids
+    assert all(len(i) == 24 and i.isascii() for i in ids)
+    assert sessions.history("alice") == []
+    assert [text for text, _ in sessions.history(ids[1])][0] == "I am client 2"
 
 
 def test_explicit_context_is_used(client, replier):

@@ -221,6 +221,16 @@ def test_each_key_holder_address_has_its_own_reply_bucket(demo_bundle):
     assert post(client, "10.0.0.2", KEY).status_code == 200  # not starved by 10.0.0.1
 
 
+@pytest.mark.parametrize("path", ["/api/personas", "/openapi.json", "/metrics"])
+def test_read_routes_need_the_key_only_when_configured(demo_bundle, path):
+    assert keyed_client(demo_bundle).get(path).status_code == 200
+    guarded = keyed_client(demo_bundle, api_key_for_reads=True)
+    assert error_of(guarded.get(path)) == ("unauthorized", "missing or wrong API key "
+                                           "(Authorization: Bearer KEY or X-API-Key)")
+    assert guarded.get(path, headers={"Authorization": f"Bearer {KEY}"}).status_code == 200
+    assert guarded.get("/healthz").status_code == 200  # probes stay open
+
+
 def test_workers_sharing_a_buckets_file_share_the_burst(tmp_path):
     path = str(tmp_path / "ratelimit.sqlite")
     now = [1000.0]

@@ -83,11 +83,12 @@ def test_a_burst_is_one_turn_and_the_reply_arrives_as_bubbles(page, live_server,
     assert page.locator("#typing").is_visible()  # typing while the reply is on its way
     request = json.loads(held[0].request.post_data)
     assert request["message"] == "are you free tonight? <brk> thinking of that ramen place"
-    assert request["session_id"] == page.evaluate(
-        "sessionStorage.getItem('doppel-session-id')")
+    assert request["session_id"] == "new"  # the server issues the id
     with page.expect_response("**/api/reply") as answer:
         held[0].continue_()
     reply = answer.value.json()
+    wait_for(page, lambda: page.evaluate("sessionStorage.getItem('doppel-session-id')")
+             == reply["session_id"])
     bubbles = page.locator(".row.bot:not(.typing) .bubble")
     wait_for(page, lambda: bubbles.count() == len(reply["messages"]))
     assert bubbles.all_inner_texts() == reply["messages"]
@@ -106,7 +107,10 @@ def test_persona_picker_and_session_survive_a_reload(page, live_server, demo_bun
     page.goto(url)
     options = page.locator("#persona option").all_inner_texts()
     assert options == personas
-    session_id = page.evaluate("sessionStorage.getItem('doppel-session-id')")
+    with page.expect_response("**/api/reply") as answer:
+        send(page, "hello")
+    session_id = answer.value.json()["session_id"]
+    wait_for(page, lambda: page.evaluate("sessionStorage.getItem('doppel-session-id')") == session_id)
     page.reload()
     assert page.evaluate("sessionStorage.getItem('doppel-session-id')") == session_id
     if len(personas) > 1:

@@ -68,6 +68,7 @@ def test_gunicorn_workers_serve_replies_and_metrics_then_stop_cleanly(demo_bundl
         assert "doppel_reply_latency_seconds_count 6.0" in metrics
         wait_workers(url, 2)  # one live model_info series per worker
         assert_session_continues_across_workers(url, demo_bundle)
+        assert_unparseable_requests_get_json_errors(url)
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) == 0
     finally:
@@ -131,13 +132,30 @@ SESSION_TURNS = ["hey, free on friday?", "great, see you then", "should I bring 
                  "ok cool"]
 
 
+def assert_unparseable_requests_get_json_errors(url: str) -> None:
+    """gunicorn refuses these before the app runs; the answer is still our JSON error."""
+    for status, code, request in (
+        (431, "headers_too_large", dict(headers={"X-Big": "a" * 9000})),
+        (414, "uri_too_long", dict(params={"q": "b" * 5000})),
+    ):
+        response = requests.get(f"{url}/healthz", timeout=10, **request)
+        assert response.status_code == status
+        assert response.headers["Content-Type"] == "application/json"
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+        assert response.json()["error"]["code"] == code
+
+
 def assert_session_continues_across_workers(url: str, bundle: Path) -> None:
     """Whichever worker answers, it sees the session's earlier turns (shared SQLite)."""
     replier = Replier.load(bundle)
     history: list[tuple[str, str | None]] = []
+    session_id = "new"
     for message in SESSION_TURNS:
         got = requests.post(f"{url}/api/reply", timeout=30, json={
-            "message": message, "session_id": "across-workers", "temperature": 0}).json()
+            "message": message, "session_id": session_id, "temperature": 0}).json()
+        assert session_id in ("new", got["session_id"])  # one session throughout
+        session_id = got["session_id"]
         expected = replier.reply_batch([ReplyRequest(
             message, [text for text, _ in history], None, {"strategy": "greedy"},
             speakers=[speaker for _, speaker in history] + [None] if history else None)])[0]

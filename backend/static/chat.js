@@ -16,17 +16,10 @@
   const personaName = document.getElementById("persona-name");
   const avatar = document.getElementById("avatar");
 
-  // One session per browser tab: sessionStorage survives reloads but not new tabs.
-  const sessionId = (function () {
-    const key = "doppel-session-id";
-    let id = sessionStorage.getItem(key);
-    if (!id) {
-      id = crypto.randomUUID ? crypto.randomUUID()
-        : Date.now().toString(36) + Math.random().toString(36).slice(2);
-      sessionStorage.setItem(key, id);
-    }
-    return id;
-  })();
+  // One session per browser tab: sessionStorage survives reloads but not new tabs. The
+  // server issues the id: the first turn asks for a "new" one, each reply carries it.
+  const SESSION_KEY = "doppel-session-id";
+  let sessionId = sessionStorage.getItem(SESSION_KEY) || "new";
 
   let persona = config.defaultPersona;
   let burst = [];         // messages typed since the last flush
@@ -117,6 +110,10 @@
         showTyping(false);
         notice("Could not get a reply: " + text, true);
         return;
+      }
+      if (data.session_id) {
+        sessionId = data.session_id;
+        sessionStorage.setItem(SESSION_KEY, sessionId);
       }
       const messages = data.messages && data.messages.length ? data.messages : [data.reply];
       for (let i = 0; i < messages.length; i++) {
