@@ -25,8 +25,8 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-	      || echo "note: could not install chromium; the browser test will skip"; \
-	  else echo "note: chromium not installed; the browser test will skip"; fi; }
+	      || echo "note: could not install chromium; the browser test will skip (and fail under CI=true)"; \
+	  else echo "note: chromium not installed; the browser test will skip (and fail under CI=true)"; fi; }
 
 test: venv browser
 	$(BIN)/ruff check .

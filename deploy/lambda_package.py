@@ -62,7 +62,10 @@ BOTOCORE_SERVICES = ("s3", "ssm", "dynamodb", "sts", "kms")
 FORBIDDEN = ("tensorflow", "keras", "tf_keras", "tensorboard", "tf2onnx", "onnx", "torch", "jax")
 ENTRY_MODULES = ("deploy.lambda_entry", *TELEGRAM_MODULES)
 PROJECT_PACKAGES = ("backend", "model", "deploy")
-DATA_DIRS = ("backend",)  # packages whose non-Python files (templates, static) ship too
+# The only non-Python files that ship: the chat page and the reply blocklist. An
+# allowlist, so a stand-in's page (the X sandbox's) or a stray local file never does.
+DATA_FILES = ("backend/templates/chat.html", "backend/static/chat.css", "backend/static/chat.js",
+              "backend/blocklist.txt")
 MAX_UNZIPPED_BYTES = 250 * 1024 * 1024  # Lambda's limit for a zip deployment
 ZIP_TIME = (2020, 1, 1, 0, 0, 0)  # fixed, so an unchanged tree zips to the same bytes
 COMPILED_TAG = f"cpython-{PYTHON_VERSION.replace('.', '')}"  # __pycache__/NAME.TAG.pyc
@@ -290,18 +293,13 @@ def check_imports(modules: dict[str, Path], available: set[str], root: Path) -> 
 
 def project_files(site_dir: Path, with_telegram: bool) -> dict[str, Path]:
     """Archive name -> file for our code reachable from ENTRY_MODULES (the Telegram
-    webhook's only `with_telegram`), plus package data; checked against what `site_dir`
+    webhook's only `with_telegram`), plus DATA_FILES; checked against what `site_dir`
     installs."""
     modules = module_closure(ENTRY_MODULES, {package: ROOT for package in PROJECT_PACKAGES},
                              left_out=() if with_telegram else TELEGRAM_MODULES)
     check_imports(modules, {path.name.split(".")[0] for path in site_dir.iterdir()}, ROOT)
     files = {path.relative_to(ROOT).as_posix(): path for path in modules.values()}
-    for package in DATA_DIRS:
-        for path in (ROOT / package).rglob("*"):
-            if path.is_file() and path.suffix not in (".py", ".pyc") and (
-                    "__pycache__" not in path.parts):
-                files[path.relative_to(ROOT).as_posix()] = path
-    return files
+    return files | {name: ROOT / name for name in DATA_FILES}
 
 
 def zappa_files() -> dict[str, Path]:

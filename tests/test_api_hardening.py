@@ -64,7 +64,6 @@ document.addEventListener("securitypolicyviolation",
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is absent")
 def test_chat_page_works_under_its_csp_and_the_browser_enforces_it(page, live_server,  # noqa: F811
                                                                     demo_bundle):
     page.add_init_script(VIOLATIONS)

@@ -23,14 +23,17 @@ from backend.telegram_sandbox import serve as serve_telegram
 from deploy.artifacts import upload_bundle
 from deploy.lambda_package import (
     BOTOCORE_SERVICES,
+    DATA_FILES,
     MAX_UNZIPPED_BYTES,
     build_tree,
     find_python312,
+    project_files,
 )
 from deploy.secrets_store import put_secrets
 from deploy.state import ensure_table
 from deploy.zappa_config import StageValues, stage_settings
 from tests.aws import REGION, aws_fixture, moto_server  # noqa: F401  (fixtures)
+from tests.conftest import require
 from tests.lambda_driver import MARK
 
 pytestmark = pytest.mark.slow
@@ -71,9 +74,22 @@ def built(tmp_path_factory) -> Built:
 @pytest.fixture(scope="session")
 def python312() -> str:
     found = find_python312()
-    if found is None:
-        pytest.skip("no Python 3.12 interpreter here to run the python3.12 package")
+    require(found is not None, "no Python 3.12 interpreter here to run the python3.12 package")
     return found
+
+
+def test_only_the_allowlisted_data_files_ship():
+    """Non-Python files come from an allowlist: the sandbox's page and a stray file stay home."""
+    import sysconfig
+
+    stray = ROOT / "backend" / "static" / "stray-local-notes.txt"
+    stray.write_text("not for Lambda")
+    try:
+        files = project_files(Path(sysconfig.get_paths()["purelib"]), with_telegram=False)
+    finally:
+        stray.unlink()
+    data = {name for name in files if not name.endswith(".py")}
+    assert data == set(DATA_FILES) and all(files[name].is_file() for name in data)
 
 
 def test_package_holds_the_serving_code_and_nothing_of_training(built):
