@@ -141,7 +141,7 @@ SETTINGS: dict[str, Setting] = {
     ),
     "x_request_timeout_s": Setting("X_REQUEST_TIMEOUT_S", 10.0, "timeout of one X request", float),
     "x_retry_attempts": Setting(
-        "X_RETRY_ATTEMPTS", 3, "tries of one X request on 5xx/timeouts", int
+        "X_RETRY_ATTEMPTS", 3, "tries of one X read on 5xx/timeouts (a post: only while it never reached X)", int
     ),
     "x_backoff_s": Setting("X_BACKOFF_S", 1.0, "first retry delay (doubles, with jitter)", float),
     "x_rate_limit_backoff_s": Setting(

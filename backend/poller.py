@@ -2,15 +2,20 @@
 
 One poll: (1) if a 429 told us to wait, do nothing until its reset time; (2) on the very
 first start store the newest mention id and answer no backlog; (3) recover claims a
-crashed run left behind: a claimed-but-unconfirmed mention is looked up among the bot's
-own replies first and reposted only if no reply exists; (4) read every mention newer than
-since_id, oldest first, apply the rules, generate all replies in one batch, then for
-each: claim (conditional insert) -> post -> confirm, and move since_id past it.
+crashed run or an unconfirmed post left behind: a claimed-but-unconfirmed mention is
+looked up among the bot's own replies first and reposted only if no reply exists; (4)
+read every mention newer than since_id, oldest first, apply the rules, generate all
+replies in one batch, then for each: claim (conditional insert) -> post -> confirm, and
+move since_id past it.
 
-Never two replies to one mention: only the claim holder posts; a stale claim is taken
-over by a conditional update, only after checking the bot's timeline; the reply text is
-a deterministic function of the mention (seeded by its id), so a repost after an unseen
-success meets X's duplicate-content 403, which counts as done.
+Never two replies to one mention: only the claim holder posts; a post that may have
+reached X without an answer (timeout, reset, 5xx: xclient's UnconfirmedPost) is never
+sent again in place, its mention stays claimed; a stale claim is taken over by a
+conditional update, only after checking the bot's timeline. The reply text is a
+deterministic function of the mention (seeded by its id), so a repost after a success
+the timeline did not show yet meets X's duplicate-content 403; that counts as done only
+once the timeline shows our reply to the mention, else it is a skip ("duplicate_content":
+the same words went to someone else recently).
 
 `handle_scheduled(event, context)` is the Lambda/Zappa entry point: same poll, and no
 exception (TypeError included) ever escapes it, so Zappa never retries it.
@@ -37,6 +42,7 @@ from backend.xclient import (
     RateLimited,
     RequestRejected,
     Tweet,
+    UnconfirmedPost,
     XError,
     make_client,
 )
@@ -60,7 +66,7 @@ class Counters:
     seen: int = 0
     replied: int = 0
     recovered: int = 0  # claims found already answered on the bot's timeline
-    duplicates: int = 0  # posts X refused as duplicate content: counted as done
+    duplicates: int = 0  # posts X refused as duplicate content, our reply on the timeline
     skipped: Counter = field(default_factory=Counter)  # reason -> count
     errors: Counter = field(default_factory=Counter)  # kind -> count
 
@@ -286,11 +292,13 @@ class Poller:
         try:
             reply_id = self.client.post_reply(plan.text, mention.id)
         except DuplicateContent:
-            # X refused an identical recent tweet: a reply we could not see went through.
-            self.state.confirm(mention.id, None, self.clock(), reason="duplicate_content")
-            counters.duplicates += 1
-            event("duplicate_counted_done", mention=mention.id)
+            self._settle_duplicate(plan, counters)
             return
+        except UnconfirmedPost as exc:
+            # The reply may exist: the claim stays, and once it is stale the timeline
+            # decides (_recover). The poll stops here, as after any other failed call.
+            event("post_unconfirmed", logging.WARNING, mention=mention.id, detail=str(exc)[:300])
+            raise
         except RequestRejected as exc:  # e.g. the mention was deleted meanwhile
             plan.skip = "rejected"
             self._skip(plan, counters)
@@ -299,6 +307,19 @@ class Poller:
         self.state.confirm(mention.id, reply_id, self.clock())
         counters.replied += 1
         event("replied", mention=mention.id, reply=reply_id, author=mention.author_id)
+
+    def _settle_duplicate(self, plan: Planned, counters: Counters) -> None:
+        """X refused the reply as a duplicate of a recent tweet of ours: done if that tweet
+        is our reply to this mention (an earlier post landed unseen), else a skip."""
+        mention = plan.mention
+        answered = self.client.replies_by(self.bot["id"], since_id=mention.id)
+        if mention.id in answered:
+            self.state.confirm(mention.id, answered[mention.id], self.clock())
+            counters.duplicates += 1
+            event("duplicate_found_posted", mention=mention.id, reply=answered[mention.id])
+        else:
+            plan.skip = "duplicate_content"
+            self._skip(plan, counters)
 
 
 # --- command line and Lambda -------------------------------------------------------------

@@ -2,7 +2,9 @@
 
 The world holds users, tweets, injected faults and rate-limit windows, behind one lock;
 `backend/sandbox_api.py` speaks X's HTTP shapes over it. With `--state FILE` the world is
-saved (atomically) after every change and loaded on start.
+saved (atomically) after every change and loaded on start. With `--accept-duplicates` the
+bot may post the same text twice (X refuses that with a 403), so a test sees a double
+reply instead of having it hidden by that refusal.
 
 Sandbox credentials (what the poller uses when X_API_BASE is set and no X_* credentials
 are): the app bearer token reads; the OAuth 1.0a keys (HMAC-SHA1 signatures are checked)
@@ -57,10 +59,12 @@ class Fault:
     count: int = 1  # how many calls it hits; -1 = until cleared
     reset_in: float = 60.0  # 429: x-rate-limit-reset = now + reset_in
     omit_reset_header: bool = False
-    delay_s: float = 0.0
+    delay_s: float = 0.0  # wait before handling the request (X is slow to act on it)
+    answer_delay_s: float = 0.0  # handle it, then hold the answer back (X acted, answered late)
     body: object = None  # replaces the response body (malformed responses)
 
-    FIELDS = ("endpoint", "status", "count", "reset_in", "omit_reset_header", "delay_s", "body")
+    FIELDS = ("endpoint", "status", "count", "reset_in", "omit_reset_header", "delay_s",
+              "answer_delay_s", "body")
 
 
 def iso_time(when: float) -> str:
@@ -78,6 +82,7 @@ class World:
     faults: list = field(default_factory=list)
     windows: dict = field(default_factory=dict)  # endpoint -> (remaining, reset epoch)
     rate_limits: dict = field(default_factory=dict)  # overrides of RATE_LIMITS
+    accept_duplicates: bool = False  # the bot's duplicate posts are not refused
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     def __post_init__(self):
@@ -205,6 +210,7 @@ class World:
         try:
             fault = Fault(**spec)
             fault.count, fault.delay_s = int(fault.count), float(fault.delay_s)
+            fault.answer_delay_s = float(fault.answer_delay_s)
             fault.reset_in = float(fault.reset_in)
         except (TypeError, ValueError) as exc:
             raise SandboxError(400, "Invalid Request", f"bad fault: {exc}") from None
@@ -236,15 +242,19 @@ def add_arguments(parser) -> None:
     parser.add_argument("--port", type=int, default=8001, help="port on 127.0.0.1 (0 = any free)")
     parser.add_argument("--state", type=Path, help="keep the world in this JSON file")
     parser.add_argument("--bot-username", default="doppel", help="the bot's handle")
+    parser.add_argument("--accept-duplicates", action="store_true",
+                        help="let the bot post duplicate content (tests that count replies)")
 
 
 def run(args) -> int:
     from backend.sandbox_api import serve
 
-    world = World(bot_username=args.bot_username, state_path=args.state)
+    world = World(bot_username=args.bot_username, state_path=args.state,
+                  accept_duplicates=args.accept_duplicates)
     server = serve(world, port=args.port)
     print(json.dumps({"event": "sandbox_listening", "url": server.url,
-                      "bot": world.bot["username"]}), flush=True)
+                      "bot": world.bot["username"],
+                      "accept_duplicates": world.accept_duplicates}), flush=True)
     try:
         server.thread.join()
     finally:

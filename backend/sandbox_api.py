@@ -3,7 +3,9 @@
 X API v2 routes: users/me, users/:id/mentions, users/:id/tweets, tweets lookup,
 create and delete tweet; rate-limit headers on every answer; X's error bodies (problem
 JSON with `title`/`detail`/`type`, or `errors` for invalid requests and missing tweets).
-Control routes under /sandbox/ post tweets as anyone, list them, and inject faults.
+Control routes under /sandbox/ post tweets as anyone, list them, and inject faults (an
+error status or body, a delay before the request is carried out, or one after it, before
+the answer).
 """
 
 from __future__ import annotations
@@ -197,6 +199,8 @@ def create_app(world: World) -> Flask:
                         response = handler(**kwargs)
                 except SandboxError as error:
                     response = _error_response(error)
+                if fault and fault.answer_delay_s:
+                    time.sleep(fault.answer_delay_s)
                 response = app.make_response(response)
                 response.headers.update(headers)
                 return response
@@ -264,7 +268,8 @@ def create_app(world: World) -> Flask:
             raise invalid("body", "", "The request body must be a JSON object")
         reply = payload.get("reply") or {}
         parent = reply.get("in_reply_to_tweet_id") if isinstance(reply, dict) else None
-        tweet = world.create_tweet(world.bot, payload.get("text"), parent)
+        tweet = world.create_tweet(world.bot, payload.get("text"), parent,
+                                   refuse_duplicates=not world.accept_duplicates)
         return {"data": {"id": tweet["id"], "text": tweet["text"],
                          "edit_history_tweet_ids": tweet["edit_history_tweet_ids"]}}, 201
 

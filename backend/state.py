@@ -31,7 +31,7 @@ class MentionRecord:
     mention_id: str
     author_id: str
     status: str  # claimed | done | skipped
-    reason: str | None = None  # why skipped (or "duplicate_content" for a done without reply)
+    reason: str | None = None  # why skipped (state files before 2026-12 also hold "duplicate_content" on a done)
     reply_id: str | None = None
     owner: str | None = None  # the poller run that holds the claim
     claimed_at: float | None = None

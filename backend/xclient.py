@@ -5,6 +5,12 @@ place (`XClient._call`), which is also the only place that retries (bounded expo
 back-off with jitter, for 5xx and timeouts) and keeps rate-limit bookkeeping. The poller
 never sees a tweepy or requests exception.
 
+A post is not a read: X may have carried it out even when its answer never arrived (a
+timeout, a connection reset after the request went out, a 5xx), and sending it again
+would post twice. So a post is retried only when it failed while connecting, before any
+byte reached X; any later failure is `UnconfirmedPost`, and the poller leaves the mention
+claimed until its own timeline says whether the reply exists.
+
 tweepy hard-codes https://api.twitter.com and sets no timeout, so we mount a requests
 adapter on `client.session` that applies a timeout and, when X_API_BASE is set, sends the
 request to that base URL instead (the local sandbox).
@@ -21,6 +27,7 @@ from datetime import datetime
 import requests
 import tweepy
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
 
 from model.errors import InputError
 
@@ -53,6 +60,10 @@ class DuplicateContent(XError):
 
 class TransientError(XError):
     kind = "transient"  # 5xx, timeout, connection refused: worth a later retry
+
+
+class UnconfirmedPost(XError):
+    kind = "unconfirmed_post"  # a post failed after it may have reached X: it may exist
 
 
 class MalformedResponse(XError):
@@ -109,8 +120,27 @@ class BaseUrlAdapter(HTTPAdapter):
         return super().send(request, **kwargs)
 
 
-def _translate(exc: Exception) -> XError:
-    """The one mapping from tweepy/requests failures to our exception types."""
+def _translate(exc: Exception, *, repeatable: bool = True) -> XError:
+    """The one mapping from tweepy/requests failures to our exception types.
+
+    `repeatable` is False for a post: a transient failure after the request may have
+    reached X becomes UnconfirmedPost, which is never retried."""
+    error = _classify(exc)
+    if not repeatable and isinstance(error, TransientError) and not _never_sent(exc):
+        return UnconfirmedPost(f"{error} (X may have posted it)")
+    return error
+
+
+def _never_sent(exc: Exception) -> bool:
+    """True when the request failed while connecting (refused, no route, DNS, connect
+    timeout), so no byte of it reached X. requests wraps those in a MaxRetryError whose
+    reason is a ConnectTimeoutError (NewConnectionError and NameResolutionError derive
+    from it); failures after sending (read timeout, reset) come as other errors."""
+    cause = exc.args[0] if isinstance(exc, requests.ConnectionError) and exc.args else None
+    return isinstance(cause, MaxRetryError) and isinstance(cause.reason, ConnectTimeoutError)
+
+
+def _classify(exc: Exception) -> XError:
     if isinstance(exc, tweepy.TooManyRequests):
         return RateLimited(f"429 rate limited (reset {exc.reset_time})", exc.reset_time)
     if isinstance(exc, tweepy.Forbidden):
@@ -145,14 +175,16 @@ class XClient:
         self.write_user_auth = client.consumer_key is not None
         self.exhausted_until = 0.0  # latest reset time of a window we used up
 
-    def _call(self, method, **kwargs) -> dict:
-        """One API call with retries on transient failures; returns the parsed JSON body."""
+    def _call(self, method, repeatable: bool = True, **kwargs) -> dict:
+        """One API call with retries on transient failures; returns the parsed JSON body.
+
+        `repeatable` False: the call changes X (a post), see `_translate`."""
         for attempt in range(self.attempts):
             try:
                 response = method(**kwargs)
                 break
             except Exception as exc:  # translated, or re-raised by _translate
-                error = _translate(exc)
+                error = _translate(exc, repeatable=repeatable)
                 if not isinstance(error, TransientError) or attempt == self.attempts - 1:
                     raise error from None
                 ceiling = min(self.backoff_cap_s, self.backoff_s * 2**attempt)
@@ -243,8 +275,8 @@ class XClient:
         return {t.parent_id: t.id for t in tweets if t.parent_id}
 
     def post_reply(self, text: str, in_reply_to: str) -> str:
-        body = self._call(self.tweepy.create_tweet, text=text, in_reply_to_tweet_id=in_reply_to,
-                          user_auth=self.write_user_auth)
+        body = self._call(self.tweepy.create_tweet, repeatable=False, text=text,
+                          in_reply_to_tweet_id=in_reply_to, user_auth=self.write_user_auth)
         reply_id = (body.get("data") or {}).get("id")
         if reply_id is None:
             raise MalformedResponse(f"create tweet answered {str(body)[:120]!r}")

@@ -288,17 +288,60 @@ def test_claim_left_by_a_crash_is_confirmed_from_the_bot_timeline(bot, replier):
     assert len(bot.replies_to(mention["id"])) == 1
 
 
-def test_duplicate_content_403_counts_as_done(bot, replier):
+def test_duplicate_content_403_without_our_reply_is_a_skip(bot, replier):
     earlier = bot.post("nora", "@doppel first thing")
     mention = bot.post("nora", "@doppel hi there")
     bot.state.skip(earlier["id"], earlier["author_id"], "test", time.time())
     text = expected_reply(replier, mention["id"], "hi there")
     bot.post("doppel", text, reply_to=earlier["id"])  # same words, posted elsewhere
     totals = bot.poll()
+    assert (totals["replied"], totals["duplicates"]) == (0, 0)
+    assert totals["skipped"] == {"duplicate_content": 1}
+    record = bot.state.mention(mention["id"])
+    assert (record.status, record.reason) == ("skipped", "duplicate_content")
+    assert bot.replies_to(mention["id"]) == []
+
+
+def test_duplicate_content_403_is_done_when_the_timeline_shows_our_reply(bot, replier):
+    mention = bot.post("nina", "@doppel hi there")
+    text = expected_reply(replier, mention["id"], "hi there")
+    posted = bot.post("doppel", text, reply_to=mention["id"])  # e.g. a state store restored
+    totals = bot.poll()
     assert (totals["replied"], totals["duplicates"], totals["skipped"]) == (0, 1, {})
     record = bot.state.mention(mention["id"])
-    assert (record.status, record.reason) == ("done", "duplicate_content")
-    assert bot.replies_to(mention["id"]) == []
+    assert (record.status, record.reply_id) == ("done", posted["id"])
+    assert len(bot.replies_to(mention["id"])) == 1
+
+
+@pytest.fixture
+def lenient_sandbox():
+    """A sandbox that lets the bot post the same words twice, so a double reply shows."""
+    running = serve(World(accept_duplicates=True))
+    yield running
+    running.stop()
+
+
+@pytest.mark.parametrize("delay", ["delay_s", "answer_delay_s"])
+def test_a_timed_out_post_is_never_resent_and_the_timeline_settles_it(
+        lenient_sandbox, tmp_path, replier, delay):
+    """X carries out the post but the answer comes after X_REQUEST_TIMEOUT_S: either X
+    was slow to act on it (delay_s) or slow to answer (answer_delay_s)."""
+    bot = Bot(lenient_sandbox, tmp_path, replier, x_request_timeout_s=1.0)
+    bot.start()
+    mention = bot.post("oscar", "@doppel are you there?")
+    bot.fault(endpoint="create_tweet", **{delay: 2.0})
+    assert bot.poll()["errors"] == {"unconfirmed_post": 1}
+    assert bot.state.mention(mention["id"]).status == "claimed"
+    assert bot.sleeps == []  # not retried
+    deadline = time.monotonic() + 10
+    while not bot.replies_to(mention["id"]) and time.monotonic() < deadline:
+        time.sleep(0.1)  # delay_s: the post lands after the poller gave up on it
+    assert bot.poll()["replied"] == 0  # the claim is young: nobody touches it
+    bot.offset = 61
+    totals = bot.poll()
+    assert (totals["recovered"], totals["replied"]) == (1, 0)
+    (reply,) = bot.replies_to(mention["id"])
+    assert bot.state.mention(mention["id"]).reply_id == reply["id"]
 
 
 def test_dry_run_posts_and_stores_nothing(sandbox, tmp_path, replier, caplog):

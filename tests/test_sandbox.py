@@ -142,6 +142,36 @@ def test_duplicate_content_is_refused_with_x_error_body(sandbox):
     assert missing.status_code == 400 and missing.json()["errors"]
 
 
+def test_answer_delay_fault_posts_first_and_answers_late(sandbox):
+    root = post(sandbox, "alice", "@doppel hi")
+    requests.post(f"{sandbox.url}/sandbox/faults",
+                  json={"endpoint": "create_tweet", "answer_delay_s": 1.0})
+    with pytest.raises(requests.ReadTimeout):
+        requests.post(f"{sandbox.url}/2/tweets", headers=USER, timeout=0.3,
+                      json={"text": "late", "reply": {"in_reply_to_tweet_id": root["id"]}})
+    replies = requests.get(f"{sandbox.url}/sandbox/tweets", params={"in_reply_to": root["id"]})
+    assert [t["text"] for t in replies.json()["tweets"]] == ["@alice late"]  # posted already
+
+
+def test_sandbox_command_can_accept_duplicate_content():
+    process = subprocess.Popen(
+        [sys.executable, "-m", "backend", "sandbox", "--port", "0", "--accept-duplicates"],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        started = json.loads(process.stdout.readline())
+        assert started["accept_duplicates"] is True
+        root = requests.post(f"{started['url']}/sandbox/tweets", timeout=5,
+                             json={"author": "alice", "text": "@doppel hi"}).json()
+        create = {"text": "same words", "reply": {"in_reply_to_tweet_id": root["id"]}}
+        codes = [requests.post(f"{started['url']}/2/tweets", json=create, headers=USER,
+                               timeout=5).status_code for _ in range(2)]
+        assert codes == [201, 201]
+    finally:
+        process.kill()
+        process.wait()
+
+
 def test_lookup_reports_missing_tweets_in_errors(sandbox):
     tweet = post(sandbox, "alice", "@doppel hi")
     body = requests.get(f"{sandbox.url}/2/tweets", params={"ids": f"{tweet['id']},42"},
@@ -210,6 +240,7 @@ def test_sandbox_command_serves_on_the_port_it_prints(tmp_path):
     )
     try:
         started = json.loads(process.stdout.readline())
+        assert started["accept_duplicates"] is False
         me = requests.get(started["url"] + "/2/users/me", headers=USER, timeout=5).json()
         assert me["data"]["username"] == "ana_bot"
     finally:
