@@ -3,6 +3,8 @@ imessage-exporter TXT."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import shutil
 import sqlite3
 import tempfile
@@ -13,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from model.errors import InputError
-from model.formats.imessage import decode_attributed_body
+from model.formats.typedstream import TypedstreamError, attributed_string_text
 from model.ingest import ingest
 from model.report import Report
 
@@ -33,26 +35,94 @@ def zone(monkeypatch):
     time.tzset()
 
 
-def typedstream(text: str, mutable: bool = False) -> bytes:
-    """An attributedBody blob laid out the way Messages writes it (NSKeyedArchiver typedstream)."""
-    data = text.encode("utf-8")
-    if len(data) < 0x80:
-        length = bytes([len(data)])
-    elif len(data) < 0x10000:
-        length = b"\x81" + len(data).to_bytes(2, "little")
-    else:
-        length = b"\x82" + len(data).to_bytes(4, "little")
+class Archiver:
+    """Writes Apple's typedstream as NSArchiver does (see model/formats/typedstream.py):
+    numbers in one byte or after an int16/int32 tag, shared strings and classes stored once
+    and referenced after, every object numbered before its class."""
+
+    def __init__(self):
+        self.out = bytearray(b"\x04\x0bstreamtyped")
+        self.integer(1000)  # the system version
+        self.strings: dict[bytes, int] = {}
+        self.classes: dict[bytes, int] = {}
+        self.objects = 0
+
+    def integer(self, value: int) -> None:
+        if -110 <= value <= 127:
+            self.out += value.to_bytes(1, "little", signed=True)
+        elif -(2**15) <= value < 2**15:
+            self.out += b"\x81" + value.to_bytes(2, "little", signed=True)
+        else:
+            self.out += b"\x82" + value.to_bytes(4, "little", signed=True)
+
+    def shared(self, string: bytes) -> None:
+        if string in self.strings:
+            self.integer(self.strings[string] - 110)  # a reference number
+            return
+        self.strings[string] = len(self.strings)
+        self.out += b"\x84"
+        self.bytes(string)
+
+    def bytes(self, data: bytes) -> None:
+        self.integer(len(data))
+        self.out += data
+
+    def value(self, encoding: bytes, value) -> None:
+        self.shared(encoding)
+        if encoding == b"+":
+            self.bytes(value)
+        elif encoding == b"*":  # a C string: new, then a shared string
+            self.out += b"\x84"
+            self.shared(value)
+        else:
+            for number in value:
+                self.integer(number)
+
+    @contextlib.contextmanager
+    def object(self, classes: list[tuple[bytes, int]]):
+        """An object of `classes`, (name, version) from its own class up to NSObject; its
+        values are written inside the with-block."""
+        self.shared(b"@")
+        self.out += b"\x84"
+        self.objects += 1
+        for name, version in classes:
+            if name in self.classes:
+                self.integer(self.classes[name] - 110)
+                break
+            self.classes[name] = self.objects
+            self.objects += 1
+            self.out += b"\x84"
+            self.shared(name)
+            self.integer(version)
+        else:
+            self.out += b"\x85"  # nil: the root class has no superclass
+        yield
+        self.out += b"\x86"  # end of object
+
+
+NS_OBJECT = (b"NSObject", 0)
+NS_STRING = [(b"NSString", 1), NS_OBJECT]
+
+
+def attributed_body(text: str, mutable: bool = False, mutable_string: bool = False) -> bytes:
+    """An attributedBody as Messages writes it: the string, then one attribute run."""
+    body = Archiver()
+    string = [(b"NSMutableString", 1), *NS_STRING] if mutable_string else NS_STRING
+    root = [(b"NSAttributedString", 0), NS_OBJECT]
     if mutable:
-        classes = b"\x84\x84\x84\x0fNSMutableString\x01\x84\x84\x08NSString\x01\x95"
-    else:
-        classes = b"\x84\x84\x84\x08NSString\x01\x94"
-    return (
-        b"\x04\x0bstreamtyped\x81\xe8\x03\x84\x01@\x84\x84\x84\x12NSAttributedString\x00"
-        b"\x84\x84\x08NSObject\x00\x85\x92" + classes + b"\x84\x01+" + length + data
-        + b"\x86\x84\x02iI\x01\x0a\x92\x84\x84\x84\x0cNSDictionary\x00\x94\x84\x01i\x01\x92"
-        b"\x84\x96\x96\x1d__kIMMessagePartAttributeName\x86\x92\x84\x84\x84\x08NSNumber\x00"
-        b"\x84\x84\x07NSValue\x00\x94\x84\x01*\x84\x99\x99\x00\x86\x86\x86"
-    )  # fmt: skip
+        root.insert(0, (b"NSMutableAttributedString", 0))
+    with body.object(root):
+        with body.object(string):
+            body.value(b"+", text.encode())
+        body.value(b"iI", (1, len(text.encode("utf-16-le")) // 2))  # the attribute run's range
+        with body.object([(b"NSDictionary", 0), NS_OBJECT]):
+            body.value(b"i", (1,))  # one attribute
+            with body.object(NS_STRING):
+                body.value(b"+", b"__kIMMessagePartAttributeName")
+            with body.object([(b"NSNumber", 0), (b"NSValue", 0), NS_OBJECT]):
+                body.value(b"*", b"i")
+                body.value(b"i", (0,))
+    return bytes(body.out)
 
 
 def create_schema(path: Path, sql_file: str) -> sqlite3.Connection:
@@ -74,18 +144,21 @@ def build_ios11(path: Path) -> Path:
         [(1, "c1", "+15558675309", ""), (2, "c2", "chat4242", "Trip ✈️")],
     )
     long_text = " ".join(["長いメッセージ"] * 20)  # > 127 UTF-8 bytes: the 0x81 length form
+    whole = attributed_body("this one was cut short")
+    cut = whole[: whole.index(b"cut short")]
     rows = [
         # rowid, chat, handle, from_me, seconds after T0, text, body, assoc, item, title, att
         (1, 1, 1, 0, 0, "Hey there 👋", None, 0, 0, None, 0),
-        (2, 1, 0, 1, 60, None, typedstream("Yes! see you at 8"), 0, 0, None, 0),
+        (2, 1, 0, 1, 60, None, attributed_body("Yes! see you at 8"), 0, 0, None, 0),
         (3, 1, 1, 0, 61, "Loved “Yes! see you at 8”", None, 2000, 0, None, 0),
         (4, 1, 1, 0, 120, "\ufffc", None, 0, 0, None, 1),
         (5, 1, 0, 1, 180, "\ufffcthis view!", None, 0, 0, None, 1),
         (6, 1, 1, 0, 240, None, None, 0, 0, None, 0),
         (7, 2, 0, 1, 300, None, None, 0, 2, "Trip ✈️", 0),
-        (8, 2, 2, 0, 360, None, typedstream(long_text, mutable=True), 0, 0, None, 0),
-        (9, 2, 2, 0, 420, None, b"\x04\x0bstreamtyped garbage", 0, 0, None, 0),
+        (8, 2, 2, 0, 360, None, attributed_body(long_text, True, True), 0, 0, None, 0),  # edited
+        (9, 2, 2, 0, 420, None, b"bplist00\xd4\x01\x02\x03", 0, 0, None, 0),  # a keyed archive
         (10, 2, 2, 0, 480, "removed tapback", None, 3001, 0, None, 0),
+        (11, 2, 2, 0, 540, None, cut, 0, 0, None, 0),
     ]
     for rowid, chat, handle, me, offset, text, body, assoc, item, title, att in rows:
         date = (T0 + offset - APPLE_EPOCH) * 1_000_000_000
@@ -128,9 +201,11 @@ def test_ios11_database(tmp_path, zone):
     assert report.skipped == {
         "tapback/reaction": 2,
         "empty message": 1,
-        "undecodable attributedBody": 1,
+        "undecodable attributedBody (not a typedstream)": 1,
+        "undecodable attributedBody (truncated)": 1,
     }
     assert "message 3" in report.examples["tapback/reaction"][0]
+    assert "message 11" in report.examples["undecodable attributedBody (truncated)"][0]
 
 
 def test_times_follow_the_local_zone(tmp_path, zone):
@@ -168,18 +243,62 @@ def test_ios6_database_in_seconds_inside_a_zip_with_a_neutral_name(tmp_path, zon
     assert not list(scratch.iterdir())  # the extracted copy is removed
 
 
-@pytest.mark.parametrize("text", ["hi", "", "ça va? 😀", "x" * 127, "y" * 128, "ü" * 40000])
-@pytest.mark.parametrize("mutable", [False, True])
+@pytest.mark.parametrize(
+    "text",
+    ["hi", "", "ça va? 😀", "x" * 127, "y" * 128, "é" * 100, "ü" * 20000, "😀" * 17500],
+    ids=["short", "empty", "emoji", "127 bytes", "128 bytes", "200 bytes", "40000", "70000"],
+)  # one length byte up to 127, then 0x81 + int16, then 0x82 + int32 (70,000 bytes)
+@pytest.mark.parametrize("mutable", [False, True], ids=["NSString", "NSMutableString"])
 def test_attributed_body_round_trip(text, mutable):
-    assert decode_attributed_body(typedstream(text, mutable)) == text
+    blob = attributed_body(text, mutable=mutable, mutable_string=mutable)
+    assert attributed_string_text(blob) == text
+    assert attributed_string_text(attributed_body(text, mutable_string=mutable)) == text
 
 
-def test_attributed_body_damaged_blobs():
-    good = typedstream("hello world")
-    assert decode_attributed_body(good[: good.index(b"hello") + 3]) is None  # cut mid-text
-    assert decode_attributed_body(b"bplist00 no string here") is None
-    assert decode_attributed_body(good.replace(b"\x84\x01+", b"\x84\x01*")) is None
-    assert decode_attributed_body(typedstream("é").replace("é".encode(), b"\xff\xfe")) is None
+def test_real_attributed_bodies():
+    """Blobs from real chat.db files; our encoder writes the same bytes, so it follows the format."""
+    samples = json.loads((FIXTURES / "attributed_bodies.json").read_text(encoding="utf-8"))
+    for sample, mutable in zip(samples, (True, False), strict=True):
+        blob = bytes.fromhex(sample["hex"])
+        assert attributed_string_text(blob) == sample["text"]
+        assert attributed_body(sample["text"], mutable, mutable) == blob
+
+
+def test_every_truncation_is_refused_until_the_text_is_whole():
+    text = "edited: ça va? 😀 " * 10
+    blob = attributed_body(text, mutable=True, mutable_string=True)
+    text_end = blob.index(text.encode()) + len(text.encode())
+    for cut in range(len(blob) + 1):
+        if cut < text_end:
+            with pytest.raises(TypedstreamError):
+                attributed_string_text(blob[:cut])
+        else:  # the attributes after the text may be lost; the text is not
+            assert attributed_string_text(blob[:cut]) == text
+
+
+@pytest.mark.parametrize(
+    "blob, reason",
+    [
+        (b"bplist00\xd4\x01\x02", "not a typedstream"),
+        (
+            b"\x04\x0bstreamtyped\x81\xe8\x03\x84\x01@\x84\x84\x84\x08NSString\x01\x84\x84"
+            b"\x08NSObject\x00\x85\x84\x01+\x0cstring value\x86",
+            "not an attributed string",
+        ),  # a bare NSString archive
+        (attributed_body("hi").replace(b"\x84\x01+", b"\x84\x01*"), "no string inside"),
+        (attributed_body("hi").replace(b"\x01\x94", b"\x01\xf0"), "reference to nothing"),
+        (attributed_body("hi").replace(b"\x01\x94", b"\x01\x92"), "where a class belongs"),
+        (attributed_body("hi").replace(b"\x84\x01+\x02", b"\x84\x01+\x83"), "unexpected tag"),
+    ],
+)
+def test_damaged_attributed_bodies_say_why(blob, reason):
+    with pytest.raises(TypedstreamError, match=reason):
+        attributed_string_text(blob)
+
+
+def test_damaged_utf8_in_the_text_is_replaced_like_the_text_column():
+    blob = attributed_body("café!").replace("é".encode(), b"\xff\xfe")
+    assert attributed_string_text(blob) == "caf\ufffd\ufffd!"
 
 
 def test_exporter_txt():

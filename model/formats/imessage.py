@@ -6,8 +6,9 @@ systems and in seconds on old ones (told apart by magnitude); it is written as l
 time of the machine running the ingest (`datetime.fromtimestamp`, i.e. the TZ
 environment variable / system zone), because the database itself stores no zone.
 Newer macOS versions leave `message.text` NULL and keep the text only in
-`attributedBody`; `decode_attributed_body` reads it. Tapbacks and empty rows are
-skipped and counted; attachments become `media` messages (their caption, if any).
+`attributedBody`, an archived NSAttributedString that model.formats.typedstream reads; a
+blob it cannot read is skipped with the reason. Tapbacks and empty rows are skipped and
+counted; attachments become `media` messages (their caption, if any).
 
 TXT: the files `imessage-exporter -f txt` writes, one per chat (the file name is the
 conversation): blocks of a date line (`May 17, 2022  5:29:42 PM`, maybe followed by a
@@ -25,6 +26,7 @@ from datetime import datetime
 from pathlib import Path
 
 from model.errors import InputError
+from model.formats.typedstream import TypedstreamError, attributed_string_text
 from model.messages import Message
 
 NAME = "imessage"
@@ -148,9 +150,10 @@ def _database_messages(db: sqlite3.Connection, entry, ctx) -> Iterator[Message]:
             yield Message(NAME, conversation, apple_time(date), sender, text, "system")
             continue
         if text is None and body:
-            text = decode_attributed_body(bytes(body))
-            if text is None:
-                ctx.report.skip(where, None, "undecodable attributedBody")
+            try:
+                text = attributed_string_text(bytes(body))
+            except TypedstreamError as exc:
+                ctx.report.skip(where, None, f"undecodable attributedBody ({exc})")
                 continue
         text = text or ""
         kind = "media" if attached or ATTACHMENT_CHAR in text else "text"
@@ -171,39 +174,6 @@ def apple_time(value: int | None) -> str | None:
     try:
         return datetime.fromtimestamp(seconds + APPLE_EPOCH).isoformat(timespec="seconds")
     except (OverflowError, OSError, ValueError):  # a damaged date: keep the message, not the time
-        return None
-
-
-def decode_attributed_body(blob: bytes) -> str | None:
-    """The NSString inside an NSKeyedArchiver "typedstream" attributedBody blob.
-
-    Layout around the text: the class name `NSString` (after `NSMutableString` for
-    mutable ones), a version byte and a class tag, then `84 01 2B` (a one-character type
-    string "+": raw bytes follow), then the byte length — one byte below 0x80, or 0x81
-    and a little-endian uint16, or 0x82 and a uint32 — then that many UTF-8 bytes.
-    """
-    start = blob.find(b"NSString")
-    if start < 0:
-        return None
-    marker = blob.find(b"\x84\x01+", start, start + 32)
-    if marker < 0:
-        return None
-    pos = marker + 3
-    if pos >= len(blob):
-        return None
-    tag = blob[pos]
-    if tag < 0x80:
-        length, pos = tag, pos + 1
-    elif tag in (0x81, 0x82):
-        size = 2 if tag == 0x81 else 4
-        length, pos = int.from_bytes(blob[pos + 1 : pos + 1 + size], "little"), pos + 1 + size
-    else:
-        return None
-    if pos + length > len(blob):
-        return None
-    try:
-        return blob[pos : pos + length].decode("utf-8")
-    except UnicodeDecodeError:
         return None
 
 
