@@ -21,6 +21,7 @@ AWS_DEFAULT_REGION=${region}
 DOPPEL_SECRETS_STAGE=${stage}
 DOPPEL_BUNDLE_S3=${bundle_url}
 DOPPEL_BUNDLE_CACHE=/var/lib/doppel/bundles
+DOPPEL_CACHE=/var/lib/doppel/cache
 BOT_STATE=${bot_state}
 TELEGRAM_STATE=sqlite:////var/lib/doppel/telegram.sqlite
 ENV

@@ -128,6 +128,8 @@ def test_instance_settings_role_policy_and_user_data(aws, run_cli, demo_bundle):
     assert f"DOPPEL_BUNDLE_S3={bundle_url}\n" in script
     assert "DOPPEL_SECRETS_STAGE=prod\n" in script
     assert "BOT_STATE=dynamodb://doppel-prod-state\n" in script
+    # the service user's home (/opt/doppel) is root's: every cache lives in its StateDirectory
+    assert "DOPPEL_CACHE=/var/lib/doppel/cache\n" in script and "StateDirectory=doppel" in script
     assert ("ExecStart=/opt/doppel/venv/bin/python -m deploy.bootstrap /opt/doppel/venv/bin/"
             "python -m backend serve --host 0.0.0.0 --port 80 --workers 2\n") in script
     assert "python -m deploy.bootstrap /opt/doppel/venv/bin/python -m backend poll\n" in script

@@ -299,7 +299,9 @@ def test_with_telegram_the_webhook_answers_an_update_through_zappa_handler(
     assert {path.name for path in tree.iterdir()} >= TELEGRAM_TOPS
     bundle_url = seed_aws(aws, demo_bundle, {"TELEGRAM_BOT_TOKEN": "42:lambda",
                                              "TELEGRAM_WEBHOOK_SECRET": "tg-secret-4b4b"})
-    ensure_table(aws.client("dynamodb"), "doppel-dev-telegram")  # not the poller's table
+    # the stage's one table, as `deploy lambda deploy` makes it: the function's environment
+    # points the webhook's ledger there too (its keys are "tg<bot>:<update>", never a tweet id)
+    ensure_table(aws.client("dynamodb"), "doppel-dev-state")
     telegram = serve_telegram(TelegramWorld())
     try:
         telegram.world.inject({"chat_id": 31, "text": "are you coming tonight?"})
@@ -309,7 +311,7 @@ def test_with_telegram_the_webhook_answers_an_update_through_zappa_handler(
             {"event": api_event("/telegram/webhook", "POST", update,
                                 {"X-Telegram-Bot-Api-Secret-Token": "tg-secret-4b4b"})},
         ], lambda_env(bundle_url, tmp_path, TELEGRAM_API_BASE=telegram.url,
-                      TELEGRAM_TYPING_S="0", TELEGRAM_STATE="dynamodb://doppel-dev-telegram"),
+                      TELEGRAM_TYPING_S="0"),
             tmp_path)
         sent = [e for e in telegram.world.sent if e["method"] == "sendMessage"]
     finally:
