@@ -5,6 +5,8 @@ Reading is two steps: learn the file's header layout from its first headers
 A line that does not match continues the message before it. Dates are converted once
 per distinct date text (cached), after the file's day/month order is known: messages
 wait in a bounded look-ahead buffer until a date proves the order or the buffer fills.
+Bodies that are WhatsApp's own words in the phone's language (placeholders for left-out
+media, deleted messages, notices, edit markers) are found from `whatsapp_strings`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import PurePosixPath
 
 from model.errors import InputError
 from model.formats.whatsapp_dates import MARKS, Clock, layout_of, loose_match
+from model.formats.whatsapp_strings import STRINGS
 from model.messages import Message
 
 NAME = "whatsapp"
@@ -24,82 +27,68 @@ LAYOUT_HEADERS = 10  # headers read to vote the file's layout
 LAYOUT_LINES = 5000  # … within at most this many lines
 
 # --- what a message body can be besides text -------------------------------------------
-# Placeholders WhatsApp writes instead of a file when media are left out of the export.
-_MEDIA_PHRASES = (
-    "Media omitted", "image omitted", "video omitted", "audio omitted", "sticker omitted",
-    "GIF omitted", "document omitted", "Contact card omitted", "video note omitted",
-    "Medien ausgeschlossen", "Bild weggelassen", "Video weggelassen", "Audio weggelassen",
-    "Sticker weggelassen", "GIF weggelassen", "Dokument weggelassen",
-    "Multimedia omitido", "imagen omitida", "video omitido", "audio omitido",
-    "sticker omitido", "GIF omitido", "documento omitido",
-    "Média omis", "Médias omis", "image absente", "vidéo absente", "audio omis",
-    "Mídia oculta", "Arquivo de mídia oculto", "imagem ocultada", "vídeo omitido",
-    "Media weggelaten", "afbeelding weggelaten", "video weggelaten", "audio weggelaten",
-    "Media omessi", "media omessi", "immagine omessa", "video omesso", "audio omesso",
-    "Без медиафайлов", "изображение отсутствует", "видео отсутствует",
-    "Medya dahil edilmedi", "Media tidak disertakan", "تم استبعاد الوسائط",
-    "Mídia omitida", "Medios omitidos", "Media omitida", "image omise", "vidéo omise",
-    "áudio ocultado", "vídeo ocultado", "Medien ausgelassen", "Videonotiz ausgelassen",
-    "Note vidéo omise", "Nota de video omitida", "Nota de vídeo omitida", "Media omesso",
-    "Nota video omessa", "video message omitted",
-)
-_DELETED_PHRASES = (
-    "This message was deleted", "You deleted this message",
-    "Diese Nachricht wurde gelöscht", "Du hast diese Nachricht gelöscht",
-    "Se eliminó este mensaje", "Eliminaste este mensaje", "Este mensaje fue eliminado",
-    "Ce message a été supprimé", "Vous avez supprimé ce message",
-    "Esta mensagem foi apagada", "Você apagou esta mensagem",
-    "Questo messaggio è stato eliminato", "Hai eliminato questo messaggio",
-    "Dit bericht is verwijderd", "Je hebt dit bericht verwijderd",
-    "Данное сообщение удалено", "Вы удалили данное сообщение",
-    "Bu mesaj silindi", "Bu mesajı sildiniz",
-)
+# WhatsApp's own words in every language (whatsapp_strings.STRINGS), compared as keys:
+# direction marks, spaces, <> and a final full stop at either end dropped, case folded.
+_KEY_ENDS = MARKS + " \t\u00a0\u202f<>.\u3002\u0964\u06d4"  # . 。 । ۔
+_INNER_MARKS = re.compile(f"[{MARKS}]")
 
 
-def _spellings(phrases: Iterable[str], bracketed: bool) -> frozenset[str]:
-    """Every way an export writes a phrase: either initial case, with or without <> or a dot."""
-    found = set()
-    for phrase in phrases:
-        for cased in (phrase, phrase[0].upper() + phrase[1:], phrase[0].lower() + phrase[1:]):
-            found.update((cased, cased + "."))
-            if bracketed:
-                found.add(f"<{cased}>")
-    return frozenset(found)
+def _key(text: str) -> str:
+    key = text.strip(_KEY_ENDS).casefold()
+    return _INNER_MARKS.sub("", key) if _INNER_MARKS.search(key) else key
 
 
-_MEDIA = _spellings(_MEDIA_PHRASES, bracketed=True)
-_DELETED = _spellings(_DELETED_PHRASES, bracketed=False)
-_ATTACHMENT = re.compile(
-    r"<\s*(?:attached|Anhang|adjunto|pièce jointe|joint|anexo|allegato|bijlage)\s*:\s*[^>]+>\s*$"
-    rf"|\.\w{{1,5}}\s*<[{MARKS}]*attached>$"
-    r"|\.\w{1,5} \((?:file attached|Datei angehängt|archivo adjunto|fichier joint"
-    r"|arquivo anexado|file allegato|bestand bijgevoegd|файл добавлен|dosya ekli)\)$"
-)
-_EDITED = re.compile(
-    r"<(?:This message was edited|Diese Nachricht wurde bearbeitet"
-    r"|Se editó este mensaje\.?|Ce message a été modifié|Mensagem editada"
-    r"|Questo messaggio è stato modificato|Dit bericht is bewerkt|Сообщение изменено)>"
-)
+def _phrases(kind: str) -> list[str]:
+    return [phrase for strings in STRINGS.values() for phrase in strings.get(kind, ())]
+
+
+_KINDS = {_key(phrase): kind for kind in ("media", "deleted", "system") for phrase in _phrases(kind)}
+_EDITED = frozenset(map(_key, _phrases("edited")))
+_LONGEST = max(map(len, _KINDS)) + 8  # longer bodies are no placeholder: not worth a key
+# Notices are recognised by how they begin: on system lines by any listed beginning, in
+# ordinary messages (an iOS export whose marks were lost) by one dict lookup of their
+# first _NOTICE_HEAD characters, so the short ones ("You were added") never hide a message.
+_NOTICES = tuple(_phrases("notice"))
+_NOTICE_HEAD = 16
+
+
+def _by_head(notices: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    heads: dict[str, tuple[str, ...]] = {}
+    for notice in notices:
+        if len(notice) >= _NOTICE_HEAD:
+            heads[notice[:_NOTICE_HEAD]] = (*heads.get(notice[:_NOTICE_HEAD], ()), notice)
+    return heads
+
+
+_NOTICE_HEADS = _by_head(_NOTICES)
+_WORDS_AND_SIGNS = re.compile(r"\w+|[^\w\s]")
+
+
+def _loose(literal: str) -> str:
+    """Regex for literal text with any spaces (or none) between its words and signs."""
+    return r"\s*".join(map(re.escape, _WORDS_AND_SIGNS.findall(literal)))
+
+
+def _attachment_patterns() -> tuple[re.Pattern, re.Pattern]:
+    """"<attached: file>" (the name inside the brackets) and "file (file attached)" (after)."""
+    inside, after = set(), set()
+    for template in _phrases("attached"):
+        before, rest = template.split("%s")
+        if template[0] in "<(":
+            inside.add(_loose(before) + "[^<>]+" + _loose(rest))
+        else:
+            after.add(_loose(rest.strip()))
+    return tuple(re.compile("|".join(sorted(found)), re.IGNORECASE) for found in (inside, after))
+
+
+_ATTACHED_INSIDE, _ATTACHED_AFTER = _attachment_patterns()
+_FILE_NAME_END = re.compile(rf"\.\w{{1,5}}[\s{MARKS}]*$")
+_OPENERS = {">": "<", ")": "("}
 _BEFORE_EDITED = MARKS + " \t\n\u00a0\u202f"
-# Placeholder and system-line checks look at a bounded part of a body, so that a
-# pathological line (thousands of "<" or "hat") costs linear time, not quadratic.
-_PLACEHOLDER_TAIL = 300
-_ACTOR_HEAD = 200
-# Bodies that are WhatsApp's, not the sender's: polls (their first line), calls, and
-# messages the phone could not decrypt.
-_SYSTEM_BODIES = frozenset(
-    {"POLL:", "ENCUESTA:", "UMFRAGE:", "SONDAGE :", "ENQUETE:", "SONDAGGIO:"}
-) | _spellings(
-    (
-        "Missed voice call", "Missed video call", "Missed group voice call",
-        "Missed group video call", "Verpasster Sprachanruf", "Verpasster Videoanruf",
-        "Llamada perdida", "Llamada de voz perdida", "Videollamada perdida",
-        "Waiting for this message. This may take a while",
-        "Waiting for this message. Check your phone",
-    ),
-    bracketed=False,
-)
 # System lines that name who did something: "Ana added Bo", "+1 555 created group "x"".
+# Checked on a bounded head, so that a pathological line (thousands of "hat") costs linear
+# time, not quadratic.
+_ACTOR_HEAD = 200
 _ACTOR = re.compile(
     r"(?P<actor>.+?) (?:created group|created this group|added \S|removed \S|left$"
     r"|joined using this (?:group|community)'s invite link|changed the subject"
@@ -110,19 +99,11 @@ _ACTOR = re.compile(
     r"|a créé le groupe|a ajouté|a retiré|est parti|a changé"
     r"|criou o grupo|adicionou|removeu|saiu|mudou)"
 )
-# iOS attributes system notices to the chat; these name no actor at all.
-_ACTORLESS = re.compile(
-    r"Messages and calls are end-to-end encrypted|Messages to this group are now secured"
-    r"|Your security code with|You were added|Nachrichten und Anrufe sind Ende-zu-Ende"
-    r"|Los mensajes y las llamadas están cifrados|Les messages et les appels sont chiffrés"
-)
-_PLACEHOLDERS = _MEDIA | _DELETED | _SYSTEM_BODIES  # one lookup on the common path
 _MARK_SET = frozenset(MARKS)
 # New exports show people not in the address book as "~ Ana" (U+202F after the tilde).
 _SENDER_STRIP = MARKS + "~ \u00a0\u202f"
 _SENDER_NOISE = frozenset(MARKS + "~")
 _SENDER_END_NOISE = frozenset(MARKS + " \u00a0\u202f")  # French writes "Ana : text"
-_CLOSERS = frozenset(">)")  # last characters of attachment lines
 _QUOTES = re.compile("[\"“”„«»]")
 _WHATSAPP_NAME = re.compile("whatsapp", re.IGNORECASE)
 
@@ -155,16 +136,16 @@ def parse(entry, ctx) -> Iterator[Message]:
         if cut < 0 or (_QUOTES.search(rest, 0, cut) and _ACTOR.match(rest, 0, _ACTOR_HEAD)):
             sender, text, kind = _without_sender(rest, senders)
         else:
-            sender, text, kind = rest[:cut], rest[cut + 2 :], "text"
+            sender, text = rest[:cut], rest[cut + 2 :]
             if sender[:1] in _SENDER_NOISE or sender[-1:] in _SENDER_END_NOISE:
                 sender = sender.strip(_SENDER_STRIP)
             if text[:1] in _MARK_SET:  # iOS marks its notices and placeholders with U+200E
                 text = text.lstrip(MARKS)
-                kind = _placeholder_kind(text) or "system"
-                if kind == "system":
-                    sender = _system_actor(text, sender)
-            elif text in _PLACEHOLDERS or text[-1:] in _CLOSERS:
-                kind = _placeholder_kind(text) or "text"
+                kind = body_kind(text) or "system"
+            else:
+                kind = body_kind(text) or "text"
+            if kind == "system":
+                sender = _system_actor(text, sender)
             senders.add(sender)
         if extra is not None:
             text = "\n".join([text, *extra])
@@ -225,20 +206,44 @@ def _raw_messages(numbered, match, name, report) -> Iterator[list]:
 def _without_edit_marker(text: str) -> str:
     """"see you <This message was edited>" -> "see you" (the marker ends the message)."""
     start = text.rfind("<")
-    if _EDITED.fullmatch(text, start):
+    if _key(text[start:]) in _EDITED:
         return text[:start].rstrip(_BEFORE_EDITED)
     return text
 
 
-def _placeholder_kind(text: str) -> str | None:
-    """media / deleted / system for WhatsApp's placeholder bodies, else None."""
-    if text in _MEDIA or _ATTACHMENT.search(text, max(0, len(text) - _PLACEHOLDER_TAIL)):
+def body_kind(text: str) -> str | None:
+    """media / deleted / system when a body is WhatsApp's own words (any language), else None."""
+    if len(text) <= _LONGEST:  # _key inlined: this runs for every message
+        kind = _KINDS.get(text.strip(_KEY_ENDS).casefold())
+        if kind is not None:
+            return kind
+    if text[-1:] in _OPENERS and _is_attachment(text):
         return "media"
-    if text in _DELETED:
-        return "deleted"
-    if text in _SYSTEM_BODIES:
+    if "\u200e" in text or "\u200f" in text:  # marks inside (LRM, RLM): rare, looked at only then
+        kind = _KINDS.get(_key(text)) if len(text) <= _LONGEST else None
+        if kind is not None:
+            return kind
+        # iOS names a left-out document first: "Resume.pdf \u200e• \u200e2 pages \u200edocument omitted"
+        last_mark = max(text.rfind("\u200e"), text.rfind("\u200f"))
+        if _KINDS.get(_key(text[last_mark:])) == "media":
+            return "media"
+    heads = _NOTICE_HEADS.get(text[:_NOTICE_HEAD])
+    if heads is not None and text.startswith(heads):
         return "system"
     return None
+
+
+def _is_attachment(text: str) -> bool:
+    """"<attached: 00000012-PHOTO.jpg>", "IMG-1.jpg (file attached)": a file of a media export."""
+    start = text.rfind(_OPENERS[text[-1]])
+    if start < 0:
+        return False
+    end = text[start:]
+    if _INNER_MARKS.search(end):
+        end = _INNER_MARKS.sub("", end)
+    if _ATTACHED_INSIDE.fullmatch(end):
+        return True
+    return bool(_ATTACHED_AFTER.fullmatch(end) and _FILE_NAME_END.search(text, 0, start))
 
 
 def _without_sender(rest: str, senders: set[str]) -> tuple[str, str, str]:
@@ -251,9 +256,9 @@ def _without_sender(rest: str, senders: set[str]) -> tuple[str, str, str]:
 
 def _system_actor(text: str, fallback: str) -> str:
     """Who did what a system line says ("Ana added Bo" -> Ana); `fallback` when it names no one."""
+    if text.startswith(_NOTICES):  # iOS attributes these notices to the chat: no one did them
+        return ""
     match = _ACTOR.match(text, 0, _ACTOR_HEAD)
     if match is not None:
         return match.group("actor").strip(MARKS)
-    if _ACTORLESS.match(text):
-        return ""
     return fallback

@@ -89,12 +89,20 @@ _AMPM = "|".join(
 )
 _AMPM_RE = re.compile(_AMPM)
 
-# Japanese era prefixes on the year: 令和4 / R4 -> 2022, 平成30 / H30 -> 2018.
-_ERAS = {"令和": 2018, "R": 2018, "平成": 1988, "H": 1988}
-_ERA = "令和|平成|R|H"
+# Japanese eras written before the year, by the year they began: 令和4 / R4 -> 2022,
+# 平成30 / H30 -> 2018; an era's first year may be written 元 (令和元 -> 2019).
+_ERA_STARTS = {
+    "明治": 1868, "M": 1868, "大正": 1912, "T": 1912, "昭和": 1926, "S": 1926,
+    "平成": 1989, "H": 1989, "令和": 2019, "R": 2019,
+}
+_ERA = "|".join(sorted(_ERA_STARTS, key=len, reverse=True))
+_ERA_YEAR = r"(?:\d{1,2}|元)"
+_FIELD = rf"(?:(?:{_ERA}){_ERA_YEAR}|\d{{1,4}})"
+# Thai phones may name the Buddhist era after the year: "3/18/2565 BE", "18/3/2565 พ.ศ.".
+_BUDDHIST = rf"{_SP}(?:BE|พ\.ศ\.)"
 
 _DSEP = rf"(?:[./\-]{_SP}?|年|月)"
-_DATE = rf"(?:{_ERA})?\d{{1,4}}{_M}{_DSEP}{_M}\d{{1,4}}{_M}{_DSEP}{_M}\d{{1,4}}(?:\.|日)?"
+_DATE = rf"{_FIELD}{_M}{_DSEP}{_M}\d{{1,4}}{_M}{_DSEP}{_M}{_FIELD}(?:\.|日)?(?:{_BUDDHIST})?"
 # A word we do not know in the AM/PM place (a locale missing from _AMPM_PAIRS): accepted
 # only right before " - " or "]", and which word means afternoon is learned per file.
 _WORD = rf"[^\s\d\-–\[\]:,،.{MARKS}][^\s\d\-–\[\]:,،{MARKS}]{{0,15}}"
@@ -113,11 +121,11 @@ LOOSE_HEADERS = (
         rf"{_M}\[?{_M}(?P<time>{_TIME}){_M}{_BETWEEN}{_M}(?P<date>{_DATE}){_M}\]?{_AFTER}{_M}(?P<rest>.+)"
     ),
 )
-_TOKEN = re.compile(rf"\d+|{_ERA}(?=\d)|[{MARKS}]+|.", re.S)
+_TOKEN = re.compile(rf"(?P<era>(?:{_ERA})(?=\d|元))|\d+|元|[{MARKS}]+|.", re.S)
 _CLOCK = re.compile(r"\d{1,2}[:.]\d{2}(?:[:.]\d{2})?")
 _NO_MARKS = str.maketrans("", "", MARKS)
 _NUMBER = re.compile(r"\d+")
-_ERA_RE = re.compile(_ERA)
+_DATE_FIELD = re.compile(rf"(?P<era>{_ERA})?(?P<number>\d+|元)")  # a date's numbers, era or not
 
 
 def loose_match(line: str) -> re.Match | None:
@@ -132,18 +140,23 @@ def loose_match(line: str) -> re.Match | None:
 def _skeleton_regex(text: str) -> str:
     """Regex for one header piece: digits generalised, marks allowed anywhere."""
     parts = [_M]
-    for token in _TOKEN.findall(text):
+    era = False  # the token before was an era: this one is its year
+    for match in _TOKEN.finditer(text):
+        token = match.group()
         if token[0] in MARKS:
             continue
-        if token.isdigit():
-            parts.append(r"\d{1,2}" if len(token) <= 2 else r"\d{3,4}")
-        elif _ERA_RE.fullmatch(token):
+        if era:
+            parts.append(_ERA_YEAR)
+        elif match.lastgroup == "era":
             parts.append(f"(?:{_ERA})")
+        elif token.isdigit():
+            parts.append(r"\d{1,2}" if len(token) <= 2 else r"\d{3,4}")
         elif token in " \u00a0\u202f":
             parts.append(_SP)
         else:
             parts.append(re.escape(token))
         parts.append(_M)
+        era = match.lastgroup == "era"
     return "".join(parts)
 
 
@@ -215,30 +228,30 @@ def _pattern_source(line: str, match: re.Match) -> str:
 def _year_index(dates: list[str]) -> int:
     """The year is the field written with 3-4 digits or an era; with 2-digit years, the last."""
     for date in dates:
-        fields = _NUMBER.findall(date)
-        for index, field in enumerate(fields):
-            if len(field) >= 3 or (index == 0 and _ERA_RE.match(date.strip(MARKS))):
+        fields = _DATE_FIELD.findall(date)
+        for index, (era, number) in enumerate(fields):
+            if era or len(number) >= 3:
                 return index
-        if int(fields[0]) > 31:
+        if int(fields[0][1]) > 31:
             return 0
     return 2
 
 
 def day_month(date: str, year_index: int) -> tuple[int, int, int]:
     """(year, first, second) of a date text: the two non-year fields in written order."""
-    fields = _NUMBER.findall(date)
-    year_text = fields.pop(year_index)
-    year = int(year_text)
-    era = _ERA_RE.search(date) if year_index == 0 else None
-    if era is not None:
-        year += _ERAS[era.group()]
-    elif len(year_text) <= 2:
-        # WhatsApp dates from 2009: "09".."49" are 20xx; "50".."99" can only be a short
-        # Buddhist year (Thai phones write 2565 as 65), 2550 BE being 2007.
-        year += 2000 if year < 50 else 2500 - 543
-    elif year >= 2400:  # Buddhist era (Thai): 2565 -> 2022
-        year -= 543
-    return year, int(fields[0]), int(fields[1])
+    fields = _DATE_FIELD.findall(date)
+    era, year_text = fields.pop(year_index)
+    if era:
+        year = _ERA_STARTS[era] - 1 + (1 if year_text == "元" else int(year_text))
+    else:
+        year = int(year_text)
+        if len(year_text) <= 2:
+            # WhatsApp dates from 2009: "09".."49" are 20xx; "50".."99" can only be a short
+            # Buddhist year (Thai phones write 2565 as 65), 2550 BE being 2007.
+            year += 2000 if year < 50 else 2500 - 543
+        elif year >= 2400:  # Buddhist era (Thai): 2565 -> 2022
+            year -= 543
+    return year, int(fields[0][1]), int(fields[1][1])
 
 
 def marker_key(time: str) -> str:
