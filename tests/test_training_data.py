@@ -101,12 +101,17 @@ def test_cosine_schedule_warms_up_peaks_at_lr_and_ends_at_its_floor():
     assert learning_rate(keras, {**settings, "schedule": "constant"}, 1600) == 2e-4
 
 
-def test_the_tokenizer_learns_nothing_from_held_out_conversations(tmp_path):
-    """A word said only in a test or validation chat must not become a token of its own."""
+def test_nothing_learns_from_held_out_conversations(tmp_path):
+    """A word said only in a test or validation chat must not become a token of its own,
+    an entry of the bundle's retrieval index, or a feature of eval's persona classifier
+    (which may see validation chats, never test ones)."""
     import json
 
+    from model.eval_scores import PersonaClassifier
+    from model.evaluate import load_split
     from model.manifest import load_manifest
     from model.pairs import split_of
+    from model.retrieval import RetrievalIndex
     from model.training_data import prepare
 
     ids = [f"chat-{index}" for index in range(60)]
@@ -117,7 +122,8 @@ def test_the_tokenizer_learns_nothing_from_held_out_conversations(tmp_path):
     for number, conversation in enumerate(ids):
         split = split_of(conversation, 0.1)
         for turn in range(6):
-            said = f"{word[split]} " * 40 if conversation == by_split[split] else "hi there"
+            said = (f"{word[split]} " * 40 if conversation == by_split[split]
+                    else "hi there" if turn % 2 else "hello you")
             lines.append({"source": "s", "conversation": conversation,
                           "time": f"2024-01-01T00:{number % 60:02d}:{turn:02d}",
                           "sender": "Ana" if turn % 2 else "Bo", "text": said, "kind": "text"})
@@ -125,7 +131,22 @@ def test_the_tokenizer_learns_nothing_from_held_out_conversations(tmp_path):
     (tmp_path / "m.yaml").write_text(
         "name: leak\nsources: [{format: jsonl, path: chats.jsonl}]\npersona: Ana\n"
         "model: {vocab: 300}\ntrain: {val_fraction: 0.1}\n")
-    tokenizer = prepare(load_manifest(tmp_path / "m.yaml")).tokenizer
+    data = prepare(load_manifest(tmp_path / "m.yaml"))
+    tokenizer = data.tokenizer
     assert len(tokenizer.encode_text(word["train"])) == 1  # 240 times in training: merged
     for held_out in ("val", "test"):
         assert len(tokenizer.encode_text(word[held_out])) > 2, held_out
+
+    def indexed(pairs) -> str:  # everything the bundle's retrieval index keeps
+        index = RetrievalIndex.from_pairs(pairs, persona="Ana")
+        return json.dumps([index.contexts, index.replies])
+
+    assert word["train"] in indexed(data.train_pairs)
+    assert word["val"] not in indexed(data.train_pairs)
+    assert word["test"] not in indexed(data.train_pairs)
+
+    train, test = load_split({}, tmp_path, tmp_path / "m.yaml", None)
+    assert any(word["test"] in p["reply"] for p in test)
+    features = PersonaClassifier(train, "Ana").pipeline[0].vocabulary_
+    assert word["train"][:4] in features and word["val"][:4] in features
+    assert not [f for f in features if word["test"][:3] in f]
