@@ -1,4 +1,4 @@
-"""The training manifest (DESIGN.md): load, fill defaults, validate with errors naming the key.
+"""The training manifest (docs/architecture.md): load, fill defaults, validate with errors naming the key.
 
     name: ana
     sources:

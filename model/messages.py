@@ -1,4 +1,4 @@
-"""The Message contract (DESIGN.md) and writing JSONL records (messages, pairs)."""
+"""The Message contract (docs/architecture.md) and writing JSONL records (messages, pairs)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The fixed evaluation metrics of DESIGN.md, on plain lists (numpy/stdlib only).
+"""The evaluation metrics (README, "What `python -m model eval` measures"), on plain lists (numpy/stdlib only).
 
 "Token" here means a *word token* of `words` (lower-cased words, emoji and punctuation
 marks, `<brk>` left out), so distinct-n, length ratio, generic rate and novel words

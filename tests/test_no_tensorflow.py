@@ -1,4 +1,4 @@
-"""The serving path must never import TensorFlow (DESIGN.md: Lambda size, cold starts)."""
+"""The serving path must never import TensorFlow (docs/architecture.md: Lambda size, cold starts)."""
 
 import json
 import subprocess
