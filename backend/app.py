@@ -102,7 +102,7 @@ def _load_model(service: Service) -> None:
         log.error(service.not_ready_reason)
         return
     try:
-        replier = Replier.load(bundle)
+        replier = Replier.load(bundle, guard=service.settings["memorisation_guard"])
         replier.reply("hello", strategy="greedy", max_len=8)
     except Exception as exc:  # any failure to load is served as 503 and logged, not raised
         service.not_ready_reason = f"model bundle {bundle} failed to load: {exc}"

@@ -101,6 +101,10 @@ SETTINGS: dict[str, Setting] = {
     "log_text": Setting(
         "DOPPEL_LOG_TEXT", False, "include message and reply text in request logs", _bool
     ),
+    "memorisation_guard": Setting(
+        "DOPPEL_MEMORISATION_GUARD", True, "withhold replies that copy a rare stretch of a "
+        "training reply (bundles with memorisation.npz; model/memorisation.py)", _bool
+    ),
     "burst_pause_ms": Setting(
         "DOPPEL_BURST_PAUSE_MS", 1500, "chat page: pause that ends a burst of messages", int
     ),

@@ -327,7 +327,7 @@ def build_poller(config: dict, replier=None, *, dry_run: bool = False) -> Poller
     if replier is None:
         from model.runtime import Replier
 
-        replier = Replier.load(config["bundle"])
+        replier = Replier.load(config["bundle"], guard=config["memorisation_guard"])
     return Poller(make_client(config), open_state(config["bot_state"]), replier, config,
                   dry_run=dry_run)
 

@@ -12,13 +12,14 @@ from pathlib import Path
 
 from backend.xclient import Tweet
 from model.errors import InputError
+from model.pii import PII_TOKENS
 
 LEADING_MENTIONS = re.compile(r"^(?:\s*@\w{1,15})+\s*")
 MENTION = re.compile(r"(?<![\w@])@(\w{1,15})")
 OPT_OUT = re.compile(r"^(?:stop|unsubscribe|leave me alone)\W*$", re.IGNORECASE)
 OPT_IN = re.compile(r"^(?:start|unstop)\W*$", re.IGNORECASE)
 # Corpus placeholders left by PII scrubbing; never post them.
-PLACEHOLDERS = re.compile(r"\s*<(?:phone|email|url|card)>")
+PLACEHOLDERS = re.compile(r"\s*(?:" + "|".join(map(re.escape, PII_TOKENS)) + ")")
 
 
 def strip_mentions(text: str) -> str:

@@ -128,7 +128,7 @@ async def _main(settings: dict, args) -> int:
     async with make_bot(settings) as bot:
         if args.set_webhook or args.delete_webhook:
             return await _webhook_command(bot, settings, args)
-        replier = Replier.load(settings["bundle"])
+        replier = Replier.load(settings["bundle"], guard=settings["memorisation_guard"])
         state = SqliteState(":memory:") if args.dry_run else open_state(settings["telegram_state"])
         chat = ChatBot(bot.bot, replier, state, settings,
                        DryRunApi() if args.dry_run else TelegramApi(

@@ -1,7 +1,8 @@
 """The model bundle directory: bundle.json, its sha256 list, and verification.
 
 TF-free (the runtime imports it). A bundle is `bundle.json` + `tokenizer.json` +
-`encoder.onnx` + `decoder_step.onnx` + optionally `keras/`. bundle.json's `files` maps
+`encoder.onnx` + `decoder_step.onnx` + optionally `keras/` and `memorisation.npz` (the
+memorisation guard's index, model/memorisation.py). bundle.json's `files` maps
 every other file's relative path to its sha256, so a damaged or half-copied bundle is
 refused with the name of the file that does not match.
 """

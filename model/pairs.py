@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -19,36 +18,9 @@ from datetime import datetime
 
 from model.errors import InputError
 from model.messages import Message
+from model.pii import scrub_pii
 
 BRK = "<brk>"
-PII_TOKENS = ("<phone>", "<email>", "<url>", "<card>")
-
-_URL = re.compile(r"(?i)\b(?:https?://|www\.)[^\s<>\"']+|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|org|net|io|ly|co|me|app|dev)/[^\s<>\"']*")
-_EMAIL = re.compile(r"(?i)\b[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}\b")
-_CARD = re.compile(r"\b\d(?:[ -]?\d){12,18}\b")
-# 7+ digits with the separators people type; a leading + or ( counts as part of the number.
-_PHONE = re.compile(r"(?<![\w+])(?:\+|00)?\(?\d[\d\s().-]{5,}\d(?!\w)")
-
-
-def scrub_pii(text: str) -> str:
-    """Replace URLs, e-mail addresses, card-like and phone numbers with placeholder tokens."""
-    text = _URL.sub("<url>", text)
-    text = _EMAIL.sub("<email>", text)
-    text = _CARD.sub(lambda m: "<card>" if _luhn_ok(m.group()) else m.group(), text)
-    return _PHONE.sub(lambda m: "<phone>" if _is_phone(m.group()) else m.group(), text)
-
-
-def _luhn_ok(number: str) -> bool:
-    digits = [int(c) for c in number if c.isdigit()][::-1]
-    total = sum(d if i % 2 == 0 else (d * 2 - 9 if d > 4 else d * 2) for i, d in enumerate(digits))
-    return total % 10 == 0
-
-
-def _is_phone(candidate: str) -> bool:
-    digits = sum(c.isdigit() for c in candidate)
-    # Dates ("2022-03-18") and times have separators every 2-4 digits but only 8 digits;
-    # require 7-15 digits and reject ISO-date shapes.
-    return 7 <= digits <= 15 and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", candidate.strip())
 
 
 def _hash_unit(conversation: str) -> float:

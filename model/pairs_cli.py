@@ -26,7 +26,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--extra-personas", type=int, default=0,
                         help="also emit pairs for the N most active other senders")
     parser.add_argument("--scrub-pii", action=argparse.BooleanOptionalAction, default=True,
-                        help="replace phones, e-mails, URLs and card numbers with placeholders")
+                        help="replace phones, e-mails, URLs, card numbers, IBANs, "
+                        "addresses, passwords/codes and long numbers with placeholders")
     parser.add_argument("--augment", action="store_true", help="also emit shorter-context variants")
     parser.add_argument("--out", help="output JSONL (default: stdout); written atomically")
 

@@ -1,6 +1,7 @@
 """Serve a model bundle without TensorFlow: numpy + onnxruntime + tokenizers.
 
     Replier.load(bundle_dir)            verify sha256s, open both ONNX graphs once
+                                        (and the memorisation guard, model/memorisation.py)
     replier.reply("hi", context=[...])  one Reply(text, messages, persona)
     replier.reply_batch([ReplyRequest]) many at once; requests whose decoding settings
                                         differ only in the seed share one batched run
@@ -14,6 +15,7 @@ once, so one Replier is shared by every thread of a server.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,11 +27,14 @@ import onnxruntime as ort
 from model import decode
 from model.bundle import BundleError, read_bundle, verify_bundle
 from model.decode import Decoding, State, TokenRules
+from model.memorisation import MemorisationGuard
+from model.pii import PII_TOKENS
 from model.retrieval import FILE_NAME as RETRIEVAL_FILE
 from model.retrieval import Hit, RetrievalIndex
-from model.tokenizer import PII_TOKENS, Tokenizer
+from model.tokenizer import Tokenizer
 
 REQUIRED_FILES = ("tokenizer.json", "encoder.onnx", "decoder_step.onnx")
+logger = logging.getLogger("doppel.model")
 
 
 class UnknownPersona(ValueError):
@@ -89,19 +94,29 @@ class Replier:
             raise BundleError(f"decoding: {exc}", path=str(bundle_dir / "bundle.json")) from None
         self._retrieval: RetrievalIndex | None = None
         self._retrieval_lock = threading.Lock()
+        self.guard: MemorisationGuard | None = None  # set by load()
 
     @classmethod
-    def load(cls, bundle_dir: str | Path, threads: int = 1) -> Replier:
+    def load(cls, bundle_dir: str | Path, threads: int = 1, guard: bool = True) -> Replier:
         """Verify the bundle's sha256s (BundleError names a bad file) and open it.
 
         `threads` is onnxruntime's intra-op thread count per graph run; 1 suits servers
-        that run one process per core.
+        that run one process per core. `guard`: withhold replies that copy a rare stretch
+        of a training reply, where the bundle has the index (model/memorisation.py).
         """
         bundle_dir = Path(bundle_dir)
         if read_bundle(bundle_dir).get("kind") == "pretrained":
             from model.pretrained.replier import LMReplier
 
-            return LMReplier.load(bundle_dir, threads)
+            replier = LMReplier.load(bundle_dir, threads)
+        else:
+            replier = cls._load_graphs(bundle_dir, threads)
+        replier.guard = MemorisationGuard.load(bundle_dir) if guard else None
+        return replier
+
+    @classmethod
+    def _load_graphs(cls, bundle_dir: Path, threads: int) -> Replier:
+        """An LSTM or Transformer bundle: its tokenizer and its two ONNX graphs."""
         meta = verify_bundle(bundle_dir, required=REQUIRED_FILES)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
@@ -142,9 +157,17 @@ class Replier:
                                       [settings[i].seed for i in members], lm_state=lm_state,
                                       contexts=ids)
             for i, tokens in zip(members, outputs, strict=True):
-                text = self.tokenizer.decode(tokens)
+                text = self.withhold_copies(self.tokenizer.decode(tokens))
                 replies[i] = Reply(text, self.tokenizer.split_messages(text), personas[i])
         return replies
+
+    def withhold_copies(self, text: str) -> str:
+        """No reply (empty, as when the model says nothing) in place of one that repeats a
+        rare stretch of a training reply; `text` itself otherwise, or without a guard."""
+        if self.guard is None or not self.guard.copies(self.tokenizer.encode_text(text)):
+            return text
+        logger.info("withheld a reply that repeats a rare stretch of a training reply")
+        return ""
 
     def _requests_per_run(self, cfg: Decoding) -> int:
         """How many requests decode together: beams and rerank candidates are rows too,

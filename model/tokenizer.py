@@ -20,10 +20,10 @@ from tokenizers import Tokenizer as HFTokenizer
 
 from model.errors import InputError
 from model.files import atomic_output
+from model.pii import PII_TOKENS
 
 PAD, BOS, EOS, UNK, BRK, SEP = "<pad>", "<s>", "</s>", "<unk>", "<brk>", "<sep>"
 SPECIAL_TOKENS = [PAD, BOS, EOS, UNK, BRK, SEP]
-PII_TOKENS = ["<phone>", "<email>", "<url>", "<card>"]
 BRK_TEXT = f" {BRK} "
 BYTE_ALPHABET = len(pre_tokenizers.ByteLevel.alphabet())
 

@@ -223,6 +223,7 @@ def write_bundle_dir(manifest, data: Prepared, state: dict, work: Path, out: Pat
 
     from model.bundle import write_bundle
     from model.export import export_bundle
+    from model.memorisation import write_guard_index
     from model.retrieval import FILE_NAME as RETRIEVAL_FILE
     from model.retrieval import RetrievalIndex
 
@@ -235,6 +236,8 @@ def write_bundle_dir(manifest, data: Prepared, state: dict, work: Path, out: Pat
     plot_losses(state["history"], staging / "loss.png")
     RetrievalIndex.from_pairs(data.train_pairs, persona=data.default_persona).save(
         staging / RETRIEVAL_FILE)
+    write_guard_index(staging, data.train_pairs, data.train,
+                      data.tokenizer.hf.get_vocab(with_added_tokens=True))
     best = min(state["history"], key=lambda row: row["val_loss"])
     tokenizer = data.tokenizer
     write_bundle(staging, {

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from model.errors import InputError
+from model.pii import PII_TOKENS
 from model.tokenizer import SPECIAL_TOKENS, Tokenizer, min_vocab_size
 
 KERAS_FILE = "keras/model.keras"
@@ -104,7 +105,7 @@ def prepare(manifest, resume_work: Path | None = None) -> Prepared:
         needed = min_vocab_size(len(personas))
         if hp["vocab"] < needed:
             raise InputError(f"model.vocab: {hp['vocab']} is too small; {needed} are needed "
-                             f"for 256 bytes, {len(SPECIAL_TOKENS) + 4} special tokens and "
+                             f"for 256 bytes, {len(SPECIAL_TOKENS) + len(PII_TOKENS)} special tokens and "
                              f"{len(personas)} persona tokens", where)
         # the training conversations only: a word seen only in held-out chats must stay
         # unknown to the model, or eval's perplexity and novel-word share would flatter it

@@ -4,6 +4,7 @@
     delta.npz            the trained tensors (int8 rows + scales; assemble.py)
     decoder.onnx         the serving graph, weights external (onnx_graph.py)
     weights_layout.json  where each weight goes in the assembled weights.bin
+    memorisation.npz     the memorisation guard's index (model/memorisation.py)
     retrieval.json, training_log.csv, loss.png
 
 `export_pretrained` (re)writes the two graph files of a bundle and checks, on a few real
@@ -34,6 +35,7 @@ DEFAULT_DECODING = {"strategy": "beam", "beam_width": 4, "no_copy_ngram": 4,
 def write_pretrained_bundle(manifest, data, state: dict, work: Path, out: Path,
                             command: str, export: bool = True) -> dict:
     from model.bundle import write_bundle
+    from model.memorisation import write_guard_index
     from model.retrieval import FILE_NAME as RETRIEVAL_FILE
     from model.retrieval import RetrievalIndex
     from model.train import plot_losses, swap_in
@@ -50,6 +52,8 @@ def write_pretrained_bundle(manifest, data, state: dict, work: Path, out: Path,
                 staging / "loss.png")
     RetrievalIndex.from_pairs(data.train_pairs, persona=data.default_persona).save(
         staging / RETRIEVAL_FILE)
+    write_guard_index(staging, data.train_pairs, data.train,
+                      data.codec.hf.get_vocab(with_added_tokens=True))
     known = KNOWN_BASES.get(data.base.name)
     if known is not None:  # the base's licence travels with what derives from it
         (staging / "NOTICE.txt").write_text(known.notice(), encoding="utf-8")
