@@ -52,6 +52,7 @@ def test_stage_settings_put_deploy_values_in_the_function_environment_only():
         "DOPPEL_BUNDLE_S3": f"s3://{BUCKET}/models/tiny/0123abcd",
         "DOPPEL_SECRETS_STAGE": "dev",
         "BOT_STATE": "dynamodb://doppel-dev-state",
+        "TELEGRAM_STATE": "dynamodb://doppel-dev-state",  # the webhook's ledger, same table
         "INSTANTIATE_LAMBDA_HANDLER_ON_IMPORT": "true",  # cold-start work in Lambda's init
     }
     # Zappa's own role is broad and `zappa deploy --zip` would not create it: ours instead.
