@@ -224,6 +224,22 @@ def list_of(record, key: str) -> list:
     return value if isinstance(value, list) else []
 
 
+def each_built(records, build: Callable, report, where: Callable[[int, object], str],
+               missing: str, undated: str) -> Iterator:
+    """What `build(record)` makes of each JSON record, in order. A record it makes nothing
+    of (None) is skipped as `missing`, one whose date is impossible (build raises
+    ValueError, as time_of does) as `undated`; `where(number, record)` names it."""
+    for number, record in enumerate(records, 1):
+        try:
+            made, reason = build(record), missing
+        except ValueError:
+            made, reason = None, undated
+        if made is None:
+            report.skip(where(number, record), None, reason)
+        else:
+            yield made
+
+
 def time_of(record, key: str) -> str | None:
     """record[key] as ISO-8601 local time to the second, zone dropped ("2023-01-05T14:03:00");
     None when absent. A value that is no date ("not a date", 30 February, a list) raises

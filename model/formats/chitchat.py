@@ -13,10 +13,11 @@ import importlib.util
 import os
 import re
 from collections.abc import Iterator
+from functools import partial
 
 from model.errors import InputError
 from model.messages import Message
-from model.sources import text_of, time_of
+from model.sources import each_built, text_of, time_of
 
 NAME = "chitchat"
 
@@ -53,16 +54,10 @@ def parse(entry, ctx) -> Iterator[Message]:
             ctx.report.skip(entry.name, None, "chitchat conversation without messages")
             continue
         items = (item for turn in turns for item in (turn if isinstance(turn, list) else [turn]))
-        for number, item in enumerate(items, 1):
-            try:
-                message = _message(item, conversation)
-                reason = "chitchat message without text or sender"
-            except ValueError:
-                message, reason = None, "chitchat message with an impossible timestamp"
-            if message is None:
-                ctx.report.skip(f"{entry.name} ({conversation}, message #{number})", None, reason)
-            else:
-                yield message
+        yield from each_built(
+            items, partial(_message, conversation=conversation), ctx.report,
+            lambda number, _, conversation=conversation: f"{entry.name} ({conversation}, message #{number})",
+            "chitchat message without text or sender", "chitchat message with an impossible timestamp")
 
 
 def _message(item, conversation: str) -> Message | None:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 from model.errors import InputError
 from model.messages import Message
-from model.sources import dict_of, list_of, text_of, time_of
+from model.sources import dict_of, each_built, list_of, text_of, time_of
 
 NAME = "discord"
 
@@ -32,16 +32,11 @@ def parse(entry, ctx) -> Iterator[Message]:
     if not isinstance(data, dict) or not isinstance(data.get("messages"), list):
         raise InputError("expected a DiscordChatExporter object with a message list", entry.name)
     conversation = _conversation(data)
-    for number, record in enumerate(data["messages"], 1):
-        try:
-            message = _message(record, conversation) if isinstance(record, dict) else None
-            reason = "discord message without author or content"
-        except ValueError:
-            message, reason = None, "discord message with an impossible timestamp"
-        if message is None:
-            ctx.report.skip(f"{entry.name} (message {text_of(record, 'id') or f'#{number}'})", None, reason)
-        else:
-            yield message
+    yield from each_built(
+        data["messages"], lambda record: _message(record, conversation) if isinstance(record, dict)
+        else None, ctx.report,
+        lambda number, record: f"{entry.name} (message {text_of(record, 'id') or f'#{number}'})",
+        "discord message without author or content", "discord message with an impossible timestamp")
 
 
 def _conversation(data: dict) -> str:

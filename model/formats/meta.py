@@ -32,7 +32,7 @@ from pathlib import PurePosixPath
 
 from model.errors import InputError
 from model.messages import Message
-from model.sources import Tree, dict_of, list_of, text_of
+from model.sources import Tree, dict_of, each_built, list_of, text_of
 
 NAME = "meta"
 
@@ -144,17 +144,11 @@ def _title(data: dict) -> str:
 def _thread(parts: list, conversation: str, ctx) -> Iterator[Message]:
     stamped = []  # (ms, -position, message)
     for entry, data in parts:
-        for number, record in enumerate(data["messages"], 1):
-            try:
-                found = _stamped_message(record, conversation)
-                reason = "meta message without sender or content"
-            except ValueError:
-                found, reason = None, "meta message with an impossible timestamp"
-            if found is None:
-                ctx.report.skip(f"{entry.name} (message #{number})", None, reason)
-            else:
-                ms, message = found
-                stamped.append((ms, -len(stamped), message))
+        for ms, message in each_built(
+                data["messages"], lambda record: _stamped_message(record, conversation), ctx.report,
+                lambda number, _, name=entry.name: f"{name} (message #{number})",
+                "meta message without sender or content", "meta message with an impossible timestamp"):
+            stamped.append((ms, -len(stamped), message))
     # exports list the newest first: messages of the same millisecond keep their true order
     stamped.sort(key=lambda item: item[:2])
     for _, _, message in stamped:

@@ -11,10 +11,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import datetime
+from functools import partial
 
 from model.errors import InputError
 from model.messages import Message
-from model.sources import dict_of, list_of, text_of, time_of
+from model.sources import dict_of, each_built, list_of, text_of, time_of
 
 NAME = "telegram"
 
@@ -59,17 +60,11 @@ def parse(entry, ctx) -> Iterator[Message]:
         conversation = _conversation_name(chat, index)
         if seen.setdefault(conversation, chat_id) != chat_id:
             conversation = f"{conversation} ({chat_id})"
-        for number, record in enumerate(chat["messages"], 1):
-            try:
-                message = _message(record, conversation, known)
-                reason = "telegram message without sender or content"
-            except ValueError:
-                message, reason = None, "telegram message with an impossible date"
-            if message is None:
-                which = text_of(record, "id") or f"#{number}"
-                ctx.report.skip(f"{entry.name} (chat {chat_id}, message {which})", None, reason)
-            else:
-                yield message
+        yield from each_built(
+            chat["messages"], partial(_message, conversation=conversation, known=known), ctx.report,
+            lambda number, record, chat_id=chat_id: f"{entry.name} (chat {chat_id}, message "
+                                   f"{text_of(record, 'id') or f'#{number}'})",
+            "telegram message without sender or content", "telegram message with an impossible date")
 
 
 def _chats(data: dict, name: str) -> list:
