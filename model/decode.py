@@ -65,6 +65,10 @@ class Decoding:
             if key not in fields:
                 raise ValueError(f"unknown decoding setting {key!r}; known: {', '.join(fields)}")
             settings[key] = _coerce(key, value, getattr(base, key))
+        if settings.get("strategy") == "greedy":
+            # greedy has one candidate: a base's sample-and-rank (say, a bundle default a
+            # sweep chose) does not carry over to a request for greedy decoding
+            settings.setdefault("rerank", 0)
         decoding = dataclasses.replace(base, **settings)
         decoding.check()
         return decoding

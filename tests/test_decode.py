@@ -305,3 +305,14 @@ def test_decoding_settings_are_validated():
         Decoding.from_dict({"strategy": "greedy", "rerank": 4})
     a = Decoding.from_dict({"seed": 1})
     assert a.without_seed() == Decoding.from_dict({"seed": 2}).without_seed()
+
+
+def test_a_greedy_request_drops_the_bundles_sample_and_rank():
+    """A bundle whose sweep chose sample-and-rank still serves requests for greedy (the
+    server's warm-up and temperature-0 API calls): rerank belongs to the base strategy."""
+    base = Decoding.from_dict({"strategy": "sample", "temperature": 1.0, "rerank": 8})
+    greedy = Decoding.from_dict({"strategy": "greedy", "max_len": 8}, base=base)
+    assert (greedy.strategy, greedy.rerank, greedy.max_len) == ("greedy", 0, 8)
+    assert Decoding.from_dict({"seed": 3}, base=base).rerank == 8
+    with pytest.raises(ValueError, match="rerank"):
+        Decoding.from_dict({"strategy": "greedy", "rerank": 8}, base=base)
