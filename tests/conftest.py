@@ -31,6 +31,19 @@ def require(available: bool, what: str) -> None:
 
 
 @pytest.fixture
+def utc(monkeypatch):
+    """Read local times in UTC: formats that store instants (Slack, Meta) convert them to
+    the machine's zone, which tests must not depend on."""
+    import time
+
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.fixture
 def run_cli(tmp_path):
     """Run `python -m PACKAGE ...` in a fresh process from the repository root."""
     import subprocess

@@ -4,7 +4,6 @@ encrypted-chat export: escaped UTF-8 repaired, thread parts merged in time order
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -15,18 +14,10 @@ from model.ingest import ingest
 from model.report import Report
 from model.sources import open_tree
 
+pytestmark = pytest.mark.usefixtures("utc")  # Meta stores instants; read them in UTC
+
 FIXTURES = Path(__file__).parent / "fixtures" / "meta"
 INBOX = FIXTURES / "facebook" / "your_activity_across_facebook" / "messages" / "inbox"
-
-
-@pytest.fixture(autouse=True)
-def utc(monkeypatch):
-    """Meta stores instants; the tests read them in UTC."""
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
 
 
 def read(path, **options):

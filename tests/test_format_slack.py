@@ -16,15 +16,6 @@ from model.report import Report
 WORKSPACE = Path(__file__).parent / "fixtures" / "slack" / "workspace"
 
 
-@pytest.fixture
-def utc(monkeypatch):
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
-
-
 def read(path, **options):
     report = Report()
     return list(ingest([str(path)], report=report, **options)), report
