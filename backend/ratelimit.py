@@ -13,10 +13,11 @@ burst again) or, for a single process, in memory.
 from __future__ import annotations
 
 import math
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
+
+from backend import sqlite_file
 
 # Times are epoch seconds as floats, which carry ~1e-7 s of rounding per step; a request
 # this close to its turn goes now, so a burst is never cut short by rounding.
@@ -30,10 +31,8 @@ class Buckets:
         # One connection per process, used under a lock: the work is a few microseconds,
         # and threads queueing on a lock wait far less than on SQLite's busy retries.
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path or ":memory:", timeout=30, isolation_level=None,
-                                   check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=OFF")  # a crash may forget counts: harmless
+        # synchronous OFF: a crash may forget counts, which is harmless
+        self._db = sqlite_file.connect(path or ":memory:", "OFF", check_same_thread=False)
         self._db.execute("CREATE TABLE IF NOT EXISTS buckets "
                          "(key TEXT PRIMARY KEY, full_at REAL NOT NULL)")
         self._db.execute("CREATE INDEX IF NOT EXISTS buckets_by_time ON buckets (full_at)")

@@ -18,6 +18,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 
+from backend import sqlite_file
+
 Turn = tuple[str, str | None]  # (text, speaker or None)
 
 
@@ -117,9 +119,8 @@ class SqliteSessionStore:
         # one connection per thread; autocommit, with explicit write transactions
         db = getattr(self._local, "db", None)
         if db is None:
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")  # history is a convenience, not a ledger
+            # synchronous NORMAL: history is a convenience, not a ledger
+            db = sqlite_file.connect(self.path, "NORMAL")
             self._local.db = db
         return db
 

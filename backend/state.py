@@ -14,12 +14,12 @@ update on its (owner, claimed_at), so only one taker wins.
 from __future__ import annotations
 
 import contextlib
-import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
+from backend import sqlite_file
 from model.errors import InputError
 
 CLAIMED, DONE, SKIPPED = "claimed", "done", "skipped"
@@ -62,11 +62,7 @@ class SqliteState:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(
-            self.path, timeout=30, isolation_level=None, check_same_thread=False
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        self._db = sqlite_file.connect(self.path, "FULL", check_same_thread=False)
         self._db.executescript(self.SCHEMA)
 
     @contextlib.contextmanager
