@@ -32,6 +32,8 @@ from model.tokenizer import Tokenizer
 from tests.conftest import ROOT
 
 MESSAGE = "hey! how was your weekend?"
+# Greedy, and long enough to hold a guarded stretch whatever the demo's training made of it.
+LONG_GREEDY = {"strategy": "greedy", "min_len": 10}
 
 
 def test_rare_stretches_are_indexed_and_common_ones_are_not():
@@ -76,15 +78,16 @@ def install_guard(bundle, replies: list[tuple[str, str]]) -> None:
 
 @pytest.fixture
 def bundle_copy(demo_bundle, tmp_path):
+    """The demo bundle without its own guard index (tests install the index they need)."""
     copy = tmp_path / "bundle"
-    shutil.copytree(demo_bundle, copy, ignore=shutil.ignore_patterns("eval"))
+    shutil.copytree(demo_bundle, copy, ignore=shutil.ignore_patterns("eval", GUARD_FILE))
     write_bundle(copy, read_bundle(copy))
     return copy
 
 
 @pytest.fixture
 def greedy_reply(demo_bundle) -> str:
-    text = Replier.load(demo_bundle).reply(MESSAGE, strategy="greedy").text
+    text = Replier.load(demo_bundle, guard=False).reply(MESSAGE, **LONG_GREEDY).text
     assert len(Tokenizer.load(demo_bundle).encode_text(text)) >= 8, text
     return text
 
@@ -92,15 +95,15 @@ def greedy_reply(demo_bundle) -> str:
 def test_the_guard_withholds_a_reply_copying_one_training_reply(bundle_copy, greedy_reply):
     install_guard(bundle_copy, [("chat 1", f"{greedy_reply} <brk> see you later"),
                                 ("chat 2", "something else entirely, nothing alike")])
-    reply = Replier.load(bundle_copy).reply(MESSAGE, strategy="greedy")
+    reply = Replier.load(bundle_copy).reply(MESSAGE, **LONG_GREEDY)
     assert reply.text == "" and reply.messages == []
-    assert Replier.load(bundle_copy, guard=False).reply(MESSAGE, strategy="greedy").text \
+    assert Replier.load(bundle_copy, guard=False).reply(MESSAGE, **LONG_GREEDY).text \
         == greedy_reply
 
 
 def test_the_guard_lets_a_phrase_many_replies_share_through(bundle_copy, greedy_reply):
     install_guard(bundle_copy, [(f"chat {i}", greedy_reply) for i in range(MAX_REPLIES + 1)])
-    assert Replier.load(bundle_copy).reply(MESSAGE, strategy="greedy").text == greedy_reply
+    assert Replier.load(bundle_copy).reply(MESSAGE, **LONG_GREEDY).text == greedy_reply
 
 
 def test_the_index_is_listed_and_verified(bundle_copy, greedy_reply):
