@@ -17,6 +17,7 @@ from model.files import atomic_output, sha256_file
 
 FORMAT_VERSION = 1
 BUNDLE_JSON = "bundle.json"
+REPORT_DIR = "eval"  # where `python -m model eval` writes its reports by default
 REQUIRED_KEYS = ("format_version", "name", "kind", "personas", "special_tokens", "files")
 
 
@@ -25,12 +26,16 @@ class BundleError(InputError):
 
 
 def bundle_files(bundle_dir: str | Path) -> list[str]:
-    """Relative paths (posix) of every file in the bundle except bundle.json, sorted."""
+    """Relative paths (posix) of every file in the bundle except bundle.json and the
+    evaluation's reports, sorted. Reports are about the model, not part of it: listing
+    them made a bundle unloadable once a report was rewritten, moved or left out."""
     root = Path(bundle_dir)
     return sorted(
-        path.relative_to(root).as_posix()
+        relative.as_posix()
         for path in root.rglob("*")
+        for relative in [path.relative_to(root)]
         if path.is_file() and path.name != BUNDLE_JSON and not path.name.startswith(".")
+        and relative.parts[0] != REPORT_DIR
     )
 
 

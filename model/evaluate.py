@@ -51,7 +51,7 @@ from pathlib import Path
 import numpy as np
 
 from model import metrics
-from model.bundle import read_bundle, write_bundle
+from model.bundle import REPORT_DIR, read_bundle, write_bundle
 from model.errors import InputError
 from model.eval_report import label, plot_sweep, plot_systems, render_report, render_table
 from model.eval_scores import (
@@ -285,7 +285,7 @@ def run(args) -> int:
         raise InputError(f"no held-out pairs answered by {persona!r} to evaluate on",
                          path=str(args.pairs or bundle_dir))
     reference = Reference.build(train, heldout, test, persona, args.seed)
-    report_dir = args.report or bundle_dir / "eval"
+    report_dir = args.report or bundle_dir / REPORT_DIR
     report_dir.mkdir(parents=True, exist_ok=True)
 
     sweep_rows: list[dict] = []

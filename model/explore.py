@@ -20,6 +20,7 @@ from pathlib import Path
 
 import yaml
 
+from model.bundle import REPORT_DIR
 from model.files import atomic_output
 from model.manifest import Manifest, load_manifest
 from model.messages import Message
@@ -257,7 +258,7 @@ def evaluate_bundle(bundle: str | Path, report: str | Path | None = None, sweep:
 
     With `sweep` the best decoding setting becomes the bundle's default (bundle.json).
     """
-    report = Path(report) if report is not None else Path(bundle) / "eval"
+    report = Path(report) if report is not None else Path(bundle) / REPORT_DIR
     argv = [str(bundle), "--report", str(report), "--limit", str(limit),
             "--threads", str(threads)]
     if sweep:
