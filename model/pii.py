@@ -23,6 +23,8 @@ PII_TOKENS = ("<phone>", "<email>", "<url>", "<card>", "<iban>", "<secret>", "<a
               "<number>")
 
 _DIGIT = re.compile(r"\d")
+# A placeholder as a model may write it back, with the space before it.
+_PLACEHOLDER = re.compile(r"\s*(?:" + "|".join(map(re.escape, PII_TOKENS)) + ")")
 _URL = re.compile(r"(?i)\b(?:https?://|www\.)[^\s<>\"']+|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|org|net|io|ly|co|me|app|dev)/[^\s<>\"']*")
 _EMAIL = re.compile(r"(?i)\b[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}\b")
 # Groups of 4 as IBANs are printed, or run together; the end is found by the checksum.
@@ -174,3 +176,9 @@ def _digit_run(match: re.Match) -> str:
 
 def _is_year(group: str) -> bool:
     return len(group) == 4 and group[:2] in ("19", "20")
+
+
+def strip_placeholders(text: str) -> str:
+    """A generated reply without the placeholders that scrubbing left in its training
+    text: "<phone>" is no answer to anybody, on any channel."""
+    return _PLACEHOLDER.sub("", text).strip() if "<" in text else text

@@ -28,7 +28,7 @@ from model import decode
 from model.bundle import BundleError, read_bundle, verify_bundle
 from model.decode import Decoding, State, TokenRules
 from model.memorisation import MemorisationGuard
-from model.pii import PII_TOKENS
+from model.pii import PII_TOKENS, strip_placeholders
 from model.retrieval import FILE_NAME as RETRIEVAL_FILE
 from model.retrieval import Hit, RetrievalIndex
 from model.tokenizer import Tokenizer
@@ -157,7 +157,7 @@ class Replier:
                                       [settings[i].seed for i in members], lm_state=lm_state,
                                       contexts=ids)
             for i, tokens in zip(members, outputs, strict=True):
-                text = self.withhold_copies(self.tokenizer.decode(tokens))
+                text = self.withhold_copies(strip_placeholders(self.tokenizer.decode(tokens)))
                 replies[i] = Reply(text, self.tokenizer.split_messages(text), personas[i])
         return replies
 

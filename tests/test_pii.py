@@ -6,7 +6,7 @@ import pytest
 from backend.rules import clean_reply
 from model.messages import Message
 from model.pairs import PairOptions, build_pairs
-from model.pii import PII_TOKENS, iban_ok, scrub_pii
+from model.pii import PII_TOKENS, iban_ok, scrub_pii, strip_placeholders
 from model.tokenizer import Tokenizer
 
 
@@ -91,3 +91,15 @@ def test_every_placeholder_is_a_single_token_and_never_posted():
     for token in PII_TOKENS:
         assert tokenizer.encode_text(token) == [tokenizer.hf.token_to_id(token)]
         assert clean_reply(f"sure {token} ok") == "sure ok"
+
+
+@pytest.mark.parametrize(("generated", "shown"), [
+    ("call me on <phone> tonight", "call me on tonight"),
+    ("<url> <brk> check it out", "<brk> check it out"),
+    ("my code is <secret>", "my code is"),
+    ("<3 see you", "<3 see you"),
+    ("plain reply", "plain reply"),
+])
+def test_placeholders_a_model_writes_back_never_reach_a_reply(generated, shown):
+    assert strip_placeholders(generated) == shown
+    assert not any(token in strip_placeholders(generated) for token in PII_TOKENS)
