@@ -42,8 +42,9 @@ CHATS = [
 CHILD = """
 import json, os, resource, statistics, sys, time
 started = time.perf_counter()
-from model.runtime import Replier, ReplyRequest
-replier = Replier.load(sys.argv[1], threads=1)
+from model.serve.load import load_replier
+from model.serve.runtime import Replier, ReplyRequest
+replier = load_replier(sys.argv[1], threads=1)
 load_s = time.perf_counter() - started
 chats = json.loads(sys.argv[2])
 requests = [ReplyRequest(message, context, decoding={"seed": i})

@@ -7,16 +7,17 @@ import shutil
 
 import pytest
 
-from backend.app import create_app
-from backend.ratelimit import Buckets, RateLimiter
-from backend.schema import MAX_BODY_BYTES, MAX_CONTEXT_ITEMS, MAX_MESSAGE_CHARS
-from backend.sessions import SessionStore, SqliteSessionStore
-from model.runtime import Replier, ReplyRequest
+from backend.web.app import create_app
+from backend.web.ratelimit import Buckets, RateLimiter
+from backend.web.schema import MAX_BODY_BYTES, MAX_CONTEXT_ITEMS, MAX_MESSAGE_CHARS
+from backend.web.sessions import SessionStore, SqliteSessionStore
+from model.serve.load import load_replier
+from model.serve.runtime import ReplyRequest
 
 
 @pytest.fixture(scope="module")
 def replier(demo_bundle):
-    return Replier.load(demo_bundle)
+    return load_replier(demo_bundle)
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ import subprocess
 
 import pytest
 
-from backend.app import SECURITY_HEADERS, create_app
-from backend.ratelimit import Buckets, RateLimiter
-from backend.schema import ValidationError, reply_request_schema, validate
+from backend.web.app import SECURITY_HEADERS, create_app
+from backend.web.ratelimit import Buckets, RateLimiter
+from backend.web.schema import ValidationError, reply_request_schema, validate
 from tests.test_chat_page import CHROMIUM, browser, page, send, serve, wait_for  # noqa: F401
 
 BODY = json.dumps({"message": "hi"})

@@ -13,18 +13,19 @@ import boto3
 import pytest
 import requests
 
-from backend import poller as poller_module
+from backend.bots.ledger.dynamo import DynamoState, create_table
+from backend.bots.ledger.stores import open_state
+from backend.bots.rules import clean_reply
+from backend.bots.x import poller as poller_module
+from backend.bots.x.client import make_client
+from backend.bots.x.poller import Poller, handle_scheduled
+from backend.bots.x.tweet_text import fit_tweet, weighted_length
 from backend.config import load_config
-from backend.poller import Poller, handle_scheduled
-from backend.rules import clean_reply
-from backend.sandbox import World
-from backend.sandbox_api import serve
-from backend.state import open_state
-from backend.state_dynamo import DynamoState, create_table
-from backend.tweet_text import fit_tweet, weighted_length
-from backend.xclient import make_client
+from backend.local.x_sandbox import serve
+from backend.local.x_world import World
 from model.errors import InputError
-from model.runtime import Replier, ReplyRequest
+from model.serve.load import load_replier
+from model.serve.runtime import ReplyRequest
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_BUNDLE = ROOT / "data" / "models" / "demo"
@@ -32,7 +33,7 @@ DEMO_BUNDLE = ROOT / "data" / "models" / "demo"
 
 @pytest.fixture(scope="module")
 def replier():
-    return Replier.load(DEMO_BUNDLE)
+    return load_replier(DEMO_BUNDLE)
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from backend.config import load_config
-from backend.rules import (
+from backend.bots.ledger.sqlite import SqliteState
+from backend.bots.rules import (
     Blocklist,
     Rules,
     RuleSettings,
@@ -13,8 +13,8 @@ from backend.rules import (
     clean_reply,
     strip_mentions,
 )
-from backend.state import SqliteState
-from backend.xclient import Tweet
+from backend.bots.x.client import Tweet
+from backend.config import load_config
 from model.errors import InputError
 
 BOT = {"id": "100", "username": "doppel"}

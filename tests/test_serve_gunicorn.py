@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from model.runtime import Replier, ReplyRequest
+from model.serve.load import load_replier
+from model.serve.runtime import ReplyRequest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -148,7 +149,7 @@ def assert_unparseable_requests_get_json_errors(url: str) -> None:
 
 def assert_session_continues_across_workers(url: str, bundle: Path) -> None:
     """Whichever worker answers, it sees the session's earlier turns (shared SQLite)."""
-    replier = Replier.load(bundle)
+    replier = load_replier(bundle)
     history: list[tuple[str, str | None]] = []
     session_id = "new"
     for message in SESSION_TURNS:

@@ -7,8 +7,10 @@ import threading
 import boto3
 import pytest
 
-from backend.state import CLAIMED, DONE, SKIPPED, SqliteState, open_state
-from backend.state_dynamo import DynamoState, create_table
+from backend.bots.ledger.dynamo import DynamoState, create_table
+from backend.bots.ledger.records import CLAIMED, DONE, SKIPPED
+from backend.bots.ledger.sqlite import SqliteState
+from backend.bots.ledger.stores import open_state
 from model.errors import InputError
 
 

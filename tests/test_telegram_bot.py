@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from backend.rules import clean_reply
-from backend.state import SqliteState
-from backend.telegram_sandbox import TelegramWorld, serve
-from model.runtime import Replier, ReplyRequest
+from backend.bots.ledger.sqlite import SqliteState
+from backend.bots.rules import clean_reply
+from backend.local.telegram_sandbox import TelegramWorld, serve
+from model.serve.load import load_replier
+from model.serve.runtime import ReplyRequest
 
 ROOT = Path(__file__).resolve().parent.parent
 BRK = " <brk> "
@@ -27,7 +28,7 @@ CANDIDATES = ["are you coming?", "what are you doing", "how was your day?", "any
 
 @pytest.fixture(scope="module")
 def replier(demo_bundle):
-    return Replier.load(demo_bundle)
+    return load_replier(demo_bundle)
 
 
 @pytest.fixture(scope="module")
