@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from backend.web.app import create_app
 from deploy.bootstrap import cold_start
+from model.logs import setup_logging
 
+setup_logging(take_over_root=True)  # Zappa's handler has called basicConfig already
 cold_start()
 app = create_app()  # reads the environment set up above
 

@@ -63,7 +63,7 @@ ZIP_MODULES = {f"{name}.py" for name in (
     "backend/bots/x/tweet_text",
     "deploy/__init__", "deploy/artifacts", "deploy/aws", "deploy/bootstrap", "deploy/lambda_entry",
     "deploy/secrets_store",
-    "model/__init__", "model/errors", "model/files", "model/pii", "model/text",
+    "model/__init__", "model/errors", "model/files", "model/logs", "model/pii", "model/text",
     "model/serve/__init__", "model/serve/bundle", "model/serve/decode", "model/serve/load",
     "model/serve/memorisation", "model/serve/retrieval", "model/serve/runtime",
     "model/serve/tokenizer", "model/serve/pretrained/__init__", "model/serve/pretrained/assemble",

@@ -24,6 +24,7 @@ from backend.config import load_config
 from backend.local.x_sandbox import serve
 from backend.local.x_world import World
 from model.errors import InputError
+from model.logs import record_fields
 from model.serve.load import load_replier
 from model.serve.runtime import ReplyRequest
 
@@ -237,7 +238,7 @@ def test_auth_failure_is_one_log_line_per_poll(bot, caplog):
     with caplog.at_level(logging.INFO, logger="doppel.poller"):
         assert bot.poll()["errors"] == {"auth": 1}
         assert bot.poll()["errors"] == {"auth": 1}
-    events = [json.loads(r.getMessage())["event"] for r in caplog.records]
+    events = [record_fields(r)["event"] for r in caplog.records]
     assert events == ["x_auth_failed", "x_auth_failed"]
     assert bot.sleeps == []  # no retry loop
 
@@ -352,7 +353,7 @@ def test_dry_run_posts_and_stores_nothing(sandbox, tmp_path, replier, caplog):
     bot.poller.dry_run = True
     with caplog.at_level(logging.INFO, logger="doppel.poller"):
         assert bot.poll()["replied"] == 1
-    would = [json.loads(r.getMessage()) for r in caplog.records]
+    would = [record_fields(r) for r in caplog.records]
     assert [e["mention"] for e in would if e["event"] == "would_reply"] == [mention["id"]]
     assert bot.tweets(author="doppel") == [] and bot.state.mention(mention["id"]) is None
 

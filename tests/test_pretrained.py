@@ -254,7 +254,6 @@ def test_pretrained_bundle_replies_in_bubbles_and_caches_its_graph(tiny_bundle, 
 
 
 def test_sample_and_rerank_decoding_runs_on_the_lm(tiny_bundle, cache):
-
     replier = load_replier(tiny_bundle)
     for mmi_lambda in (0.0, 0.5):  # sample-and-rank, and MMI (with the empty-context pass)
         first = replier.reply("hi", rerank=4, seed=1, max_len=8, mmi_lambda=mmi_lambda)

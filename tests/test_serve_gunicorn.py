@@ -78,7 +78,8 @@ def test_gunicorn_workers_serve_replies_and_metrics_then_stop_cleanly(demo_bundl
             process.wait()
     lines = [json.loads(line) for line in log_path.read_text().splitlines()
              if line.startswith("{")]
-    replies_logged = [line for line in lines if line["route"] == "/api/reply"]
+    replies_logged = [line for line in lines
+                      if line["event"] == "request" and line["route"] == "/api/reply"]
     assert len(replies_logged) == 7 + len(SESSION_TURNS)
     assert {line["status"] for line in replies_logged} == {200, 400}
     assert "hello number" not in log_path.read_text()  # message text is not logged

@@ -299,7 +299,7 @@ def test_sigkill_mid_reply_then_restart_neither_duplicates_nor_loses(own_sandbox
         assert wait_texts(sandbox, 901, len(want_meanwhile), restarted) == want_meanwhile
         time.sleep(1.5)
         assert texts(sandbox, 900) == want
-        assert any("taking over update" in line for line in restarted.log)
+        assert any('"event": "claim_taken_over"' in line for line in restarted.log)
     finally:
         restarted.stop()
 

@@ -110,7 +110,6 @@ def test_validation_and_test_pairs_come_from_held_out_conversations(trained):
 
 
 def test_the_runtime_answers_with_the_trained_bundle(trained):
-
     replier = load_replier(trained / "bundle")
     reply = replier.reply("hey are you free tonight?")
     assert reply.persona == "Ana" and isinstance(reply.text, str)
@@ -168,7 +167,6 @@ def test_fine_tuning_keeps_base_personas_and_adds_new_rows(trained, tmp_path):
 
 
 def test_transformer_trains_and_exports_through_the_cli(tmp_path):
-
     manifest = write_manifest(tmp_path)
     manifest.write_text(manifest.read_text().replace("kind: lstm", "kind: transformer"))
     train(manifest, "--out", tmp_path / "bundle", "--work", tmp_path / "work", "--epochs", "1")

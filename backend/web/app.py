@@ -8,9 +8,7 @@ one, and says why on /readyz and in the log. Never imports TensorFlow.
 
 from __future__ import annotations
 
-import json
 import logging
-import sys
 import time
 
 from flask import Flask, g, jsonify, request
@@ -27,10 +25,11 @@ from backend.web.schema import MAX_BODY_BYTES
 from backend.web.service import ApiError, Service, current_service
 from backend.web.sessions import open_sessions
 from model.errors import InputError
+from model.logs import log_event
 from model.serve.load import load_replier
 
-log = logging.getLogger("backend.web.app")
-access_log = logging.getLogger("backend.access")
+log = logging.getLogger("doppel.web")
+access_log = logging.getLogger("doppel.access")
 
 # On every response, errors and static files included. The chat page runs only its own
 # static script and stylesheet (its settings ride in a JSON data block, which is not
@@ -56,7 +55,6 @@ def create_app(config: dict | None = None) -> Flask:
     app.json.sort_keys = False
     if settings["trusted_proxies"] > 0:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings["trusted_proxies"])
-    _ensure_log_handler()
     buckets = Buckets(settings["rate_limit_db"])
     service = Service(
         settings=settings,
@@ -99,14 +97,14 @@ def _load_model(service: Service) -> None:
     bundle = service.settings["bundle"]
     if not bundle:
         service.not_ready_reason = "no model bundle configured (DOPPEL_BUNDLE)"
-        log.error(service.not_ready_reason)
+        log_event(log, "model_not_loaded", logging.ERROR, reason=service.not_ready_reason)
         return
     try:
         replier = load_replier(bundle, guard=service.settings["memorisation_guard"])
         replier.reply("hello", strategy="greedy", max_len=8)
     except Exception as exc:  # any failure to load is served as 503 and logged, not raised
         service.not_ready_reason = f"model bundle {bundle} failed to load: {exc}"
-        log.error(service.not_ready_reason)
+        log_event(log, "model_not_loaded", logging.ERROR, reason=service.not_ready_reason)
         return
     settings = service.settings
     on_batch = service.metrics.batch_size.observe
@@ -146,7 +144,8 @@ def _http_error(exc: HTTPException):
 
 
 def _unexpected_error(exc: Exception):
-    log.exception("unexpected error on %s %s", request.method, request.path)
+    log_event(log, "unexpected_error", logging.ERROR, exc_info=True, method=request.method,
+              path=request.path)
     return _error_response(500, "internal", "internal error; see the server log")
 
 
@@ -155,7 +154,7 @@ def _start_timer() -> None:
 
 
 def _record_request(response):
-    """One JSON log line and one counter increment per request."""
+    """One log line (event "request") and one counter increment per request."""
     latency_ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
     route = request.url_rule.rule if request.url_rule else "(unmatched)"
     service = current_service()
@@ -164,7 +163,7 @@ def _record_request(response):
             "latency_ms": round(latency_ms, 2), "batch_size": g.get("batch_size")}
     if service.settings["log_text"] and "log_text" in g:
         line["text"] = g.log_text
-    access_log.info(json.dumps(line, ensure_ascii=False))
+    log_event(access_log, "request", **line)
     return response
 
 
@@ -174,20 +173,3 @@ def _add_security_headers(response):
     return response
 
 
-class _StderrLines(logging.Handler):
-    """Writes each record as one line to whatever sys.stderr is at the time."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            sys.stderr.write(self.format(record) + "\n")
-            sys.stderr.flush()
-        except Exception:
-            self.handleError(record)
-
-
-def _ensure_log_handler() -> None:
-    """Request lines go to stderr as bare JSON, whatever the host configured."""
-    for logger in (access_log, log):
-        if not any(isinstance(handler, _StderrLines) for handler in logger.handlers):
-            logger.addHandler(_StderrLines())
-            logger.setLevel(logging.INFO)

@@ -46,10 +46,11 @@ from backend.bots.ledger.records import CLAIMED
 from backend.bots.rules import Blocklist, clean_reply
 from backend.web.sessions import SessionStore, Turn
 from model.errors import InputError
+from model.logs import log_event
 from model.serve.runtime import Replier, ReplyRequest, UnknownPersona
 from model.text import BRK_JOIN
 
-log = logging.getLogger("backend.telegram")
+log = logging.getLogger("doppel.telegram")
 COMMANDS = ("start", "stop", "forget", "persona", "help")
 
 
@@ -137,7 +138,8 @@ class TelegramApi:
                 if last:
                     raise
                 wait = self.backoff_s * 2 ** (attempt - 1)
-            log.warning("Telegram call failed (attempt %d); next try in %.1f s", attempt, wait)
+            log_event(log, "telegram_call_retry", logging.WARNING, attempt=attempt,
+                      wait_s=round(wait, 1))
             await asyncio.sleep(wait)
 
     async def send(self, chat_id: int, text: str, reply_to: int | None = None) -> int:
@@ -241,7 +243,7 @@ class ChatBot:
             return "won"
         stale = record.claimed_at < now - self.settings["telegram_claim_timeout_s"]
         if stale and self.state.take_over(record, self.owner, now):
-            log.info("taking over update %s from %s after a crash", item.update_id, record.owner)
+            log_event(log, "claim_taken_over", update=item.update_id, previous_owner=record.owner)
             return "won"
         return "busy"
 
@@ -261,12 +263,12 @@ class ChatBot:
                                            if lead.group else None)
         except (Blocked, Skip) as error:
             reason = "blocked" if isinstance(error, Blocked) else str(error)
-            log.warning("chat %s: not answered (%s)", chat_id, reason)
+            log_event(log, "skipped", logging.WARNING, chat=chat_id, reason=reason)
             for item in items:
                 self.state.skip(self.key(item.update_id), f"tg:{chat_id}", reason, time.time())
             return True
         except TelegramError as error:  # retries exhausted; the claims stay ours
-            log.error("chat %s: Telegram unreachable (%s); will try again", chat_id, error)
+            log_event(log, "telegram_unreachable", logging.ERROR, chat=chat_id, detail=str(error))
             return False
         if turns:
             self.sessions.record(str(chat_id), turns)
@@ -274,8 +276,8 @@ class ChatBot:
             reply_id = sent if index == 0 else None
             self.state.confirm(self.key(item.update_id), reply_id, now,
                                reason=None if index == 0 else f"burst:{lead.update_id}")
-        log.info("answered chat %s (updates %s) with %d bubble(s)", chat_id,
-                 [i.update_id for i in items], len(bubbles))
+        log_event(log, "replied", chat=chat_id, updates=[i.update_id for i in items],
+                  bubbles=len(bubbles))
         return True
 
     async def send_bubbles(self, lead: Incoming, bubbles: list[str],
@@ -287,7 +289,7 @@ class ChatBot:
             record = self.state.mention(key)
             if record is not None:
                 if record.status == CLAIMED:
-                    log.warning("bubble %s may have gone out before a crash; not resending", key)
+                    log_event(log, "bubble_unconfirmed", logging.WARNING, bubble=key)
                 first_id = first_id or record.reply_id
                 continue
             if index > 0:
@@ -300,7 +302,7 @@ class ChatBot:
                 self.state.skip(key, author, "blocked", time.time())
                 raise
             except TelegramError as error:
-                log.error("bubble %s not sent: %s", key, error)
+                log_event(log, "bubble_not_sent", logging.ERROR, bubble=key, detail=str(error))
                 self.state.skip(key, author, f"send_failed: {error}"[:200], time.time())
                 continue
             self.state.confirm(key, str(message_id), time.time())
@@ -323,7 +325,7 @@ class ChatBot:
         try:
             reply = self.replier.reply_batch([request])[0]
         except Exception as error:  # a model failure skips this message, not the bot
-            log.exception("chat %s: the model failed", chat_id)
+            log_event(log, "model_failed", logging.ERROR, exc_info=True, chat=chat_id)
             raise Skip("model_error") from error
         bubbles = [text for text in map(clean_reply, reply.messages) if text]
         if not bubbles:

@@ -25,9 +25,10 @@ from backend.bots.ledger.stores import open_state
 from backend.bots.telegram.chat import ChatBot, DryRunApi, TelegramApi, make_bot, retry_seconds
 from backend.config import load_config
 from model.errors import InputError
+from model.logs import log_event
 from model.serve.load import load_replier
 
-log = logging.getLogger("backend.telegram")
+log = logging.getLogger("doppel.telegram")
 
 
 class Poller:
@@ -75,7 +76,8 @@ class Poller:
                 failures += 1
                 pause = retry_seconds(error) if isinstance(error, RetryAfter) \
                     else min(self.settings["telegram_backoff_s"] * 2 ** failures, 60.0)
-                log.warning("getUpdates failed (%s); next try in %.1f s", error, pause)
+                log_event(log, "get_updates_failed", logging.WARNING, detail=str(error),
+                          wait_s=round(pause, 1))
                 with contextlib.suppress(TimeoutError):  # a stop ends the pause
                     await asyncio.wait_for(self.stopping.wait(), pause)
                 continue
@@ -95,7 +97,7 @@ class Poller:
                 return
             elif self.dry_run and not fresh:
                 await asyncio.sleep(1.0)  # unconfirmed updates come back at once: don't spin
-        log.info("stopping: answering the messages in hand first")
+        log_event(log, "stopping", note="answering the messages in hand first")
         await self.chat.flush(force=True)
 
 
@@ -148,9 +150,6 @@ async def _main(settings: dict, args) -> int:
 
 
 def run(args) -> int:
-    logging.basicConfig(stream=sys.stderr, level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     overrides = {"bundle": args.bundle} if args.bundle else None
     settings = load_config(overrides)
     try:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 import time
 import uuid
 from collections import Counter
@@ -47,6 +46,7 @@ from backend.bots.x.client import (
 from backend.bots.x.tweet_text import fit_tweet
 from backend.config import load_config
 from model.errors import InputError
+from model.logs import log_event
 from model.serve.decode import Decoding
 from model.serve.load import load_replier
 from model.serve.runtime import ReplyRequest
@@ -54,12 +54,6 @@ from model.serve.runtime import ReplyRequest
 log = logging.getLogger("doppel.poller")
 CHUNK = 16  # mentions generated in one batch before their replies are posted
 JOINERS = {"newline": "\n", "space": " "}  # how a reply's bubbles share one tweet
-
-
-def event(name: str, level: int = logging.INFO, **fields) -> None:
-    """One structured log line: {"event": name, ...}; None fields are left out."""
-    fields = {key: value for key, value in fields.items() if value is not None}
-    log.log(level, json.dumps({"event": name, **fields}, ensure_ascii=False, default=str))
 
 
 @dataclass
@@ -115,7 +109,7 @@ class Poller:
         now = self.clock()
         wait_until = self.state.reset_time()
         if wait_until > now:
-            event("rate_limit_wait", seconds=round(wait_until - now, 1))
+            log_event(log, "rate_limit_wait", seconds=round(wait_until - now, 1))
             counters.skipped["rate_limit_wait"] += 1
             return counters.as_dict()
         try:
@@ -129,15 +123,15 @@ class Poller:
             reset = exc.reset_time or now + self.config["x_rate_limit_backoff_s"]
             self.state.set_reset_time(reset)
             counters.errors[exc.kind] += 1
-            event("rate_limited", logging.WARNING, reset_time=reset,
+            log_event(log, "rate_limited", logging.WARNING, reset_time=reset,
                   header=exc.reset_time is not None)
         except AuthError as exc:
             counters.errors[exc.kind] += 1
-            event("x_auth_failed", logging.ERROR, detail=str(exc),
+            log_event(log, "x_auth_failed", logging.ERROR, detail=str(exc),
                   hint="check the X_* credentials and the app's access level")
         except XError as exc:  # transient after retries, malformed, rejected: next poll
             counters.errors[exc.kind] += 1
-            event("poll_aborted", logging.WARNING, kind=exc.kind, detail=str(exc)[:300])
+            log_event(log, "poll_aborted", logging.WARNING, kind=exc.kind, detail=str(exc)[:300])
         if self.client.exhausted_until > self.clock() and not self.dry_run:
             self.state.set_reset_time(max(self.state.reset_time(), self.client.exhausted_until))
         return counters.as_dict()
@@ -146,14 +140,14 @@ class Poller:
         newest = self.client.newest_mention_id(self.bot["id"])
         if not self.dry_run:
             self.state.initialize(newest)
-        event("first_start", since_id=newest, note="backlog left unanswered")
+        log_event(log, "first_start", since_id=newest, note="backlog left unanswered")
 
     def _answer_new(self, counters: Counters) -> None:
         mentions, known, malformed = self.client.mentions(self.bot["id"], self.state.since_id())
         counters.seen += len(mentions)
         if malformed:
             counters.errors[MalformedResponse.kind] += malformed
-            event("malformed_tweets_skipped", logging.WARNING, count=malformed)
+            log_event(log, "malformed_tweets_skipped", logging.WARNING, count=malformed)
         # Mentions with a record were answered, skipped or claimed (recovery handles those).
         fresh = [m for m in mentions if self.state.mention(m.id) is None]
         self._handle(fresh, known, counters, claimed=False)
@@ -176,7 +170,7 @@ class Poller:
             if record.mention_id in answered:
                 self.state.confirm(record.mention_id, answered[record.mention_id], now)
                 counters.recovered += 1
-                event("claim_recovered", mention=record.mention_id,
+                log_event(log, "claim_recovered", mention=record.mention_id,
                       reply=answered[record.mention_id])
             elif self.state.take_over(record, self.owner, now):
                 retry.append(record)
@@ -186,7 +180,7 @@ class Poller:
                 self._skip(Planned(Tweet(record.mention_id, "", record.author_id),
                                    "mention_deleted"), counters)
         if found:
-            event("claims_retried", mentions=sorted(found))
+            log_event(log, "claims_retried", mentions=sorted(found))
         self._handle([found[i] for i in sorted(found, key=int)], {}, counters, claimed=True)
 
     # --- deciding, generating, posting ------------------------------------------------------
@@ -239,7 +233,7 @@ class Poller:
                                    planned_replies)
         if verdict.opt_out is not None and not self.dry_run:
             self.state.set_opted_out(mention.author_id, verdict.opt_out, self.clock())
-            event("opt_out" if verdict.opt_out else "opt_in", user=mention.author_id)
+            log_event(log, "opt_out" if verdict.opt_out else "opt_in", user=mention.author_id)
         context = list(reversed(thread[: self.config["x_context_tweets"]]))
         persona = self.persona or self.replier.default_persona
         return Planned(
@@ -275,7 +269,7 @@ class Poller:
 
     def _skip(self, plan: Planned, counters: Counters) -> None:
         counters.skipped[plan.skip] += 1
-        event("skipped", mention=plan.mention.id, author=plan.mention.author_id,
+        log_event(log, "skipped", mention=plan.mention.id, author=plan.mention.author_id,
               reason=plan.skip, dry_run=self.dry_run or None)
         if not self.dry_run:
             self.state.skip(plan.mention.id, plan.mention.author_id, plan.skip, self.clock())
@@ -283,7 +277,7 @@ class Poller:
     def _post(self, plan: Planned, counters: Counters, claimed: bool) -> None:
         mention = plan.mention
         if self.dry_run:
-            event("would_reply", mention=mention.id, message=plan.message, reply=plan.text)
+            log_event(log, "would_reply", mention=mention.id, message=plan.message, reply=plan.text)
             counters.replied += 1
             return
         if not claimed and not self.state.claim(mention.id, mention.author_id, self.owner,
@@ -298,16 +292,16 @@ class Poller:
         except UnconfirmedPost as exc:
             # The reply may exist: the claim stays, and once it is stale the timeline
             # decides (_recover). The poll stops here, as after any other failed call.
-            event("post_unconfirmed", logging.WARNING, mention=mention.id, detail=str(exc)[:300])
+            log_event(log, "post_unconfirmed", logging.WARNING, mention=mention.id, detail=str(exc)[:300])
             raise
         except RequestRejected as exc:  # e.g. the mention was deleted meanwhile
             plan.skip = "rejected"
             self._skip(plan, counters)
-            event("post_rejected", logging.WARNING, mention=mention.id, detail=str(exc)[:300])
+            log_event(log, "post_rejected", logging.WARNING, mention=mention.id, detail=str(exc)[:300])
             return
         self.state.confirm(mention.id, reply_id, self.clock())
         counters.replied += 1
-        event("replied", mention=mention.id, reply=reply_id, author=mention.author_id)
+        log_event(log, "replied", mention=mention.id, reply=reply_id, author=mention.author_id)
 
     def _settle_duplicate(self, plan: Planned, counters: Counters) -> None:
         """X refused the reply as a duplicate of a recent tweet of ours: done if that tweet
@@ -317,7 +311,7 @@ class Poller:
         if mention.id in answered:
             self.state.confirm(mention.id, answered[mention.id], self.clock())
             counters.duplicates += 1
-            event("duplicate_found_posted", mention=mention.id, reply=answered[mention.id])
+            log_event(log, "duplicate_found_posted", mention=mention.id, reply=answered[mention.id])
         else:
             plan.skip = "duplicate_content"
             self._skip(plan, counters)
@@ -326,7 +320,6 @@ class Poller:
 # --- command line and Lambda -------------------------------------------------------------
 def build_poller(config: dict, replier=None, *, dry_run: bool = False) -> Poller:
     if replier is None:
-
         replier = load_replier(config["bundle"], guard=config["memorisation_guard"])
     return Poller(make_client(config), open_state(config["bot_state"]), replier, config,
                   dry_run=dry_run)
@@ -338,32 +331,23 @@ def add_arguments(parser) -> None:
     parser.add_argument("--interval", type=float, help="seconds between polls (X_POLL_INTERVAL_S)")
 
 
-def _configure_logging() -> None:
-    if not log.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        log.addHandler(handler)
-        log.setLevel(logging.INFO)
-        log.propagate = False
-
-
 def run(args) -> int:
-    _configure_logging()
     config = load_config()
     poller = build_poller(config, dry_run=args.dry_run)
     interval = args.interval if args.interval is not None else config["x_poll_interval_s"]
     if args.once:
         print(json.dumps(poller.poll_once()), flush=True)
         return 0
-    event("poller_started", interval_s=interval, owner=poller.owner, dry_run=args.dry_run)
+    log_event(log, "poller_started", interval_s=interval, owner=poller.owner, dry_run=args.dry_run)
     while True:
         started = time.monotonic()
         try:
             totals = poller.poll_once()
             if totals["mentions_seen"] or totals["errors"]:
-                event("poll_done", **totals)
+                log_event(log, "poll_done", **totals)
         except Exception as exc:  # a bug or a broken state store: log, keep the loop alive
-            event("poll_crashed", logging.ERROR, error=type(exc).__name__, detail=str(exc)[:500])
+            log_event(log, "poll_crashed", logging.ERROR, error=type(exc).__name__,
+                      detail=str(exc)[:500])
         time.sleep(max(0.0, interval - (time.monotonic() - started)))
 
 
@@ -377,13 +361,12 @@ def handle_scheduled(event_payload=None, context=None, *args, replier=None, **kw
     loading the bundle a second time."""
     global _scheduled_poller
     try:
-        _configure_logging()
         if _scheduled_poller is None:  # load the model once per warm container
             _scheduled_poller = build_poller(load_config(), replier)
         totals = _scheduled_poller.poll_once()
-        event("scheduled_poll_done", **totals)
+        log_event(log, "scheduled_poll_done", **totals)
         return {"ok": True, **totals}
     except Exception as exc:  # anything at all: log it and let the next schedule try again
-        event("scheduled_poll_failed", logging.ERROR, error=type(exc).__name__,
-              detail=str(exc)[:500])
+        log_event(log, "scheduled_poll_failed", logging.ERROR, error=type(exc).__name__,
+                  detail=str(exc)[:500])
         return {"ok": False, "error": type(exc).__name__}
