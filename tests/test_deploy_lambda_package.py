@@ -71,7 +71,7 @@ ZIP_MODULES = {f"{name}.py" for name in (
     "model/serve/pretrained/replier",
 )}
 # --with-telegram adds the webhook route and the bot it drives.
-TELEGRAM_ZIP_MODULES = ZIP_MODULES | {"backend/bots/telegram/__init__.py",
+TELEGRAM_ZIP_MODULES = ZIP_MODULES | {"backend/bots/telegram/__init__.py", "backend/bots/telegram/api.py",
                                       "backend/bots/telegram/chat.py",
                                       "backend/bots/telegram/webhook.py"}
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from backend.bots.ledger.records import CLAIMED
 from backend.bots.ledger.sqlite import SqliteState
 from backend.bots.rules import clean_reply
 from backend.local.telegram_sandbox import TelegramWorld, serve
@@ -149,6 +150,31 @@ def wait_texts(sandbox, chat_id: int, count: int, bot) -> list[str]:
     wait_for(lambda: len(texts(sandbox, chat_id)) >= count,
              f"{count} message(s) in chat {chat_id}", log=bot.log)
     return texts(sandbox, chat_id)
+
+
+def test_a_send_that_timed_out_after_going_out_is_recorded_unconfirmed_not_resent(
+        sandbox, replier, demo_bundle, tmp_path):
+    """Telegram cannot say whether a timed-out send arrived: the bot never sends it again."""
+    state = tmp_path / "state.sqlite"
+    process = BotProcess(sandbox, state, demo_bundle, TELEGRAM_REQUEST_TIMEOUT_S="1").start()
+    try:
+        fault(sandbox, method="sendMessage", chat_id=1200, kind="hang", seconds=3, times=1)
+        update = say(sandbox, 1200, "hello")
+        want = expected(replier, "hello", update["update_id"])
+        # the held first bubble arrives after the second one
+        assert sorted(wait_texts(sandbox, 1200, len(want), process)) == sorted(want)
+        wait_for(lambda: any('"event": "bubble_unconfirmed"' in line for line in process.log),
+                 "the unconfirmed bubble", log=process.log)
+    finally:
+        process.stop()
+        fault_clear = requests.delete(f"{sandbox.url}/control/faults", timeout=5)
+        fault_clear.raise_for_status()
+    assert sorted(texts(sandbox, 1200)) == sorted(want)  # once, though the bot saw a timeout
+    assert len([c for c in calls(sandbox, 1200)
+                if c["method"] == "sendMessage" and c["status"] != "held"]) == len(want)
+    first = [record for record in SqliteState(state).all_mentions()
+             if record.mention_id.endswith(f":{update['update_id']}#0")]
+    assert [record.status for record in first] == [CLAIMED]
 
 
 def test_private_chat_gets_the_personas_reply_after_a_typing_action(sandbox, bot, replier):

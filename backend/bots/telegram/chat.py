@@ -7,45 +7,35 @@ goes out as several messages with a typing action between them. Commands: /perso
 [NAME] lists or switches personas, /forget clears the chat's context, /stop and /start
 opt the chat out and back in.
 
-Exactly-once: every update is claimed in the state store (backend/bots/ledger/sqlite.py, keyed
+Exactly-once: every update is claimed in the ledger (backend/bots/ledger/, keyed
 `tg<bot id>:<update id>`) before anything is sent, and each bubble is claimed and
 confirmed on its own (`...#<n>`). A claim older than the claim timeout (its process
 died) is taken over and the reply resumes at the first bubble not yet sent; replies are
 seeded by the update id, so the resumed reply is the one that was started. A bubble
 whose send was in flight during a crash is never sent twice (at-most-once, as the X
-bot). Flood limits (429 + retry_after) are waited out; a chat that blocked the bot (403)
-is recorded and not retried. Chat context and persona choices live in process memory.
+bot). A chat that blocked the bot (403) is recorded and not retried; Telegram's other
+errors and the retries are api.py's. Chat context and persona choices live in process memory.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import socket
 import time
 import uuid
-import warnings
 from dataclasses import dataclass, field
-from datetime import timedelta
 
-from telegram import Bot, ReplyParameters, Update, User
+from telegram import Update, User
 from telegram.error import (
-    BadRequest,
-    ChatMigrated,
-    Forbidden,
-    InvalidToken,
-    RetryAfter,
     TelegramError,
-    TimedOut,
 )
-from telegram.request import HTTPXRequest
 
 from backend.bots.ledger.records import CLAIMED
 from backend.bots.rules import Blocklist, clean_reply
+from backend.bots.telegram.api import Blocked, SendUnconfirmed
 from backend.web.sessions import SessionStore, Turn
-from model.errors import InputError
 from model.logs import log_event
 from model.serve.runtime import Replier, ReplyRequest, UnknownPersona
 from model.text import BRK_JOIN
@@ -54,19 +44,8 @@ log = logging.getLogger("doppel.telegram")
 COMMANDS = ("start", "stop", "forget", "persona", "help")
 
 
-class Blocked(Exception):
-    """The chat blocked the bot (403): record it, never retry."""
-
-
 class Skip(Exception):
     """Nothing to send for these messages; the argument is the recorded reason."""
-
-
-def retry_seconds(error: RetryAfter) -> float:
-    with warnings.catch_warnings():  # PTB warns that the type will become timedelta
-        warnings.simplefilter("ignore")
-        value = error.retry_after
-    return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
 @dataclass
@@ -109,60 +88,6 @@ def parse_update(update: Update, me: User) -> Incoming | None:
         return None
     cleaned = " ".join(w for w in text.split() if w.lower().rstrip(",:") != handle)
     return Incoming(**base, text=cleaned) if cleaned else None
-
-
-class TelegramApi:
-    """The Bot API calls the bot makes, with Telegram's flood and error rules applied."""
-
-    def __init__(self, bot: Bot, attempts: int, backoff_s: float):
-        self.bot, self.attempts, self.backoff_s = bot, max(attempts, 1), backoff_s
-
-    async def _call(self, make_call, idempotent: bool):
-        for attempt in range(1, self.attempts + 1):
-            last = attempt == self.attempts
-            try:
-                return await make_call()
-            except Forbidden as error:
-                raise Blocked(str(error)) from error
-            except (BadRequest, InvalidToken, ChatMigrated):
-                raise  # trying again cannot help
-            except RetryAfter as error:
-                if last:
-                    raise
-                wait = retry_seconds(error)  # a flood limit: wait exactly as long as told
-            except TimedOut:
-                if last or not idempotent:
-                    raise  # the message may have gone out: never send it twice
-                wait = self.backoff_s * 2 ** (attempt - 1)
-            except TelegramError:  # 5xx and connection errors
-                if last:
-                    raise
-                wait = self.backoff_s * 2 ** (attempt - 1)
-            log_event(log, "telegram_call_retry", logging.WARNING, attempt=attempt,
-                      wait_s=round(wait, 1))
-            await asyncio.sleep(wait)
-
-    async def send(self, chat_id: int, text: str, reply_to: int | None = None) -> int:
-        parameters = ReplyParameters(reply_to, allow_sending_without_reply=True) \
-            if reply_to is not None else None
-        message = await self._call(lambda: self.bot.send_message(
-            chat_id, text, reply_parameters=parameters), idempotent=False)
-        return message.message_id
-
-    async def typing(self, chat_id: int) -> None:
-        await self._call(lambda: self.bot.send_chat_action(chat_id, "typing"), idempotent=True)
-
-
-class DryRunApi:
-    """Prints what would be sent instead of sending it."""
-
-    async def send(self, chat_id: int, text: str, reply_to: int | None = None) -> int:
-        print(json.dumps({"would_send": text, "chat_id": chat_id, "reply_to": reply_to},
-                         ensure_ascii=False), flush=True)
-        return 0
-
-    async def typing(self, chat_id: int) -> None:
-        return None
 
 
 @dataclass
@@ -301,6 +226,10 @@ class ChatBot:
             except Blocked:
                 self.state.skip(key, author, "blocked", time.time())
                 raise
+            except SendUnconfirmed as error:  # left claimed: at most once, as after a crash
+                log_event(log, "bubble_unconfirmed", logging.WARNING, bubble=key,
+                          detail=str(error))
+                continue
             except TelegramError as error:
                 log_event(log, "bubble_not_sent", logging.ERROR, bubble=key, detail=str(error))
                 self.state.skip(key, author, f"send_failed: {error}"[:200], time.time())
@@ -368,14 +297,3 @@ class ChatBot:
             return str(error)
         self.sessions.forget(str(chat_id))
         return f"Now talking as {self.personas[chat_id]}."
-
-
-def make_bot(settings: dict) -> Bot:
-    token = settings["telegram_bot_token"]
-    if not token:
-        raise InputError("TELEGRAM_BOT_TOKEN is not set (the token @BotFather gave the bot; "
-                         "any value works against the local telegram-sandbox)")
-    timeout = settings["telegram_request_timeout_s"]
-    return Bot(token, base_url=settings["telegram_api_base"].rstrip("/") + "/bot",
-               request=HTTPXRequest(connect_timeout=timeout, read_timeout=timeout),
-               get_updates_request=HTTPXRequest(connect_timeout=timeout, read_timeout=timeout))

@@ -22,7 +22,8 @@ from telegram.error import InvalidToken, RetryAfter, TelegramError
 
 from backend.bots.ledger.sqlite import SqliteState
 from backend.bots.ledger.stores import open_state
-from backend.bots.telegram.chat import ChatBot, DryRunApi, TelegramApi, make_bot, retry_seconds
+from backend.bots.telegram.api import DryRunApi, TelegramApi, make_bot, retry_seconds
+from backend.bots.telegram.chat import ChatBot
 from backend.config import load_config
 from model.errors import InputError
 from model.logs import log_event

@@ -23,7 +23,8 @@ from flask import Blueprint, current_app, jsonify, request
 from telegram import Update
 
 from backend.bots.ledger.stores import open_state
-from backend.bots.telegram.chat import ChatBot, TelegramApi, make_bot
+from backend.bots.telegram.api import TelegramApi, make_bot
+from backend.bots.telegram.chat import ChatBot
 from backend.web.schema import json_media_type_error
 from model.serve.runtime import Replier
 

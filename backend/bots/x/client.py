@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import requests
+import tenacity
 import tweepy
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
@@ -184,20 +185,25 @@ class XClient:
         self.write_user_auth = client.consumer_key is not None
         self.exhausted_until = 0.0  # latest reset time of a window we used up
 
+    def _backoff(self, retry_state: tenacity.RetryCallState) -> float:
+        """Exponential back-off with jitter: half to all of min(cap, base * 2**n)."""
+        ceiling = min(self.backoff_cap_s, self.backoff_s * 2 ** (retry_state.attempt_number - 1))
+        return ceiling * (0.5 + self.random.random() / 2)
+
     def _call(self, method, repeatable: bool = True, **kwargs) -> dict:
         """One API call with retries on transient failures; returns the parsed JSON body.
 
         `repeatable` False: the call changes X (a post), see `_translate`."""
-        for attempt in range(self.attempts):
+        def attempt():
             try:
-                response = method(**kwargs)
-                break
+                return method(**kwargs)
             except Exception as exc:  # translated, or re-raised by _translate
-                error = _translate(exc, repeatable=repeatable)
-                if not isinstance(error, TransientError) or attempt == self.attempts - 1:
-                    raise error from None
-                ceiling = min(self.backoff_cap_s, self.backoff_s * 2**attempt)
-                self.sleep(ceiling * (0.5 + self.random.random() / 2))
+                raise _translate(exc, repeatable=repeatable) from None
+
+        response = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(self.attempts),
+            retry=tenacity.retry_if_exception_type(TransientError),  # never UnconfirmedPost
+            wait=self._backoff, sleep=self.sleep, reraise=True)(attempt)
         remaining = response.headers.get("x-rate-limit-remaining")
         reset = response.headers.get("x-rate-limit-reset")
         if remaining == "0" and reset and reset.isdigit():
