@@ -148,6 +148,7 @@ BAD_BODIES = [
     ({"message": "hi", "session_id": ""}, "session_id"),
     ({"message": "hi", "session_id": "has space"}, "session_id"),
     ({"message": "hi", "session_id": "abc\n"}, "session_id"),  # $ is the end, as in ECMA-262
+    ({"message": "hi \ud800"}, "message"),  # a lone surrogate is no text
     ({"message": "hi", "persona": None}, "persona"),
     ({"message": "hi", "temprature": 1}, "temprature"),
 ]

@@ -174,6 +174,14 @@ def test_patterns_agree_with_an_ecma_262_engine():
     assert disagree == []
 
 
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), {"a": [1.0, float("-inf")]}])
+def test_nan_and_infinities_are_not_numbers(value):
+    schema = {"type": "number"} if isinstance(value, float) else \
+        {"type": "object", "properties": {"a": {"type": "array", "items": {"type": "number"}}}}
+    with pytest.raises(ValidationError, match="must be a number"):
+        validate(value, schema)
+
+
 @pytest.mark.parametrize("pattern", [r"\bword", r"\p{L}", r"(a)\1", r"(?<name>a)", r"[]",
                                      r"[\S]"])
 def test_pattern_syntax_whose_meaning_may_differ_is_refused(pattern):

@@ -1,17 +1,22 @@
 """The reply API's shapes, defined once: published as OpenAPI and enforced by `validate`.
 
-`validate` interprets exactly the JSON Schema keywords the schemas below use (and
-refuses any other), so /openapi.json and the server's checks cannot drift apart. A
-`pattern` means what it means to JSON Schema (ECMA-262), not to Python's `re`.
+`validate` checks a value with fastjsonschema (a maintained, pure-Python JSON Schema
+validator: the Lambda zip is built offline from manylinux wheels, and jsonschema would
+bring the compiled rpds-py), compiled once per schema, so /openapi.json and the server's
+checks cannot drift apart. A `pattern` means what it means to JSON Schema (ECMA-262),
+not to Python's `re`: each is translated before compiling (`_ecma_pattern`), so `$` is
+the end of the string and an id "abc\n" is refused.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import math
 import re
 from typing import Any
 
+import fastjsonschema
 from werkzeug.http import parse_options_header
 
 MAX_BODY_BYTES = 16 * 1024
@@ -27,10 +32,6 @@ _TYPE_NAMES = {
     "array": "an array",
     "object": "an object",
 }
-_CHECKED = {"type", "properties", "required", "additionalProperties", "items", "enum",
-            "minLength", "maxLength", "pattern", "minimum", "maximum", "exclusiveMinimum",
-            "maxItems"}
-_ANNOTATIONS = {"description", "examples", "title"}
 # ECMA-262's \d, \w and \s as Python character-class members: ASCII digits and word
 # characters (Python's are Unicode-wide), and WhiteSpace plus LineTerminator (Python's
 # \s lacks U+FEFF and has U+001C..U+001F).
@@ -209,81 +210,77 @@ def json_media_type_error(content_type: str | None) -> str:
 
 def validate(value: Any, schema: dict, field: str = "body") -> None:
     """Raise ValidationError for the first place where `value` breaks `schema`."""
-    unknown = set(schema) - _CHECKED - _ANNOTATIONS
-    if unknown:
-        raise AssertionError(f"schema keyword(s) {sorted(unknown)} are not enforced")
-    _check_type(value, schema["type"], field)
-    if "enum" in schema and value not in schema["enum"]:
-        known = ", ".join(schema["enum"])
-        raise ValidationError(field, f"{field} must be one of: {known} (got {value!r})",
-                              "enum")
-    if isinstance(value, str):
-        _check_string(value, schema, field)
-    elif isinstance(value, (int, float)):
-        _check_number(value, schema, field)
-    elif isinstance(value, list):
-        if len(value) > schema.get("maxItems", math.inf):
-            raise ValidationError(field, f"{field} has {len(value)} items; at most "
-                                         f"{schema['maxItems']} allowed")
-        for index, item in enumerate(value):
-            validate(item, schema["items"], f"{field}[{index}]")
-    elif isinstance(value, dict):
-        _check_object(value, schema, field)
-
-
-def _check_type(value: Any, type_name: str, field: str) -> None:
-    ok = {
-        "string": isinstance(value, str),
-        "number": isinstance(value, (int, float)) and not isinstance(value, bool),
-        # JSON Schema counts 3.0 as an integer; callers convert with int()
-        "integer": (isinstance(value, int) and not isinstance(value, bool))
-        or (isinstance(value, float) and value.is_integer()),
-        "array": isinstance(value, list),
-        "object": isinstance(value, dict),
-    }[type_name]
-    if type_name == "number" and ok and not math.isfinite(value):
-        ok = False
-    if not ok:
-        raise ValidationError(field, f"{field} must be {_TYPE_NAMES[type_name]}")
-
-
-def _check_string(value: str, schema: dict, field: str) -> None:
-    if len(value) < schema.get("minLength", 0):
-        raise ValidationError(field, f"{field} must not be empty")
-    if len(value) > schema.get("maxLength", math.inf):
-        raise ValidationError(field, f"{field} is {len(value)} characters; at most "
-                                     f"{schema['maxLength']} allowed")
+    _check_values(value, field)
     try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValidationError(field, f"{field} is not valid unicode") from None
-    if "pattern" in schema and not _ecma_pattern(schema["pattern"]).search(value):
-        raise ValidationError(field, f"{field} must match {schema['pattern']}")
+        _validator(json.dumps(schema, sort_keys=True))(value)
+    except fastjsonschema.JsonSchemaValueException as error:
+        raise _validation_error(error, field) from None
 
 
-def _check_number(value: float, schema: dict, field: str) -> None:
-    if "minimum" in schema and value < schema["minimum"]:
-        raise ValidationError(field, f"{field} must be at least {schema['minimum']}")
-    if "exclusiveMinimum" in schema and value <= schema["exclusiveMinimum"]:
-        raise ValidationError(field, f"{field} must be above {schema['exclusiveMinimum']}")
-    if "maximum" in schema and value > schema["maximum"]:
-        raise ValidationError(field, f"{field} must be at most {schema['maximum']}")
+@functools.lru_cache(maxsize=64)
+def _validator(schema_json: str):
+    """The compiled validator of a schema, its patterns spelled in Python's `re`."""
+    return fastjsonschema.compile(_python_patterns(json.loads(schema_json)))
 
 
-def _check_object(value: dict, schema: dict, field: str) -> None:
-    properties = schema.get("properties", {})
-    for name in schema.get("required", []):
-        if name not in value:
-            raise ValidationError(name, f"{name} is required")
-    if schema.get("additionalProperties", True) is False:
-        extra = sorted(set(value) - set(properties))
-        if extra:
-            raise ValidationError(extra[0], f"unknown field {extra[0]!r}; allowed: "
-                                            f"{', '.join(properties)}")
-    for name, sub_schema in properties.items():
-        if name in value:
-            inner = name if field == "body" else f"{field}.{name}"
-            validate(value[name], sub_schema, inner)
+def _python_patterns(schema):
+    """A copy of `schema` whose `pattern`s mean in Python what they mean to ECMA-262; the
+    original stays beside each (x-ecma-pattern) for the error message."""
+    if isinstance(schema, list):
+        return [_python_patterns(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    copy = {key: _python_patterns(value) for key, value in schema.items()}
+    if isinstance(schema.get("pattern"), str):
+        copy["pattern"] = _ecma_pattern(schema["pattern"]).pattern
+        copy["x-ecma-pattern"] = schema["pattern"]
+    return copy
+
+
+def _check_values(value: Any, field: str) -> None:
+    """What JSON Schema leaves to the parser: NaN and infinities (Python's json reads
+    them) are not numbers, and a string must be encodable (no lone surrogates)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValidationError(field, f"{field} must be a number", "type")
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValidationError(field, f"{field} is not valid unicode") from None
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_values(item, f"{field}[{index}]")
+    elif isinstance(value, dict):
+        for name, item in value.items():
+            _check_values(item, name if field == "body" else f"{field}.{name}")
+
+
+def _validation_error(error: fastjsonschema.JsonSchemaValueException,
+                      root: str) -> ValidationError:
+    """fastjsonschema's error as ours: the field as the API names it, a plain message."""
+    path = error.name.removeprefix("data").lstrip(".")
+    field = path or root
+    rule, schema, value = error.rule, error.definition, error.value
+    if rule == "required":
+        missing = next(name for name in schema["required"] if name not in value)
+        return ValidationError(missing, f"{missing} is required", rule)
+    if rule == "additionalProperties":
+        extra = sorted(set(value) - set(schema.get("properties", {})))[0]
+        return ValidationError(extra, f"unknown field {extra!r}; allowed: "
+                                      f"{', '.join(schema.get('properties', {}))}", rule)
+    messages = {
+        "type": lambda: f"must be {_TYPE_NAMES.get(schema['type'], schema['type'])}",
+        "enum": lambda: f"must be one of: {', '.join(map(str, schema['enum']))} (got {value!r})",
+        "minLength": lambda: "must not be empty",
+        "maxLength": lambda: f"is {len(value)} characters; at most {schema['maxLength']} allowed",
+        "pattern": lambda: f"must match {schema.get('x-ecma-pattern', schema['pattern'])}",
+        "minimum": lambda: f"must be at least {schema['minimum']}",
+        "exclusiveMinimum": lambda: f"must be above {schema['exclusiveMinimum']}",
+        "maximum": lambda: f"must be at most {schema['maximum']}",
+        "maxItems": lambda: f"has {len(value)} items; at most {schema['maxItems']} allowed",
+    }
+    text = messages[rule]() if rule in messages else error.message.removeprefix(error.name + " ")
+    return ValidationError(field, f"{field} {text}", rule)
 
 
 @functools.cache
