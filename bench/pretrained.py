@@ -4,7 +4,7 @@
 
 Defaults: data/models/demo-pretrained against data/models/demo (the baseline). Every
 figure comes from a fresh process per bundle and run, limited to one thread (one core):
-  - warm start: import + Replier.load with the serving cache present (the first load
+  - warm start: import + load_replier with the serving cache present (the first load
     assembles the graph; that cold figure is printed once per bundle);
   - RSS after loading and answering;
   - one reply at batch 1 with the bundle's default decoding, over 12 chat messages with

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from flask import Flask, jsonify, request
 from werkzeug.serving import make_server
 
+from backend.local.listening import serve_until_stopped
+
 BOT_ID = 7_000_000_001
 FAULT_KINDS = ("429", "403", "500", "hang")
 FAULT_FIELDS = {"method", "chat_id", "kind", "retry_after", "seconds", "after", "times"}
@@ -373,11 +375,5 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     world = TelegramWorld(username=args.username, token=args.token)
-    server = serve(world, port=args.port)
-    print(json.dumps({"event": "telegram_sandbox_listening", "url": server.url,
-                      "bot": world.username}), flush=True)
-    try:
-        server.thread.join()
-    finally:
-        server.stop()
-    return 0
+    return serve_until_stopped(serve(world, port=args.port), "telegram_sandbox_listening",
+                               bot=world.username)

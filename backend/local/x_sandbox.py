@@ -11,7 +11,6 @@ the answer).
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -25,6 +24,7 @@ from oauthlib.oauth1.rfc5849.utils import parse_authorization_header
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from backend.bots.x.client import SANDBOX_CREDENTIALS
+from backend.local.listening import serve_until_stopped
 from backend.local.x_world import (
     SANDBOX_USER_BEARER,
     SandboxError,
@@ -421,12 +421,6 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     world = World(bot_username=args.bot_username, state_path=args.state,
                   accept_duplicates=args.accept_duplicates)
-    server = serve(world, port=args.port)
-    print(json.dumps({"event": "sandbox_listening", "url": server.url,
-                      "bot": world.bot["username"],
-                      "accept_duplicates": world.accept_duplicates}), flush=True)
-    try:
-        server.thread.join()
-    finally:
-        server.stop()
-    return 0
+    return serve_until_stopped(serve(world, port=args.port), "sandbox_listening",
+                               bot=world.bot["username"],
+                               accept_duplicates=world.accept_duplicates)
