@@ -56,7 +56,7 @@ ZIP_MODULES = {f"{name}.py" for name in (
     "backend/web/__init__", "backend/web/api", "backend/web/app", "backend/web/batcher",
     "backend/web/metrics", "backend/web/pages", "backend/web/ratelimit", "backend/web/schema",
     "backend/web/service", "backend/web/sessions",
-    "backend/bots/__init__", "backend/bots/rules",
+    "backend/bots/__init__", "backend/bots/replies", "backend/bots/rules", "backend/bots/skips",
     "backend/bots/ledger/__init__", "backend/bots/ledger/dynamo", "backend/bots/ledger/records",
     "backend/bots/ledger/sqlite", "backend/bots/ledger/stores",
     "backend/bots/x/__init__", "backend/bots/x/client", "backend/bots/x/poller",

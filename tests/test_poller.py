@@ -183,9 +183,9 @@ def test_blocklist_filters_incoming_and_outgoing(sandbox, tmp_path, replier):
     bot.start()
     incoming = bot.post("frank", "@doppel hello")
     outgoing = bot.post("frank", "@doppel 12 34")
-    assert bot.poll()["skipped"] == {"blocked_incoming": 1, "blocked_reply": 1}
+    assert bot.poll()["skipped"] == {"blocked_incoming": 1, "blocked_outgoing": 1}
     assert skip_reasons(bot) == {incoming["id"]: "blocked_incoming",
-                                 outgoing["id"]: "blocked_reply"}
+                                 outgoing["id"]: "blocked_outgoing"}
     assert bot.tweets(author="doppel") == []
 
 

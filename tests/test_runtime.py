@@ -165,3 +165,10 @@ def test_chat_rejects_an_unknown_persona_up_front(run_cli, demo_bundle):
     result = run_cli("model", "chat", demo_bundle, "--persona", "Nobody", input="hi\n")
     assert result.returncode != 0
     assert "unknown persona 'Nobody'" in result.stderr
+
+
+def test_a_request_from_turns_names_speakers_only_when_the_persona_spoke():
+    plain = ReplyRequest.from_turns("and you?", [("hi", None), ("fine", None)], None, {"seed": 1})
+    assert (plain.context, plain.speakers, plain.decoding) == (["hi", "fine"], None, {"seed": 1})
+    mixed = ReplyRequest.from_turns("and you?", [("hi", None), ("fine", "Ana")], "Ana")
+    assert mixed.speakers == [None, "Ana", None] and mixed.persona == "Ana"

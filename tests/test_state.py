@@ -81,8 +81,8 @@ def test_skips_never_overwrite_a_done_mention(store):
     assert store.skip("21", "bob", "too_old", now=1.0)
     assert store.mention("21").reason == "too_old"
     assert store.claim("22", "bob", "run-a", now=1.0)
-    assert store.skip("22", "bob", "blocked_reply", now=2.0)  # our claim becomes a skip
-    assert (store.mention("22").status, store.mention("22").reason) == (SKIPPED, "blocked_reply")
+    assert store.skip("22", "bob", "blocked_outgoing", now=2.0)  # our claim becomes a skip
+    assert (store.mention("22").status, store.mention("22").reason) == (SKIPPED, "blocked_outgoing")
     assert store.claim("23", "bob", "run-a", now=1.0) and store.confirm("23", "7", now=2.0)
     assert not store.skip("23", "bob", "too_old", now=3.0)
     assert store.mention("23").status == DONE

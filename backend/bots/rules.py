@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from backend.bots.skips import BLOCKED_INCOMING, OPTED_OUT
 from backend.bots.x.client import Tweet
 from model.errors import InputError
 from model.pii import PII_TOKENS
@@ -116,7 +117,7 @@ class Rules:
             return Verdict(self._reason(mention, message, thread, bot, now, state,
                                         planned_replies), opt_out=False)
         if state.opted_out(mention.author_id):
-            return Verdict("opted_out")
+            return Verdict(OPTED_OUT)
         return Verdict(self._reason(mention, message, thread, bot, now, state, planned_replies))
 
     def _reason(self, mention: Tweet, message: str, thread: list[Tweet], bot: dict, now: float,
@@ -124,7 +125,7 @@ class Rules:
         if not message:
             return "empty_mention"
         if self.blocklist.blocks(message):
-            return "blocked_incoming"
+            return BLOCKED_INCOMING
         recent = state.replies_since(mention.author_id, now - 3600) + planned_replies
         if recent >= self.settings.user_replies_per_hour:
             return "user_hourly_cap"

@@ -50,11 +50,8 @@ def reply():
         session_id = secrets.token_urlsafe(SESSION_ID_BYTES)
     given = [(text, None) for text in body.get("context", [])]
     turns = [*history, *given]
-    speakers = [speaker for _, speaker in turns] + [None]
-    reply_request = ReplyRequest(
-        message=body["message"], context=[text for text, _ in turns],
-        persona=body.get("persona"), decoding=_decoding(body),
-        speakers=speakers if any(speakers) else None)
+    reply_request = ReplyRequest.from_turns(body["message"], turns, body.get("persona"),
+                                            _decoding(body))
     try:
         result, g.batch_size = service.decoder.submit(reply_request)
     except UnknownPersona as exc:

@@ -49,6 +49,15 @@ class ReplyRequest:
     decoding: dict = field(default_factory=dict)  # Decoding settings, e.g. {"seed": 3}
     speakers: list[str | None] | None = None  # speaker of each of context + [message]
 
+    @classmethod
+    def from_turns(cls, message: str, turns: Sequence[tuple[str, str | None]],
+                   persona: str | None = None, decoding: dict | None = None) -> ReplyRequest:
+        """A reply to `message` after `turns` (text, speaker), oldest first: the speaker is
+        the persona for the bot's own turns, None for the people it talks to."""
+        speakers = [speaker for _, speaker in turns] + [None]
+        return cls(message, [text for text, _ in turns], persona, dict(decoding or {}),
+                   speakers if any(speakers) else None)
+
 
 @dataclass
 class Reply:

@@ -33,7 +33,9 @@ from telegram.error import (
 )
 
 from backend.bots.ledger.records import CLAIMED
-from backend.bots.rules import Blocklist, clean_reply
+from backend.bots.replies import outgoing
+from backend.bots.rules import Blocklist
+from backend.bots.skips import BLOCKED_INCOMING, MODEL_ERROR, OPTED_OUT
 from backend.bots.telegram.api import Blocked, SendUnconfirmed
 from backend.web.sessions import SessionStore, Turn
 from model.logs import log_event
@@ -139,7 +141,7 @@ class ChatBot:
                 key = (item.chat_id, item.user_id, item.update_id)
                 self.bursts[key] = Burst([item], time.monotonic())
         elif self.state.opted_out(f"tg:{item.chat_id}"):
-            self.state.skip(self.key(item.update_id), f"tg:{item.chat_id}", "opted_out",
+            self.state.skip(self.key(item.update_id), f"tg:{item.chat_id}", OPTED_OUT,
                             time.time())
         else:
             burst = self.bursts.setdefault((item.chat_id, item.user_id), Burst())
@@ -245,22 +247,19 @@ class ChatBot:
         history = self.sessions.history(str(chat_id))
         message = BRK_JOIN.join(item.text for item in items)
         if self.blocklist.blocks(message):
-            raise Skip("blocked_incoming")
-        speakers = [speaker for _, speaker in history] + [None]
+            raise Skip(BLOCKED_INCOMING)
         persona = self.personas.get(chat_id, self.default_persona)
-        decoding = {**self.settings["telegram_decoding"], "seed": lead.update_id}
-        request = ReplyRequest(message, [text for text, _ in history], persona, decoding,
-                               speakers if any(speakers) else None)
+        request = ReplyRequest.from_turns(
+            message, history, persona,
+            {**self.settings["telegram_decoding"], "seed": lead.update_id})
         try:
             reply = self.replier.reply_batch([request])[0]
         except Exception as error:  # a model failure skips this message, not the bot
             log_event(log, "model_failed", logging.ERROR, exc_info=True, chat=chat_id)
-            raise Skip("model_error") from error
-        bubbles = [text for text in map(clean_reply, reply.messages) if text]
-        if not bubbles:
-            raise Skip("empty_reply")
-        if any(self.blocklist.blocks(text) for text in bubbles):
-            raise Skip("blocked_outgoing")
+            raise Skip(MODEL_ERROR) from error
+        bubbles, skip = outgoing(reply, self.blocklist)
+        if skip:
+            raise Skip(skip)
         return bubbles, [(message, None), (reply.text, reply.persona)]
 
     async def run_command(self, items: list[Incoming]) -> tuple[list[str], list[Turn]]:

@@ -31,7 +31,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from backend.bots.ledger.stores import open_state
-from backend.bots.rules import Blocklist, Rules, RuleSettings, clean_reply, strip_mentions
+from backend.bots.replies import outgoing
+from backend.bots.rules import Blocklist, Rules, RuleSettings, strip_mentions
+from backend.bots.skips import BLOCKED_OUTGOING
 from backend.bots.x.client import (
     AuthError,
     DuplicateContent,
@@ -77,8 +79,7 @@ class Planned:
     mention: Tweet
     skip: str | None = None
     message: str = ""
-    context: list[str] = field(default_factory=list)
-    speakers: list[str | None] = field(default_factory=list)
+    history: list[tuple[str, str | None]] = field(default_factory=list)  # (text, speaker)
     text: str | None = None  # the tweet to post
 
 
@@ -238,8 +239,8 @@ class Poller:
         persona = self.persona or self.replier.default_persona
         return Planned(
             mention, verdict.skip, message=strip_mentions(mention.text),
-            context=[strip_mentions(t.text) for t in context],
-            speakers=[persona if t.author_id == self.bot["id"] else None for t in context] + [None],
+            history=[(strip_mentions(t.text), persona if t.author_id == self.bot["id"] else None)
+                     for t in context],
         )
 
     def _generate(self, plans: list[Planned]) -> None:
@@ -250,22 +251,18 @@ class Poller:
             if not pending:
                 return
             retry = {"strategy": "sample"} if attempt else {}
-            requests = [ReplyRequest(
-                p.message, p.context, self.persona, speakers=p.speakers,
-                decoding={**decoding, **retry, "seed": (int(p.mention.id) + attempt) % 2**31},
+            requests = [ReplyRequest.from_turns(
+                p.message, p.history, self.persona,
+                {**decoding, **retry, "seed": (int(p.mention.id) + attempt) % 2**31},
             ) for p in pending]
             replies = self.replier.reply_batch(requests)
-            blocked = []
             for plan, reply in zip(pending, replies, strict=True):
-                text = fit_tweet([clean_reply(m) for m in reply.messages], joiner=self.joiner)
-                if not text:
-                    plan.skip = "empty_reply"
-                elif self.rules.blocklist.blocks(text):
-                    plan.skip = "blocked_reply"
-                    blocked.append(plan)
-                else:
-                    plan.skip, plan.text = None, text
-            pending = blocked
+                tweet, plan.skip = outgoing(reply, self.rules.blocklist, self._one_tweet)
+                plan.text = tweet[0] if tweet else None
+            pending = [plan for plan in pending if plan.skip == BLOCKED_OUTGOING]
+
+    def _one_tweet(self, bubbles: list[str]) -> list[str]:
+        return [fit_tweet(bubbles, joiner=self.joiner)]
 
     def _skip(self, plan: Planned, counters: Counters) -> None:
         counters.skipped[plan.skip] += 1
