@@ -10,12 +10,12 @@ import sys
 from model.cli import dispatch
 
 COMMANDS = {
-    "run": ("backend.run", "everything `make run` starts: sandbox, reply service, poller"),
-    "serve": ("backend.serve", "run the reply API and chat page under gunicorn"),
-    "poll": ("backend.poller", "answer X mentions (once, or every --interval seconds)"),
-    "sandbox": ("backend.sandbox", "a local X API v2 stand-in on 127.0.0.1"),
-    "telegram": ("backend.telegram_bot", "answer Telegram chats (long polling)"),
-    "telegram-sandbox": ("backend.telegram_sandbox", "a local Telegram Bot API stand-in"),
+    "run": ("backend.local.run", "everything `make run` starts: sandbox, reply service, poller"),
+    "serve": ("backend.web.serve", "run the reply API and chat page under gunicorn"),
+    "poll": ("backend.bots.x.poller", "answer X mentions (once, or every --interval seconds)"),
+    "sandbox": ("backend.local.x_sandbox", "a local X API v2 stand-in on 127.0.0.1"),
+    "telegram": ("backend.bots.telegram.polling", "answer Telegram chats (long polling)"),
+    "telegram-sandbox": ("backend.local.telegram_sandbox", "a local Telegram Bot API stand-in"),
 }
 
 

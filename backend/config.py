@@ -103,7 +103,7 @@ SETTINGS: dict[str, Setting] = {
     ),
     "memorisation_guard": Setting(
         "DOPPEL_MEMORISATION_GUARD", True, "withhold replies that copy a rare stretch of a "
-        "training reply (bundles with memorisation.npz; model/memorisation.py)", _bool
+        "training reply (bundles with memorisation.npz; model/serve/memorisation.py)", _bool
     ),
     "burst_pause_ms": Setting(
         "DOPPEL_BURST_PAUSE_MS", 1500, "chat page: pause that ends a burst of messages", int
@@ -130,7 +130,7 @@ SETTINGS: dict[str, Setting] = {
         "X_MAX_MENTION_AGE_S", 1800.0, "older mentions are skipped", float
     ),
     "x_blocklist": Setting(
-        "X_BLOCKLIST", str(ROOT / "backend" / "blocklist.txt"),
+        "X_BLOCKLIST", str(ROOT / "backend" / "bots" / "blocklist.txt"),
         "file of words (or re:regexes) that block incoming and outgoing text",
     ),
     "x_context_tweets": Setting(
@@ -156,7 +156,7 @@ SETTINGS: dict[str, Setting] = {
         "a claimed mention unconfirmed this long is checked and retried (must exceed a post)",
         float,
     ),
-    # --- Telegram channel (backend/telegram_bot.py, backend/telegram_webhook.py) ----------
+    # --- Telegram channel (backend/bots/telegram/polling.py, backend/bots/telegram/webhook.py) ----------
     "telegram_bot_token": Setting("TELEGRAM_BOT_TOKEN", "", "Telegram bot token from @BotFather"),
     "telegram_api_base": Setting(
         "TELEGRAM_API_BASE", "https://api.telegram.org",
@@ -188,7 +188,7 @@ SETTINGS: dict[str, Setting] = {
         _json_object,
     ),
     "telegram_blocklist": Setting(
-        "TELEGRAM_BLOCKLIST", str(ROOT / "backend" / "blocklist.txt"),
+        "TELEGRAM_BLOCKLIST", str(ROOT / "backend" / "bots" / "blocklist.txt"),
         "file of words (or re:regexes) that block incoming and outgoing text",
     ),
     "telegram_poll_timeout_s": Setting(

@@ -4,7 +4,7 @@
                            [--candidates 1000] [--ordinary 500] [--limit N] [--epochs N]
                            [--scrub] [--decoding JSON] [--skip-training]
 
-After Carlini et al., "The Secret Sharer" (2019); the method is model/canary.py:
+After Carlini et al., "The Secret Sharer" (2019); the method is model/eval/canary.py:
   1. the manifest's messages (first --limit conversations of each source) get canaries
      appended to training conversations of the persona: a locker code, a street address
      and a wifi password, each with its own random secret, planted 1, 4 and 16 times;
@@ -67,17 +67,17 @@ def plant_manifest(args, out: Path) -> list:
     """Planted messages and a manifest that trains on them, written into `out`."""
     import yaml
 
-    from model.canary import make_canaries, plant
-    from model.files import atomic_output
-    from model.manifest import load_manifest
-    from model.messages import write_jsonl
-    from model.pairs import (
+    from model.data.manifest import load_manifest
+    from model.data.messages import write_jsonl
+    from model.data.pairs import (
         messages_from_manifest,
         options_from_manifest,
         resolve_personas,
         speaker_counts,
         split_of,
     )
+    from model.eval.canary import make_canaries, plant
+    from model.files import atomic_output
 
     manifest = load_manifest(args.manifest)
     for source in manifest.sources:
@@ -125,10 +125,10 @@ def train(args, out: Path) -> None:
 def ordinary_refusals(replier, guard, out: Path, count: int, batch_size: int) -> dict:
     """Share of replies (bundle's decoding) to held-out chats of the persona the guard
     withholds: what the guard costs when nobody is fishing for secrets."""
-    from model.canary import withheld
-    from model.evaluate import generate
-    from model.manifest import load_manifest
-    from model.pairs import build_pairs_from_manifest, is_heldout
+    from model.data.manifest import load_manifest
+    from model.data.pairs import build_pairs_from_manifest, is_heldout
+    from model.eval.canary import withheld
+    from model.eval.evaluate import generate
 
     manifest = load_manifest(out / "manifest.yaml")
     fraction = manifest.train["val_fraction"]
@@ -141,13 +141,13 @@ def ordinary_refusals(replier, guard, out: Path, count: int, batch_size: int) ->
 
 
 def measure(args, out: Path, canaries: list) -> dict:
-    from model.canary import exposure, extract, extraction_prompts, summarise
-    from model.memorisation import MemorisationGuard
+    from model.eval.canary import exposure, extract, extraction_prompts, summarise
     from model.pii import scrub_pii
-    from model.runtime import Replier
+    from model.serve.load import load_replier
+    from model.serve.memorisation import MemorisationGuard
 
     bundle = out / "bundle"
-    replier = Replier.load(bundle, threads=max(args.threads, 1), guard=False)
+    replier = load_replier(bundle, threads=max(args.threads, 1), guard=False)
     guard = MemorisationGuard.load(bundle)
     batch = 16 if replier.meta["kind"] == "pretrained" else 256
     started = time.perf_counter()
@@ -200,12 +200,12 @@ def show(report: dict) -> None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from model.manifest import load_manifest
+    from model.data.manifest import load_manifest
 
     out = args.out or ROOT / "runs" / f"canary-{load_manifest(args.manifest).name}"
     out.mkdir(parents=True, exist_ok=True)
     if args.skip_training:
-        from model.canary import Canary
+        from model.eval.canary import Canary
 
         canaries = [Canary(**row) for row in
                     json.loads((out / "canaries.json").read_text(encoding="utf-8"))]

@@ -4,7 +4,7 @@
 
 Defaults: data/models/demo-pretrained against data/models/demo (the baseline). Every
 figure comes from a fresh process per bundle and run, limited to one thread (one core):
-  - warm start: import + Replier.load with the serving cache present (the first load
+  - warm start: import + load_replier with the serving cache present (the first load
     assembles the graph; that cold figure is printed once per bundle);
   - RSS after loading and answering;
   - one reply at batch 1 with the bundle's default decoding, over 12 chat messages with
@@ -42,8 +42,9 @@ CHATS = [
 CHILD = """
 import json, os, resource, statistics, sys, time
 started = time.perf_counter()
-from model.runtime import Replier, ReplyRequest
-replier = Replier.load(sys.argv[1], threads=1)
+from model.serve.load import load_replier
+from model.serve.runtime import Replier, ReplyRequest
+replier = load_replier(sys.argv[1], threads=1)
 load_s = time.perf_counter() - started
 chats = json.loads(sys.argv[2])
 requests = [ReplyRequest(message, context, decoding={"seed": i})

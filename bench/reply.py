@@ -39,8 +39,9 @@ GREEDY_20 = {"strategy": "greedy", "min_len": 20, "max_len": 20, "repetition_pen
 FRESH_PROCESS = """
 import json, resource, sys, time
 start, cpu = time.perf_counter(), time.process_time()
-from model.runtime import Replier
-replier = Replier.load(sys.argv[1], threads=int(sys.argv[2]))
+from model.serve.load import load_replier
+from model.serve.runtime import Replier
+replier = load_replier(sys.argv[1], threads=int(sys.argv[2]))
 loaded, loaded_cpu = time.perf_counter() - start, time.process_time() - cpu
 replier.reply("hey, how are you?", seed=1)
 rss = int(open("/proc/self/status").read().split("VmRSS:")[1].split()[0]) / 1024
@@ -80,9 +81,10 @@ def fresh_process(bundle: Path, threads: int, runs: int) -> dict:
 def keras_engines(bundle: Path, threads: int):
     """(predict-loop greedy, tf.function greedy) callables for the bundle's keras/ model."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from model.bundle import read_bundle
-    from model.export import NEXT, graph_functions, inference_for
-    from model.train import KERAS_FILE, load_keras_model, setup_tensorflow
+    from model.serve.bundle import read_bundle
+    from model.train.export import NEXT, graph_functions, inference_for
+    from model.train.nets import load_keras_model, setup_tensorflow
+    from model.train.training_data import KERAS_FILE
 
     tf, keras = setup_tensorflow(0, threads)
     meta = read_bundle(bundle)
@@ -135,11 +137,12 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-keras", action="store_true", help="skip the TensorFlow engines")
     args = parser.parse_args()
-    from model.runtime import Replier, ReplyRequest
+    from model.serve.load import load_replier
+    from model.serve.runtime import ReplyRequest
 
     figures: dict[str, tuple[float, float]] = {}  # name -> (wall, cpu)
     fresh = fresh_process(args.bundle, args.threads, runs=5)
-    replier = Replier.load(args.bundle, threads=args.threads)
+    replier = load_replier(args.bundle, threads=args.threads)
     tok = replier.tokenizer
 
     def ours(settings):

@@ -4,7 +4,7 @@
                           [--max-reply 48]
 
 Same pairs, same model (the manifest's, built twice from one seed), one process:
-  - ours: `model.training_data.make_dataset` (length buckets, each batch padded only to
+  - ours: `model.train.training_data.make_dataset` (length buckets, each batch padded only to
     its own longest example, a fresh shuffle per epoch);
   - baseline (keras-io `lstm_seq2seq` style): every example padded to the longest
     context / reply of the whole data set, one shuffled NumPy array fed to `fit`.
@@ -70,16 +70,16 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
 
-    from model.manifest import load_manifest
-    from model.train import build_model, setup_tensorflow
-    from model.training_data import make_dataset, prepare
+    from model.data.manifest import load_manifest
+    from model.train.nets import build_model, setup_tensorflow
+    from model.train.training_data import make_dataset, prepare
 
     manifest = load_manifest(args.manifest)
     manifest.model.update(max_context_tokens=args.max_context, max_reply_tokens=args.max_reply)
     data = prepare(manifest)
     seed, batch = manifest.train["seed"], manifest.train["batch_size"]
     _, keras = setup_tensorflow(seed, args.threads)
-    from model.layers import masked_token_loss
+    from model.train.layers import masked_token_loss
 
     examples = data.train[:args.pairs] if args.pairs else data.train
     real_tokens = sum(len(context) + len(reply) + 1 for context, reply, _ in examples)

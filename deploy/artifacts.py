@@ -11,7 +11,7 @@ and a cached download never goes stale. SHA256SUMS is put last, so a version wit
 it is an interrupted upload and is neither trusted nor skipped. A pretrained bundle ships
 only what fine-tuning changed; its base goes up once per sha256 before the bundle, and a
 download puts it where the runtime looks for a base it cannot find installed
-(model.pretrained.assemble.stored_base).
+(model.serve.pretrained.assemble.stored_base).
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ from pathlib import Path, PurePosixPath
 from botocore.exceptions import ClientError
 
 from deploy.aws import Aws, add_aws_arguments, ensure_bucket, error_code, parse_s3_url
-from model.bundle import BUNDLE_JSON, BundleError, read_bundle, verify_bundle
 from model.errors import InputError
 from model.files import sha256_file
+from model.serve.bundle import BUNDLE_JSON, BundleError, read_bundle, verify_bundle
 
 SUMS = "SHA256SUMS"
 LATEST = "LATEST"
@@ -116,7 +116,7 @@ def _upload_base(s3, root: Path, meta: dict, bucket: str, prefix: str) -> list[s
     """Put a pretrained bundle's base (found as the runtime finds it) unless it is there."""
     if meta.get("kind") != "pretrained":
         return []
-    from model.pretrained.assemble import open_base
+    from model.serve.pretrained.assemble import open_base
 
     key = _base_key(prefix, meta["base"])
     if object_exists(s3, bucket, key):
@@ -128,7 +128,7 @@ def _upload_base(s3, root: Path, meta: dict, bucket: str, prefix: str) -> list[s
 
 def _download_base(s3, bucket: str, prefix: str, base_meta: dict, url: str) -> None:
     """Fetch a pretrained bundle's base into the runtime's base store once, verified."""
-    from model.pretrained.assemble import stored_base
+    from model.serve.pretrained.assemble import stored_base
 
     target = stored_base(base_meta)
     if target.is_file() and sha256_file(target) == base_meta["sha256"]:

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import time
 from pathlib import Path
 from string import Template
 
+import tenacity
 from botocore.exceptions import ClientError
 
 from deploy.artifacts import DEFAULT_PREFIX, object_exists, resolve_url, upload_bundle
@@ -126,18 +126,17 @@ def latest_al2023_ami(ssm) -> str:
                          "pass --ami") from None
 
 
+def _profile_not_visible_yet(error: BaseException) -> bool:
+    return isinstance(error, ClientError) and error_code(error) == "InvalidParameterValue" \
+        and "iam" in str(error).lower()
+
+
+@tenacity.retry(stop=tenacity.stop_after_attempt(IAM_PROPAGATION_TRIES),
+                wait=tenacity.wait_fixed(5), reraise=True,
+                retry=tenacity.retry_if_exception(_profile_not_visible_yet))
 def run_instance(ec2, name: str, request: dict) -> str:
     """run_instances, retried while a fresh instance profile is not yet visible to EC2."""
-    for attempt in range(IAM_PROPAGATION_TRIES):
-        try:
-            return ec2.run_instances(**request)["Instances"][0]["InstanceId"]
-        except ClientError as error:
-            unknown_profile = error_code(error) == "InvalidParameterValue" and (
-                "iam" in str(error).lower())
-            if not unknown_profile or attempt == IAM_PROPAGATION_TRIES - 1:
-                raise
-            time.sleep(5)
-    raise AssertionError("unreachable")
+    return ec2.run_instances(**request)["Instances"][0]["InstanceId"]
 
 
 # --- the commands -----------------------------------------------------------------------------

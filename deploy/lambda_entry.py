@@ -11,15 +11,17 @@ Deploy-time values come from the function's environment, never from the zip.
 
 from __future__ import annotations
 
-from backend.app import create_app
+from backend.web.app import create_app
 from deploy.bootstrap import cold_start
+from model.logs import setup_logging
 
+setup_logging(take_over_root=True)  # Zappa's handler has called basicConfig already
 cold_start()
 app = create_app()  # reads the environment set up above
 
 
 def handle_scheduled(event=None, context=None, *args, **kwargs) -> dict:
     """The scheduled poll (Zappa event), answering with the app's model; never raises."""
-    from backend.poller import handle_scheduled as poll  # tweepy & co: not for web requests
+    from backend.bots.x.poller import handle_scheduled as poll  # tweepy & co: not for web requests
 
     return poll(event, context, replier=app.extensions["doppel"].replier)

@@ -49,10 +49,10 @@ EXTRA_REQUIREMENTS = ("durationpy",)  # zappa.utilities imports it (zappa itself
 UNUSED_DISTRIBUTIONS = ("gunicorn", "huggingface_hub", "hf_xet", "fsspec", "filelock", "tqdm",
                         "httpx2", "httpcore2", "truststore", "protobuf", "flatbuffers",
                         "packaging")
-# The Telegram webhook (backend/telegram_webhook.py) and what only it needs: in the zip
+# The Telegram webhook (backend/bots/telegram/webhook.py) and what only it needs: in the zip
 # with --with-telegram only. The site cache keeps them, so both variants share it.
 TELEGRAM_DISTRIBUTIONS = ("python-telegram-bot", "httpx", "httpcore", "anyio", "h11")
-TELEGRAM_MODULES = ("backend.telegram_webhook",)
+TELEGRAM_MODULES = ("backend.bots.telegram.webhook",)
 # Offline tooling inside packages we keep (model conversion and quantization, Fortran
 # wrappers), never imported when they are.
 UNUSED_SUBPACKAGES = ("onnxruntime/transformers", "onnxruntime/quantization",
@@ -64,8 +64,8 @@ ENTRY_MODULES = ("deploy.lambda_entry", *TELEGRAM_MODULES)
 PROJECT_PACKAGES = ("backend", "model", "deploy")
 # The only non-Python files that ship: the chat page and the reply blocklist. An
 # allowlist, so a stand-in's page (the X sandbox's) or a stray local file never does.
-DATA_FILES = ("backend/templates/chat.html", "backend/static/chat.css", "backend/static/chat.js",
-              "backend/blocklist.txt")
+DATA_FILES = ("backend/web/templates/chat.html", "backend/web/static/chat.css", "backend/web/static/chat.js",
+              "backend/bots/blocklist.txt")
 MAX_UNZIPPED_BYTES = 250 * 1024 * 1024  # Lambda's limit for a zip deployment
 ZIP_TIME = (2020, 1, 1, 0, 0, 0)  # fixed, so an unchanged tree zips to the same bytes
 COMPILED_TAG = f"cpython-{PYTHON_VERSION.replace('.', '')}"  # __pycache__/NAME.TAG.pyc

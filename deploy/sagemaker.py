@@ -38,9 +38,9 @@ from deploy.aws import (
     parse_s3_url,
 )
 from deploy.source import ROOT, source_tarball
-from model.bundle import verify_bundle
+from model.data.manifest import load_manifest
 from model.errors import InputError
-from model.manifest import load_manifest
+from model.serve.bundle import verify_bundle
 
 DEFAULT_IMAGE = "763104351884.dkr.ecr.{region}.amazonaws.com/tensorflow-training:2.19.0-gpu-py312"
 CONTAINER_INPUT = "/opt/ml/input/data/training"

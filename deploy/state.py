@@ -1,6 +1,6 @@
 """The poller's DynamoDB table (`BOT_STATE=dynamodb://<table>`): create, inspect, delete.
 
-The schema is backend/state_dynamo.py's (`create_table`), so the table the deploy
+The schema is backend/bots/ledger/dynamo.py's (`create_table`), so the table the deploy
 command makes is exactly the one the poller reads and writes.
 """
 
@@ -10,7 +10,7 @@ import argparse
 
 from botocore.exceptions import ClientError
 
-from backend.state_dynamo import create_table
+from backend.bots.ledger.dynamo import create_table
 from deploy.aws import Aws, add_aws_arguments, error_code
 
 

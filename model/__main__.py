@@ -10,12 +10,12 @@ import sys
 from model.cli import dispatch
 
 COMMANDS = {
-    "ingest": ("model.ingest_cli", "read chat exports, write message JSONL"),
-    "pairs": ("model.pairs_cli", "build (context -> reply) training pairs for a persona"),
-    "train": ("model.train", "train a model bundle from a manifest"),
-    "export": ("model.export", "write the ONNX graphs of a trained bundle"),
-    "eval": ("model.evaluate", "evaluate a bundle against baselines"),
-    "chat": ("model.chat", "chat with a bundle in the terminal"),
+    "ingest": ("model.data.ingest_cli", "read chat exports, write message JSONL"),
+    "pairs": ("model.data.pairs_cli", "build (context -> reply) training pairs for a persona"),
+    "train": ("model.train.trainer", "train a model bundle from a manifest"),
+    "export": ("model.train.export", "write the ONNX graphs of a trained bundle"),
+    "eval": ("model.eval.evaluate", "evaluate a bundle against baselines"),
+    "chat": ("model.serve.chat", "chat with a bundle in the terminal"),
 }
 
 

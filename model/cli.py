@@ -16,6 +16,7 @@ import signal
 import sys
 
 from model.errors import InputError
+from model.logs import setup_logging
 
 
 def dispatch(prog: str, doc: str, commands: dict[str, tuple[str, str]],
@@ -32,6 +33,7 @@ def dispatch(prog: str, doc: str, commands: dict[str, tuple[str, str]],
             module = importlib.import_module(module_name)
             module.add_arguments(sub)
     args = parser.parse_args(argv)
+    setup_logging()
     if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
         signal.signal(signal.SIGTERM, _terminated)
     try:

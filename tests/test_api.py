@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 
 import pytest
 
-from backend.app import create_app
-from backend.ratelimit import Buckets, RateLimiter
-from backend.schema import MAX_BODY_BYTES, MAX_CONTEXT_ITEMS, MAX_MESSAGE_CHARS
-from backend.sessions import SessionStore, SqliteSessionStore
-from model.runtime import Replier, ReplyRequest
+from backend.web.app import create_app
+from backend.web.ratelimit import Buckets, RateLimiter
+from backend.web.schema import MAX_BODY_BYTES, MAX_CONTEXT_ITEMS, MAX_MESSAGE_CHARS
+from backend.web.sessions import SessionStore, SqliteSessionStore
+from model.logs import record_fields
+from model.serve.load import load_replier
+from model.serve.runtime import ReplyRequest
 
 
 @pytest.fixture(scope="module")
 def replier(demo_bundle):
-    return Replier.load(demo_bundle)
+    return load_replier(demo_bundle)
 
 
 @pytest.fixture
@@ -145,6 +148,7 @@ BAD_BODIES = [
     ({"message": "hi", "session_id": ""}, "session_id"),
     ({"message": "hi", "session_id": "has space"}, "session_id"),
     ({"message": "hi", "session_id": "abc\n"}, "session_id"),  # $ is the end, as in ECMA-262
+    ({"message": "hi \ud800"}, "message"),  # a lone surrogate is no text
     ({"message": "hi", "persona": None}, "persona"),
     ({"message": "hi", "temprature": 1}, "temprature"),
 ]
@@ -333,14 +337,14 @@ def test_metrics_count_requests_latency_batches_and_model(client, replier):
            f'name="{replier.name}"}} 1.0' in text
 
 
-def test_one_json_log_line_per_request_without_text_unless_enabled(demo_bundle, caplog):
+def test_one_log_line_per_request_without_text_unless_enabled(demo_bundle, caplog):
     secret = "my secret plans for friday"
+    caplog.set_level(logging.INFO, logger="doppel")
     for log_text in (False, True):
         client = create_app({"bundle": str(demo_bundle), "log_text": log_text}).test_client()
         caplog.clear()
         client.post("/api/reply", json={"message": secret})
-        lines = [json.loads(r.getMessage()) for r in caplog.records
-                 if r.name == "backend.access"]
+        lines = [record_fields(r) for r in caplog.records if r.name == "doppel.access"]
         assert len(lines) == 1
         line = lines[0]
         assert line["route"] == "/api/reply" and line["status"] == 200

@@ -10,9 +10,9 @@ import subprocess
 
 import pytest
 
-from backend.app import SECURITY_HEADERS, create_app
-from backend.ratelimit import Buckets, RateLimiter
-from backend.schema import ValidationError, reply_request_schema, validate
+from backend.web.app import SECURITY_HEADERS, create_app
+from backend.web.ratelimit import Buckets, RateLimiter
+from backend.web.schema import ValidationError, reply_request_schema, validate
 from tests.test_chat_page import CHROMIUM, browser, page, send, serve, wait_for  # noqa: F401
 
 BODY = json.dumps({"message": "hi"})
@@ -172,6 +172,14 @@ def test_patterns_agree_with_an_ecma_262_engine():
     disagree = [(pattern, string) for pattern, want, got in zip(PATTERNS, ecma, ours, strict=True)
                 for string, w, g in zip(STRINGS, want, got, strict=True) if w != g]
     assert disagree == []
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), {"a": [1.0, float("-inf")]}])
+def test_nan_and_infinities_are_not_numbers(value):
+    schema = {"type": "number"} if isinstance(value, float) else \
+        {"type": "object", "properties": {"a": {"type": "array", "items": {"type": "number"}}}}
+    with pytest.raises(ValidationError, match="must be a number"):
+        validate(value, schema)
 
 
 @pytest.mark.parametrize("pattern", [r"\bword", r"\p{L}", r"(a)\1", r"(?<name>a)", r"[]",

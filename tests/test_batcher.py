@@ -6,8 +6,9 @@ import threading
 
 import pytest
 
-from backend.batcher import DirectDecoder, MicroBatcher
-from model.runtime import Replier, ReplyRequest, UnknownPersona
+from backend.web.batcher import DirectDecoder, MicroBatcher
+from model.serve.load import load_replier
+from model.serve.runtime import ReplyRequest, UnknownPersona
 
 # Generous: a batch is released as soon as it is full, so tests never wait this long.
 LONG_WAIT_S = 30.0
@@ -15,7 +16,7 @@ LONG_WAIT_S = 30.0
 
 @pytest.fixture(scope="module")
 def replier(demo_bundle):
-    return Replier.load(demo_bundle)
+    return load_replier(demo_bundle)
 
 
 class RecordingDecoder:

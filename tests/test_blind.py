@@ -1,4 +1,4 @@
-"""Blind sense grading (model.blind) and `python -m model eval --blind/--grades`."""
+"""Blind sense grading (model.eval.blind) and `python -m model eval --blind/--grades`."""
 
 import csv
 import json
@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from model.blind import (
+from model.errors import InputError
+from model.eval.blind import (
     grade,
     pick_contexts,
     read_grades,
@@ -17,7 +18,6 @@ from model.blind import (
     wilson,
     write_sheet,
 )
-from model.errors import InputError
 
 TINY = "data/demo/manifest-tiny.yaml"
 # Distinctive names: a name like "real" could occur in chat text by chance.
@@ -198,8 +198,8 @@ def test_blind_eval_writes_a_sheet_and_scores_the_grades(run_cli, demo_bundle, t
 
 
 def test_dev_split_holds_out_validation_chats_and_trains_on_train_only():
-    from model.evaluate import load_split
-    from model.pairs import split_of
+    from model.data.pairs import split_of
+    from model.eval.evaluate import load_split
 
     manifest = Path(__file__).resolve().parent.parent / "data" / "demo" / "manifest-tiny.yaml"
     train, dev = load_split({}, manifest.parent, manifest, None, split="dev")

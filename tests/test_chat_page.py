@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from backend.app import create_app
+from backend.web.app import create_app
 from tests.conftest import require
 
 CHROMIUM = Path(os.environ.get("DOPPEL_CHROMIUM", "/usr/bin/chromium"))
@@ -99,9 +99,9 @@ def test_a_burst_is_one_turn_and_the_reply_arrives_as_bubbles(page, live_server,
 
 
 def test_persona_picker_and_session_survive_a_reload(page, live_server, demo_bundle):
-    from model.runtime import Replier
+    from model.serve.load import load_replier
 
-    personas = Replier.load(demo_bundle).personas
+    personas = load_replier(demo_bundle).personas
     url = serve(live_server, demo_bundle)
     page.goto(url)
     options = page.locator("#persona option").all_inner_texts()

@@ -8,7 +8,7 @@ the decode contract, so every algorithm runs exactly as it does on the ONNX grap
 import numpy as np
 import pytest
 
-from model.decode import (
+from model.serve.decode import (
     Decoding,
     TokenRules,
     beam_search,

@@ -15,8 +15,8 @@ from deploy.artifacts import (
     resolve_url,
     upload_bundle,
 )
-from model.bundle import BundleError, write_bundle
 from model.files import sha256_file
+from model.serve.bundle import BundleError, write_bundle
 from tests.aws import aws_fixture, moto_server  # noqa: F401  (fixtures)
 
 BUCKET = "doppel-test-models"

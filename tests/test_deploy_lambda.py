@@ -233,10 +233,10 @@ def test_telegram_webhook_code_is_reachable_only_through_its_own_entry():
     roots = {package: ROOT for package in PROJECT_PACKAGES}
     without = module_closure(ENTRY_MODULES, roots, left_out=TELEGRAM_MODULES)
     with_telegram = module_closure(ENTRY_MODULES, roots)
-    assert {"backend.telegram_webhook", "backend.telegram_chat"} <= set(with_telegram)
-    assert {"backend.telegram_webhook", "backend.telegram_chat"}.isdisjoint(without)
-    assert {"deploy.lambda_entry", "backend.app", "backend.poller", "backend.state_dynamo",
-            "model.runtime"} <= set(without)
+    assert {"backend.bots.telegram.webhook", "backend.bots.telegram.chat"} <= set(with_telegram)
+    assert {"backend.bots.telegram.webhook", "backend.bots.telegram.chat"}.isdisjoint(without)
+    assert {"deploy.lambda_entry", "backend.web.app", "backend.bots.x.poller", "backend.bots.ledger.dynamo",
+            "model.serve.runtime"} <= set(without)
     # Without it, the code left in imports nothing of the Telegram client stack.
     installed = set(packages_distributions()) - {"telegram", "httpx", "httpcore", "anyio", "h11"}
     check_imports(without, installed, ROOT)
@@ -253,7 +253,7 @@ def test_deploy_refuses_a_package_without_telegram_when_the_stage_turns_the_webh
         archive.writestr("handler.py", "")
     with zipfile.ZipFile(telegram_zip, "w") as archive:
         archive.writestr("handler.py", "")
-        archive.writestr("backend/telegram_webhook.py", "")
+        archive.writestr("backend/bots/telegram/webhook.py", "")
     common = ["--stage", "dev", "--bucket", BUCKET, "--bundle", demo_bundle, "--build-dir",
               tmp_path / "build", "--dry-run", *aws.args()]
 

@@ -16,10 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from backend.sandbox import SANDBOX_CREDENTIALS, World
-from backend.sandbox_api import serve
-from backend.telegram_sandbox import TelegramWorld
-from backend.telegram_sandbox import serve as serve_telegram
+from backend.bots.x.client import SANDBOX_CREDENTIALS
+from backend.local.telegram_sandbox import TelegramWorld
+from backend.local.telegram_sandbox import serve as serve_telegram
+from backend.local.x_sandbox import serve
+from backend.local.x_world import World
 from deploy.artifacts import upload_bundle
 from deploy.lambda_package import (
     BOTOCORE_SERVICES,
@@ -46,6 +47,33 @@ TELEGRAM_TOPS = {"telegram", "httpx", "httpcore", "anyio", "h11"}  # top-level i
 CANARIES = {"X_API_KEY": "canary-ck-5f1e", "X_API_SECRET": "canary-cs-77d0",
             "X_ACCESS_TOKEN": "canary-at-9b2c", "X_ACCESS_SECRET": "canary-as-0e4a",
             "X_BEARER_TOKEN": "canary-bt-c3d1", "DOPPEL_API_KEY": "canary-api-6a6a"}
+
+
+# Every module of ours in the default package, by file: an import that drags a stand-in
+# (backend/local/), test code or training into the Lambda zip shows up here as a diff.
+ZIP_MODULES = {f"{name}.py" for name in (
+    "backend/__init__", "backend/config",
+    "backend/web/__init__", "backend/web/api", "backend/web/app", "backend/web/batcher",
+    "backend/web/metrics", "backend/web/pages", "backend/web/ratelimit", "backend/web/schema",
+    "backend/web/service", "backend/web/sessions",
+    "backend/bots/__init__", "backend/bots/replies", "backend/bots/rules", "backend/bots/skips",
+    "backend/bots/ledger/__init__", "backend/bots/ledger/dynamo", "backend/bots/ledger/records",
+    "backend/bots/ledger/sqlite", "backend/bots/ledger/stores",
+    "backend/bots/x/__init__", "backend/bots/x/client", "backend/bots/x/poller",
+    "backend/bots/x/tweet_text",
+    "deploy/__init__", "deploy/artifacts", "deploy/aws", "deploy/bootstrap", "deploy/lambda_entry",
+    "deploy/secrets_store",
+    "model/__init__", "model/errors", "model/files", "model/logs", "model/pii", "model/text",
+    "model/serve/__init__", "model/serve/bundle", "model/serve/decode", "model/serve/load",
+    "model/serve/memorisation", "model/serve/retrieval", "model/serve/runtime",
+    "model/serve/tokenizer", "model/serve/pretrained/__init__", "model/serve/pretrained/assemble",
+    "model/serve/pretrained/base", "model/serve/pretrained/prompt",
+    "model/serve/pretrained/replier",
+)}
+# --with-telegram adds the webhook route and the bot it drives.
+TELEGRAM_ZIP_MODULES = ZIP_MODULES | {"backend/bots/telegram/__init__.py", "backend/bots/telegram/api.py",
+                                      "backend/bots/telegram/chat.py",
+                                      "backend/bots/telegram/webhook.py"}
 
 
 @dataclass
@@ -82,7 +110,7 @@ def test_only_the_allowlisted_data_files_ship():
     """Non-Python files come from an allowlist: the sandbox's page and a stray file stay home."""
     import sysconfig
 
-    stray = ROOT / "backend" / "static" / "stray-local-notes.txt"
+    stray = ROOT / "backend" / "web" / "static" / "stray-local-notes.txt"
     stray.write_text("not for Lambda")
     try:
         files = project_files(Path(sysconfig.get_paths()["purelib"]), with_telegram=False)
@@ -90,6 +118,25 @@ def test_only_the_allowlisted_data_files_ship():
         stray.unlink()
     data = {name for name in files if not name.endswith(".py")}
     assert data == set(DATA_FILES) and all(files[name].is_file() for name in data)
+
+
+def test_the_package_takes_exactly_these_modules_of_ours():
+    import sysconfig
+
+    site = Path(sysconfig.get_paths()["purelib"])
+    for with_telegram, expected in ((False, ZIP_MODULES), (True, TELEGRAM_ZIP_MODULES)):
+        files = project_files(site, with_telegram=with_telegram)
+        assert {name for name in files if name.endswith(".py")} == expected
+
+
+def test_the_built_zip_holds_no_stand_in_and_no_test_code(built):
+    with zipfile.ZipFile(built.zip_path) as archive:
+        names = archive.namelist()
+    ours = {name for name in names
+            if name.split("/")[0] in ("model", "backend", "deploy", "tests")
+            and name.endswith(".py")}
+    assert ours == ZIP_MODULES
+    assert not [name for name in names if name.startswith(("backend/local/", "tests/"))]
 
 
 def test_package_holds_the_serving_code_and_nothing_of_training(built):
@@ -100,10 +147,10 @@ def test_package_holds_the_serving_code_and_nothing_of_training(built):
     unzipped = sum(info.file_size for info in infos)
 
     assert {"handler.py", "zappa_settings.py", "zappa/wsgi.py", "deploy/lambda_entry.py",
-            "backend/app.py", "backend/poller.py", "backend/state_dynamo.py",
-            "backend/templates/chat.html", "model/runtime.py", "model/tokenizer.py",
+            "backend/web/app.py", "backend/bots/x/poller.py", "backend/bots/ledger/dynamo.py",
+            "backend/web/templates/chat.html", "model/serve/runtime.py", "model/serve/tokenizer.py",
             "onnxruntime/__init__.py", "numpy/__init__.py", "tokenizers/__init__.py",
-            "model/pretrained/replier.py", "gguf/__init__.py", "yaml/__init__.py",
+            "model/serve/pretrained/replier.py", "gguf/__init__.py", "yaml/__init__.py",
             "flask/__init__.py", "tweepy/__init__.py", "boto3/__init__.py"} <= names
     tops = {name.split("/")[0] for name in names}
     for forbidden in ("tensorflow", "keras", "tf_keras", "tensorboard", "onnx", "torch",
@@ -112,18 +159,18 @@ def test_package_holds_the_serving_code_and_nothing_of_training(built):
         assert forbidden not in tops
     # The Telegram webhook is opt-in (--with-telegram): not in the default package.
     assert not TELEGRAM_TOPS & tops
-    assert not names & {"backend/telegram_webhook.py", "backend/telegram_chat.py"}
+    assert not names & {"backend/bots/telegram/webhook.py", "backend/bots/telegram/chat.py"}
     assert not [name for name in names if name.startswith(("onnxruntime/transformers/",
                                                             "onnxruntime/tools/", "numpy/f2py/"))]
-    assert not names & {"model/train.py", "model/seq2seq.py", "model/layers.py",
-                        "model/export.py", "deploy/ec2.py", "deploy/lambda_package.py"}
+    assert not names & {"model/train/trainer.py", "model/train/seq2seq.py", "model/train/layers.py",
+                        "model/train/export.py", "deploy/ec2.py", "deploy/lambda_package.py"}
     assert not [name for name in names if "/tests/" in name]
     services = {name.split("/")[2] for name in names
                 if name.startswith("botocore/data/") and name.count("/") >= 3}
     assert services == set(BOTOCORE_SERVICES)
     # Byte-compiled whenever a Python 3.12 is at hand: /var/task is read-only, so otherwise
     # every cold start compiles every module it imports.
-    compiled = "model/__pycache__/runtime.cpython-312.pyc" in names
+    compiled = "model/serve/__pycache__/runtime.cpython-312.pyc" in names
     assert compiled == (find_python312() is not None)
     assert compiled == ("(byte-compiled for python3.12; without the Telegram webhook)"
                         in built.output)
@@ -282,7 +329,7 @@ def test_default_package_with_the_webhook_turned_on_fails_with_a_clear_message(
     assert result.returncode != 0
     last = result.stderr.strip().splitlines()[-1]
     assert last == ("model.errors.InputError: TELEGRAM_WEBHOOK_SECRET is set but the Telegram "
-                    "webhook cannot be imported here (no module 'backend.telegram_webhook'); "
+                    "webhook cannot be imported here (no module 'backend.bots.telegram'); "
                     "install python-telegram-bot, or on Lambda package with --with-telegram")
     assert "ModuleNotFoundError" not in result.stderr
     assert "tg-secret-8d8d" not in result.stdout + result.stderr
@@ -344,7 +391,7 @@ def test_scheduled_poll_answers_a_mention_exactly_once(
         {"event": scheduled_event()},
         {"event": scheduled_event()},
         {"http": {"url": f"{sandbox}/sandbox/tweets?author=doppel"}},
-        {"expr": "sys.modules['backend.poller']._scheduled_poller.replier is "
+        {"expr": "sys.modules['backend.bots.x.poller']._scheduled_poller.replier is "
                  "sys.modules['deploy.lambda_entry'].app.extensions['doppel'].replier"},
     ], lambda_env(bundle_url, tmp_path, X_API_BASE=sandbox), tmp_path)
 

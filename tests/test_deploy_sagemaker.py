@@ -11,8 +11,8 @@ from pathlib import Path
 import yaml
 
 from deploy.source import ROOT
-from model.bundle import read_bundle
-from model.manifest import load_manifest
+from model.data.manifest import load_manifest
+from model.serve.bundle import read_bundle
 from tests.aws import REGION, aws_fixture, moto_server  # noqa: F401  (fixtures)
 
 BUCKET = "doppel-sagemaker-test"

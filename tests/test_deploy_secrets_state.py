@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from backend.bots.ledger.dynamo import DynamoState
 from backend.config import SETTINGS
-from backend.state_dynamo import DynamoState
 from deploy.secrets_store import SECRET_ENV, load_secrets
 from tests.aws import aws_fixture, moto_server  # noqa: F401  (fixtures)
 

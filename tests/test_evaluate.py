@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from model.bundle import read_bundle, verify_bundle
-from model.evaluate import (
+from model.data.manifest import load_manifest
+from model.data.pairs import split_of
+from model.eval.evaluate import (
     HITS_CANDIDATES,
     MODEL_SCORES,
     SWEEP_GRID,
@@ -15,10 +16,9 @@ from model.evaluate import (
     candidate_lists,
     recorded_manifest,
 )
-from model.manifest import load_manifest
-from model.metrics import normalise
-from model.pairs import split_of
-from model.runtime import Replier
+from model.eval.metrics import normalise
+from model.serve.bundle import read_bundle, verify_bundle
+from model.serve.load import load_replier
 
 TINY = "data/demo/manifest-tiny.yaml"
 SYSTEMS = {"doppel", "doppel+grounding", "most-frequent", "retrieval", "seq2seq-greedy"}
@@ -79,7 +79,7 @@ def test_eval_with_sweep_writes_report_and_updates_the_bundle(run_cli, bundle_co
     assert set(meta["eval"]["real_replies"]) == TEXT_METRICS
     assert set(meta["eval"]["baselines"]) == SYSTEMS - {"doppel"}
     assert meta["decoding"] in SWEEP_GRID
-    chosen = Replier.load(bundle_copy).decoding
+    chosen = load_replier(bundle_copy).decoding
     assert all(getattr(chosen, key) == value for key, value in meta["decoding"].items())
 
 

@@ -9,11 +9,11 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from model.bundle import BundleError, read_bundle, verify_bundle, write_bundle
-from model.export import ExportError, export_bundle
-from model.tokenizer import Tokenizer
-from model.train import build_model, setup_tensorflow
-from model.training_data import KERAS_FILE
+from model.serve.bundle import BundleError, read_bundle, verify_bundle, write_bundle
+from model.serve.tokenizer import Tokenizer
+from model.train.export import ExportError, export_bundle
+from model.train.nets import build_model, setup_tensorflow
+from model.train.training_data import KERAS_FILE
 
 pytestmark = pytest.mark.slow
 
@@ -126,12 +126,12 @@ def test_onnx_matches_keras_teacher_forcing_on_a_padded_batch(which, request):
 
 
 def test_failed_parity_leaves_the_bundle_unchanged(lstm_bundle, tmp_path, monkeypatch):
-    import model.export
+    import model.train.export
 
     folder = tmp_path / "copy"
     shutil.copytree(lstm_bundle[0], folder)
     before = {path.name: path.read_bytes() for path in folder.iterdir() if path.is_file()}
-    monkeypatch.setattr(model.export, "TOLERANCE", -1.0)  # no graph can pass
+    monkeypatch.setattr(model.train.export, "TOLERANCE", -1.0)  # no graph can pass
     with pytest.raises(ExportError, match="ONNX disagrees with Keras"):
         export_bundle(folder)
     after = {path.name: path.read_bytes() for path in folder.iterdir() if path.is_file()}

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from model.formats import chitchat
-from model.ingest import ingest
-from model.report import Report
-from model.sources import open_tree
+from model.data.formats import chitchat
+from model.data.ingest import ingest
+from model.data.report import Report
+from model.data.sources import open_tree
 
 SAMPLE = Path(__file__).parent / "fixtures" / "chitchat" / "chitchat_sample_top_speaker.json"
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from model.data.formats.typedstream import TypedstreamError, attributed_string_text
+from model.data.ingest import ingest
+from model.data.report import Report
 from model.errors import InputError
-from model.formats.typedstream import TypedstreamError, attributed_string_text
-from model.ingest import ingest
-from model.report import Report
 
 FIXTURES = Path(__file__).parent / "fixtures" / "imessage"
 APPLE_EPOCH = 978307200
@@ -36,7 +36,7 @@ def zone(monkeypatch):
 
 
 class Archiver:
-    """Writes Apple's typedstream as NSArchiver does (see model/formats/typedstream.py):
+    """Writes Apple's typedstream as NSArchiver does (see model/data/formats/typedstream.py):
     numbers in one byte or after an int16/int32 tag, shared strings and classes stored once
     and referenced after, every object numbered before its class."""
 

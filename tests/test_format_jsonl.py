@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from model.data.ingest import ingest
+from model.data.report import Report
 from model.errors import InputError
-from model.ingest import ingest
-from model.report import Report
 
 SAMPLE = Path(__file__).parent / "fixtures" / "jsonl" / "messages.jsonl"
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from model.formats import line
-from model.ingest import detect, ingest
-from model.report import Report
-from model.sources import open_tree
+from model.data.formats import line
+from model.data.ingest import detect, ingest
+from model.data.report import Report
+from model.data.sources import open_tree
 
 FIXTURES = Path(__file__).parent / "fixtures" / "line"
 

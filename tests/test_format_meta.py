@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from model.data.formats import meta
+from model.data.ingest import ingest
+from model.data.report import Report
+from model.data.sources import open_tree
 from model.errors import InputError
-from model.formats import meta
-from model.ingest import ingest
-from model.report import Report
-from model.sources import open_tree
 
 pytestmark = pytest.mark.usefixtures("utc")  # Meta stores instants; read them in UTC
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from model.data.formats import script, script_text
+from model.data.ingest import ingest
+from model.data.report import Report
+from model.data.sources import open_tree
 from model.errors import InputError
-from model.formats import script, script_text
-from model.ingest import ingest
-from model.report import Report
-from model.sources import open_tree
 
 FIXTURES = Path(__file__).parent / "fixtures" / "script"
 PILOT = "Series 01 Episode 01 – Pilot Episode"

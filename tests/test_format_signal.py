@@ -6,10 +6,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from model.formats import signal
-from model.ingest import detect, ingest
-from model.report import Report
-from model.sources import open_tree
+from model.data.formats import signal
+from model.data.ingest import detect, ingest
+from model.data.report import Report
+from model.data.sources import open_tree
 
 FIXTURES = Path(__file__).parent / "fixtures" / "signal"
 CHAT = FIXTURES / "export-2024" / "Ana Lima"

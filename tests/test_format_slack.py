@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from model.data.formats.slack import unformat
+from model.data.ingest import ingest
+from model.data.report import Report
 from model.errors import InputError
-from model.formats.slack import unformat
-from model.ingest import ingest
-from model.report import Report
 
 WORKSPACE = Path(__file__).parent / "fixtures" / "slack" / "workspace"
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from model.data.ingest import ingest
+from model.data.report import Report
 from model.errors import InputError
-from model.ingest import ingest
-from model.report import Report
 
 FIXTURES = Path(__file__).parent / "fixtures" / "telegram"
 
@@ -102,8 +102,8 @@ def test_truncated_export_names_file_and_line(tmp_path):
 
 
 def test_discord_and_chitchat_files_are_not_taken_for_telegram():
-    from model.formats import telegram
-    from model.sources import open_tree
+    from model.data.formats import telegram
+    from model.data.sources import open_tree
 
     fixtures = FIXTURES.parent
     for other in ("discord/general.json", "chitchat/chitchat_sample_top_speaker.json"):

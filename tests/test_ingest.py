@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from model.data.ingest import detect, ingest
+from model.data.report import Report
+from model.data.sources import open_tree
 from model.errors import InputError
-from model.ingest import detect, ingest
-from model.report import Report
-from model.sources import open_tree
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TELEGRAM = FIXTURES / "telegram" / "result.json"
@@ -60,7 +60,7 @@ def test_imessage_database_and_slack_folder_are_detected(tmp_path):
 
 def test_formats_do_not_claim_each_others_files(tmp_path):
     # every sniffer against every other format's sample: exactly one says yes
-    from model.formats import FORMATS
+    from model.data.formats import FORMATS
 
     for path, fmt in neutral_copies(tmp_path).items():
         entry = open_tree(path).entries[0]

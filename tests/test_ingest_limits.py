@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from model.data.ingest import ingest
+from model.data.report import Report
+from model.data.sources import Limits
 from model.errors import InputError
-from model.ingest import ingest
-from model.report import Report
-from model.sources import Limits
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAT = "[3/18/22, 14:56:01] Ana: hi there\n[3/18/22, 14:57:02] Bo: hello back\n"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from model.data.manifest import load_manifest
 from model.errors import InputError
-from model.manifest import load_manifest
 
 GOOD = """\
 name: ana

@@ -1,4 +1,4 @@
-"""The memorisation guard (model/memorisation.py) and the canary check (model/canary.py,
+"""The memorisation guard (model/serve/memorisation.py) and the canary check (model/eval/canary.py,
 bench/canary.py): a copied rare stretch of a training reply is withheld, common phrases
 are not, the index travels checksummed in both kinds of bundle, and a planted secret's
 exposure is measured end to end."""
@@ -14,9 +14,12 @@ import sys
 
 import pytest
 
-from model.bundle import BundleError, read_bundle, write_bundle
-from model.canary import Canary, make_canaries, plant
-from model.memorisation import (
+from model.data.messages import Message
+from model.eval.canary import Canary, make_canaries, plant
+from model.pii import PII_TOKENS
+from model.serve.bundle import BundleError, read_bundle, write_bundle
+from model.serve.load import load_replier
+from model.serve.memorisation import (
     GUARD_FILE,
     MAX_REPLIES,
     MemorisationGuard,
@@ -25,10 +28,7 @@ from model.memorisation import (
     training_replies,
     write_guard_index,
 )
-from model.messages import Message
-from model.pii import PII_TOKENS
-from model.runtime import Replier
-from model.tokenizer import Tokenizer
+from model.serve.tokenizer import Tokenizer
 from tests.conftest import ROOT
 
 MESSAGE = "hey! how was your weekend?"
@@ -87,7 +87,7 @@ def bundle_copy(demo_bundle, tmp_path):
 
 @pytest.fixture
 def greedy_reply(demo_bundle) -> str:
-    text = Replier.load(demo_bundle, guard=False).reply(MESSAGE, **LONG_GREEDY).text
+    text = load_replier(demo_bundle, guard=False).reply(MESSAGE, **LONG_GREEDY).text
     assert len(Tokenizer.load(demo_bundle).encode_text(text)) >= 8, text
     return text
 
@@ -95,15 +95,15 @@ def greedy_reply(demo_bundle) -> str:
 def test_the_guard_withholds_a_reply_copying_one_training_reply(bundle_copy, greedy_reply):
     install_guard(bundle_copy, [("chat 1", f"{greedy_reply} <brk> see you later"),
                                 ("chat 2", "something else entirely, nothing alike")])
-    reply = Replier.load(bundle_copy).reply(MESSAGE, **LONG_GREEDY)
+    reply = load_replier(bundle_copy).reply(MESSAGE, **LONG_GREEDY)
     assert reply.text == "" and reply.messages == []
-    assert Replier.load(bundle_copy, guard=False).reply(MESSAGE, **LONG_GREEDY).text \
+    assert load_replier(bundle_copy, guard=False).reply(MESSAGE, **LONG_GREEDY).text \
         == greedy_reply
 
 
 def test_the_guard_lets_a_phrase_many_replies_share_through(bundle_copy, greedy_reply):
     install_guard(bundle_copy, [(f"chat {i}", greedy_reply) for i in range(MAX_REPLIES + 1)])
-    assert Replier.load(bundle_copy).reply(MESSAGE, **LONG_GREEDY).text == greedy_reply
+    assert load_replier(bundle_copy).reply(MESSAGE, **LONG_GREEDY).text == greedy_reply
 
 
 def test_the_index_is_listed_and_verified(bundle_copy, greedy_reply):
@@ -112,20 +112,20 @@ def test_the_index_is_listed_and_verified(bundle_copy, greedy_reply):
     with open(bundle_copy / GUARD_FILE, "ab") as handle:
         handle.write(b"\0")
     with pytest.raises(BundleError, match=GUARD_FILE):
-        Replier.load(bundle_copy)
+        load_replier(bundle_copy)
 
 
 def test_a_bundle_without_the_index_loads_unguarded_and_says_so_once(bundle_copy, caplog):
     with caplog.at_level(logging.WARNING, logger="doppel.model"):
-        assert Replier.load(bundle_copy).guard is None
-        assert Replier.load(bundle_copy).guard is None
+        assert load_replier(bundle_copy).guard is None
+        assert load_replier(bundle_copy).guard is None
     assert [r.getMessage() for r in caplog.records].count(
         f"bundle {bundle_copy} has no {GUARD_FILE}: replies are not checked for copied "
         "training text (retrain to add it)") == 1
 
 
 def test_the_serving_setting_turns_the_guard_off(bundle_copy, greedy_reply):
-    from backend.app import create_app
+    from backend.web.app import create_app
 
     install_guard(bundle_copy, [("chat 1", greedy_reply)])
     on = create_app({"bundle": str(bundle_copy), "rate_limit_per_s": 0})
@@ -173,7 +173,7 @@ def check_report(report: dict, out) -> None:
         assert row["leaks_with_guard"] <= row["leaks"]
     assert report["replies"] == 24 and len(report["default_decoding"]) == 2 * len(canaries)
     assert all(reply != scrubbed for reply, scrubbed in report["scrubbed"].items())
-    replier = Replier.load(out / "bundle")
+    replier = load_replier(out / "bundle")
     assert GUARD_FILE in replier.meta["files"] and report["guard"]["stretches"] > 0
     for canary in canaries:  # planted at most MAX_REPLIES times: every copy is withheld
         assert replier.withhold_copies(canary.reply) == ""
@@ -186,7 +186,7 @@ def test_canary_run_end_to_end_on_a_tiny_lstm(tmp_path):
     assert report["kind"] == "lstm" and not report["scrub_pii"]
     check_report(report, out)
     tokenizer = Tokenizer.load(out / "bundle")
-    banned = set(Replier.load(out / "bundle").rules.banned)
+    banned = set(load_replier(out / "bundle").rules.banned)
     assert {tokenizer.hf.token_to_id(token) for token in PII_TOKENS} <= banned
 
 

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from model.metrics import (
+from model.eval.metrics import (
     bits_per_char,
     distinct_n,
     generic_rate,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model.train import build_model, load_keras_model, setup_tensorflow
+from model.train.nets import build_model, load_keras_model, setup_tensorflow
 
 VOCAB, PERSONAS = 60, 3
 BASE_HP = {"embed": 16, "units": 24, "dropout": 0.1, "heads": 2, "layers": 1,
@@ -33,7 +33,7 @@ def logits(model, context=CONTEXT, reply_in=REPLY_IN, persona=PERSONA):
 
 
 def inference(model, kind):
-    from model.export import inference_for
+    from model.train.export import inference_for
     return inference_for(model, kind)
 
 
@@ -88,8 +88,8 @@ def test_step_graph_reproduces_teacher_forced_logits(kind):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_save_load_gives_identical_logits_and_greedy_output(kind, tmp_path):
-    from model.export import greedy_decode, keras_functions
-    from model.tokenizer import Tokenizer
+    from model.serve.tokenizer import Tokenizer
+    from model.train.export import greedy_decode, keras_functions
 
     model = make(kind)
     path = tmp_path / "model.keras"

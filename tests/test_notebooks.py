@@ -1,5 +1,5 @@
 """The training notebooks run end to end (nbclient, the venv's python3 kernel) on a tiny
-configuration, and the committed ones carry no outputs. Plus model.explore on real exports."""
+configuration, and the committed ones carry no outputs. Plus model.eval.explore on real exports."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from model import explore
-from model.ingest import ingest
+from model.data.ingest import ingest
+from model.eval import explore
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -80,7 +80,7 @@ def text_of(notebook) -> str:
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory):
     """Both notebooks, 02 evaluating the bundle 01 trained (one tiny training run)."""
-    from model.runtime import Replier
+    from model.serve.load import load_replier
 
     out = tmp_path_factory.mktemp("notebooks")
     train = execute("01_train_your_own.ipynb", {
@@ -98,7 +98,7 @@ def executed(tmp_path_factory):
         "INTERACTIVE": False,
     }, out)
     # before 02's sweep changes the bundle's default decoding
-    reply = Replier.load(out / "nb").reply("hey, how are you?", seed=0)
+    reply = load_replier(out / "nb").reply("hey, how are you?", seed=0)
     evaluation = execute("02_evaluate_and_tune.ipynb", {
         "BUNDLE": str(out / "nb"), "MANIFEST": None, "REPORT_DIR": str(out / "eval"),
         "SWEEP": True, "LIMIT": 20, "THREADS": 1,
@@ -145,7 +145,7 @@ def test_evaluate_notebook_reports_baselines_sweep_and_samples(executed):
     assert explore.markdown_table([{"x": first["gold"]}]).splitlines()[-1][2:-2] in text
 
 
-# --- model.explore on real exports (no TensorFlow) --------------------------------------------
+# --- model.eval.explore on real exports (no TensorFlow) --------------------------------------------
 
 
 def test_senders_and_hours_of_a_whatsapp_export():

@@ -14,8 +14,8 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 
-from backend.app import create_app
-from backend.schema import MAX_BODY_BYTES
+from backend.web.app import create_app
+from backend.web.schema import MAX_BODY_BYTES
 
 pytestmark = pytest.mark.slow
 

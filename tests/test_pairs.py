@@ -6,9 +6,16 @@ import json
 
 import pytest
 
+from model.data.messages import Message
+from model.data.pairs import (
+    PairOptions,
+    PairSummary,
+    build_pairs,
+    is_heldout,
+    read_pairs,
+    scrub_pii,
+)
 from model.errors import InputError
-from model.messages import Message
-from model.pairs import PairOptions, PairSummary, build_pairs, is_heldout, read_pairs, scrub_pii
 
 
 def msg(sender, text, time="2022-03-18T14:00:00", kind="text", conversation="chat"):

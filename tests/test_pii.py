@@ -3,11 +3,11 @@ placeholder is handled wherever placeholders are (tokenizer, runtime bans, X/Tel
 
 import pytest
 
-from backend.rules import clean_reply
-from model.messages import Message
-from model.pairs import PairOptions, build_pairs
+from backend.bots.rules import clean_reply
+from model.data.messages import Message
+from model.data.pairs import PairOptions, build_pairs
 from model.pii import PII_TOKENS, iban_ok, scrub_pii, strip_placeholders
-from model.tokenizer import Tokenizer
+from model.serve.tokenizer import Tokenizer
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -13,18 +13,20 @@ import boto3
 import pytest
 import requests
 
-from backend import poller as poller_module
+from backend.bots.ledger.dynamo import DynamoState, create_table
+from backend.bots.ledger.stores import open_state
+from backend.bots.rules import clean_reply
+from backend.bots.x import poller as poller_module
+from backend.bots.x.client import make_client
+from backend.bots.x.poller import Poller, handle_scheduled
+from backend.bots.x.tweet_text import fit_tweet, weighted_length
 from backend.config import load_config
-from backend.poller import Poller, handle_scheduled
-from backend.rules import clean_reply
-from backend.sandbox import World
-from backend.sandbox_api import serve
-from backend.state import open_state
-from backend.state_dynamo import DynamoState, create_table
-from backend.tweet_text import fit_tweet, weighted_length
-from backend.xclient import make_client
+from backend.local.x_sandbox import serve
+from backend.local.x_world import World
 from model.errors import InputError
-from model.runtime import Replier, ReplyRequest
+from model.logs import record_fields
+from model.serve.load import load_replier
+from model.serve.runtime import ReplyRequest
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_BUNDLE = ROOT / "data" / "models" / "demo"
@@ -32,7 +34,7 @@ DEMO_BUNDLE = ROOT / "data" / "models" / "demo"
 
 @pytest.fixture(scope="module")
 def replier():
-    return Replier.load(DEMO_BUNDLE)
+    return load_replier(DEMO_BUNDLE)
 
 
 @pytest.fixture
@@ -181,9 +183,9 @@ def test_blocklist_filters_incoming_and_outgoing(sandbox, tmp_path, replier):
     bot.start()
     incoming = bot.post("frank", "@doppel hello")
     outgoing = bot.post("frank", "@doppel 12 34")
-    assert bot.poll()["skipped"] == {"blocked_incoming": 1, "blocked_reply": 1}
+    assert bot.poll()["skipped"] == {"blocked_incoming": 1, "blocked_outgoing": 1}
     assert skip_reasons(bot) == {incoming["id"]: "blocked_incoming",
-                                 outgoing["id"]: "blocked_reply"}
+                                 outgoing["id"]: "blocked_outgoing"}
     assert bot.tweets(author="doppel") == []
 
 
@@ -236,7 +238,7 @@ def test_auth_failure_is_one_log_line_per_poll(bot, caplog):
     with caplog.at_level(logging.INFO, logger="doppel.poller"):
         assert bot.poll()["errors"] == {"auth": 1}
         assert bot.poll()["errors"] == {"auth": 1}
-    events = [json.loads(r.getMessage())["event"] for r in caplog.records]
+    events = [record_fields(r)["event"] for r in caplog.records]
     assert events == ["x_auth_failed", "x_auth_failed"]
     assert bot.sleeps == []  # no retry loop
 
@@ -351,7 +353,7 @@ def test_dry_run_posts_and_stores_nothing(sandbox, tmp_path, replier, caplog):
     bot.poller.dry_run = True
     with caplog.at_level(logging.INFO, logger="doppel.poller"):
         assert bot.poll()["replied"] == 1
-    would = [json.loads(r.getMessage()) for r in caplog.records]
+    would = [record_fields(r) for r in caplog.records]
     assert [e["mention"] for e in would if e["event"] == "would_reply"] == [mention["id"]]
     assert bot.tweets(author="doppel") == [] and bot.state.mention(mention["id"]) is None
 

@@ -25,9 +25,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from backend.sandbox import RATE_LIMITS, World
-from backend.sandbox_api import serve
-from backend.state import open_state
+from backend.bots.ledger.stores import open_state
+from backend.local.x_sandbox import serve
+from backend.local.x_world import RATE_LIMITS, World
 
 ROOT = Path(__file__).resolve().parent.parent
 MENTIONS = 300

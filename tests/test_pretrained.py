@@ -16,14 +16,15 @@ import numpy as np
 import pytest
 from llama_reference import forward as reference_forward
 
-from model.bundle import BundleError
-from model.decode import Decoding
 from model.errors import InputError
 from model.files import sha256_file
-from model.pretrained.assemble import open_base
-from model.pretrained.base import KNOWN_BASES, Base, LlamaConfig
-from model.pretrained.bundle_writer import DEFAULT_DECODING
-from model.pretrained.prompt import BRK, PromptCodec, as_lines, speaker_labels
+from model.serve.bundle import BundleError
+from model.serve.decode import Decoding
+from model.serve.load import load_replier
+from model.serve.pretrained.assemble import open_base
+from model.serve.pretrained.base import KNOWN_BASES, Base, LlamaConfig
+from model.serve.pretrained.prompt import BRK, PromptCodec, as_lines, speaker_labels
+from model.train.pretrained.bundle_writer import DEFAULT_DECODING
 from tests.aws import aws_fixture, moto_server  # noqa: F401  (fixtures)
 from tests.tiny_llama import write_manifest
 
@@ -103,7 +104,7 @@ def test_a_damaged_base_file_is_refused_by_its_sha256(tiny_base, tmp_path):
 def test_keras_logits_match_the_numpy_reference_with_padding(tiny_base):
     import keras
 
-    from model.pretrained.keras_llama import LlamaParts
+    from model.train.pretrained.keras_llama import LlamaParts
 
     keras.mixed_precision.set_global_policy("float32")
     base = Base.open(str(tiny_base))
@@ -126,7 +127,7 @@ def test_keras_logits_match_the_numpy_reference_with_padding(tiny_base):
 def test_real_smollm2_base_keras_matches_the_numpy_reference():
     import keras
 
-    from model.pretrained.keras_llama import LlamaParts
+    from model.train.pretrained.keras_llama import LlamaParts
 
     keras.mixed_precision.set_global_policy("float32")
     base = Base.open("smollm2-135m-instruct")
@@ -149,7 +150,7 @@ def test_real_smollm2_base_keras_matches_the_numpy_reference():
 def test_keras_layers_round_trip_through_save_and_load(tmp_path, tiny_base):
     import keras
 
-    from model.pretrained.keras_llama import LlamaBlock
+    from model.train.pretrained.keras_llama import LlamaBlock
 
     keras.mixed_precision.set_global_policy("float32")
     h = keras.Input((None, 32))
@@ -188,8 +189,8 @@ def test_fine_tune_writes_a_small_bundle_that_learned(tiny_bundle):
 
 def float_graph_copy(bundle: Path, folder: Path) -> Path:
     """The bundle with the float32 serving graph instead of the 8-bit one."""
-    from model.bundle import read_bundle, write_bundle
-    from model.pretrained.onnx_graph import build_decoder, weight_layout
+    from model.serve.bundle import read_bundle, write_bundle
+    from model.train.pretrained.onnx_graph import build_decoder, weight_layout
 
     copy = folder / "float32"
     shutil.copytree(bundle, copy)
@@ -203,11 +204,12 @@ def float_graph_copy(bundle: Path, folder: Path) -> Path:
 
 @pytest.mark.parametrize("graph", ["float32", "8-bit"])
 def test_served_graph_with_kv_cache_matches_the_reference(graph, tiny_bundle, cache, tmp_path):
-    from model.pretrained.assemble import open_base, unpack_delta
-    from model.runtime import Replier, ReplyRequest
+    from model.serve.load import load_replier
+    from model.serve.pretrained.assemble import open_base, unpack_delta
+    from model.serve.runtime import ReplyRequest
 
     bundle = float_graph_copy(tiny_bundle, tmp_path) if graph == "float32" else tiny_bundle
-    replier = Replier.load(bundle)
+    replier = load_replier(bundle)
     meta = replier.meta
     weights = open_base(bundle, meta["base"]).weights()
     weights.update(unpack_delta(bundle / "delta.npz"))
@@ -231,12 +233,12 @@ def test_served_graph_with_kv_cache_matches_the_reference(graph, tiny_bundle, ca
 
 
 def test_pretrained_bundle_replies_in_bubbles_and_caches_its_graph(tiny_bundle, cache):
-    from model.runtime import Replier, ReplyRequest, UnknownPersona
+    from model.serve.runtime import ReplyRequest, UnknownPersona
 
-    replier = Replier.load(tiny_bundle)
+    replier = load_replier(tiny_bundle)
     assert any(cache.rglob("weights.bin"))
     reply = replier.reply("hello <brk> how are you", ["hey"], seed=3, max_len=12)
-    again = Replier.load(tiny_bundle).reply("hello <brk> how are you", ["hey"], seed=3,
+    again = load_replier(tiny_bundle).reply("hello <brk> how are you", ["hey"], seed=3,
                                             max_len=12)
     assert reply.text == again.text and reply.persona == "Sam"
     assert reply.messages == [m.strip() for m in reply.text.split(BRK) if m.strip()]
@@ -252,9 +254,7 @@ def test_pretrained_bundle_replies_in_bubbles_and_caches_its_graph(tiny_bundle, 
 
 
 def test_sample_and_rerank_decoding_runs_on_the_lm(tiny_bundle, cache):
-    from model.runtime import Replier
-
-    replier = Replier.load(tiny_bundle)
+    replier = load_replier(tiny_bundle)
     for mmi_lambda in (0.0, 0.5):  # sample-and-rank, and MMI (with the empty-context pass)
         first = replier.reply("hi", rerank=4, seed=1, max_len=8, mmi_lambda=mmi_lambda)
         again = replier.reply("hi", rerank=4, seed=1, max_len=8, mmi_lambda=mmi_lambda)
@@ -262,9 +262,9 @@ def test_sample_and_rerank_decoding_runs_on_the_lm(tiny_bundle, cache):
 
 
 def test_a_large_beam_batch_decodes_in_chunks_with_the_same_replies(tiny_bundle, cache):
-    from model.runtime import Replier, ReplyRequest
+    from model.serve.runtime import ReplyRequest
 
-    replier = Replier.load(tiny_bundle)
+    replier = load_replier(tiny_bundle)
     beam = {"strategy": "beam", "beam_width": 4, "max_len": 6, "no_copy_ngram": 3}
     assert replier._requests_per_run(Decoding.from_dict(beam)) == replier.MAX_DECODE_ROWS // 4
     requests = [ReplyRequest(f"message number {i}", [], None, beam) for i in range(10)]
@@ -273,15 +273,14 @@ def test_a_large_beam_batch_decodes_in_chunks_with_the_same_replies(tiny_bundle,
 
 
 def test_damaged_cache_is_rebuilt_and_a_mismatched_delta_refused(tiny_bundle, cache, tmp_path):
-    from model.bundle import BundleError, write_bundle
-    from model.pretrained.assemble import pack_delta
-    from model.runtime import Replier
+    from model.serve.bundle import BundleError, write_bundle
+    from model.serve.pretrained.assemble import pack_delta
 
-    Replier.load(tiny_bundle)
+    load_replier(tiny_bundle)
     weights_file = next(cache.rglob("weights.bin"))
     with open(weights_file, "r+b") as handle:
         handle.write(b"garbage!")
-    Replier.load(tiny_bundle)  # assembled again, not served damaged
+    load_replier(tiny_bundle)  # assembled again, not served damaged
     assert next(cache.rglob("weights.bin")).read_bytes()[:8] != b"garbage!"
 
     broken = tmp_path / "broken"
@@ -289,7 +288,7 @@ def test_damaged_cache_is_rebuilt_and_a_mismatched_delta_refused(tiny_bundle, ca
     np.savez(broken / "delta.npz", **pack_delta({"blk.1.attn_q.weight": np.ones((7, 7))}))
     write_bundle(broken, json.loads((broken / "bundle.json").read_text()))
     with pytest.raises(BundleError, match="blk.1.attn_q.weight has shape .* fit this base"):
-        Replier.load(broken)
+        load_replier(broken)
 
 
 def test_train_cli_rejects_an_unknown_base_before_training(tmp_path, run_cli):
@@ -327,7 +326,7 @@ def test_resume_continues_from_the_last_check(tmp_path, tiny_base, run_cli, cach
 
 
 def test_http_api_serves_a_pretrained_bundle(tiny_bundle, cache):
-    from backend.app import create_app
+    from backend.web.app import create_app
 
     client = create_app({"bundle": str(tiny_bundle), "rate_limit_per_s": 0}).test_client()
     response = client.post("/api/reply", json={"message": "hi! <brk> you there?", "seed": 2})
@@ -341,7 +340,6 @@ def test_bundle_travels_through_s3_with_its_base_to_a_machine_without_it(
         aws, tiny_bundle, tmp_path, monkeypatch):
     """What Lambda and a bare EC2 box do: the base is neither installed nor at its path."""
     from deploy.artifacts import BASES, download_bundle, list_bundles, upload_bundle
-    from model.runtime import Replier
 
     s3 = aws.client("s3")
     meta = json.loads((tiny_bundle / "bundle.json").read_text())
@@ -364,8 +362,8 @@ def test_bundle_travels_through_s3_with_its_base_to_a_machine_without_it(
     assert open_base(local, elsewhere).path == stored
     # as if trained on another machine: the recorded path does not exist here
     (local / "bundle.json").write_text(json.dumps({**meta, "base": elsewhere}))
-    reply = Replier.load(local).reply("hi there", seed=1, max_len=6)
-    assert reply.text == Replier.load(tiny_bundle).reply("hi there", seed=1, max_len=6).text
+    reply = load_replier(local).reply("hi there", seed=1, max_len=6)
+    assert reply.text == load_replier(tiny_bundle).reply("hi there", seed=1, max_len=6).text
 
     stored.write_bytes(b"damaged")  # a damaged store copy is fetched again, not trusted
     download_bundle(s3, first.url, tmp_path / "other-bundles")

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from model.errors import InputError
-from model.retrieval import RetrievalIndex, context_terms
+from model.serve.retrieval import RetrievalIndex, context_terms
 
 PAIRS = [
     {"persona": "Ana", "context": ["are you coming tonight?"], "reply": "yes! see you at 8"},

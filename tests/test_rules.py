@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from backend.config import load_config
-from backend.rules import (
+from backend.bots.ledger.sqlite import SqliteState
+from backend.bots.replies import outgoing
+from backend.bots.rules import (
     Blocklist,
     Rules,
     RuleSettings,
@@ -13,9 +14,11 @@ from backend.rules import (
     clean_reply,
     strip_mentions,
 )
-from backend.state import SqliteState
-from backend.xclient import Tweet
+from backend.bots.skips import BLOCKED_OUTGOING, EMPTY_REPLY
+from backend.bots.x.client import Tweet
+from backend.config import load_config
 from model.errors import InputError
+from model.serve.runtime import Reply
 
 BOT = {"id": "100", "username": "doppel"}
 NOW = 1_800_000_000.0
@@ -109,3 +112,17 @@ def test_stop_and_start(rules, state):
     start = check(rules, state, tweet("72", "@doppel start"))
     assert (start.skip, start.opt_out) == (None, False)
     assert check(rules, state, tweet("73", "@doppel don't stop me now")).skip == "opted_out"
+
+
+def test_outgoing_cleans_composes_and_checks_what_is_sent(tmp_path):
+    path = tmp_path / "blocklist.txt"
+    path.write_text("secret plan\n")
+    blocklist = Blocklist.load(path)
+    reply = Reply("hi <url> <brk> there", ["hi <url>", "  ", "there"], "Ana")
+    assert outgoing(reply, blocklist) == (["hi", "there"], None)
+    assert outgoing(reply, blocklist, lambda bubbles: [" / ".join(bubbles)]) == (["hi / there"], None)
+    assert outgoing(Reply("<url>", ["<url>"], "Ana"), blocklist) == ([], EMPTY_REPLY)
+    split = Reply("secret <brk> plan", ["secret", "plan"], "Ana")
+    assert outgoing(split, blocklist) == (["secret", "plan"], None)  # each bubble passes
+    assert outgoing(split, blocklist, lambda bubbles: [" ".join(bubbles)]) == \
+        ([], BLOCKED_OUTGOING)  # the one message actually sent does not

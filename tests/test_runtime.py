@@ -5,9 +5,10 @@ import threading
 
 import pytest
 
-from model.bundle import BundleError
-from model.retrieval import RetrievalIndex
-from model.runtime import Replier, ReplyRequest, UnknownPersona
+from model.serve.bundle import BundleError
+from model.serve.load import load_replier
+from model.serve.retrieval import RetrievalIndex
+from model.serve.runtime import ReplyRequest, UnknownPersona
 
 MESSAGES = [
     ("hey! how was your weekend?", []),
@@ -21,7 +22,7 @@ MESSAGES = [
 
 @pytest.fixture(scope="module")
 def replier(demo_bundle):
-    return Replier.load(demo_bundle)
+    return load_replier(demo_bundle)
 
 
 def greedy_requests(replier, **extra):
@@ -133,7 +134,7 @@ def test_tampered_file_is_refused_naming_it(demo_bundle, tmp_path):
         handle.seek(100)
         handle.write(bytes([byte[0] ^ 0xFF]))
     with pytest.raises(BundleError, match="decoder_step.onnx"):
-        Replier.load(copy)
+        load_replier(copy)
 
 
 def test_teacher_forced_logprobs_prefer_the_models_own_greedy_reply(replier):
@@ -151,7 +152,7 @@ def test_chat_through_a_pipe(run_cli, demo_bundle):
     result = run_cli("model", "chat", demo_bundle, "--seed", "4", input=script)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    persona = Replier.load(demo_bundle).default_persona
+    persona = load_replier(demo_bundle).default_persona
     replies = [line for line in lines if line.startswith(f"{persona}: ")]
     assert len(replies) >= 2
     assert any("unknown persona 'Nobody'" in line for line in lines)
@@ -164,3 +165,10 @@ def test_chat_rejects_an_unknown_persona_up_front(run_cli, demo_bundle):
     result = run_cli("model", "chat", demo_bundle, "--persona", "Nobody", input="hi\n")
     assert result.returncode != 0
     assert "unknown persona 'Nobody'" in result.stderr
+
+
+def test_a_request_from_turns_names_speakers_only_when_the_persona_spoke():
+    plain = ReplyRequest.from_turns("and you?", [("hi", None), ("fine", None)], None, {"seed": 1})
+    assert (plain.context, plain.speakers, plain.decoding) == (["hi", "fine"], None, {"seed": 1})
+    mixed = ReplyRequest.from_turns("and you?", [("hi", None), ("fine", "Ana")], "Ana")
+    assert mixed.speakers == [None, "Ana", None] and mixed.persona == "Ana"

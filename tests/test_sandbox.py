@@ -12,9 +12,9 @@ import pytest
 import requests
 import tweepy
 
-from backend.sandbox import SANDBOX_CREDENTIALS, SANDBOX_USER_BEARER, World
-from backend.sandbox_api import serve
-from backend.xclient import BaseUrlAdapter
+from backend.bots.x.client import SANDBOX_CREDENTIALS, BaseUrlAdapter
+from backend.local.x_sandbox import serve
+from backend.local.x_world import SANDBOX_USER_BEARER, World
 
 APP = {"Authorization": f"Bearer {SANDBOX_CREDENTIALS['bearer_token']}"}
 USER = {"Authorization": f"Bearer {SANDBOX_USER_BEARER}"}

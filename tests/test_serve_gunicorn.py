@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from model.runtime import Replier, ReplyRequest
+from model.serve.load import load_replier
+from model.serve.runtime import ReplyRequest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -77,7 +78,8 @@ def test_gunicorn_workers_serve_replies_and_metrics_then_stop_cleanly(demo_bundl
             process.wait()
     lines = [json.loads(line) for line in log_path.read_text().splitlines()
              if line.startswith("{")]
-    replies_logged = [line for line in lines if line["route"] == "/api/reply"]
+    replies_logged = [line for line in lines
+                      if line["event"] == "request" and line["route"] == "/api/reply"]
     assert len(replies_logged) == 7 + len(SESSION_TURNS)
     assert {line["status"] for line in replies_logged} == {200, 400}
     assert "hello number" not in log_path.read_text()  # message text is not logged
@@ -148,7 +150,7 @@ def assert_unparseable_requests_get_json_errors(url: str) -> None:
 
 def assert_session_continues_across_workers(url: str, bundle: Path) -> None:
     """Whichever worker answers, it sees the session's earlier turns (shared SQLite)."""
-    replier = Replier.load(bundle)
+    replier = load_replier(bundle)
     history: list[tuple[str, str | None]] = []
     session_id = "new"
     for message in SESSION_TURNS:

@@ -3,9 +3,9 @@ import sqlite3
 import threading
 
 from backend import sqlite_file
-from backend.ratelimit import Buckets
-from backend.sessions import SqliteSessionStore
-from backend.state import SqliteState
+from backend.bots.ledger.sqlite import SqliteState
+from backend.web.ratelimit import Buckets
+from backend.web.sessions import SqliteSessionStore
 
 
 def hold_write_lock(path, seconds):

@@ -7,8 +7,10 @@ import threading
 import boto3
 import pytest
 
-from backend.state import CLAIMED, DONE, SKIPPED, SqliteState, open_state
-from backend.state_dynamo import DynamoState, create_table
+from backend.bots.ledger.dynamo import DynamoState, create_table
+from backend.bots.ledger.records import CLAIMED, DONE, SKIPPED
+from backend.bots.ledger.sqlite import SqliteState
+from backend.bots.ledger.stores import open_state
 from model.errors import InputError
 
 
@@ -79,8 +81,8 @@ def test_skips_never_overwrite_a_done_mention(store):
     assert store.skip("21", "bob", "too_old", now=1.0)
     assert store.mention("21").reason == "too_old"
     assert store.claim("22", "bob", "run-a", now=1.0)
-    assert store.skip("22", "bob", "blocked_reply", now=2.0)  # our claim becomes a skip
-    assert (store.mention("22").status, store.mention("22").reason) == (SKIPPED, "blocked_reply")
+    assert store.skip("22", "bob", "blocked_outgoing", now=2.0)  # our claim becomes a skip
+    assert (store.mention("22").status, store.mention("22").reason) == (SKIPPED, "blocked_outgoing")
     assert store.claim("23", "bob", "run-a", now=1.0) and store.confirm("23", "7", now=2.0)
     assert not store.skip("23", "bob", "too_old", now=3.0)
     assert store.mention("23").status == DONE

@@ -15,10 +15,12 @@ from pathlib import Path
 import pytest
 import requests
 
-from backend.rules import clean_reply
-from backend.state import SqliteState
-from backend.telegram_sandbox import TelegramWorld, serve
-from model.runtime import Replier, ReplyRequest
+from backend.bots.ledger.records import CLAIMED
+from backend.bots.ledger.sqlite import SqliteState
+from backend.bots.rules import clean_reply
+from backend.local.telegram_sandbox import TelegramWorld, serve
+from model.serve.load import load_replier
+from model.serve.runtime import ReplyRequest
 
 ROOT = Path(__file__).resolve().parent.parent
 BRK = " <brk> "
@@ -27,7 +29,7 @@ CANDIDATES = ["are you coming?", "what are you doing", "how was your day?", "any
 
 @pytest.fixture(scope="module")
 def replier(demo_bundle):
-    return Replier.load(demo_bundle)
+    return load_replier(demo_bundle)
 
 
 @pytest.fixture(scope="module")
@@ -148,6 +150,31 @@ def wait_texts(sandbox, chat_id: int, count: int, bot) -> list[str]:
     wait_for(lambda: len(texts(sandbox, chat_id)) >= count,
              f"{count} message(s) in chat {chat_id}", log=bot.log)
     return texts(sandbox, chat_id)
+
+
+def test_a_send_that_timed_out_after_going_out_is_recorded_unconfirmed_not_resent(
+        sandbox, replier, demo_bundle, tmp_path):
+    """Telegram cannot say whether a timed-out send arrived: the bot never sends it again."""
+    state = tmp_path / "state.sqlite"
+    process = BotProcess(sandbox, state, demo_bundle, TELEGRAM_REQUEST_TIMEOUT_S="1").start()
+    try:
+        fault(sandbox, method="sendMessage", chat_id=1200, kind="hang", seconds=3, times=1)
+        update = say(sandbox, 1200, "hello")
+        want = expected(replier, "hello", update["update_id"])
+        # the held first bubble arrives after the second one
+        assert sorted(wait_texts(sandbox, 1200, len(want), process)) == sorted(want)
+        wait_for(lambda: any('"event": "bubble_unconfirmed"' in line for line in process.log),
+                 "the unconfirmed bubble", log=process.log)
+    finally:
+        process.stop()
+        fault_clear = requests.delete(f"{sandbox.url}/control/faults", timeout=5)
+        fault_clear.raise_for_status()
+    assert sorted(texts(sandbox, 1200)) == sorted(want)  # once, though the bot saw a timeout
+    assert len([c for c in calls(sandbox, 1200)
+                if c["method"] == "sendMessage" and c["status"] != "held"]) == len(want)
+    first = [record for record in SqliteState(state).all_mentions()
+             if record.mention_id.endswith(f":{update['update_id']}#0")]
+    assert [record.status for record in first] == [CLAIMED]
 
 
 def test_private_chat_gets_the_personas_reply_after_a_typing_action(sandbox, bot, replier):
@@ -298,7 +325,7 @@ def test_sigkill_mid_reply_then_restart_neither_duplicates_nor_loses(own_sandbox
         assert wait_texts(sandbox, 901, len(want_meanwhile), restarted) == want_meanwhile
         time.sleep(1.5)
         assert texts(sandbox, 900) == want
-        assert any("taking over update" in line for line in restarted.log)
+        assert any('"event": "claim_taken_over"' in line for line in restarted.log)
     finally:
         restarted.stop()
 

@@ -10,7 +10,7 @@ import pytest
 import requests
 from flask import Flask, request
 
-from backend.telegram_sandbox import TelegramWorld, serve
+from backend.local.telegram_sandbox import TelegramWorld, serve
 
 
 @pytest.fixture

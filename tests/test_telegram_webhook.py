@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
+from backend.bots.ledger.dynamo import create_table
+from backend.bots.ledger.stores import open_state
+from backend.bots.rules import clean_reply
+from backend.bots.telegram.webhook import SECRET_HEADER, configure, telegram_webhook
 from backend.config import load_config
-from backend.rules import clean_reply
-from backend.state import open_state
-from backend.state_dynamo import create_table
-from backend.telegram_sandbox import BOT_ID, TelegramWorld, serve
-from backend.telegram_webhook import SECRET_HEADER, configure, telegram_webhook
-from model.runtime import Replier
+from backend.local.telegram_sandbox import BOT_ID, TelegramWorld, serve
+from model.serve.load import load_replier
 from tests.aws import aws_fixture, moto_server  # noqa: F401  (fixtures)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,7 +27,7 @@ SECRET = "s3cret-token_1"
 
 @pytest.fixture(scope="module")
 def replier(demo_bundle):
-    return Replier.load(demo_bundle)
+    return load_replier(demo_bundle)
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from model.errors import InputError
-from model.tokenizer import PII_TOKENS, SPECIAL_TOKENS, Tokenizer, min_vocab_size
+from model.serve.tokenizer import PII_TOKENS, SPECIAL_TOKENS, Tokenizer, min_vocab_size
 
 CORPUS = [
     "are you coming tonight?", "yes! <brk> see you at 8", "call me at <phone>",

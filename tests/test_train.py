@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from model.__main__ import main as model_cli
+from model.serve.load import load_replier
 
 pytestmark = pytest.mark.slow
 
@@ -70,7 +71,7 @@ def trained(tmp_path_factory):
 
 
 def test_bundle_has_every_file_and_the_contract_metadata(trained):
-    from model.bundle import verify_bundle
+    from model.serve.bundle import verify_bundle
 
     bundle = trained / "bundle"
     meta = verify_bundle(bundle, required=("tokenizer.json", "encoder.onnx",
@@ -96,7 +97,7 @@ def test_bundle_has_every_file_and_the_contract_metadata(trained):
 
 
 def test_validation_and_test_pairs_come_from_held_out_conversations(trained):
-    from model.pairs import split_of
+    from model.data.pairs import split_of
 
     retrieval = json.loads((trained / "bundle" / "retrieval.json").read_text(encoding="utf-8"))
     splits = [split_of(f"chat {i}", 0.2) for i in range(40)]
@@ -109,15 +110,13 @@ def test_validation_and_test_pairs_come_from_held_out_conversations(trained):
 
 
 def test_the_runtime_answers_with_the_trained_bundle(trained):
-    from model.runtime import Replier
-
-    replier = Replier.load(trained / "bundle")
+    replier = load_replier(trained / "bundle")
     reply = replier.reply("hey are you free tonight?")
     assert reply.persona == "Ana" and isinstance(reply.text, str)
 
 
 def test_resumed_run_ends_where_an_uninterrupted_one_does(trained, tmp_path):
-    from model.train import load_keras_model
+    from model.train.nets import load_keras_model
 
     manifest = write_manifest(tmp_path)
     work = tmp_path / "work"
@@ -139,8 +138,9 @@ def test_resumed_run_ends_where_an_uninterrupted_one_does(trained, tmp_path):
 
 
 def test_fine_tuning_keeps_base_personas_and_adds_new_rows(trained, tmp_path):
-    from model.tokenizer import Tokenizer
-    from model.train import build_model, copy_base_weights, load_keras_model
+    from model.serve.tokenizer import Tokenizer
+    from model.train.nets import build_model, load_keras_model
+    from model.train.trainer import copy_base_weights
 
     base = trained / "bundle"
     manifest = write_manifest(tmp_path, persona="Cy", extra=f"base: {base}\n", replier="Cy")
@@ -167,14 +167,12 @@ def test_fine_tuning_keeps_base_personas_and_adds_new_rows(trained, tmp_path):
 
 
 def test_transformer_trains_and_exports_through_the_cli(tmp_path):
-    from model.runtime import Replier
-
     manifest = write_manifest(tmp_path)
     manifest.write_text(manifest.read_text().replace("kind: lstm", "kind: transformer"))
     train(manifest, "--out", tmp_path / "bundle", "--work", tmp_path / "work", "--epochs", "1")
     meta = json.loads((tmp_path / "bundle" / "bundle.json").read_text())
     assert meta["kind"] == "transformer" and meta["export"]["greedy_identical"]
-    assert isinstance(Replier.load(tmp_path / "bundle").reply("lunch tomorrow?").text, str)
+    assert isinstance(load_replier(tmp_path / "bundle").reply("lunch tomorrow?").text, str)
 
 
 @pytest.mark.parametrize("persona, val, expected", [

@@ -1,4 +1,4 @@
-"""Our length bucketing (model.training_data): every example once, little padding where
+"""Our length bucketing (model.train.training_data): every example once, little padding where
 it costs most (replies), a fresh order and fresh batch-mates per seed, batches padded to
 their own longest."""
 
@@ -9,7 +9,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from model.training_data import COSINE_FLOOR, batch_order, learning_rate, make_dataset
+from model.train.training_data import COSINE_FLOOR, batch_order, learning_rate, make_dataset
 
 BATCH = 16
 
@@ -107,12 +107,12 @@ def test_nothing_learns_from_held_out_conversations(tmp_path):
     (which may see validation chats, never test ones)."""
     import json
 
-    from model.eval_scores import PersonaClassifier
-    from model.evaluate import load_split
-    from model.manifest import load_manifest
-    from model.pairs import split_of
-    from model.retrieval import RetrievalIndex
-    from model.training_data import prepare
+    from model.data.manifest import load_manifest
+    from model.data.pairs import split_of
+    from model.eval.evaluate import load_split
+    from model.eval.scores import PersonaClassifier
+    from model.serve.retrieval import RetrievalIndex
+    from model.train.training_data import prepare
 
     ids = [f"chat-{index}" for index in range(60)]
     by_split = {split: next(c for c in ids if split_of(c, 0.1) == split)

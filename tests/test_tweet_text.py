@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from backend.tweet_text import MAX_WEIGHTED_LENGTH, fit_tweet, weighted_length
+from backend.bots.x.tweet_text import MAX_WEIGHTED_LENGTH, fit_tweet, weighted_length
 
 
 @pytest.mark.parametrize(

@@ -8,11 +8,11 @@ import re
 
 import pytest
 
+from model.data.formats import whatsapp, whatsapp_dates
+from model.data.ingest import ingest
+from model.data.report import Report
+from model.data.sources import open_tree
 from model.errors import InputError
-from model.formats import whatsapp, whatsapp_dates
-from model.ingest import ingest
-from model.report import Report
-from model.sources import open_tree
 from tests.conftest import FIXTURES
 
 HERE = FIXTURES / "whatsapp"
@@ -329,7 +329,7 @@ def test_order_from_dates_that_never_go_backwards(tmp_path):
 
 def test_order_proven_after_the_lookahead_switches_and_says_so(tmp_path, caplog):
     ambiguous = ["1/2/22"] * whatsapp_dates.LOOKAHEAD_HEADERS
-    with caplog.at_level(logging.WARNING, logger="model.formats.whatsapp_dates"):
+    with caplog.at_level(logging.WARNING, logger="model.data.formats.whatsapp_dates"):
         messages = parse(tmp_path, _dated_chat([*ambiguous, "1/13/22", "1/2/22"]))
     assert messages[0].time[:10] == "2022-02-01"  # the default, read before any proof
     assert [m.time[:10] for m in messages[-2:]] == ["2022-01-13", "2022-01-02"]

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from model.formats import whatsapp
-from model.formats.whatsapp_strings import STRINGS
-from model.ingest import ingest
+from model.data.formats import whatsapp
+from model.data.formats.whatsapp_strings import STRINGS
+from model.data.ingest import ingest
 from tests.conftest import FIXTURES
 
 LANGUAGES = sorted(STRINGS)

@@ -8,10 +8,10 @@ import threading
 
 import pytest
 
+from backend.bots.x.client import TransientError, UnconfirmedPost, make_client
 from backend.config import load_config
-from backend.sandbox import RATE_LIMITS, World
-from backend.sandbox_api import serve
-from backend.xclient import TransientError, UnconfirmedPost, make_client
+from backend.local.x_sandbox import serve
+from backend.local.x_world import RATE_LIMITS, World
 
 
 class DroppingServer:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model.pretrained.base import LlamaConfig, weight_shapes
+from model.serve.pretrained.base import LlamaConfig, weight_shapes
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "demo" / "chitchat_sample.json"

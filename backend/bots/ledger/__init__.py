@@ -1,0 +1,1 @@
+"""The bots' ledger (which mention or update was claimed, answered or skipped): SQLite or DynamoDB."""

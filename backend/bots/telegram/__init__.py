@@ -1,0 +1,1 @@
+"""The Telegram bot: the conversation rules, long polling, the webhook route."""

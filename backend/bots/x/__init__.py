@@ -1,0 +1,1 @@
+"""The X bot: the API client, the mention poller, tweet length."""

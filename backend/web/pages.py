@@ -1,0 +1,26 @@
+"""GET / — the chat page: plain HTML, CSS and JS served by Flask, no build step."""
+
+from __future__ import annotations
+
+from flask import Blueprint, render_template
+
+from backend.web.service import current_service
+
+# Templates and static files come from the app's own backend/templates and backend/static.
+pages = Blueprint("pages", __name__)
+
+
+@pages.get("/")
+def chat():
+    service = current_service()
+    replier = service.replier
+    page_config = {
+        "personas": list(replier.personas) if replier else [],
+        "defaultPersona": replier.default_persona if replier else "",
+        "model": replier.name if replier else "",
+        "ready": service.ready,
+        "notReadyReason": "" if service.ready else "The model is not loaded yet.",
+        "burstPauseMs": service.settings["burst_pause_ms"],
+        "apiKeyRequired": bool(service.settings["api_key"]),
+    }
+    return render_template("chat.html", config=page_config)

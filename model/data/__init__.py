@@ -1,0 +1,1 @@
+"""Chat exports -> messages -> training pairs: the formats, ingestion, pairs, the manifest (TF-free)."""

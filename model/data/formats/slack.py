@@ -1,0 +1,189 @@
+"""Slack workspace export (a zip or its unpacked folder).
+
+Layout: `users.json`, `channels.json` (and `groups.json`, `dms.json`, `mpims.json` for
+private channels, direct and group messages), and one folder per conversation holding
+one `YYYY-MM-DD.json` list of messages per day. Channel, private-channel and group-DM
+folders are named after the conversation; DM folders after the DM id.
+
+Sender: the user's display name, else real name, else user name (bots: the bot's
+name). Markup is turned back into what people saw: `<@U1>` -> `@Ana`, `<#C1|general>`
+-> `#general`, `<https://x|label>` -> `label`, `<!here>` -> `@here`, `&amp;` -> `&`.
+`time` is the message `ts` (epoch seconds) in the machine's local zone.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import datetime
+
+from model.data.messages import Message
+from model.data.sources import Tree, dict_of, list_of, text_of
+from model.errors import InputError
+
+NAME = "slack"
+
+_META = ("channels.json", "groups.json", "dms.json", "mpims.json")
+_DAY_FILE = re.compile(r"^([^/]+)/\d{4}-\d{2}-\d{2}\.json$")
+_MARKUP = re.compile(r"<([@#!])?([^<>|]*)(?:\|([^<>]*))?>")
+_SYSTEM_SUBTYPES = {
+    "channel_join", "channel_leave", "channel_topic", "channel_purpose", "channel_name",
+    "channel_archive", "channel_unarchive", "group_join", "group_leave", "group_topic",
+    "group_purpose", "group_name", "pinned_item", "unpinned_item",
+}  # fmt: skip
+_DROPPED_SUBTYPES = {"message_deleted", "message_changed", "tombstone"}
+
+
+def sniff(entry) -> bool:
+    return False  # a Slack export is a whole tree; see sniff_tree
+
+
+def parse(entry, ctx) -> Iterator[Message]:
+    raise InputError(
+        "a Slack export is a zip or folder with users.json and channels.json", entry.name
+    )
+
+
+def sniff_tree(tree: Tree) -> bool:
+    users = _meta_entry(tree, "users.json")
+    if users is None or not any(_meta_entry(tree, name) for name in _META):
+        return False
+    return users.head_text().lstrip("\ufeff").lstrip().startswith("[")
+
+
+def parse_tree(tree: Tree, ctx) -> Iterator[Message]:
+    users = _meta_entry(tree, "users.json")
+    base = users.relpath[: -len("users.json")]
+    names = {text_of(u, "id"): _user_name(u) for u in _json_list(users) if text_of(u, "id")}
+    titles = _conversation_titles(tree, names)
+    days: dict[str, list] = {}
+    for entry in tree.entries:
+        if not entry.relpath.startswith(base):
+            continue  # beside the export, not in it: ingest looks at it on its own
+        ctx.claimed.add(entry.relpath)
+        match = _DAY_FILE.match(entry.relpath[len(base) :])
+        if match:
+            days.setdefault(match.group(1), []).append(entry)
+        elif entry.relpath[len(base) :] not in ("users.json", *_META):
+            ctx.report.skip(entry.name, None, "not a Slack conversation file")
+    for folder in sorted(days):
+        conversation = titles.get(folder, f"#{folder}")
+        records = []
+        for entry in sorted(days[folder], key=lambda e: e.relpath):
+            records.extend((entry, r) for r in _json_list(entry) if isinstance(r, dict))
+        records.sort(key=lambda pair: _ts(pair[1]) or 0.0)
+        for entry, record in records:
+            message = _message(record, conversation, names)
+            if message is None:
+                ctx.report.skip(entry.name, None, _skip_reason(record))
+            else:
+                yield message
+
+
+def _meta_entry(tree: Tree, name: str):
+    """The shallowest entry called `name` (exports may sit in one top folder)."""
+    found = [e for e in tree.entries if e.relpath.rsplit("/", 1)[-1] == name]
+    return min(found, key=lambda e: e.relpath.count("/"), default=None)
+
+
+def _json_list(entry) -> list:
+    data = entry.read_json()
+    if not isinstance(data, list):
+        raise InputError("expected a JSON list", entry.name, 1)
+    return data
+
+
+def _first_text(*candidates: tuple) -> str:
+    """The first non-empty text among (record, key) candidates."""
+    return next((text_of(r, k) for r, k in candidates if text_of(r, k)), "")
+
+
+def _user_name(user: dict) -> str:
+    profile = dict_of(user, "profile")
+    return _first_text(
+        (profile, "display_name"), (profile, "real_name"), (user, "real_name"), (user, "name"),
+        (user, "id"),
+    )  # fmt: skip
+
+
+def _conversation_titles(tree: Tree, names: dict) -> dict[str, str]:
+    """Folder name -> conversation title, for every kind of conversation in the export."""
+    titles = {}
+    for meta in _META:
+        entry = _meta_entry(tree, meta)
+        for item in _json_list(entry) if entry else []:
+            if not text_of(item, "id"):
+                continue
+            members = [m for m in list_of(item, "members") if isinstance(m, str)]
+            members = ", ".join(names.get(m, m) for m in members)
+            # DM folders are named by id, every other conversation folder by its name
+            dm = meta == "dms.json"
+            folder = text_of(item, "id") if dm else _first_text((item, "name"), (item, "id"))
+            kinds = {"dms.json": f"DM {members}", "mpims.json": f"group DM {members}"}
+            titles[folder] = kinds.get(meta, f"#{folder}")
+    return titles
+
+
+def _message(record: dict, conversation: str, names: dict) -> Message | None:
+    subtype = text_of(record, "subtype")
+    stamp = _ts(record)
+    if subtype in _DROPPED_SUBTYPES or stamp is None:
+        return None
+    sender = _sender(record, names)
+    text = unformat(text_of(record, "text"), names)
+    kind = "text"
+    if subtype in _SYSTEM_SUBTYPES:
+        kind = "system"
+    elif list_of(record, "files") or subtype == "file_share":
+        kind = "media"
+        files = ", ".join(text_of(f, "name") or "?" for f in list_of(record, "files"))
+        text = text or f"<file: {files}>"
+    if not text or not sender:
+        return None
+    time = datetime.fromtimestamp(stamp).isoformat(timespec="seconds")
+    return Message(NAME, conversation, time, sender, text, kind)
+
+
+def _ts(record: dict) -> float | None:
+    """Slack's message id doubles as its time: epoch seconds as a string ("1577872800.0001")."""
+    try:
+        value = float(text_of(record, "ts"))
+    except (TypeError, ValueError):
+        return None
+    return value if 0 <= value < 1e11 else None  # also rules out nan and inf
+
+
+def _sender(record: dict, names: dict) -> str:
+    if text_of(record, "user") in names:
+        return names[text_of(record, "user")]
+    profile = dict_of(record, "user_profile")
+    return _first_text(
+        (profile, "display_name"), (profile, "real_name"), (record, "username"),
+        (dict_of(record, "bot_profile"), "name"), (record, "user"), (record, "bot_id"),
+    )  # fmt: skip
+
+
+def _skip_reason(record: dict) -> str:
+    subtype = text_of(record, "subtype")
+    if subtype in _DROPPED_SUBTYPES:
+        return f"slack {subtype} event"
+    if _ts(record) is None:
+        return "slack message without a valid ts"
+    return "slack message without text or sender"
+
+
+def unformat(text: str, names: dict) -> str:
+    """Slack's `<...>` markup and its three HTML escapes back to plain text."""
+
+    def replace(match: re.Match) -> str:
+        sigil, target, label = match.group(1), match.group(2), match.group(3)
+        if sigil == "@":
+            return "@" + (names.get(target) or label or target)
+        if sigil == "#":
+            return "#" + (label or target)
+        if sigil == "!":
+            return label or "@" + target.split("^")[0]
+        return label or target.removeprefix("mailto:")
+
+    text = _MARKUP.sub(replace, text)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")

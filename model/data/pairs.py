@@ -1,0 +1,270 @@
+"""Messages -> (context -> reply) training pairs for one persona (docs/architecture.md, "Pair").
+
+    messages  ──group by conversation──▶ sessions (split after a silence)
+              ──merge one speaker's run──▶ turns ("a <brk> b")
+              ──each persona turn with earlier turns──▶ pair(context = last N turns, reply)
+
+Only `text` messages carry words; media, system and deleted messages never appear as text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from model.data.messages import Message
+from model.errors import InputError
+from model.pii import scrub_pii
+from model.text import BRK, BRK_JOIN
+
+
+def _hash_unit(conversation: str) -> float:
+    digest = hashlib.sha1(conversation.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def is_heldout(conversation: str, fraction: float) -> bool:
+    """The test split: by conversation (stable hash), never by pair. Eval scores on these."""
+    return _hash_unit(conversation) < fraction
+
+
+def split_of(conversation: str, fraction: float) -> str:
+    """"test" (= is_heldout), "val" (the next `fraction` of conversations, for early
+    stopping) or "train". Keeping validation apart from test means choosing the best
+    checkpoint never peeks at the conversations eval reports on."""
+    unit = _hash_unit(conversation)
+    return "test" if unit < fraction else "val" if unit < 2 * fraction else "train"
+
+
+@dataclass
+class PairOptions:
+    persona: list[str]  # aliases, first is canonical
+    context_turns: int = 5
+    session_gap_hours: float = 6
+    min_reply_chars: int = 1
+    scrub_pii: bool = True
+    extra_personas: int = 0
+    augment: bool = False
+
+
+@dataclass
+class PairSummary:
+    pairs: Counter = field(default_factory=Counter)  # persona -> pairs
+    conversations: int = 0
+    sessions: int = 0
+    turns: int = 0
+    skipped: Counter = field(default_factory=Counter)
+    context_turns_total: int = 0
+    reply_chars_total: int = 0
+
+    def render(self) -> str:
+        total = sum(self.pairs.values())
+        lines = [f"{total} pairs from {self.conversations} conversations, "
+                 f"{self.sessions} sessions, {self.turns} turns"]
+        for persona, n in self.pairs.most_common():
+            lines.append(f"  {n:>8}  {persona}")
+        if total:
+            lines.append(f"mean context turns {self.context_turns_total / total:.2f}, "
+                         f"mean reply chars {self.reply_chars_total / total:.1f}")
+        for reason, n in self.skipped.most_common():
+            lines.append(f"skipped {n}: {reason}")
+        return "\n".join(lines)
+
+    def as_dict(self) -> dict:
+        total = sum(self.pairs.values())
+        return {
+            "pairs": total,
+            "pairs_by_persona": dict(self.pairs.most_common()),
+            "conversations": self.conversations,
+            "sessions": self.sessions,
+            "turns": self.turns,
+            "mean_context_turns": round(self.context_turns_total / total, 3) if total else 0,
+            "mean_reply_chars": round(self.reply_chars_total / total, 2) if total else 0,
+            "skipped": dict(self.skipped),
+        }
+
+
+@dataclass
+class Turn:
+    speaker: str  # persona label for learned speakers (aliases merged), else the sender
+    texts: list[str]
+
+    @property
+    def text(self) -> str:
+        return BRK_JOIN.join(self.texts)
+
+
+def speaker_counts(messages: Iterable[Message]) -> Counter:
+    """Text messages per sender: how the persona and the extra personas are chosen."""
+    return Counter(m.sender for m in messages if m.kind == "text" and m.sender)
+
+
+def resolve_personas(options: PairOptions, counts: Counter) -> tuple[str, dict[str, str]]:
+    """Return the canonical persona and a map sender -> persona label for every learned speaker.
+
+    Raises InputError when the persona never speaks, listing the most active senders.
+    """
+    aliases = options.persona
+    if aliases == ["auto"]:
+        if not counts:
+            raise InputError("persona: 'auto' found no text messages to choose from")
+        aliases = [counts.most_common(1)[0][0]]
+    canonical = aliases[0]
+    labels = {alias: canonical for alias in aliases if counts[alias]}
+    if not labels:
+        top = ", ".join(f"{name!r} ({n})" for name, n in counts.most_common(8))
+        raise InputError(f"persona: {canonical!r} sent no text messages; senders are: {top}")
+    others = [name for name, _ in counts.most_common() if name not in aliases]
+    for name in others[: options.extra_personas]:
+        labels[name] = name
+    return canonical, labels
+
+
+def build_pairs(
+    messages: list[Message], options: PairOptions, summary: PairSummary | None = None
+) -> Iterator[dict]:
+    """Yield Pair dicts in conversation order. `messages` is in export order."""
+    summary = summary if summary is not None else PairSummary()
+    _, labels = resolve_personas(options, speaker_counts(messages))
+    learned = set(labels.values())
+    clean = scrub_pii if options.scrub_pii else (lambda text: text)
+    by_conversation: dict[str, list[Message]] = {}
+    for message in messages:
+        if message.kind == "text" and message.text.strip():
+            by_conversation.setdefault(message.conversation, []).append(message)
+    gap = options.session_gap_hours * 3600
+    for conversation, convo in by_conversation.items():
+        summary.conversations += 1
+        for session in _sessions(convo, gap):
+            summary.sessions += 1
+            turns = _turns(session, labels)
+            summary.turns += len(turns)
+            for i, turn in enumerate(turns):
+                if i == 0 or turn.speaker not in learned:
+                    continue
+                reply = clean(turn.text)
+                if len(reply.replace(BRK, "").strip()) < max(options.min_reply_chars, 1):
+                    summary.skipped["reply shorter than min_reply_chars"] += 1
+                    continue
+                window = turns[max(0, i - options.context_turns) : i]
+                context = [clean(t.text) for t in window]
+                speakers = [
+                    t.speaker if t.speaker in learned or not options.scrub_pii else scrub_pii(t.speaker)
+                    for t in window
+                ]
+                starts = range(len(window)) if options.augment else range(1)
+                for start in starts:
+                    summary.pairs[turn.speaker] += 1
+                    summary.context_turns_total += len(window) - start
+                    summary.reply_chars_total += len(reply)
+                    yield {
+                        "persona": turn.speaker,
+                        "context": context[start:],
+                        "context_speakers": speakers[start:],
+                        "reply": reply,
+                        "conversation": conversation,
+                    }
+
+
+def _sessions(convo: list[Message], gap_seconds: float) -> Iterator[list[Message]]:
+    """Split a conversation where the silence between two messages exceeds the gap."""
+    session: list[Message] = []
+    last: datetime | None = None
+    for message in convo:
+        when = _parse_time(message.time)
+        if session and when is not None and last is not None and (when - last).total_seconds() > gap_seconds:
+            yield session
+            session = []
+        session.append(message)
+        last = when if when is not None else last
+    if session:
+        yield session
+
+
+def _turns(session: list[Message], labels: dict[str, str]) -> list[Turn]:
+    """Merge consecutive messages of one speaker (aliases count as one speaker)."""
+    turns: list[Turn] = []
+    for message in session:
+        speaker = labels.get(message.sender, message.sender)
+        text = message.text.strip()
+        if turns and turns[-1].speaker == speaker:
+            turns[-1].texts.append(text)
+        else:
+            turns.append(Turn(speaker, [text]))
+    return turns
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def read_pairs(path) -> Iterator[dict]:
+    """Stream Pair dicts from JSONL, validating each against the contract."""
+    path = str(path)
+    try:
+        handle = open(path, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(exc.strerror or str(exc), path) from None
+    with handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                pair = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"invalid JSON ({exc.msg})", path, number) from None
+            _check_pair(pair, path, number)
+            yield pair
+
+
+def _check_pair(pair, path: str, line: int) -> None:
+    if not isinstance(pair, dict):
+        raise InputError("expected a JSON object", path, line)
+    for key, kind in (("persona", str), ("reply", str), ("conversation", str),
+                      ("context", list), ("context_speakers", list)):
+        if not isinstance(pair.get(key), kind):
+            raise InputError(f"field {key!r} must be a {kind.__name__}", path, line)
+    if not pair["context"] or len(pair["context"]) != len(pair["context_speakers"]):
+        raise InputError("'context' must be non-empty and as long as 'context_speakers'", path, line)
+
+
+def options_from_manifest(manifest) -> PairOptions:
+    return PairOptions(persona=list(manifest.persona), **manifest.pairs)
+
+
+def messages_from_manifest(manifest, report=None) -> list[Message]:
+    """Ingest every source of a manifest, honouring each source's `limit` and `me`."""
+    from model.data.formats import chitchat
+    from model.data.ingest import ingest
+
+    messages: list[Message] = []
+    for source in manifest.sources:
+        path = source.path if source.path is not None else chitchat.installed_corpus_path()
+        seen: set[str] = set()
+        for message in ingest([str(path)], source.format, report, me=source.me or manifest.me):
+            if source.limit is not None and message.conversation not in seen:
+                if len(seen) >= source.limit:
+                    break
+                seen.add(message.conversation)
+            if message.sender in manifest.rename:
+                message.sender = manifest.rename[message.sender]
+            messages.append(message)
+    return messages
+
+
+def build_pairs_from_manifest(manifest, summary: PairSummary | None = None, report=None) -> list[dict]:
+    """Ingest + pairs as the manifest says; the persona check raises InputError naming `persona`."""
+    messages = messages_from_manifest(manifest, report)
+    try:
+        return list(build_pairs(messages, options_from_manifest(manifest), summary))
+    except InputError as exc:
+        raise InputError(exc.reason, str(manifest.path)) from None

@@ -1,0 +1,1 @@
+"""Serving a pretrained (llama GGUF) bundle: the base, ChatML prompts, weight assembly, the Replier."""
