@@ -52,7 +52,7 @@ CANARIES = {"X_API_KEY": "canary-ck-5f1e", "X_API_SECRET": "canary-cs-77d0",
 # Every module of ours in the default package, by file: an import that drags a stand-in
 # (backend/local/), test code or training into the Lambda zip shows up here as a diff.
 ZIP_MODULES = {f"{name}.py" for name in (
-    "backend/__init__", "backend/config",
+    "backend/__init__", "backend/config", "backend/sqlite_file",
     "backend/web/__init__", "backend/web/api", "backend/web/app", "backend/web/batcher",
     "backend/web/metrics", "backend/web/pages", "backend/web/ratelimit", "backend/web/schema",
     "backend/web/service", "backend/web/sessions",
