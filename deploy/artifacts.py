@@ -28,7 +28,7 @@ from pathlib import Path, PurePosixPath
 
 from botocore.exceptions import ClientError
 
-from deploy.aws import Aws, add_aws_arguments, ensure_bucket, error_code, parse_s3_url
+from deploy.aws import Aws, add_aws_arguments, ensure_bucket, is_missing, parse_s3_url
 from model.errors import InputError
 from model.files import sha256_file
 from model.serve.bundle import BUNDLE_JSON, BundleError, read_bundle, verify_bundle
@@ -62,7 +62,7 @@ def object_exists(s3, bucket: str, key: str) -> bool:
         s3.head_object(Bucket=bucket, Key=key)
         return True
     except ClientError as error:
-        if error_code(error) in ("404", "NoSuchKey", "NotFound"):
+        if is_missing(error):
             return False
         raise
 
@@ -141,7 +141,7 @@ def _download_base(s3, bucket: str, prefix: str, base_meta: dict, url: str) -> N
         try:
             got = _fetch(s3, bucket, key, Path(partial))
         except ClientError as error:
-            if error_code(error) in ("404", "NoSuchKey", "NotFound"):
+            if is_missing(error):
                 raise BundleError("the pretrained base is not in S3 (upload the bundle again)",
                                   path=f"s3://{bucket}/{key}") from None
             raise
@@ -157,7 +157,7 @@ def _read_text(s3, bucket: str, key: str) -> str | None:
     try:
         return s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode().strip()
     except ClientError as error:
-        if error_code(error) in ("404", "NoSuchKey", "NotFound"):
+        if is_missing(error):
             return None
         raise
 

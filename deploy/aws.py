@@ -69,13 +69,24 @@ def error_code(error: ClientError) -> str:
     return error.response.get("Error", {}).get("Code", "")
 
 
+# How each service says "there is no such thing": S3 (head_* answer a bare 404), IAM, SSM,
+# DynamoDB. Absence is an answer the deploy commands act on; every other error goes up to
+# the dispatcher, which prints it as one "AWS: …" line (botocore has retried it already).
+MISSING_CODES = frozenset({"404", "NotFound", "NoSuchKey", "NoSuchBucket", "NoSuchEntity",
+                           "ParameterNotFound", "ResourceNotFoundException"})
+
+
+def is_missing(error: ClientError) -> bool:
+    return error_code(error) in MISSING_CODES
+
+
 def ensure_bucket(s3, bucket: str, region: str) -> bool:
     """Create `bucket` unless it exists; True if it was created."""
     try:
         s3.head_bucket(Bucket=bucket)
         return False
     except ClientError as error:
-        if error_code(error) not in ("404", "NoSuchBucket", "NotFound"):
+        if not is_missing(error):
             raise
     if region == "us-east-1":  # the one region that refuses a LocationConstraint
         s3.create_bucket(Bucket=bucket)

@@ -13,7 +13,7 @@ import json
 
 from botocore.exceptions import ClientError
 
-from deploy.aws import TAG_MANAGED, TAG_NAME, error_code, managed_tags, parse_s3_url, tag_dict
+from deploy.aws import TAG_MANAGED, TAG_NAME, is_missing, managed_tags, parse_s3_url, tag_dict
 from deploy.secrets_store import parameter_path
 from model.errors import InputError
 
@@ -72,7 +72,7 @@ def iam_tags(iam, kind: str, resource: str) -> list[dict] | None:
         profile = iam.get_instance_profile(InstanceProfileName=resource)["InstanceProfile"]
         return profile.get("Tags", [])
     except ClientError as error:
-        if error_code(error) == "NoSuchEntity":
+        if is_missing(error):
             return None
         raise
 

@@ -33,7 +33,7 @@ from deploy.aws import (
     Aws,
     add_aws_arguments,
     ensure_bucket,
-    error_code,
+    is_missing,
     managed_tags,
     parse_s3_url,
 )
@@ -179,7 +179,7 @@ def download_model(s3, artifact_url: str, dest: Path) -> Path:
         try:
             s3.download_file(bucket, key, str(archive))
         except ClientError as error:
-            if error_code(error) not in ("404", "NoSuchKey", "NotFound"):
+            if not is_missing(error):
                 raise
             raise InputError("the job finished but wrote no model there", path=artifact_url) from None
         with tarfile.open(archive) as tar:

@@ -15,7 +15,7 @@ from collections.abc import Mapping, MutableMapping
 
 from botocore.exceptions import ClientError
 
-from deploy.aws import Aws, add_aws_arguments, error_code
+from deploy.aws import Aws, add_aws_arguments, is_missing
 from model.errors import InputError
 
 # The backend settings (backend/config.py) that are credentials.
@@ -55,7 +55,7 @@ def put_secrets(ssm, stage: str, values: Mapping[str, str]) -> dict[str, str]:
         try:
             current = ssm.get_parameter(Name=parameter, WithDecryption=True)["Parameter"]["Value"]
         except ClientError as error:
-            if error_code(error) != "ParameterNotFound":
+            if not is_missing(error):
                 raise
             current = None
         if current == value:

@@ -11,7 +11,7 @@ import argparse
 from botocore.exceptions import ClientError
 
 from backend.bots.ledger.dynamo import create_table
-from deploy.aws import Aws, add_aws_arguments, error_code
+from deploy.aws import Aws, add_aws_arguments, is_missing
 
 
 def table_name(stage: str) -> str:
@@ -22,7 +22,7 @@ def describe(dynamodb, table: str) -> dict | None:
     try:
         return dynamodb.describe_table(TableName=table)["Table"]
     except ClientError as error:
-        if error_code(error) == "ResourceNotFoundException":
+        if is_missing(error):
             return None
         raise
 
