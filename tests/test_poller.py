@@ -303,26 +303,40 @@ def test_claim_left_by_a_crash_is_confirmed_from_the_bot_timeline(bot, replier):
     assert len(bot.replies_to(mention["id"])) == 1
 
 
-@pytest.fixture
-def strict_bot(strict_sandbox, tmp_path, replier):
-    made = Bot(strict_sandbox, tmp_path, replier)
-    made.start()
-    return made
+DUPLICATE_403 = {"endpoint": "create_tweet", "status": 403,
+                 "body": {"title": "Forbidden", "type": "about:blank", "status": 403,
+                          "detail": "You are not allowed to create a Tweet with duplicate content."}}
 
 
-def test_duplicate_content_403_without_our_reply_is_a_skip(strict_bot, replier):
-    bot = strict_bot
-    earlier = bot.post("nora", "@doppel first thing")
+def test_a_reply_refused_as_a_duplicate_of_another_is_said_differently_once(bot, replier):
     mention = bot.post("nora", "@doppel hi there")
-    bot.state.skip(earlier["id"], earlier["author_id"], "test", time.time())
-    text = expected_reply(replier, mention["id"], "hi there")
-    bot.post("doppel", text, reply_to=earlier["id"])  # same words, posted elsewhere
+    bot.fault(**DUPLICATE_403)  # the same words went to someone else a moment ago
+    totals = bot.poll()
+    assert (totals["replied"], totals["duplicates"], totals["skipped"]) == (1, 0, {})
+    [reply] = bot.replies_to(mention["id"])
+    resampled = replier.reply_batch([ReplyRequest(
+        "hi there", [], None, speakers=[None],
+        decoding={"strategy": "sample", "seed": (int(mention["id"]) + 2) % 2**31})])[0]
+    assert reply["text"] == "@nora " + fit_tweet([clean_reply(m) for m in resampled.messages])
+    assert bot.state.mention(mention["id"]).status == "done"
+
+
+def test_a_reply_refused_twice_as_a_duplicate_is_a_skip(bot):
+    mention = bot.post("nora", "@doppel hi there")
+    bot.fault(**DUPLICATE_403, count=2)
     totals = bot.poll()
     assert (totals["replied"], totals["duplicates"]) == (0, 0)
     assert totals["skipped"] == {"duplicate_content": 1}
     record = bot.state.mention(mention["id"])
     assert (record.status, record.reason) == ("skipped", "duplicate_content")
     assert bot.replies_to(mention["id"]) == []
+
+
+@pytest.fixture
+def strict_bot(strict_sandbox, tmp_path, replier):
+    made = Bot(strict_sandbox, tmp_path, replier)
+    made.start()
+    return made
 
 
 def test_duplicate_content_403_is_done_when_the_timeline_shows_our_reply(strict_bot, replier):

@@ -243,11 +243,12 @@ class Poller:
                      for t in context],
         )
 
-    def _generate(self, plans: list[Planned]) -> None:
-        """Fill plan.text (batched); a reply the blocklist refuses gets one more try."""
+    def _generate(self, plans: list[Planned], attempts: range = range(2)) -> None:
+        """Fill plan.text (batched); a reply the blocklist refuses gets one more try. A try
+        after the first samples with another seed, so it can say something else."""
         decoding = dict(self.config["x_decoding"])
         pending = plans
-        for attempt in range(2):
+        for attempt in attempts:
             if not pending:
                 return
             retry = {"strategy": "sample"} if attempt else {}
@@ -271,7 +272,8 @@ class Poller:
         if not self.dry_run:
             self.state.skip(plan.mention.id, plan.mention.author_id, plan.skip, self.clock())
 
-    def _post(self, plan: Planned, counters: Counters, claimed: bool) -> None:
+    def _post(self, plan: Planned, counters: Counters, claimed: bool,
+              reworded: bool = False) -> None:
         mention = plan.mention
         if self.dry_run:
             log_event(log, "would_reply", mention=mention.id, message=plan.message, reply=plan.text)
@@ -284,7 +286,7 @@ class Poller:
         try:
             reply_id = self.client.post_reply(plan.text, mention.id)
         except DuplicateContent:
-            self._settle_duplicate(plan, counters)
+            self._settle_duplicate(plan, counters, reworded)
             return
         except UnconfirmedPost as exc:
             # The reply may exist: the claim stays, and once it is stale the timeline
@@ -300,18 +302,26 @@ class Poller:
         counters.replied += 1
         log_event(log, "replied", mention=mention.id, reply=reply_id, author=mention.author_id)
 
-    def _settle_duplicate(self, plan: Planned, counters: Counters) -> None:
+    def _settle_duplicate(self, plan: Planned, counters: Counters, reworded: bool) -> None:
         """X refused the reply as a duplicate of a recent tweet of ours: done if that tweet
-        is our reply to this mention (an earlier post landed unseen), else a skip."""
+        is our reply to this mention (an earlier post landed unseen). Otherwise the same
+        words went to someone else lately (short replies repeat, and beam search answers
+        the same message the same way): say it differently, once, then give up (a skip)."""
         mention = plan.mention
         answered = self.client.replies_by(self.bot["id"], since_id=mention.id)
         if mention.id in answered:
             self.state.confirm(mention.id, answered[mention.id], self.clock())
             counters.duplicates += 1
             log_event(log, "duplicate_found_posted", mention=mention.id, reply=answered[mention.id])
-        else:
-            plan.skip = "duplicate_content"
-            self._skip(plan, counters)
+            return
+        if not reworded:
+            self._generate([plan], attempts=range(2, 4))
+            if plan.skip is None:
+                log_event(log, "duplicate_reworded", mention=mention.id)
+                self._post(plan, counters, claimed=True, reworded=True)
+                return
+        plan.skip = "duplicate_content"
+        self._skip(plan, counters)
 
 
 # --- command line and Lambda -------------------------------------------------------------
