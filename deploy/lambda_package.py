@@ -236,7 +236,7 @@ def _module_file(name: str, roots: dict[str, Path]) -> Path | None:
     return None
 
 
-def _imports(path: Path, name: str) -> set[str]:
+def imports_in(path: Path, name: str) -> set[str]:
     """Every module name `path` (module `name`) imports, anywhere in its body."""
     found = set()
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
@@ -273,7 +273,7 @@ def module_closure(entries: tuple[str, ...], roots: dict[str, Path],
         files[name] = path
         parts = name.split(".")
         todo.extend(".".join(parts[:i]) for i in range(1, len(parts)))
-        todo.extend(_imports(path, name))
+        todo.extend(imports_in(path, name))
     return files
 
 
@@ -282,7 +282,7 @@ def check_imports(modules: dict[str, Path], available: set[str], root: Path) -> 
     (the installed top-level names); TensorFlow and friends never."""
     allowed = available | set(sys.stdlib_module_names) | {"__future__", *PROJECT_PACKAGES}
     for name, path in sorted(modules.items()):
-        for imported in sorted({n.split(".")[0] for n in _imports(path, name)}):
+        for imported in sorted({n.split(".")[0] for n in imports_in(path, name)}):
             where = str(path.relative_to(root))
             if imported in FORBIDDEN:
                 raise InputError(f"imports {imported}, which must never reach Lambda", path=where)

@@ -181,4 +181,4 @@ def _is_year(group: str) -> bool:
 def strip_placeholders(text: str) -> str:
     """A generated reply without the placeholders that scrubbing left in its training
     text: "<phone>" is no answer to anybody, on any channel."""
-    return _PLACEHOLDER.sub("", text).strip() if "<" in text else text
+    return (_PLACEHOLDER.sub("", text) if "<" in text else text).strip()

@@ -4,8 +4,9 @@ Every import counts, those inside functions too (a lazy import is still a depend
 resolved to our own modules by reading the source with `ast`; nothing is imported.
 """
 
-import ast
 from pathlib import Path
+
+from deploy.lambda_package import imports_in
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("model", "backend", "deploy")
@@ -21,20 +22,9 @@ def our_modules() -> dict[str, Path]:
 
 
 def imports_of(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
-    """Our modules that `name` imports (a `from a import b` is a.b when that is a module)."""
-    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
-                base = f"{parent}.{base}".rstrip(".")
-            for alias in node.names:
-                found.add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base)
-    return {module for module in found if module in modules and module != name}
+    """Our modules that `name` imports, by the Lambda packager's own reading of imports
+    (`from a import b` counts a and, where it is a module, a.b: importing a.b runs a)."""
+    return {module for module in imports_in(path, name) if module in modules and module != name}
 
 
 def import_graph() -> dict[str, set[str]]:

@@ -15,7 +15,6 @@ import requests
 
 from backend.bots.ledger.dynamo import DynamoState, create_table
 from backend.bots.ledger.stores import open_state
-from backend.bots.rules import clean_reply
 from backend.bots.x import poller as poller_module
 from backend.bots.x.client import make_client
 from backend.bots.x.poller import Poller, handle_scheduled
@@ -25,6 +24,7 @@ from backend.local.x_sandbox import serve
 from backend.local.x_world import World
 from model.errors import InputError
 from model.logs import record_fields
+from model.pii import strip_placeholders
 from model.serve.load import load_replier
 from model.serve.runtime import ReplyRequest
 
@@ -111,7 +111,7 @@ def expected_reply(replier, mention_id: str, message: str, context=(), speakers=
     speakers = speakers or [None] * (len(context) + 1)
     reply = replier.reply_batch([ReplyRequest(message, list(context), None, speakers=speakers,
                                               decoding={"seed": int(mention_id) % 2**31})])[0]
-    return fit_tweet([clean_reply(m) for m in reply.messages])
+    return fit_tweet([strip_placeholders(m) for m in reply.messages])
 
 
 def test_first_start_answers_no_backlog(sandbox, tmp_path, replier):
@@ -317,7 +317,7 @@ def test_a_reply_refused_as_a_duplicate_of_another_is_said_differently_once(bot,
     resampled = replier.reply_batch([ReplyRequest(
         "hi there", [], None, speakers=[None],
         decoding={"strategy": "sample", "seed": (int(mention["id"]) + 2) % 2**31})])[0]
-    assert reply["text"] == "@nora " + fit_tweet([clean_reply(m) for m in resampled.messages])
+    assert reply["text"] == "@nora " + fit_tweet([strip_placeholders(m) for m in resampled.messages])
     assert bot.state.mention(mention["id"]).status == "done"
 
 

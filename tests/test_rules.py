@@ -11,13 +11,13 @@ from backend.bots.rules import (
     Rules,
     RuleSettings,
     chain_depth,
-    clean_reply,
     strip_mentions,
 )
 from backend.bots.skips import BLOCKED_OUTGOING, EMPTY_REPLY
 from backend.bots.x.client import Tweet
 from backend.config import load_config
 from model.errors import InputError
+from model.pii import strip_placeholders
 from model.serve.runtime import Reply
 
 BOT = {"id": "100", "username": "doppel"}
@@ -46,7 +46,7 @@ def rules():
 def test_strip_mentions_and_placeholders():
     assert strip_mentions("@doppel @alice  are you coming? @bob") == "are you coming? @bob"
     assert strip_mentions("@doppel") == ""
-    assert clean_reply("call me <phone> or mail <email>!") == "call me or mail!"
+    assert strip_placeholders("call me <phone> or mail <email>!") == "call me or mail!"
 
 
 def test_blocklist_words_are_whole_words_and_regexes_work(tmp_path):

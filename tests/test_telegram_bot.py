@@ -17,8 +17,8 @@ import requests
 
 from backend.bots.ledger.records import CLAIMED
 from backend.bots.ledger.sqlite import SqliteState
-from backend.bots.rules import clean_reply
 from backend.local.telegram_sandbox import TelegramWorld, serve
+from model.pii import strip_placeholders
 from model.serve.load import load_replier
 from model.serve.runtime import ReplyRequest
 
@@ -45,7 +45,7 @@ def expected(replier, message, update_id, history=(), persona=None) -> list[str]
     request = ReplyRequest(message, [text for text, _ in history], persona,
                            {"seed": update_id}, speakers if any(speakers) else None)
     reply = replier.reply_batch([request])[0]
-    return [text for text in map(clean_reply, reply.messages) if text]
+    return [text for text in map(strip_placeholders, reply.messages) if text]
 
 
 def multi_bubble_message(replier, sandbox) -> str | None:

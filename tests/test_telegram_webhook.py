@@ -14,10 +14,10 @@ from flask import Flask
 
 from backend.bots.ledger.dynamo import create_table
 from backend.bots.ledger.stores import open_state
-from backend.bots.rules import clean_reply
 from backend.bots.telegram.webhook import SECRET_HEADER, configure, telegram_webhook
 from backend.config import load_config
 from backend.local.telegram_sandbox import BOT_ID, TelegramWorld, serve
+from model.pii import strip_placeholders
 from model.serve.load import load_replier
 from tests.aws import aws_fixture, moto_server  # noqa: F401  (fixtures)
 
@@ -75,7 +75,7 @@ def test_good_secret_is_answered_once_even_when_telegram_delivers_twice(sandbox,
     update = user_update(sandbox, 21, "hello")
     response = client.post("/telegram/webhook", json=update, headers={SECRET_HEADER: SECRET})
     assert response.status_code == 200, response.get_json()
-    want = [t for t in map(clean_reply, replier.reply(
+    want = [t for t in map(strip_placeholders, replier.reply(
         "hello", seed=update["update_id"]).messages) if t]
     assert sent_texts(sandbox, 21) == want
     again = client.post("/telegram/webhook", json=update, headers={SECRET_HEADER: SECRET})
@@ -98,7 +98,7 @@ def test_an_update_another_process_holds_gets_503_until_its_claim_is_stale(
                         telegram_claim_timeout_s=60.0)
     taken = taker.post("/telegram/webhook", json=update, headers={SECRET_HEADER: SECRET})
     assert taken.status_code == 200
-    want = [t for t in map(clean_reply, replier.reply(
+    want = [t for t in map(strip_placeholders, replier.reply(
         "hello", seed=update["update_id"]).messages) if t]
     assert sent_texts(sandbox, 25) == want
 
@@ -147,7 +147,7 @@ def test_set_webhook_command_then_telegram_pushes_to_the_live_route(sandbox, rep
     assert result.returncode == 0, result.stderr
     assert sandbox.world.webhook == {"url": url, "secret_token": SECRET}
     update = sandbox.world.inject({"chat_id": 24, "text": "hello"})
-    want = [t for t in map(clean_reply, replier.reply(
+    want = [t for t in map(strip_placeholders, replier.reply(
         "hello", seed=update["update_id"]).messages) if t]
     deadline = time.monotonic() + 30
     while sent_texts(sandbox, 24) != want and time.monotonic() < deadline:

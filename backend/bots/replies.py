@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from backend.bots.rules import Blocklist, clean_reply
+from backend.bots.rules import Blocklist
 from backend.bots.skips import BLOCKED_OUTGOING, EMPTY_REPLY
+from model.pii import strip_placeholders
 from model.serve.runtime import Reply
 
 
@@ -26,7 +27,7 @@ def outgoing(reply: Reply, blocklist: Blocklist,
 
     `compose` turns the cleaned bubbles into what the network is sent (X: one tweet that
     fits; Telegram: the bubbles themselves); the blocklist checks exactly that."""
-    bubbles = [text for text in map(clean_reply, reply.messages) if text]
+    bubbles = [text for text in map(strip_placeholders, reply.messages) if text]
     messages = [text for text in compose(bubbles) if text]
     if not messages:
         return [], EMPTY_REPLY

@@ -13,23 +13,16 @@ from pathlib import Path
 from backend.bots.skips import BLOCKED_INCOMING, OPTED_OUT
 from backend.bots.x.client import Tweet
 from model.errors import InputError
-from model.pii import PII_TOKENS
 
 LEADING_MENTIONS = re.compile(r"^(?:\s*@\w{1,15})+\s*")
 MENTION = re.compile(r"(?<![\w@])@(\w{1,15})")
 OPT_OUT = re.compile(r"^(?:stop|unsubscribe|leave me alone)\W*$", re.IGNORECASE)
 OPT_IN = re.compile(r"^(?:start|unstop)\W*$", re.IGNORECASE)
-# Corpus placeholders left by PII scrubbing; never post them.
-PLACEHOLDERS = re.compile(r"\s*(?:" + "|".join(map(re.escape, PII_TOKENS)) + ")")
 
 
 def strip_mentions(text: str) -> str:
     """The text a person wrote, without the @handles X puts in front of replies."""
     return LEADING_MENTIONS.sub("", text).strip()
-
-
-def clean_reply(text: str) -> str:
-    return PLACEHOLDERS.sub("", text).strip()
 
 
 class Blocklist:
