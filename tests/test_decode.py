@@ -106,6 +106,49 @@ def test_beam_returns_ranked_candidates_per_row():
         assert scores == sorted(scores, reverse=True)
 
 
+def counting(step):
+    """`step` that also records how many rows each call ran."""
+    rows = []
+
+    def counted(tokens, state):
+        rows.append(len(tokens))
+        return step(tokens, state)
+
+    return counted, rows
+
+
+def test_done_beam_rows_leave_the_batch_and_every_result_stays_as_decoded_alone():
+    step = make_step(random_table(11))
+    state = biases(6, seed=12, scale=3.0)
+    counted, rows = counting(step)
+    together = beam_search(counted, state, RULES, cfg(strategy="beam", beam_width=3), keep=2)
+    alone = [beam_search(step, take_rows(state, np.array([row])), RULES,
+                         cfg(strategy="beam", beam_width=3), keep=2)[0] for row in range(6)]
+    assert together == alone
+    assert rows[0] == 18 and rows[-1] < 18  # rows done early stopped costing steps
+    assert sorted(rows, reverse=True) == rows
+
+
+# <s> -> 6 -> </s> leads when it ends after two steps (mean log-probability -0.26), but
+# the sure chain <s> -> 7 -> 8 -> 9 -> 10 -> </s> ends with a better one (-0.18)
+LATE_WINNER = chain_table((BOS, 6, 3.0), (BOS, 7, 2.6), (6, EOS, 9.0), (7, 8, 9.0),
+                          (8, 9, 9.0), (9, 10, 9.0), (10, EOS, 9.0))
+
+
+def test_early_stopping_ends_a_beam_row_when_its_best_beam_ends():
+    state = {"bias": np.zeros((1, VOCAB), np.float32)}
+    full, full_rows = counting(make_step(LATE_WINNER))
+    early, early_rows = counting(make_step(LATE_WINNER))
+    settings = {"strategy": "beam", "beam_width": 2}
+    assert generate(full, state, RULES, cfg(**settings), [None]) == [[7, 8, 9, 10]]
+    # the trade: two steps instead of five, and the shorter reply that led when it ended
+    assert generate(early, state, RULES, cfg(early_stopping=True, **settings),
+                    [None]) == [[6]]
+    assert (len(early_rows), len(full_rows)) == (2, 5)
+    with pytest.raises(ValueError, match="early_stopping"):
+        Decoding.from_dict({"early_stopping": "yes"})
+
+
 def test_sampling_is_reproducible_and_independent_of_batch_composition():
     step = make_step(random_table(7))
     settings = cfg(strategy="sample", temperature=1.2, top_p=0.95)
@@ -316,3 +359,21 @@ def test_a_greedy_request_drops_the_bundles_sample_and_rank():
     assert Decoding.from_dict({"seed": 3}, base=base).rerank == 8
     with pytest.raises(ValueError, match="rerank"):
         Decoding.from_dict({"strategy": "greedy", "rerank": 8}, base=base)
+
+
+def test_every_decoding_setting_has_a_command_line_flag_of_its_type():
+    import argparse
+    import dataclasses
+
+    from model.serve.chat import add_decoding_arguments, decoding_from_args
+
+    parser = argparse.ArgumentParser()
+    add_decoding_arguments(parser)
+    assert decoding_from_args(parser.parse_args([])) == {}
+    given = decoding_from_args(parser.parse_args(
+        ["--strategy", "beam", "--beam-width", "3", "--early-stopping", "--top-p", "0.9"]))
+    assert given == {"strategy": "beam", "beam_width": 3, "early_stopping": True, "top_p": 0.9}
+    assert decoding_from_args(parser.parse_args(["--no-early-stopping"])) == {
+        "early_stopping": False}
+    flags = {action.dest for action in parser._actions}
+    assert {f.name for f in dataclasses.fields(Decoding)} <= flags

@@ -8,6 +8,7 @@ line is one message and only the replies are printed, so scripts and tests can d
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import dataclasses
 import sys
@@ -138,6 +139,7 @@ FLAG_HELP = {
     "mmi_lambda": "weight of the anti-LM", "mmi_gamma": "tokens the anti-LM penalises",
     "length_bonus": "per-token bonus when reranking (default: automatic)",
     "length_penalty": "beam score / length**this", "seed": "sampling seed",
+    "early_stopping": "beam: stop once the best beam has ended (faster, replies shorter)",
     "ground": "retrieval grounding above this similarity (0: off)",
 }
 
@@ -147,8 +149,13 @@ def add_decoding_arguments(parser) -> None:
     group = parser.add_argument_group("decoding (defaults: the bundle's, else the module's)")
     for f in dataclasses.fields(Decoding):
         kind = {"seed": int, "length_bonus": float}.get(f.name, type(f.default))
+        flag = "--" + f.name.replace("_", "-")
+        if kind is bool:
+            group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction,
+                               default=None, help=FLAG_HELP.get(f.name))
+            continue
         choices = STRATEGIES if f.name == "strategy" else None
-        group.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=kind,
+        group.add_argument(flag, dest=f.name, type=kind,
                            choices=choices, default=None, metavar=None if choices else "X",
                            help=FLAG_HELP.get(f.name))
 

@@ -52,6 +52,7 @@ class Decoding:
     mmi_gamma: int = 5  # the anti-LM penalises only the first gamma tokens (Li et al. 2016a)
     length_bonus: float | None = None  # per token in the rerank score; None: automatic
     length_penalty: float = 1.0  # beam: score / length**length_penalty
+    early_stopping: bool = False  # beam: a row ends when its best `rerank or 1` beams have
     ground: float = 0.0  # runtime: retrieval similarity above which the hit is grounding
     seed: int | None = None
 
@@ -110,6 +111,10 @@ def _coerce(key: str, value, default):
         kind = str
     else:
         kind = type(default)
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"bad decoding setting {key}={value!r}: expected true or false")
+        return value
     if isinstance(value, bool) or (kind is int and isinstance(value, float)):
         raise ValueError(f"bad decoding setting {key}={value!r}: expected {kind.__name__}")
     try:
@@ -298,6 +303,13 @@ def beam_search(step: StepFn, state: State, rules: TokenRules, cfg: Decoding,
     Rows are expanded to [B*k]. A beam that emitted </s> is frozen: its only continuation
     is another </s> at no cost, and its length stops growing. Candidates are ranked by
     raw log-probability / length**length_penalty, so finished and live beams compete fairly.
+
+    A row is done when all k beams have ended (nothing alive outranks them at its current
+    length, as in Hugging Face's default), or with `cfg.early_stopping` as soon as its
+    best `keep` have: an average log-probability can still rise, so a live beam might have
+    won later, but the tail where losing beams run on to max_len is gone (a demo reply of
+    7 tokens took 23 steps on average). Done rows leave the batch, so the graph only runs
+    for rows still searching; without early stopping the result is the same either way.
     """
     batch = next(iter(state.values())).shape[0]
     k = max(cfg.beam_width, keep)
@@ -306,15 +318,28 @@ def beam_search(step: StepFn, state: State, rules: TokenRules, cfg: Decoding,
     scores[:, 1:] = -np.inf  # at the start only beam 0 is real
     lengths = np.zeros((batch, k), dtype=np.int64)
     finished = np.zeros((batch, k), dtype=bool)
-    history = np.zeros((batch * k, 0), dtype=np.int32)
+    history = np.zeros((batch, k, 0), dtype=np.int32)
     tokens = np.full(batch * k, rules.bos, dtype=np.int32)
-    beam_contexts = None if contexts is None else [contexts[b] for b in range(batch)
-                                                   for _ in range(k)]
+    searching = np.arange(batch)  # the original row of each row still in the batch
+    results: list[list[tuple[list[int], float]]] = [[] for _ in range(batch)]
+
+    def settle(rows: np.ndarray) -> None:
+        final = scores[rows] / np.maximum(lengths[rows], 1) ** cfg.length_penalty  # [r, k]
+        for row, ranked, beams in zip(rows, final, history[rows], strict=True):
+            order = np.argsort(-ranked, kind="stable")[:keep]
+            results[searching[row]] = [(strip_tokens(beams[i].tolist(), rules),
+                                        float(ranked[i])) for i in order
+                                       if np.isfinite(ranked[i])]
+
     for _ in range(cfg.max_len):
         logits, state = step(tokens, state)
         logits = np.array(logits, dtype=np.float32)
-        constrain(logits, history, rules, cfg, beam_contexts)
-        logp = log_softmax(logits).reshape(batch, k, -1).astype(np.float64)  # [B, k, V]
+        beam_contexts = None if contexts is None else [contexts[b] for b in searching
+                                                       for _ in range(k)]
+        constrain(logits, history.reshape(len(searching) * k, history.shape[2]), rules, cfg,
+                  beam_contexts)
+        rows_now = len(searching)
+        logp = log_softmax(logits).reshape(rows_now, k, -1).astype(np.float64)  # [B, k, V]
         vocab = logp.shape[-1]
         frozen = np.full(vocab, -np.inf)
         frozen[rules.eos] = 0.0
@@ -322,26 +347,28 @@ def beam_search(step: StepFn, state: State, rules: TokenRules, cfg: Decoding,
         raw = scores[:, :, None] + logp  # [B, k, V]
         new_len = np.broadcast_to((lengths + ~finished)[:, :, None], raw.shape)  # [B, k, V]
         normalised = raw / np.maximum(new_len, 1) ** cfg.length_penalty
-        flat = normalised.reshape(batch, -1)
+        flat = normalised.reshape(rows_now, -1)
         top = np.argpartition(-flat, k - 1, axis=-1)[:, :k]  # the k best, unordered
         order = np.argsort(-np.take_along_axis(flat, top, axis=-1), axis=-1, kind="stable")
         best = np.take_along_axis(top, order, axis=-1)  # [B, k], best first
         parent, token = best // vocab, best % vocab
-        rows = (np.arange(batch)[:, None] * k + parent).reshape(-1)
-        scores = np.take_along_axis(raw.reshape(batch, -1), best, axis=-1)
-        lengths = np.take_along_axis(new_len.reshape(batch, -1), best, axis=-1)
+        scores = np.take_along_axis(raw.reshape(rows_now, -1), best, axis=-1)
+        lengths = np.take_along_axis(new_len.reshape(rows_now, -1), best, axis=-1)
         finished = np.take_along_axis(finished, parent, axis=-1) | (token == rules.eos)
-        history = np.concatenate([history[rows], token.reshape(-1, 1).astype(np.int32)], axis=1)
-        state = take_rows(state, rows)
+        history = np.concatenate([np.take_along_axis(history, parent[:, :, None], axis=1),
+                                  token[:, :, None].astype(np.int32)], axis=2)
+        done = finished[:, :keep].all(axis=1) if cfg.early_stopping else finished.all(axis=1)
+        stay = np.flatnonzero(~done)
+        if done.any():
+            settle(np.flatnonzero(done))
+            scores, lengths, finished = scores[stay], lengths[stay], finished[stay]
+            history, parent, token = history[stay], parent[stay], token[stay]
+            searching = searching[stay]
+            if not len(searching):
+                return results
+        state = take_rows(state, (stay[:, None] * k + parent).reshape(-1))
         tokens = token.reshape(-1).astype(np.int32)
-        if finished.all():
-            break
-    final = scores / np.maximum(lengths, 1) ** cfg.length_penalty
-    results = []
-    for b in range(batch):
-        order = np.argsort(-final[b], kind="stable")[:keep]
-        results.append([(strip_tokens(history[b * k + i].tolist(), rules), float(final[b, i]))
-                        for i in order if np.isfinite(final[b, i])])
+    settle(np.arange(len(searching)))  # rows that reached max_len
     return results
 
 
