@@ -39,7 +39,8 @@ IBAN_COUNTRIES = frozenset({
     "VA", "VG", "XK", "YE"})
 _CARD = re.compile(r"\b\d(?:[ -]?\d){12,18}\b")
 # 7+ digits with the separators people type; a leading + or ( counts as part of the number.
-_PHONE = re.compile(r"(?<![\w+])(?:\+|00)?\(?\d[\d\s().-]{5,}\d(?!\w)")
+# Not inside a hyphen-joined word ("31267496-e50f-…": a UUID, a speaker id, a hash).
+_PHONE = re.compile(r"(?<![\w+])(?<!\w-)(?:\+|00)?\(?\d[\d\s().-]{5,}\d(?!\w|-\w)")
 # Digit shapes that are not phone numbers: dates, year ranges, time ranges, amounts.
 _NOT_PHONE = re.compile(
     r"\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,4}"
@@ -90,7 +91,7 @@ _STREET_OTHER = re.compile(
     r"|\b\d{1,4}(?:\s*(?:bis|ter))?,?\s+(?:rue|avenue|boulevard|bd|chemin|allée|impasse)\s+"
     r"(?:(?:de|du|des|la|le|les)\s+|[ld]['’])*[^\W\d_][\w'’-]*)")
 # Digit groups apart by single spaces, not parts of a decimal or a thousands-separated number.
-_DIGIT_RUN = re.compile(r"(?<![\w.,:/-])\d+(?: \d+)*(?![\w]|[.,:/-]\d)")
+_DIGIT_RUN = re.compile(r"(?<![\w.,:/-])\d+(?: \d+)*(?!\w|[.,:/]\d|-\w)")
 
 
 def scrub_pii(text: str) -> str:

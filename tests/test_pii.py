@@ -42,6 +42,7 @@ from model.serve.tokenizer import Tokenizer
     ("mi contraseña es gato123", "mi contraseña es <secret>"),
     # what scrubbing knew before stays as it was
     ("call me on +44 7700 900123 tonight", "call me on <phone> tonight"),
+    ("call 555-0134-22 or 07700-900123.", "call <phone> or <phone>."),
     ("card 4111 1111 1111 1111 ok", "card <card> ok"),
     ("mail ana.b+x@example.co.uk now", "mail <email> now"),
 ])
@@ -59,6 +60,9 @@ def test_scrubs_personal_data(text, expected):
     "So a 3 to 4 hour drive from me", "1970 Plymouth road runner",
     "the code is broken", "the code is 42 lines", "my password is wrong", "the password is in the drawer",
     "what's the wifi password?", "my pin is stuck",
+    # identifiers: a hyphen-joined word is no phone number, however many digits it holds
+    "31267496-e50f-4f91-a197-c5b1bfde803b", "6613498d-5412-4cd6-9ffc-0f2e7e1a0c6b joined",
+    "build 20241130-rc2 is out",
 ])
 def test_ordinary_chat_is_left_alone(text):
     assert scrub_pii(text) == text
