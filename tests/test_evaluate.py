@@ -18,7 +18,6 @@ from model.eval.evaluate import (
 )
 from model.eval.metrics import normalise
 from model.serve.bundle import read_bundle, verify_bundle
-from model.serve.load import load_replier
 
 TINY = "data/demo/manifest-tiny.yaml"
 SYSTEMS = {"doppel", "doppel+grounding", "most-frequent", "retrieval", "seq2seq-greedy"}
@@ -34,7 +33,9 @@ def bundle_copy(demo_bundle, tmp_path):
     return copy
 
 
-def test_eval_with_sweep_writes_report_and_updates_the_bundle(run_cli, bundle_copy, tmp_path):
+def test_eval_with_sweep_writes_report_and_reports_its_pick_beside_the_default(
+        run_cli, bundle_copy, tmp_path):
+    default = verify_bundle(bundle_copy)["decoding"]
     report = tmp_path / "report"
     result = run_cli("model", "eval", bundle_copy, "--manifest", TINY, "--limit", "8",
                      "--report", report, "--sweep")
@@ -44,7 +45,7 @@ def test_eval_with_sweep_writes_report_and_updates_the_bundle(run_cli, bundle_co
     assert (report / "metrics.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     summary = json.loads((report / "metrics.json").read_text())
     assert summary["test_pairs"] == 8
-    assert set(summary["systems"]) == SYSTEMS
+    assert set(summary["systems"]) == SYSTEMS | {"sweep-pick"}
     systems = summary["systems"]
     for name, row in systems.items():
         assert set(row) >= METRICS, name
@@ -77,10 +78,11 @@ def test_eval_with_sweep_writes_report_and_updates_the_bundle(run_cli, bundle_co
     assert meta["eval"]["test_pairs"] == 8 and "bleu" in meta["eval"]
     assert meta["eval"]["hits_at_1"] == round(doppel["hits_at_1"], 4)
     assert set(meta["eval"]["real_replies"]) == TEXT_METRICS
-    assert set(meta["eval"]["baselines"]) == SYSTEMS - {"doppel"}
-    assert meta["decoding"] in SWEEP_GRID
-    chosen = load_replier(bundle_copy).decoding
-    assert all(getattr(chosen, key) == value for key, value in meta["decoding"].items())
+    assert set(meta["eval"]["baselines"]) == (SYSTEMS | {"sweep-pick"}) - {"doppel"}
+    # the pick is reported, not adopted: the default stays until --adopt-sweep
+    assert summary["sweep_pick"] in SWEEP_GRID
+    assert meta["decoding"] == default
+    assert "--adopt-sweep" in result.stdout
 
 
 def test_compared_bundles_answer_the_same_pairs_in_the_same_report(run_cli, bundle_copy,
@@ -137,6 +139,9 @@ def test_eval_names_a_bad_pairs_line(run_cli, bundle_copy, tmp_path):
     result = run_cli("model", "eval", bundle_copy, "--manifest", TINY, "--pairs", pairs)
     assert result.returncode == 2
     assert f"{pairs}:1:" in result.stderr
+    adopt_alone = run_cli("model", "eval", bundle_copy, "--adopt-sweep")
+    assert adopt_alone.returncode == 2 and "--adopt-sweep only works with --sweep" in \
+        adopt_alone.stderr
 
 
 def test_baselines_answer_with_training_replies_of_the_persona():

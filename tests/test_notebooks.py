@@ -101,7 +101,7 @@ def executed(tmp_path_factory):
     reply = load_replier(out / "nb").reply("hey, how are you?", seed=0)
     evaluation = execute("02_evaluate_and_tune.ipynb", {
         "BUNDLE": str(out / "nb"), "MANIFEST": None, "REPORT_DIR": str(out / "eval"),
-        "SWEEP": True, "LIMIT": 20, "THREADS": 1,
+        "SWEEP": True, "ADOPT": True, "LIMIT": 20, "THREADS": 1,
     }, out)
     return out, train, evaluation, reply
 

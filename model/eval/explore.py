@@ -250,16 +250,17 @@ def train_bundle(manifest: str | Path, out: str | Path, work: str | Path | None 
 
 def evaluate_bundle(bundle: str | Path, report: str | Path | None = None, sweep: bool = True,
                     limit: int = 500, manifest: str | Path | None = None,
-                    threads: int = 1) -> dict:
-    """`python -m model eval BUNDLE [--sweep]`; returns the metrics.json it wrote.
+                    threads: int = 1, adopt: bool = False) -> dict:
+    """`python -m model eval BUNDLE [--sweep [--adopt-sweep]]`; returns its metrics.json.
 
-    With `sweep` the best decoding setting becomes the bundle's default (bundle.json).
+    With `sweep` the report has the sweep's pick as the system `sweep-pick`; with `adopt`
+    too, the pick becomes the bundle's default decoding (bundle.json).
     """
     report = Path(report) if report is not None else Path(bundle) / REPORT_DIR
     argv = [str(bundle), "--report", str(report), "--limit", str(limit),
             "--threads", str(threads)]
     if sweep:
-        argv.append("--sweep")
+        argv += ["--sweep", "--adopt-sweep"] if adopt else ["--sweep"]
     if manifest is not None:
         argv += ["--manifest", str(manifest)]
     _run_command("model.eval.evaluate", argv)
