@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from model.data.manifest import load_manifest
+from model.data.manifest import KIND_KEYS, MODEL_KEYS, kind_hyperparameters, load_manifest
 from model.errors import InputError
 
 GOOD = """\
@@ -92,3 +92,18 @@ def test_invalid_yaml_names_the_line(tmp_path):
 def test_missing_manifest(tmp_path):
     with pytest.raises(InputError, match="nope.yaml: No such file"):
         load_manifest(tmp_path / "nope.yaml")
+
+
+def test_a_model_key_of_another_kind_is_named(tmp_path):
+    path = write(tmp_path, GOOD.replace("model: {kind: transformer, embed: 64, heads: 4}",
+                                        "model: {kind: lstm, layers: 4}"))
+    with pytest.raises(InputError, match=r"model\.layers: not a setting of kind lstm"):
+        load_manifest(path)
+
+
+def test_bundle_hyperparameters_keep_only_their_kinds_keys():
+    hp = {**{key: default for key, (_, default) in MODEL_KEYS.items()}, "kind": "pretrained",
+          "base_config": {"layers": 30}}
+    kept = kind_hyperparameters(hp)
+    assert set(kept) == {*KIND_KEYS["pretrained"], "base_config"}
+    assert "units" in kind_hyperparameters({**hp, "kind": "lstm"})

@@ -54,6 +54,18 @@ MODEL_KEYS = {
     "train_layers": (int, 8),
     "precision": (str, "auto"),
 }
+# The model keys each kind reads. A manifest that sets another one is told so (a user
+# who writes `layers: 4` for an LSTM expects a deeper model), and a bundle's
+# hyperparameters list only these (kind_hyperparameters).
+KIND_KEYS = {
+    "lstm": ("kind", "embed", "units", "attention", "vocab", "dropout", "persona_embedding",
+             "tie_embeddings", "max_context_tokens", "max_reply_tokens"),
+    "transformer": ("kind", "embed", "units", "vocab", "layers", "heads", "dropout",
+                    "persona_embedding", "tie_embeddings", "max_context_tokens",
+                    "max_reply_tokens"),
+    "pretrained": ("kind", "base", "train_layers", "precision", "max_context_tokens",
+                   "max_reply_tokens"),
+}
 TRAIN_KEYS = {
     "epochs": (int, 10),
     "batch_size": (int, 128),
@@ -170,6 +182,11 @@ def parse_manifest(data, path: Path) -> Manifest:
         "train": _section(data.get("train"), "train", TRAIN_KEYS, fail),
     }
     _check_ranges(sections, fail)
+    kind = sections["model"]["kind"]
+    for key in data.get("model") or {}:
+        if key not in KIND_KEYS[kind]:
+            fail(f"model.{key}", f"not a setting of kind {kind} (its settings: "
+                 f"{', '.join(KIND_KEYS[kind][1:])})")
 
     base = data.get("base")
     if base is not None:
@@ -269,3 +286,9 @@ def _check_ranges(sections: dict, fail) -> None:
              f"{', '.join(PRECISIONS)})")
     if model["kind"] == "transformer" and model["embed"] % model["heads"]:
         fail("model.heads", f"must divide model.embed ({model['embed']})")
+
+
+def kind_hyperparameters(hp: dict) -> dict:
+    """`hp` without the model keys its kind does not read (derived entries stay)."""
+    unused = set(MODEL_KEYS) - set(KIND_KEYS[hp["kind"]])
+    return {key: value for key, value in hp.items() if key not in unused}

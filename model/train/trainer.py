@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+from model.data.manifest import kind_hyperparameters
 from model.errors import InputError
 from model.files import atomic_output
 from model.serve.tokenizer import SPECIAL_TOKENS
@@ -209,7 +210,7 @@ def write_bundle_dir(manifest, data: Prepared, state: dict, work: Path, out: Pat
     write_bundle(staging, {
         "name": manifest.name,
         "kind": data.hp["kind"],
-        "hyperparameters": data.hp,
+        "hyperparameters": kind_hyperparameters(data.hp),
         "special_tokens": dict(zip(("pad", "bos", "eos", "unk", "brk", "sep"), SPECIAL_TOKENS,
                                    strict=True)),
         "personas": data.personas,

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from model.data.manifest import kind_hyperparameters
 from model.files import atomic_output
 from model.serve.pretrained.assemble import DELTA_FILE, GRAPH_FILE, LAYOUT_FILE, pack_delta
 from model.serve.pretrained.base import KNOWN_BASES
@@ -62,7 +63,7 @@ def write_pretrained_bundle(manifest, data, state: dict, work: Path, out: Path,
     write_bundle(staging, {
         "name": manifest.name,
         "kind": "pretrained",
-        "hyperparameters": data.hp,
+        "hyperparameters": kind_hyperparameters(data.hp),
         "base": data.base.describe(),
         "special_tokens": {"eos": END, "brk": "\n"},
         "prompt": {"format": "chatml", "system": SYSTEM},
