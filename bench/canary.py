@@ -67,7 +67,7 @@ def plant_manifest(args, out: Path) -> list:
     """Planted messages and a manifest that trains on them, written into `out`."""
     import yaml
 
-    from model.data.manifest import load_manifest
+    from model.data.manifest import kind_hyperparameters, load_manifest
     from model.data.messages import write_jsonl
     from model.data.pairs import (
         messages_from_manifest,
@@ -98,7 +98,7 @@ def plant_manifest(args, out: Path) -> list:
                                                        "path": "messages.jsonl"}],
         "persona": manifest.persona, "me": manifest.me,
         "pairs": {**manifest.pairs, "scrub_pii": args.scrub and manifest.pairs["scrub_pii"]},
-        "model": manifest.model, "train": manifest.train,
+        "model": kind_hyperparameters(manifest.model), "train": manifest.train,
         **({"base": str(manifest.base)} if manifest.base else {}),
     }
     with atomic_output(out / "manifest.yaml") as handle:
