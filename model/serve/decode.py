@@ -52,7 +52,7 @@ class Decoding:
     mmi_gamma: int = 5  # the anti-LM penalises only the first gamma tokens (Li et al. 2016a)
     length_bonus: float | None = None  # per token in the rerank score; None: automatic
     length_penalty: float = 1.0  # beam: score / length**length_penalty
-    early_stopping: bool = False  # beam: a row ends when its best `rerank or 1` beams have
+    early_stopping: bool = False  # beam: a row ends once its best `rerank or 1` beams ended
     ground: float = 0.0  # runtime: retrieval similarity above which the hit is grounding
     seed: int | None = None
 
