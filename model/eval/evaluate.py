@@ -356,7 +356,7 @@ def run(args) -> int:
         "latency_pairs": min(len(test), LATENCY_SAMPLES),
         "systems": results,
         "sweep": sweep_rows,
-        "sweep_pick": chosen if args.sweep else None,
+        "sweep_pick": chosen,  # None without --sweep
         "sweep_conversations": sweep_conversations,  # validation split only
         "examples": [{"context": p["context"], "gold": p["reply"],
                       **{name: replies[i] for name, replies in systems.items()}}
