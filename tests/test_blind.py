@@ -10,6 +10,7 @@ import pytest
 
 from model.errors import InputError
 from model.eval.blind import (
+    bubbles,
     grade,
     pick_contexts,
     read_grades,
@@ -162,11 +163,11 @@ def test_contexts_spread_over_conversations_first():
             for i, c in enumerate("aaabbc")]
     rows += [{"persona": "Bo", "context": ["x"], "reply": "r", "conversation": "d"},
              {"persona": "Ana", "context": ["hi", " "], "reply": "r", "conversation": "e"}]
-    picked = pick_contexts(rows, "Ana", 3, seed=1)
+    picked = pick_contexts(rows, {"Ana"}, 3, seed=1)
     assert sorted(p["conversation"] for p in picked) == ["a", "b", "c"]
-    more = pick_contexts(rows, "Ana", 10, seed=1)
+    more = pick_contexts(rows, {"Ana"}, 10, seed=1)
     assert len(more) == 6 and more[:3] == picked  # then the rest; never Bo's or empty ones
-    assert pick_contexts(rows, "Ana", 10, seed=1) == more
+    assert pick_contexts(rows, {"Ana"}, 10, seed=1) == more
 
 
 def test_blind_eval_writes_a_sheet_and_scores_the_grades(run_cli, demo_bundle, tmp_path):
@@ -195,6 +196,46 @@ def test_blind_eval_writes_a_sheet_and_scores_the_grades(run_cli, demo_bundle, t
     path.write_text(path.read_text().replace(",1,0", ",perhaps,0", 1))
     result = run_cli("model", "eval", bundle, "--blind", out, "--grades", path)
     assert result.returncode == 2 and f"{path}:" in result.stderr
+
+
+def test_blind_sheet_of_several_personas_answers_each_as_its_own(run_cli, demo_bundle,
+                                                                 tmp_path):
+    """--personas: contexts answered by any of them, every system answering as the persona
+    that answered the context, and the sheet saying who writes next."""
+    from model.data.manifest import load_manifest
+    from model.data.pairs import build_pairs_from_manifest, split_of
+
+    tiny = Path(__file__).resolve().parent.parent / TINY
+    manifest = tmp_path / "manifest.yaml"  # the tiny chats, a second speaker named Max
+    manifest.write_text(tiny.read_text()
+                        .replace("path: chitchat_sample.json",
+                                 f"path: {tiny.parent / 'chitchat_sample.json'}")
+                        .replace("rename:\n", "rename:\n  3863a74c-69fa-4909-a2d1-cfb3f06cdd49: "
+                                 "Max\n"))
+    out = tmp_path / "blind"
+    result = run_cli("model", "eval", demo_bundle, "--manifest", manifest, "--blind", out,
+                     "--split", "dev", "--personas", "Sam", "Max", "--contexts", "30")
+    assert result.returncode == 0, result.stderr
+    assert "of 2 personas" in result.stdout
+    items = json.loads((out / "key.json").read_text())["items"]
+    assert {item["persona"] for item in items} == {"Sam", "Max"}
+    said = re.findall(r"^(\w+) writes next:$", (out / "sheet.md").read_text(), re.M)
+    assert said == [item["persona"] for item in items]
+    train = [p for p in build_pairs_from_manifest(load_manifest(manifest))
+             if split_of(p["conversation"], 0.1) == "train"]
+    replies = {who: {p["reply"] for p in train if p["persona"] == who} for who in ("Sam", "Max")}
+    sheet = (out / "sheet.md").read_text().split("\n## ")[1:]
+    for item, text in zip(items, sheet, strict=True):  # retrieval answers from the right chats
+        label = next(k for k, v in item["labels"].items() if v == "retrieval")
+        shown = re.search(rf"^- \*\*{label}:\*\* (.*)$", text, re.M).group(1)
+        assert shown in {bubbles(reply) for reply in replies[item["persona"]]}
+
+    unknown = run_cli("model", "eval", demo_bundle, "--manifest", manifest, "--blind",
+                      tmp_path / "other", "--personas", "Zed")
+    assert unknown.returncode == 2 and "'Zed' is not a persona of this bundle" in unknown.stderr
+    assert not (tmp_path / "other").exists()
+    alone = run_cli("model", "eval", demo_bundle, "--personas", "all")
+    assert alone.returncode == 2 and "--personas only works with --blind" in alone.stderr
 
 
 def test_dev_split_holds_out_validation_chats_and_trains_on_train_only():

@@ -8,6 +8,7 @@ import pytest
 
 from model.data.manifest import load_manifest
 from model.data.pairs import split_of
+from model.errors import InputError
 from model.eval.evaluate import (
     HITS_CANDIDATES,
     MODEL_SCORES,
@@ -149,10 +150,14 @@ def test_baselines_answer_with_training_replies_of_the_persona():
              {"persona": "Ana", "context": ["what did you cook"], "reply": "pasta"},
              {"persona": "Ana", "context": ["and tomorrow?"], "reply": "yes!"},
              {"persona": "Bo", "context": ["what did you cook"], "reply": "rice"}]
-    test = [{"context": ["so what did you cook today"]}, {"context": ["zzz"]}]
-    got = baselines(train, test, "Ana")
-    assert got["most-frequent"] == ["yes!", "yes!"]
-    assert got["retrieval"] == ["pasta", "yes!"]  # no overlap: most frequent reply
+    test = [{"persona": "Ana", "context": ["so what did you cook today"]},
+            {"persona": "Ana", "context": ["zzz"]},
+            {"persona": "Bo", "context": ["so what did you cook today"]}]
+    got = baselines(train, test)  # each pair answered as its own persona
+    assert got["most-frequent"] == ["yes!", "yes!", "rice"]
+    assert got["retrieval"] == ["pasta", "yes!", "rice"]  # no overlap: most frequent reply
+    with pytest.raises(InputError, match="no training pairs answered by 'Cy'"):
+        baselines(train, [{"persona": "Cy", "context": ["hi"]}])
 
 
 def test_hits_candidates_are_distinct_other_replies_drawn_with_the_seed():

@@ -17,7 +17,7 @@ import json
 import math
 import random
 import string
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from model.errors import InputError
@@ -53,14 +53,16 @@ empty. Every row needs its marks.
 """
 
 
-def pick_contexts(test_pairs: Sequence[dict], persona: str, count: int, seed: int) -> list[dict]:
-    """`count` held-out pairs answered by `persona`, a seeded choice spread over chats.
+def pick_contexts(test_pairs: Sequence[dict], personas: Collection[str], count: int,
+                  seed: int) -> list[dict]:
+    """`count` held-out pairs answered by one of `personas`, a seeded choice spread over
+    chats.
 
     One pair per conversation first (pairs of one chat resemble each other, so spreading
     makes the sample say more about the model), then further pairs if there are too few
     conversations. Pairs whose message (last context turn) is empty are unanswerable.
     """
-    usable = [p for p in test_pairs if p["persona"] == persona and p["context"]
+    usable = [p for p in test_pairs if p["persona"] in personas and p["context"]
               and str(p["context"][-1]).strip()]
     random.Random(seed).shuffle(usable)
     first, more, seen = [], [], set()
@@ -120,12 +122,14 @@ def write_sheet(folder: str | Path, pairs: Sequence[dict], systems: dict[str, Se
         for i, turn in enumerate(pair["context"]):
             speaker = (speakers[i] if i < len(speakers) else None) or "someone"
             sheet.append(f"> **{speaker}:** {bubbles(turn, empty='')}  ")
+        if pair.get("persona"):  # a sheet may mix personas: say whose message comes next
+            sheet.append(f"\n{pair['persona']} writes next:")
         sheet.append("")
         for label, name in labels.items():
             sheet.append(f"- **{label}:** {bubbles(systems[name][number - 1])}")
             rows.append([number, label, "", ""])
         items.append({"item": number, "conversation": pair.get("conversation"),
-                      "labels": labels})
+                      "persona": pair.get("persona"), "labels": labels})
 
     with atomic_output(folder / "sheet.md") as handle:
         handle.write("\n".join(sheet) + "\n")

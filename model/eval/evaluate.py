@@ -111,6 +111,10 @@ def add_arguments(parser) -> None:
                              "rows of the report, or replies in the --blind sheet")
     parser.add_argument("--contexts", type=int, default=60,
                         help="with --blind: how many held-out contexts (default 60)")
+    parser.add_argument("--personas", nargs="+", metavar="NAME",
+                        help="with --blind: contexts answered by these personas (or 'all' "
+                             "the bundle knows), each answered as its persona; default: "
+                             "the bundle's own persona")
     parser.add_argument("--split", choices=("test", "dev"), default="test",
                         help="with --blind: held-out contexts from the test split (report) "
                              "or the validation split (choosing settings)")
@@ -160,8 +164,9 @@ def recorded_manifest(meta: dict) -> Path | None:
 
 def generate(replier: Replier, test: list[dict], decoding: dict, seed: int,
              batch_size: int, persona: str | None = None) -> list[str]:
-    persona = persona or replier.default_persona
-    requests = [request_for(p, persona, decoding, seed + i) for i, p in enumerate(test)]
+    """A reply to every pair, as `persona`, or else as the persona that answered the pair."""
+    requests = [request_for(p, persona or p["persona"], decoding, seed + i)
+                for i, p in enumerate(test)]
     replies: list[str] = []
     for start in range(0, len(requests), batch_size):
         replies += [r.text for r in replier.reply_batch(requests[start:start + batch_size])]
@@ -199,17 +204,24 @@ def quality(row: dict) -> float:
             + row["bleu"] / 100) / 4
 
 
-def baselines(train: list[dict], test: list[dict], persona: str) -> dict[str, list[str]]:
-    own = [p for p in train if p["persona"] == persona]
-    if not own:
-        raise InputError(f"no training pairs answered by {persona!r}")
-    frequent = Counter(p["reply"] for p in own).most_common(1)[0][0]
-    index = RetrievalIndex.from_pairs(own)
-    retrieved = []
+def baselines(train: list[dict], test: list[dict]) -> dict[str, list[str]]:
+    """The most frequent training reply of the persona that answered each test pair, and
+    the reply of that persona's most similar training context."""
+    found: dict[str, tuple[str, RetrievalIndex]] = {}
+    frequent, retrieved = [], []
     for pair in test:
+        persona = pair["persona"]
+        if persona not in found:
+            own = [p for p in train if p["persona"] == persona]
+            if not own:
+                raise InputError(f"no training pairs answered by {persona!r}")
+            found[persona] = (Counter(p["reply"] for p in own).most_common(1)[0][0],
+                              RetrievalIndex.from_pairs(own))
+        most, index = found[persona]
         hit = index.search(pair["context"])
-        retrieved.append(hit.reply if hit else frequent)
-    return {"most-frequent": [frequent] * len(test), "retrieval": retrieved}
+        frequent.append(most)
+        retrieved.append(hit.reply if hit else most)
+    return {"most-frequent": frequent, "retrieval": retrieved}
 
 
 # --- the command ---------------------------------------------------------------------------
@@ -233,41 +245,59 @@ def sweep(replier: Replier, test: list[dict], reference: Reference,
     return best["decoding"], rows
 
 
-def with_compared(replier: Replier, args, taken: Sequence[str]) -> dict[str, Replier]:
+def with_compared(replier: Replier, args, taken: Sequence[str],
+                  personas: Sequence[str]) -> dict[str, Replier]:
     """The bundle and every --compare bundle under unique names; each must know the
-    bundle's persona, since all of them answer as it."""
+    `personas`, since all of them answer as them."""
     from model.eval.blind import unique_names
 
     folders = [args.bundle, *args.compare]
     repliers = [replier, *(load_replier(path, threads=args.threads) for path in args.compare)]
     for folder, other in zip(folders, repliers, strict=True):
-        if replier.default_persona not in other.personas:
-            raise InputError(f"does not know the persona {replier.default_persona!r}",
-                             path=str(folder))
+        unknown = [p for p in personas if p not in other.personas]
+        if unknown:
+            raise InputError(f"does not know the persona {unknown[0]!r}", path=str(folder))
     names = unique_names([(r.name, folder) for r, folder in zip(repliers, folders, strict=True)],
                          taken=taken)
     return dict(zip(names, repliers, strict=True))
 
 
 def blind_sheet(args) -> int:
-    """Every system answers the same held-out contexts of the bundle's persona; one sheet."""
+    """Every system answers the same held-out contexts as the persona that answered each
+    (the bundle's own persona, or --personas); one sheet."""
     from model.eval import blind
 
     replier = load_replier(args.bundle, threads=args.threads)
-    persona = replier.default_persona
+    personas = sheet_personas(replier, args.personas)
     train, test = load_split(replier.meta, args.bundle, args.manifest, args.pairs, args.split)
-    contexts = blind.pick_contexts(test, persona, args.contexts, args.seed)
+    contexts = blind.pick_contexts(test, personas, args.contexts, args.seed)
     if not contexts:
-        raise InputError(f"no held-out pairs answered by {persona!r} to grade",
+        raise InputError(f"no held-out pairs answered by {' or '.join(personas)} to grade",
                          path=str(args.pairs or args.bundle))
-    systems = {name: generate(r, contexts, {}, args.seed, args.batch_size, persona)
-               for name, r in with_compared(replier, args, ("retrieval", "real")).items()}
-    systems["retrieval"] = baselines(train, contexts, persona)["retrieval"]
+    systems = {name: generate(r, contexts, {}, args.seed, args.batch_size)
+               for name, r in with_compared(replier, args, ("retrieval", "real"),
+                                            personas).items()}
+    systems["retrieval"] = baselines(train, contexts)["retrieval"]
     systems["real"] = [p["reply"] for p in contexts]
     blind.write_sheet(args.blind, contexts, systems, args.seed)
-    print(f"wrote {args.blind}/sheet.md and grades.csv ({len(contexts)} contexts, "
+    print(f"wrote {args.blind}/sheet.md and grades.csv ({len(contexts)} contexts of "
+          f"{len({p['persona'] for p in contexts})} personas, "
           f"{len(systems)} replies each) for the reader, key.json for --grades")
     return 0
+
+
+def sheet_personas(replier: Replier, chosen: Sequence[str] | None) -> list[str]:
+    """--personas: none given, the bundle's own; "all", every persona it knows."""
+    if not chosen:
+        return [replier.default_persona]
+    if list(chosen) == ["all"]:
+        return list(replier.personas)
+    unknown = [p for p in chosen if p not in replier.personas]
+    if unknown:
+        raise InputError(f"--personas: {unknown[0]!r} is not a persona of this bundle "
+                         f"(its personas: {', '.join(replier.personas)})",
+                         path=str(replier.bundle_dir / "bundle.json"))
+    return list(chosen)
 
 
 def run(args) -> int:
@@ -283,6 +313,8 @@ def run(args) -> int:
         return blind_sheet(args)
     if args.grades:
         raise InputError("--grades only works with --blind DIR")
+    if args.personas:
+        raise InputError("--personas only works with --blind DIR")
     bundle_dir = args.bundle
     replier = load_replier(bundle_dir, threads=args.threads)
     persona = replier.default_persona
@@ -323,9 +355,9 @@ def run(args) -> int:
                                                args.seed, args.batch_size)
     if args.sweep and not args.adopt_sweep:
         systems["sweep-pick"] = generate(replier, test, chosen, args.seed, args.batch_size)
-    systems = {**systems, **baselines(train, test, persona),
+    systems = {**systems, **baselines(train, test),
                "seq2seq-greedy": generate(ablation, test, GREEDY, args.seed, args.batch_size)}
-    compared = dict(list(with_compared(replier, args, list(systems)).items())[1:])
+    compared = dict(list(with_compared(replier, args, list(systems), [persona]).items())[1:])
     for name, other in compared.items():  # --compare: same pairs, same persona
         systems[name] = generate(other, test, {}, args.seed, args.batch_size, persona)
     results = {name: score(replies, reference) for name, replies in systems.items()}

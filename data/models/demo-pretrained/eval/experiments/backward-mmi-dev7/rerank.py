@@ -25,7 +25,7 @@ bwd = load_replier(BACKWARD, threads=1, guard=False)
 persona = fwd.default_persona
 SPLIT = sys.argv[6] if len(sys.argv) > 6 else "dev"
 train, dev = load_split(fwd.meta, FORWARD, None, None, SPLIT)
-contexts = blind.pick_contexts(dev, persona, COUNT, SEED)
+contexts = blind.pick_contexts(dev, [persona], COUNT, SEED)
 
 
 def candidates(pair, settings, n, seed):
@@ -77,7 +77,7 @@ for name, settings, n in (("beam4-backward", {"strategy": "beam", "beam_width": 
                                    for t, f, b in zip(texts, forward, back, strict=True)], "picked": best})
     print(name, f"{(time.perf_counter() - started) / len(contexts):.2f} s/context", flush=True)
     systems[name] = picked
-systems["retrieval"] = baselines(train, contexts, persona)["retrieval"]
+systems["retrieval"] = baselines(train, contexts)["retrieval"]
 systems["real"] = [p["reply"] for p in contexts]
 blind.write_sheet(OUT, contexts, systems, SEED)
 (OUT.parent / f"{OUT.name}-candidates.json").write_text(json.dumps(log, indent=1))
