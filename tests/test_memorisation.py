@@ -92,13 +92,31 @@ def greedy_reply(demo_bundle) -> str:
     return text
 
 
-def test_the_guard_withholds_a_reply_copying_one_training_reply(bundle_copy, greedy_reply):
+def test_a_reply_copying_one_training_reply_is_withheld_and_drawn_again(bundle_copy,
+                                                                        greedy_reply):
     install_guard(bundle_copy, [("chat 1", f"{greedy_reply} <brk> see you later"),
                                 ("chat 2", "something else entirely, nothing alike")])
-    reply = load_replier(bundle_copy).reply(MESSAGE, **LONG_GREEDY)
-    assert reply.text == "" and reply.messages == []
+    replier = load_replier(bundle_copy)
+    assert replier.copies(greedy_reply)
+    reply = replier.reply(MESSAGE, seed=3, **LONG_GREEDY)
+    assert reply.text and reply.text != greedy_reply and not replier.copies(reply.text)
+    assert reply.messages  # a reply to send, not silence
+    assert replier.reply(MESSAGE, seed=3, **LONG_GREEDY).text == reply.text  # seeded
     assert load_replier(bundle_copy, guard=False).reply(MESSAGE, **LONG_GREEDY).text \
         == greedy_reply
+
+
+def test_a_reply_that_copies_after_every_redraw_is_withheld(bundle_copy, greedy_reply,
+                                                            monkeypatch):
+    from model.serve import runtime
+
+    monkeypatch.setattr(runtime, "GUARD_REDRAWS", 0)  # the first copy is the last try
+    install_guard(bundle_copy, [("chat 1", greedy_reply)])
+    replier = load_replier(bundle_copy)
+    replies = replier.reply_batch([runtime.ReplyRequest(MESSAGE, [], None, LONG_GREEDY),
+                                   runtime.ReplyRequest("hi", [], None, {})])
+    assert replies[0].text == "" and replies[0].messages == []
+    assert replies[1].text and not replier.copies(replies[1].text)  # its neighbour is sent
 
 
 def test_the_guard_lets_a_phrase_many_replies_share_through(bundle_copy, greedy_reply):
@@ -176,7 +194,7 @@ def check_report(report: dict, out) -> None:
     replier = load_replier(out / "bundle")
     assert GUARD_FILE in replier.meta["files"] and report["guard"]["stretches"] > 0
     for canary in canaries:  # planted at most MAX_REPLIES times: every copy is withheld
-        assert replier.withhold_copies(canary.reply) == ""
+        assert replier.copies(canary.reply)
 
 
 @pytest.mark.slow

@@ -194,7 +194,7 @@ def extract(replier: Replier, guard: MemorisationGuard | None, canaries: Sequenc
 
 
 def withheld(replier: Replier, guard: MemorisationGuard | None, text: str) -> bool:
-    """Whether `guard` would withhold this reply of `replier` (Replier.withhold_copies)."""
+    """Whether `guard` would withhold this reply of `replier` (as Replier.copies)."""
     return guard is not None and guard.copies(replier.tokenizer.encode_text(text))
 
 

@@ -10,8 +10,9 @@ misses, at serving time, by what the model says rather than by what it looks lik
                      training replies; those in at most `max_replies` of them ("rare") are
                      hashed into memorisation.npz (no text is stored)
     serving          a reply is re-encoded with the bundle's tokenizer; if any of its
-                     stretches is in the index, the Replier returns an empty reply, which
-                     every channel already treats as "nothing to say"
+                     stretches is in the index, the Replier draws it again by sampling
+                     (runtime.GUARD_REDRAWS times); if every draw copies, it returns an
+                     empty reply, which every channel already treats as "nothing to say"
 
 Rare, not unique: a secret said in 16 chats is no less private, while the phrases many
 replies share ("what kinds of things do you like to do") stay allowed. In the demo

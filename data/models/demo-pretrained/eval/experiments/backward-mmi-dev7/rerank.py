@@ -42,7 +42,7 @@ def candidates(pair, settings, n, seed):
         rngs = [np.random.default_rng([seed, j]) for j in range(n)]
         toks = decode.sample_or_greedy(fwd.step, decode.take_rows(state, np.zeros(n, int)),
                                        fwd.rules, cfg, rngs, contexts=ctx * n)
-    texts = [fwd.withhold_copies(fwd.tokenizer.decode(t)) for t in toks]
+    texts = [t for t in map(fwd.tokenizer.decode, toks) if not fwd.copies(t)]
     keep = [i for i, t in enumerate(texts) if t.strip()]
     texts = [texts[i] for i in keep]
     forward = [float(np.mean(lp)) for lp in fwd.token_logprobs([request] * len(texts), texts)]
