@@ -53,3 +53,10 @@ def dispatch(prog: str, doc: str, commands: dict[str, tuple[str, str]],
 def _terminated(signum, frame):
     """SIGTERM unwinds like Ctrl-C; servers that handle it themselves replace this."""
     raise SystemExit(128 + signum)
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1."""
+    if not text.isdigit() or int(text) == 0:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return int(text)

@@ -235,7 +235,27 @@ def test_blind_sheet_of_several_personas_answers_each_as_its_own(run_cli, demo_b
     assert unknown.returncode == 2 and "'Zed' is not a persona of this bundle" in unknown.stderr
     assert not (tmp_path / "other").exists()
     alone = run_cli("model", "eval", demo_bundle, "--personas", "all")
-    assert alone.returncode == 2 and "--personas only works with --blind" in alone.stderr
+    assert alone.returncode == 2 and "--personas and --context-turns only work with --blind" \
+        in alone.stderr
+
+
+def test_blind_sheet_with_only_the_last_turn_reads_like_a_first_message(run_cli, demo_bundle,
+                                                                        tmp_path):
+    """--context-turns 1: each context cut to the message itself, as a mention would come."""
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    for folder, extra in ((full, []), (cut, ["--context-turns", "1"])):
+        result = run_cli("model", "eval", demo_bundle, "--manifest", TINY, "--blind", folder,
+                         "--contexts", "6", *extra)
+        assert result.returncode == 0, result.stderr
+    items = {folder: (folder / "sheet.md").read_text().split("\n## ")[1:] for folder in (full, cut)}
+    turns = {folder: [re.findall(r"^> \*\*.*$", item, re.M) for item in items[folder]]
+             for folder in (full, cut)}
+    assert [len(t) for t in turns[cut]] == [1] * 6
+    assert max(len(t) for t in turns[full]) > 1
+    assert [t[-1] for t in turns[full]] == [t[0] for t in turns[cut]]  # the same messages
+    zero = run_cli("model", "eval", demo_bundle, "--blind", tmp_path / "zero",
+                   "--context-turns", "0")
+    assert zero.returncode == 2 and "expected a positive whole number" in zero.stderr
 
 
 def test_dev_split_holds_out_validation_chats_and_trains_on_train_only():

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
+from model.cli import positive_int
 from model.data.formats import FORMATS
 from model.data.ingest import DEFAULT_ME, ingest
 from model.data.messages import write_jsonl
@@ -29,7 +29,7 @@ def add_arguments(parser) -> None:
         ("max_line_chars", "longest line of a text export; longer lines are skipped"),
     ):
         default = getattr(Limits, flag)
-        limits.add_argument(f"--{flag.replace('_', '-')}", dest=flag, type=_positive, default=default,
+        limits.add_argument(f"--{flag.replace('_', '-')}", dest=flag, type=positive_int, default=default,
                             metavar="N", help=f"{help_text} (default {default:,})")
 
 
@@ -40,9 +40,3 @@ def run(args) -> int:
         write_jsonl(ingest(args.paths, args.format, report, me=args.me, limits=limits), out)
     print(report.render(), file=sys.stderr)
     return 0
-
-
-def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) == 0:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
-    return int(text)

@@ -53,6 +53,7 @@ from pathlib import Path
 
 import numpy as np
 
+from model.cli import positive_int
 from model.errors import InputError
 from model.eval import metrics
 from model.eval.report import label, plot_sweep, plot_systems, render_report, render_table
@@ -115,6 +116,9 @@ def add_arguments(parser) -> None:
                         help="with --blind: contexts answered by these personas (or 'all' "
                              "the bundle knows), each answered as its persona; default: "
                              "the bundle's own persona")
+    parser.add_argument("--context-turns", type=positive_int, metavar="N",
+                        help="with --blind: show and answer only the last N turns of each "
+                             "context (1: a message out of the blue, as a mention)")
     parser.add_argument("--split", choices=("test", "dev"), default="test",
                         help="with --blind: held-out contexts from the test split (report) "
                              "or the validation split (choosing settings)")
@@ -270,7 +274,8 @@ def blind_sheet(args) -> int:
     replier = load_replier(args.bundle, threads=args.threads)
     personas = sheet_personas(replier, args.personas)
     train, test = load_split(replier.meta, args.bundle, args.manifest, args.pairs, args.split)
-    contexts = blind.pick_contexts(test, personas, args.contexts, args.seed)
+    contexts = [last_turns(p, args.context_turns)
+                for p in blind.pick_contexts(test, personas, args.contexts, args.seed)]
     if not contexts:
         raise InputError(f"no held-out pairs answered by {' or '.join(personas)} to grade",
                          path=str(args.pairs or args.bundle))
@@ -284,6 +289,14 @@ def blind_sheet(args) -> int:
           f"{len({p['persona'] for p in contexts})} personas, "
           f"{len(systems)} replies each) for the reader, key.json for --grades")
     return 0
+
+
+def last_turns(pair: dict, turns: int | None) -> dict:
+    """The pair with only the last `turns` turns of its context (None: all of them)."""
+    if not turns:
+        return pair
+    return {**pair, "context": pair["context"][-turns:],
+            "context_speakers": list(pair.get("context_speakers") or [])[-turns:]}
 
 
 def sheet_personas(replier: Replier, chosen: Sequence[str] | None) -> list[str]:
@@ -313,8 +326,8 @@ def run(args) -> int:
         return blind_sheet(args)
     if args.grades:
         raise InputError("--grades only works with --blind DIR")
-    if args.personas:
-        raise InputError("--personas only works with --blind DIR")
+    if args.personas or args.context_turns:
+        raise InputError("--personas and --context-turns only work with --blind DIR")
     bundle_dir = args.bundle
     replier = load_replier(bundle_dir, threads=args.threads)
     persona = replier.default_persona
