@@ -258,6 +258,21 @@ def test_blind_sheet_with_only_the_last_turn_reads_like_a_first_message(run_cli,
     assert zero.returncode == 2 and "expected a positive whole number" in zero.stderr
 
 
+def test_held_out_pairs_of_an_augmented_manifest_are_the_real_contexts_once(tmp_path):
+    """pairs.augment adds shorter contexts for training; evaluation reads each real one once."""
+    from model.eval.evaluate import load_split
+
+    tiny = Path(__file__).resolve().parent.parent / TINY
+    augmented = tmp_path / "manifest.yaml"
+    augmented.write_text(tiny.read_text()
+                         .replace("path: chitchat_sample.json",
+                                  f"path: {tiny.parent / 'chitchat_sample.json'}")
+                         .replace("extra_personas: 2}", "extra_personas: 2, augment: true}"))
+    for split in ("test", "dev"):
+        plain = load_split({}, tiny.parent, tiny, None, split=split)
+        assert load_split({}, tmp_path, augmented, None, split=split) == plain
+
+
 def test_dev_split_holds_out_validation_chats_and_trains_on_train_only():
     from model.data.pairs import split_of
     from model.eval.evaluate import load_split

@@ -13,7 +13,7 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from model.data.messages import Message
@@ -261,10 +261,17 @@ def messages_from_manifest(manifest, report=None) -> list[Message]:
     return messages
 
 
-def build_pairs_from_manifest(manifest, summary: PairSummary | None = None, report=None) -> list[dict]:
-    """Ingest + pairs as the manifest says; the persona check raises InputError naming `persona`."""
+def build_pairs_from_manifest(manifest, summary: PairSummary | None = None, report=None,
+                              augment: bool | None = None) -> list[dict]:
+    """Ingest + pairs as the manifest says; the persona check raises InputError naming `persona`.
+
+    `augment` overrides `pairs.augment`: evaluation reads each real context once, whatever
+    shorter variants training added."""
     messages = messages_from_manifest(manifest, report)
+    options = options_from_manifest(manifest)
+    if augment is not None:
+        options = replace(options, augment=augment)
     try:
-        return list(build_pairs(messages, options_from_manifest(manifest), summary))
+        return list(build_pairs(messages, options, summary))
     except InputError as exc:
         raise InputError(exc.reason, str(manifest.path)) from None

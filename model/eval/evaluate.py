@@ -144,7 +144,7 @@ def load_split(bundle_meta: dict, bundle_dir: Path, manifest_path: Path | None,
                              path=str(bundle_dir / "bundle.json"))
     manifest = load_manifest(manifest_path)
     fraction = float(manifest.train["val_fraction"])
-    pairs = build_pairs_from_manifest(manifest)
+    pairs = build_pairs_from_manifest(manifest, augment=False)  # each real context once
     if split == "dev":
         return ([p for p in pairs if split_of(p["conversation"], fraction) == "train"],
                 [p for p in pairs if split_of(p["conversation"], fraction) == "val"])
