@@ -181,8 +181,9 @@ class Replier:
             copying = [k for k, text in enumerate(texts) if text and self.copies(text)]
             if not copying:
                 break
-            logger.info("withheld %d replies that repeat a rare stretch of a training reply%s",
-                        len(copying), "; drawing again" if attempt < GUARD_REDRAWS else "")
+            logger.info("withheld %d of %d replies: they repeat a rare stretch of a training "
+                        "reply%s", len(copying), len(texts),
+                        "; drawing again" if attempt < GUARD_REDRAWS else "")
             if attempt == GUARD_REDRAWS:
                 for k in copying:
                     texts[k] = ""
