@@ -177,23 +177,24 @@ class Replier:
         of them copy. Withholding alone left the person with silence (2 of 120 validation
         chats for the pretrained demo)."""
         texts = list(texts)
-        for attempt in range(GUARD_REDRAWS + 1):
-            copying = [k for k, text in enumerate(texts) if text and self.copies(text)]
+        copying = [k for k, text in enumerate(texts) if text and self.copies(text)]
+        redraw = dataclasses.replace(cfg, **REDRAW)
+        for attempt in range(1, GUARD_REDRAWS + 1):
             if not copying:
                 break
             logger.info("withheld %d of %d replies: they repeat a rare stretch of a training "
-                        "reply%s", len(copying), len(texts),
-                        "; drawing again" if attempt < GUARD_REDRAWS else "")
-            if attempt == GUARD_REDRAWS:
-                for k in copying:
-                    texts[k] = ""
-                break
-            redraw = dataclasses.replace(cfg, **REDRAW)
+                        "reply; drawing again", len(copying), len(texts))
             again = self._decode(requests, personas, redraw, [members[k] for k in copying],
-                                 [None if seeds[k] is None else seeds[k] + attempt + 1
+                                 [None if seeds[k] is None else seeds[k] + attempt
                                   for k in copying])
             for k, text in zip(copying, again, strict=True):
                 texts[k] = text
+            copying = [k for k in copying if texts[k] and self.copies(texts[k])]  # new draws only
+        if copying:
+            logger.info("withheld %d of %d replies: every draw repeats a rare stretch of a "
+                        "training reply", len(copying), len(texts))
+            for k in copying:
+                texts[k] = ""
         return texts
 
     def _requests_per_run(self, cfg: Decoding) -> int:
