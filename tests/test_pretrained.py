@@ -291,6 +291,26 @@ def test_damaged_cache_is_rebuilt_and_a_mismatched_delta_refused(tiny_bundle, ca
         load_replier(broken)
 
 
+def test_a_graph_with_the_old_single_tensor_cache_is_refused_with_the_fix(tiny_bundle, cache,
+                                                                          tmp_path):
+    import onnx
+
+    from model.serve.bundle import write_bundle
+
+    old = tmp_path / "old"
+    shutil.copytree(tiny_bundle, old)
+    graph = onnx.load(str(old / "decoder.onnx"), load_external_data=False)
+    for value in graph.graph.input:
+        if value.name == "past_key.0":
+            value.name = "past_key"
+    for node in graph.graph.node:
+        node.input[:] = ["past_key" if name == "past_key.0" else name for name in node.input]
+    (old / "decoder.onnx").write_bytes(graph.SerializeToString())
+    write_bundle(old, json.loads((old / "bundle.json").read_text()))
+    with pytest.raises(BundleError, match=r"past_key\.0 .*`python -m model export "):
+        load_replier(old)
+
+
 def test_train_cli_rejects_an_unknown_base_before_training(tmp_path, run_cli):
     manifest = write_manifest(tmp_path, "gpt-9")
     result = run_cli("model", "train", manifest, "--out", tmp_path / "out")

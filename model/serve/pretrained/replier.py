@@ -6,7 +6,7 @@ through the graph once (left-padded, so each row's newest token is last), and th
 is the KV cache. The last prompt token (the newline that opens the persona's turn) is
 the same for every row, so it is the decoder's "bos": the first step feeds it.
 
-    state = {past_key, past_value [N, L, KV, P, D], key_mask [N, P], position [N]}
+    state = {key.l, value.l [N, KV, P, D] for each block l, key_mask [N, P], position [N]}
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer as HFTokenizer
 
+from model.serve.bundle import BundleError
 from model.serve.decode import State, TokenRules
 from model.serve.pretrained.assemble import GRAPH_FILE, TOKENIZER_FILE, serving_graph
 from model.serve.pretrained.prompt import PromptCodec, as_lines
@@ -62,8 +63,15 @@ class LMReplier(Replier):
         self.tokenizer = ReplyText(codec)
         self._session = session
         config = meta["base"]["config"]
-        self._cache_shape = (config["layers"], config["kv_heads"],
-                             config["hidden"] // config["heads"])
+        self._cache_shape = (config["kv_heads"], config["hidden"] // config["heads"])
+        self._cache_names = [f"{kind}.{layer}" for layer in range(config["layers"])
+                             for kind in ("key", "value")]  # the graph's order
+        missing = {f"past_{name}" for name in self._cache_names} - \
+            {i.name for i in session.get_inputs()}
+        if missing:
+            raise BundleError(f"{GRAPH_FILE} lacks the per-block KV-cache inputs this version "
+                              f"serves ({sorted(missing)[0]} …): re-export it with "
+                              f"`python -m model export {bundle_dir}`", str(bundle_dir))
         # control tokens (<|im_start|>, <|endoftext|> …) are never written, but the end
         control = {i for i, t in codec.hf.get_added_tokens_decoder().items() if t.special}
         banned = sorted(control - {codec.end_id})
@@ -84,6 +92,9 @@ class LMReplier(Replier):
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # onnxruntime's buffer-reuse planning took 4 of a warm start's 4.5 s on this graph
+        # (~2,500 nodes); without it, the same peak memory and speed here
+        options.enable_mem_reuse = False
         session = ort.InferenceSession(str(folder / GRAPH_FILE), options,
                                        providers=["CPUExecutionProvider"])
         tokenizer = HFTokenizer.from_file(str(folder / TOKENIZER_FILE))
@@ -110,44 +121,50 @@ class LMReplier(Replier):
             if not prompt or prompt[-1] != self.rules.bos:
                 raise ValueError("a prompt must end with the newline of the persona's turn")
         prefixes = [self._system_cache(p) for p in personas]
-        if not all(prompt[:len(head)] == head for prompt, (head, _, _) in
+        if not all(prompt[:len(head)] == head for prompt, (head, _) in
                    zip(ids, prefixes, strict=True)):  # a prompt of another shape: no reuse
-            prefixes = [([], None, None)] * len(ids)
-        rests = [prompt[len(head):-1] for prompt, (head, _, _) in zip(ids, prefixes, strict=True)]
-        cached = max(len(head) for head, _, _ in prefixes)
+            prefixes = [([], None)] * len(ids)
+        rests = [prompt[len(head):-1] for prompt, (head, _) in zip(ids, prefixes, strict=True)]
+        cached = max(len(head) for head, _ in prefixes)
         width = max(len(rest) for rest in rests)
-        layers, kv_heads, dim = self._cache_shape
-        past = np.zeros((2, len(ids), layers, kv_heads, cached, dim), np.float32)
+        kv_heads, dim = self._cache_shape
+        past = {name: np.zeros((len(ids), kv_heads, cached, dim), np.float32)
+                for name in self._cache_names}
         mask = np.zeros((len(ids), cached + width), np.float32)
         tokens = np.zeros((len(ids), width), np.int64)  # [N, W]
         positions = np.zeros((len(ids), width), np.int64)
-        for row, ((head, keys, values), rest) in enumerate(zip(prefixes, rests, strict=True)):
-            if head:
-                past[0, row, :, :, cached - len(head):] = keys[0]
-                past[1, row, :, :, cached - len(head):] = values[0]
+        for row, ((head, system), rest) in enumerate(zip(prefixes, rests, strict=True)):
+            for name in system or ():
+                past[name][row, :, cached - len(head):] = system[name][0]
             mask[row, cached - len(head):cached] = 1.0
             mask[row, cached + width - len(rest):] = 1.0
             tokens[row, width - len(rest):] = rest
             positions[row, width - len(rest):] = np.arange(len(head), len(head) + len(rest))
-        _, keys, values = self._session.run(None, {
-            "input_ids": tokens, "positions": positions, "key_mask": mask,
-            "past_key": past[0], "past_value": past[1]})
-        return {"past_key": keys, "past_value": values, "key_mask": mask,
+        _, cache = self._run(tokens, positions, mask, past)
+        return {**cache, "key_mask": mask,
                 "position": np.array([len(prompt) - 1 for prompt in ids], np.int64)}
 
-    def _system_cache(self, persona: str) -> tuple[list[int], np.ndarray, np.ndarray]:
-        """(system block ids, keys, values [1, L, KV, P, D]) of a persona, computed once."""
+    def _run(self, tokens: np.ndarray, positions: np.ndarray, mask: np.ndarray,
+             past: State) -> tuple[np.ndarray, State]:
+        """The graph once: (logits [N, V], the cache grown by the new tokens)."""
+        feeds = {f"past_{name}": past[name] for name in self._cache_names}
+        logits, *presents = self._session.run(
+            ["logits", *(f"present_{name}" for name in self._cache_names)],
+            {"input_ids": tokens, "positions": positions, "key_mask": mask, **feeds})
+        return logits, dict(zip(self._cache_names, presents, strict=True))
+
+    def _system_cache(self, persona: str) -> tuple[list[int], State | None]:
+        """(system block ids, its cache {key.l, value.l: [1, KV, P, D]}), computed once."""
         with self._system_lock:
             if persona not in self._system:
                 head = self.codec.system_ids(persona)
-                layers, kv_heads, dim = self._cache_shape
-                empty = np.zeros((1, layers, kv_heads, 0, dim), np.float32)
-                _, keys, values = self._session.run(None, {
-                    "input_ids": np.array([head], np.int64),
-                    "positions": np.arange(len(head), dtype=np.int64)[None],
-                    "key_mask": np.ones((1, len(head)), np.float32),
-                    "past_key": empty, "past_value": empty})
-                self._system[persona] = (head, keys, values)
+                kv_heads, dim = self._cache_shape
+                empty = np.zeros((1, kv_heads, 0, dim), np.float32)
+                _, cache = self._run(np.array([head], np.int64),
+                                     np.arange(len(head), dtype=np.int64)[None],
+                                     np.ones((1, len(head)), np.float32),
+                                     dict.fromkeys(self._cache_names, empty))
+                self._system[persona] = (head, cache)
             return self._system[persona]
 
     def empty_context(self, personas: Sequence[str]) -> State:
@@ -157,9 +174,6 @@ class LMReplier(Replier):
     def step(self, tokens: np.ndarray, state: State) -> tuple[np.ndarray, State]:
         """One token per row: tokens [N] -> logits [N, V], the cache one longer."""
         mask = np.concatenate([state["key_mask"], np.ones((len(tokens), 1), np.float32)], axis=1)
-        logits, keys, values = self._session.run(None, {
-            "input_ids": tokens.astype(np.int64)[:, None],
-            "positions": state["position"][:, None], "key_mask": mask,
-            "past_key": state["past_key"], "past_value": state["past_value"]})
-        return logits, {"past_key": keys, "past_value": values, "key_mask": mask,
-                        "position": state["position"] + 1}
+        logits, cache = self._run(tokens.astype(np.int64)[:, None], state["position"][:, None],
+                                  mask, state)
+        return logits, {**cache, "key_mask": mask, "position": state["position"] + 1}
