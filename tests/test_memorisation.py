@@ -5,6 +5,7 @@ exposure is measured end to end."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -117,6 +118,43 @@ def test_a_reply_that_copies_after_every_redraw_is_withheld(bundle_copy, greedy_
                                    runtime.ReplyRequest("hi", [], None, {})])
     assert replies[0].text == "" and replies[0].messages == []
     assert replies[1].text and not replier.copies(replies[1].text)  # its neighbour is sent
+
+
+def own_turn_said_again(replier, message: str):
+    """(request, text): a chat where the persona's own earlier turn is exactly what the
+    model answers next (greedy, before any redraw), found by feeding its answer back."""
+    from model.serve.decode import Decoding
+    from model.serve.runtime import ReplyRequest
+
+    persona, settings = replier.default_persona, {**LONG_GREEDY, "seed": 3}
+    cfg = Decoding.from_dict(settings, base=replier.decoding).without_seed()
+    said = "hi"
+    for _ in range(8):
+        request = ReplyRequest.from_turns(message, [("hey", None), (said, persona)], persona,
+                                          settings)
+        answer = replier._decode([request], [persona], cfg, [0], [3])[0]
+        if answer == said:
+            return request, said
+        said = answer
+    raise AssertionError(f"no reply the model says again after itself: {said!r}")
+
+
+def test_a_reply_that_says_again_the_personas_own_turn_is_drawn_again(demo_bundle,
+                                                                       monkeypatch):
+    from model.serve import runtime
+
+    replier = load_replier(demo_bundle, guard=False)
+    request, said = own_turn_said_again(replier, MESSAGE)
+    assert replier.says_again(request, replier.default_persona, said.upper() + "!")
+    reply = replier.reply_batch([request])[0]
+    assert reply.text and not replier.says_again(request, replier.default_persona, reply.text)
+    assert replier.reply_batch([request])[0].text == reply.text  # seeded
+    # the same words from the other person are not a repeat
+    theirs = dataclasses.replace(request, speakers=[None] * len(request.speakers))
+    assert not replier.says_again(theirs, replier.default_persona, said)
+    # every draw repeats: it is sent after all (twice beats silence)
+    monkeypatch.setattr(runtime, "GUARD_REDRAWS", 0)
+    assert replier.reply_batch([request])[0].text == said
 
 
 def test_the_guard_lets_a_phrase_many_replies_share_through(bundle_copy, greedy_reply):

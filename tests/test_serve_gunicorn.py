@@ -155,11 +155,12 @@ def assert_session_continues_across_workers(url: str, bundle: Path) -> None:
     session_id = "new"
     for message in SESSION_TURNS:
         got = requests.post(f"{url}/api/reply", timeout=30, json={
-            "message": message, "session_id": session_id, "temperature": 0}).json()
+            "message": message, "session_id": session_id, "temperature": 0,
+            "seed": 5}).json()  # seeded: a reply that repeats the bot is drawn again
         assert session_id in ("new", got["session_id"])  # one session throughout
         session_id = got["session_id"]
         expected = replier.reply_batch([ReplyRequest(
-            message, [text for text, _ in history], None, {"strategy": "greedy"},
+            message, [text for text, _ in history], None, {"strategy": "greedy", "seed": 5},
             speakers=[speaker for _, speaker in history] + [None] if history else None)])[0]
         assert got["reply"] == expected.text
         history = (history + [(message, None), (expected.text, expected.persona)])[-6:]

@@ -33,10 +33,12 @@ from model.serve.memorisation import MemorisationGuard
 from model.serve.retrieval import FILE_NAME as RETRIEVAL_FILE
 from model.serve.retrieval import Hit, RetrievalIndex
 from model.serve.tokenizer import Tokenizer
+from model.text import words
 
 REQUIRED_FILES = ("tokenizer.json", "encoder.onnx", "decoder_step.onnx")
-# A reply the memorisation guard withholds is drawn again this many times, by sampling:
-# beam search would find the same copy, a sample takes another path.
+# A reply the memorisation guard withholds, or one that says again what the persona
+# already said in this chat, is drawn again this many times, by sampling: beam search
+# would find the same reply, a sample takes another path.
 GUARD_REDRAWS = 3
 REDRAW = {"strategy": "sample", "temperature": 0.8, "top_p": 0.9, "rerank": 0}
 logger = logging.getLogger("doppel.model")
@@ -148,7 +150,7 @@ class Replier:
         for cfg, members in chunks:
             seeds = [settings[i].seed for i in members]
             texts = self._decode(requests, personas, cfg, members, seeds)
-            texts = self._redraw_copies(requests, personas, cfg, members, seeds, texts)
+            texts = self._redraw_unfit(requests, personas, cfg, members, seeds, texts)
             for i, text in zip(members, texts, strict=True):
                 replies[i] = Reply(text, self.tokenizer.split_messages(text), personas[i])
         return replies
@@ -168,33 +170,62 @@ class Replier:
         """Whether `text` repeats a rare stretch of a training reply (never without a guard)."""
         return self.guard is not None and self.guard.copies(self.tokenizer.encode_text(text))
 
-    def _redraw_copies(self, requests: Sequence[ReplyRequest], personas: Sequence[str],
-                       cfg: Decoding, members: Sequence[int], seeds: Sequence[int | None],
-                       texts: list[str]) -> list[str]:
-        """`texts` with each reply that repeats a rare stretch of a training reply drawn
-        again: up to GUARD_REDRAWS samples (REDRAW settings, the request's seed + k), the
-        first that copies nothing; no reply (empty, as when the model says nothing) if all
-        of them copy. Withholding alone left the person with silence (2 of 120 validation
-        chats for the pretrained demo)."""
+    def says_again(self, request: ReplyRequest, persona: str, text: str) -> bool:
+        """Whether `text` is, word for word (case and punctuation aside), one of the
+        persona's own earlier turns in this chat: the turns whose speaker is the persona,
+        as the chat page and the bots record the bot's replies. Meena removes such
+        cross-turn repetitions too; the demo repeated itself in 3 of 200 validation
+        contexts ("yeah I agree" after "yeah i agree"), the real replies in none."""
+        said = _wording(text)
+        # zip stops at the context's end: speakers has one more entry, the message's
+        return bool(said) and request.speakers is not None and any(
+            speaker == persona and _wording(turn) == said
+            for turn, speaker in zip(request.context, request.speakers, strict=False))
+
+    def _redraw_unfit(self, requests: Sequence[ReplyRequest], personas: Sequence[str],
+                      cfg: Decoding, members: Sequence[int], seeds: Sequence[int | None],
+                      texts: list[str]) -> list[str]:
+        """`texts` with each unfit reply drawn again: one that repeats a rare stretch of a
+        training reply (`copies`) or says again what the persona said earlier in the chat
+        (`says_again`). Up to GUARD_REDRAWS samples (REDRAW settings, the request's seed
+        + k), the first that is fit. When none is: a copy is withheld (no reply, empty,
+        as when the model says nothing), a repeat is sent after all (the first draw that
+        copies nothing), since saying it twice beats silence. Withholding alone left the
+        person with silence (2 of 120 validation chats for the pretrained demo)."""
         texts = list(texts)
-        copying = [k for k, text in enumerate(texts) if text and self.copies(text)]
+
+        def copies(k: int) -> bool:
+            return bool(texts[k]) and self.copies(texts[k])
+
+        def unfit(k: int) -> bool:
+            return copies(k) or self.says_again(requests[members[k]], personas[members[k]],
+                                                texts[k])
+
+        fallback = {k: texts[k] for k in range(len(texts)) if not copies(k)}
+        redo = [k for k in range(len(texts)) if unfit(k)]
         redraw = dataclasses.replace(cfg, **REDRAW)
         for attempt in range(1, GUARD_REDRAWS + 1):
-            if not copying:
+            if not redo:
                 break
-            logger.info("withheld %d of %d replies: they repeat a rare stretch of a training "
-                        "reply; drawing again", len(copying), len(texts))
-            again = self._decode(requests, personas, redraw, [members[k] for k in copying],
+            copying = sum(copies(k) for k in redo)
+            logger.info("drawing %d of %d replies again: %d repeat a rare stretch of a "
+                        "training reply, %d what the persona already said", len(redo),
+                        len(texts), copying, len(redo) - copying)
+            again = self._decode(requests, personas, redraw, [members[k] for k in redo],
                                  [None if seeds[k] is None else seeds[k] + attempt
-                                  for k in copying])
-            for k, text in zip(copying, again, strict=True):
+                                  for k in redo])
+            for k, text in zip(redo, again, strict=True):
                 texts[k] = text
-            copying = [k for k in copying if texts[k] and self.copies(texts[k])]  # new draws only
-        if copying:
-            logger.info("withheld %d of %d replies: every draw repeats a rare stretch of a "
-                        "training reply", len(copying), len(texts))
-            for k in copying:
-                texts[k] = ""
+                if not copies(k):
+                    fallback.setdefault(k, text)
+            redo = [k for k in redo if unfit(k)]  # the new draws only
+        if redo:
+            withheld = [k for k in redo if k not in fallback]
+            logger.info("after %d draws, %d of %d replies still unfit: %d withheld (every draw "
+                        "repeats a rare stretch of a training reply)", GUARD_REDRAWS + 1,
+                        len(redo), len(texts), len(withheld))
+            for k in redo:
+                texts[k] = fallback.get(k, "")
         return texts
 
     def _requests_per_run(self, cfg: Decoding) -> int:
@@ -309,3 +340,8 @@ def _match_states(inputs: list[str], outputs: list[str], path: Path) -> dict[str
         if {name.removeprefix(prefix) for name in state_outputs} == set(state_inputs):
             return {name: name.removeprefix(prefix) for name in state_outputs}
     return dict(zip(state_outputs, state_inputs, strict=True))
+
+
+def _wording(text: str) -> tuple[str, ...]:
+    """A reply's words, lower-cased, without punctuation (what `says_again` compares)."""
+    return tuple(word for word in words(text) if word[0].isalnum() or word[0] == "<")
