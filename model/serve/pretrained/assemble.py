@@ -36,8 +36,8 @@ LAYOUT_FILE = "weights_layout.json"
 WEIGHTS_FILE = "weights.bin"
 TOKENIZER_FILE = "tokenizer.json"
 RECORD_FILE = "sha256.json"
-BLOCK = 32  # as onnx_graph.BLOCK (this module must not import onnx)
 SCALE_SUFFIX = ":scale"
+BLOCK = 32  # as onnx_graph.BLOCK (this module must not import onnx)
 
 logger = logging.getLogger("doppel.model")
 
@@ -207,14 +207,11 @@ def _tensor(weights: dict, entry: dict, quantized: dict) -> np.ndarray:
         return value.astype(np.float32)
     if kind == "transposed":
         return value.T.astype(np.float32)
-    if entry["source"] not in quantized:  # a weight and its scales share one quantization
-        if kind.startswith("col8"):
-            q, scale = quantize_rows(value)  # [out, in]: one scale per output column
-            quantized[entry["source"]] = (np.ascontiguousarray(q.T), scale)
-        else:
-            quantized[entry["source"]] = quantize_blocks(value, BLOCK)
+    if entry["source"] not in quantized:  # block8 and its scales share one quantization
+        quantized[entry["source"]] = quantize_blocks(value, entry["shape"][-1] if kind ==
+                                                     "block8" else BLOCK)
     q, scale = quantized[entry["source"]]
-    return q if kind in ("block8", "col8") else scale
+    return q if kind == "block8" else scale
 
 
 def quantize_blocks(value: np.ndarray, block: int) -> tuple[np.ndarray, np.ndarray]:

@@ -92,8 +92,8 @@ class LMReplier(Replier):
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # onnxruntime's buffer-reuse planning took 4 of a warm start's 4.5 s on this graph
-        # (~2,500 nodes); without it, the same peak memory and speed here
+        # onnxruntime's buffer-reuse planning is most of the session's start (0.94 s of it
+        # for the demo's graph, 0.26 s without); bench/pretrained.py shows the same RSS
         options.enable_mem_reuse = False
         session = ort.InferenceSession(str(folder / GRAPH_FILE), options,
                                        providers=["CPUExecutionProvider"])

@@ -31,7 +31,7 @@ from model.serve.pretrained.base import LlamaConfig, layer_names, weight_shapes
 OPSET = 17
 WEIGHTS_FILE = "weights.bin"
 ALIGN = 64
-BLOCK = 32  # inputs per quantization block of the embedding
+BLOCK = 32  # inputs per quantization block
 MAX_POSITIONS = 4096  # RoPE table length: far above any prompt + reply we build
 
 
@@ -41,31 +41,26 @@ def weight_layout(config: LlamaConfig, quantized: bool = True) -> list[dict]:
     Kinds (how assemble.py derives each tensor from the GGUF [out, in] matrix W):
       copy        W as it is (the norms' scales, and the float embedding)
       transposed  W.T as float32, [in, out] for MatMul
-      col8        W.T as int8 [in, out], each output column with its own scale:
-                  MatMulInteger's weight (every linear map of the blocks)
-      col8_scale  the columns' scales [out]
       block8      W in blocks of 32 inputs, each block int8 with its own scale, stored
-                  as q + 128 (uint8) [out, in/32, 32]: MatMulNBits' 8-bit layout (the
-                  tied embedding: its rows are the tokens' vectors and it is the head)
+                  as q + 128 (uint8) [out, in/32, 32]: MatMulNBits' 8-bit layout
       block8_scale  the blocks' scales [out * in/32]
     """
+    def blocks(name: str, out_dim: int, in_dim: int) -> list[tuple]:
+        return [(f"{name}/block8", name, "block8", (out_dim, in_dim // BLOCK, BLOCK)),
+                (f"{name}/block8_scale", name, "block8_scale", (out_dim * in_dim // BLOCK,))]
+
     entries = []
     for name, shape in weight_shapes(config).items():  # file order: GGUF's tensor order
         if len(shape) == 1 or (name == "token_embd.weight" and not quantized):
             entries.append((name, name, "copy", shape))  # norms; the float embedding
-        elif quantized and name == "token_embd.weight":
-            blocks = shape[1] // BLOCK
-            entries += [(f"{name}/block8", name, "block8", (shape[0], blocks, BLOCK)),
-                        (f"{name}/block8_scale", name, "block8_scale", (shape[0] * blocks,))]
         elif quantized:
-            entries += [(f"{name}/col8", name, "col8", shape[::-1]),
-                        (f"{name}/col8_scale", name, "col8_scale", shape[:1])]
+            entries += blocks(name, *shape)
         else:  # MatMul wants [in, out]: the transpose of GGUF's [out, in]
             entries.append((name, name, "transposed", shape[::-1]))
     layout, offset = [], 0
     for name, source, kind, shape in entries:
-        dtype = {"block8": "uint8", "col8": "int8"}.get(kind, "float32")
-        size = int(np.prod(shape)) * (4 if dtype == "float32" else 1)
+        dtype = "uint8" if kind == "block8" else "float32"
+        size = int(np.prod(shape)) * (1 if dtype == "uint8" else 4)
         layout.append({"name": name, "source": source, "kind": kind, "shape": list(shape),
                        "dtype": dtype, "offset": offset, "length": size})
         offset += -(-size // ALIGN) * ALIGN
@@ -92,49 +87,33 @@ class _Graph:
 
 
 def build_decoder(config: LlamaConfig, quantized: bool = True) -> onnx.ModelProto:
-    """The graph. `quantized`: 8-bit weights, a quarter of float32's memory traffic.
+    """The graph. `quantized`: 8-bit weights in blocks of 32 (MatMulNBits, accuracy level
+    4: activations quantized per block too, int8 dot products). A quarter of float32's
+    memory traffic per token, which is what batch-1 decoding waits on.
 
-    Every matmul with a weight is MatMulInteger: int8 weights with a scale per output
-    column against activations quantized per row (`int8_rows`), which runs on
-    onnxruntime's int8 GEMM. At a prefill's 1,760 rows (16 prompts of 110 tokens) it
-    does 1,360 GFLOP/s on one core here, where MatMulNBits (8-bit blocks of 32, the
-    previous graph) did 44 (K = 576) to 110 (K = 1,536): the 16-prompt prefill takes
-    1.6 s instead of 4.7 s. The cost, teacher-forced on 300 validation replies of the
-    demo: +0.014 nats/token against MatMulNBits (3.675 against 3.661). A scale per
-    tensor (DynamicQuantizeMatMul) cost +0.048, most of it in ffn_down, whose input has
-    outlier channels, and made a reply depend on the other rows of its batch.
-    The output head stays MatMulNBits (blocks of 32, activations per block too): as
-    MatMulInteger it cost another +0.011, for 1 of a decode step's 7 milliseconds per row.
+    Tried and not kept (2026-12-01): MatMulInteger, int8 weights per output column
+    against activations quantized per row in the graph. onnxruntime's int8 GEMM runs it
+    at 1,360 GFLOP/s on one core at a 16-prompt prefill's shape, where MatMulNBits does
+    44 (K = 576) to 110 (K = 1,536): the prefill took 1.6 s instead of 4.7 s. It cost only
+    +0.014 nats/token teacher-forced, but beam search then picked other, longer replies
+    (64 of 120 validation contexts, 6.4 words against 5.0), and a blind reading marked
+    them sensible less often: 56% against 69% (17 contexts worse, 1 better;
+    data/models/demo-pretrained/eval/experiments/int8-gemm-dev/). A scale per tensor
+    (DynamicQuantizeMatMul) cost +0.048 nats/token and made replies depend on the batch.
     """
     c = config
     g = _Graph()
     kv, groups, dim = c.kv_heads, c.heads // c.kv_heads, c.head_dim
     layout = weight_layout(config, quantized)
+    shapes = {name: shape for name, shape in weight_shapes(config).items()}
 
     def linear(x: str, weight: str) -> str:
         if not quantized:
             return g.op("MatMul", x, weight)
-        q, scale = int8_rows(x)
-        product = g.op("Cast", g.op("MatMulInteger", q, f"{weight}/col8", zero),
-                       to=TensorProto.FLOAT)  # [..., out]
-        return g.op("Mul", g.op("Mul", product, scale), f"{weight}/col8_scale")
-
-    rows_of: dict[str, tuple[str, str]] = {}  # q, k and v (gate and up) share their input
-    zero = g.const(128, np.uint8)
-
-    def int8_rows(x: str) -> tuple[str, str]:
-        """x [N, S, K] -> (round(x / scale) + 128 as uint8, scale [N, S, 1]), one symmetric
-        scale per row: a row's product does not depend on the other rows of the batch (a
-        scale per tensor, as DynamicQuantizeMatMul has, made replies depend on the
-        micro-batch). uint8 with zero point 128 against int8 weights is the fast int8 GEMM."""
-        if x not in rows_of:
-            peak = g.op("ReduceMax", g.op("Abs", x), axes=[-1], keepdims=1)
-            scale = g.op("Max", g.op("Mul", peak, g.const(1 / 127, np.float32)),
-                         g.const(1e-30, np.float32))  # a row of zeros (left padding)
-            shifted = g.op("Add", g.op("Round", g.op("Div", x, scale)),
-                           g.const(128.0, np.float32))
-            rows_of[x] = (g.op("Cast", shifted, to=TensorProto.UINT8), scale)
-        return rows_of[x]
+        out_dim, in_dim = shapes[weight]
+        return g.op("MatMulNBits", x, f"{weight}/block8", f"{weight}/block8_scale",
+                    domain="com.microsoft", K=in_dim, N=out_dim, bits=8, block_size=BLOCK,
+                    accuracy_level=4)
 
     def rms(x: str, scale: str) -> str:
         square = g.op("Mul", x, x)
@@ -248,8 +227,7 @@ def build_decoder(config: LlamaConfig, quantized: bool = True) -> onnx.ModelProt
 def _external(entry: dict) -> TensorProto:
     tensor = TensorProto()
     tensor.name = entry["name"]
-    tensor.data_type = {"uint8": TensorProto.UINT8, "int8": TensorProto.INT8,
-                        "float32": TensorProto.FLOAT}[entry["dtype"]]
+    tensor.data_type = TensorProto.UINT8 if entry["dtype"] == "uint8" else TensorProto.FLOAT
     tensor.dims.extend(entry["shape"])
     tensor.data_location = TensorProto.EXTERNAL
     for key, value in (("location", WEIGHTS_FILE), ("offset", str(entry["offset"])),
