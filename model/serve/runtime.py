@@ -193,21 +193,19 @@ class Replier:
         copies nothing), since saying it twice beats silence. Withholding alone left the
         person with silence (2 of 120 validation chats for the pretrained demo)."""
         texts = list(texts)
-
-        def copies(k: int) -> bool:
-            return bool(texts[k]) and self.copies(texts[k])
+        copied = [bool(text) and self.copies(text) for text in texts]  # once per draw
 
         def unfit(k: int) -> bool:
-            return copies(k) or self.says_again(requests[members[k]], personas[members[k]],
+            return copied[k] or self.says_again(requests[members[k]], personas[members[k]],
                                                 texts[k])
 
-        fallback = {k: texts[k] for k in range(len(texts)) if not copies(k)}
+        fallback = {k: texts[k] for k in range(len(texts)) if not copied[k]}
         redo = [k for k in range(len(texts)) if unfit(k)]
         redraw = dataclasses.replace(cfg, **REDRAW)
         for attempt in range(1, GUARD_REDRAWS + 1):
             if not redo:
                 break
-            copying = sum(copies(k) for k in redo)
+            copying = sum(copied[k] for k in redo)
             logger.info("drawing %d of %d replies again: %d repeat a rare stretch of a "
                         "training reply, %d what the persona already said", len(redo),
                         len(texts), copying, len(redo) - copying)
@@ -215,8 +213,8 @@ class Replier:
                                  [None if seeds[k] is None else seeds[k] + attempt
                                   for k in redo])
             for k, text in zip(redo, again, strict=True):
-                texts[k] = text
-                if not copies(k):
+                texts[k], copied[k] = text, bool(text) and self.copies(text)
+                if not copied[k]:
                     fallback.setdefault(k, text)
             redo = [k for k in redo if unfit(k)]  # the new draws only
         if redo:
