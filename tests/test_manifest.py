@@ -56,8 +56,6 @@ def test_shipped_demo_manifests_load():
         (("kind: transformer", "kind: gru"), "model.kind: unknown model kind 'gru'"),
         (("embed: 64", "embed: 64, vocab: 100"), "model.vocab: too small (100)"),
         (("heads: 4", "heads: 5"), "model.heads: must divide model.embed (64)"),
-        (("kind: transformer, embed: 64, heads: 4", "kind: pretrained, detail_levels: 1"),
-         "model.detail_levels: must be 0 (off) or 2+, got 1"),
         (("lr: 0.01", "lr: 0.01, val_fraction: 1.5"), "train.val_fraction: must be in (0, 0.5)"),
         (("lr: 0.01", "lr: 0.01, schedule: linear"), "train.schedule: unknown schedule 'linear'"),
         (("format: whatsapp", "format: icq"), "sources[0].format: unknown format 'icq'"),

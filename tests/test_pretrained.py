@@ -331,34 +331,6 @@ def test_zero_shot_bundle_is_the_base_with_its_validation_loss(tmp_path, tiny_ba
         assert [n for n in delta.files if not n.endswith(":scale")] == ["output_norm.weight"]
 
 
-def test_detail_levels_train_each_reply_at_its_level_and_serve_the_middle_one(
-        tmp_path, tiny_base, run_cli, cache):
-    from model.data.manifest import load_manifest
-    from model.serve.load import load_replier
-    from model.serve.runtime import ReplyRequest
-    from model.train.pretrained.finetune import prepare_pretrained
-
-    manifest = write_manifest(tmp_path, str(tiny_base), model=", detail_levels: 3")
-    data = prepare_pretrained(load_manifest(manifest))
-    words = {1: [], 2: [], 3: []}  # reply lengths by the level their prompt names
-    for (prompt, _), pair in zip(data.train, data.train_pairs, strict=True):
-        text = data.codec.hf.decode(prompt, skip_special_tokens=False)
-        assert text.count(" of 3.<|im_end|>") == 1
-        words[int(text.split("Detail: ")[1][0])].append(len(pair["reply"].split()))
-    means = [np.mean(words[level]) for level in (1, 2, 3)]  # every level was trained on
-    assert means == sorted(means) and means[2] > 2 * means[0]
-    result = run_cli("model", "train", manifest, "--out", tmp_path / "detail", "--work",
-                     tmp_path / "work", "--epochs", "0")
-    assert result.returncode == 0, result.stderr[-2000:]
-    meta = json.loads((tmp_path / "detail" / "bundle.json").read_text())
-    assert meta["prompt"]["detail"] == data.detail
-    assert data.detail["levels"] == 3 and data.detail["level"] == 2
-    replier = load_replier(tmp_path / "detail")
-    system = replier.codec.hf.decode(replier.codec.system_ids("Sam"))
-    assert system.endswith("never as an assistant. Detail: 2 of 3.\n")
-    assert replier.reply_batch([ReplyRequest("hi, how are you?")])[0].text is not None
-
-
 def test_resume_continues_from_the_last_check(tmp_path, tiny_base, run_cli, cache):
     manifest = write_manifest(tmp_path, str(tiny_base), epochs=1)
     work = tmp_path / "work"

@@ -65,14 +65,12 @@ rename:
   31267496-e50f-4f91-a197-c5b1bfde803b: Sam
 pairs: {{context_turns: 2, extra_personas: 2}}
 model: {{kind: pretrained, base: {base}, train_layers: 1, max_context_tokens: 320,
-        max_reply_tokens: 40, precision: float32{model}}}
+        max_reply_tokens: 40, precision: float32}}
 train: {{epochs: {epochs}, batch_size: 32, lr: 0.003, seed: 7, val_fraction: 0.1, patience: 0}}
 """
 
 
-def write_manifest(folder: Path, base: str, epochs: int = 1, model: str = "") -> Path:
-    """The tiny manifest; `model`: more model keys, as ", key: value"."""
+def write_manifest(folder: Path, base: str, epochs: int = 1) -> Path:
     path = folder / "manifest.yaml"
-    path.write_text(MANIFEST.format(sample=SAMPLE, base=base, epochs=epochs, model=model),
-                    encoding="utf-8")
+    path.write_text(MANIFEST.format(sample=SAMPLE, base=base, epochs=epochs), encoding="utf-8")
     return path

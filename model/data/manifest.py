@@ -53,9 +53,6 @@ MODEL_KEYS = {
     "base": (str, "smollm2-135m-instruct"),
     "train_layers": (int, 8),
     "precision": (str, "auto"),
-    # 0, or 2+: train with each reply's level of detail in the prompt, 1 (barest) to this
-    # (fullest), and serve at the middle level (model/data/specificity.py)
-    "detail_levels": (int, 0),
 }
 # The model keys each kind reads. A manifest that sets another one is told so (a user
 # who writes `layers: 4` for an LSTM expects a deeper model), and a bundle's
@@ -67,7 +64,7 @@ KIND_KEYS = {
                     "persona_embedding", "tie_embeddings", "max_context_tokens",
                     "max_reply_tokens"),
     "pretrained": ("kind", "base", "train_layers", "precision", "max_context_tokens",
-                   "max_reply_tokens", "detail_levels"),
+                   "max_reply_tokens"),
 }
 TRAIN_KEYS = {
     "epochs": (int, 10),
@@ -287,8 +284,6 @@ def _check_ranges(sections: dict, fail) -> None:
     if model["precision"] not in PRECISIONS:
         fail("model.precision", f"unknown precision {model['precision']!r} (known: "
              f"{', '.join(PRECISIONS)})")
-    if model["detail_levels"] < 0 or model["detail_levels"] == 1:
-        fail("model.detail_levels", f"must be 0 (off) or 2+, got {model['detail_levels']}")
     if model["kind"] == "transformer" and model["embed"] % model["heads"]:
         fail("model.heads", f"must divide model.embed ({model['embed']})")
 

@@ -30,9 +30,6 @@ ID_ALIAS = "Friend"
 MACHINE_ID = re.compile(r"(?=.*\d)[0-9a-fA-F]{8,}(?:-[0-9a-fA-F]{2,})*|\+?\d[\d ()-]{5,}\d")
 SYSTEM = ("You are {persona}, chatting with people you know. Write {persona}'s next "
           "message: short, casual and in {persona}'s own words, never as an assistant.")
-# Conditional training (model/data/specificity.py): a bundle trained with `detail_levels`
-# saw each reply's level here, and serving asks for the level its bundle names.
-DETAIL = " Detail: {level} of {levels}."
 
 
 def as_lines(text: str) -> str:
@@ -71,10 +68,8 @@ class PromptCodec:
     when it alone is too long.
     """
 
-    def __init__(self, tokenizer, max_context_tokens: int, max_reply_tokens: int,
-                 detail: tuple[int, int] | None = None):
+    def __init__(self, tokenizer, max_context_tokens: int, max_reply_tokens: int):
         self.hf = tokenizer
-        self.detail = detail  # (level, levels) asked for when a call names none
         self.max_context_tokens = max_context_tokens
         self.max_reply_tokens = max_reply_tokens
         self.end_id = self._single(END)
@@ -89,23 +84,18 @@ class PromptCodec:
     def encode(self, text: str) -> list[int]:
         return self.hf.encode(text, add_special_tokens=False).ids
 
-    def system_ids(self, persona: str, detail: tuple[int, int] | None = None) -> list[int]:
+    def system_ids(self, persona: str) -> list[int]:
         """The system block every prompt of `persona` starts with (its KV is cached)."""
-        text = SYSTEM.format(persona=persona)
-        level, levels = detail or self.detail or (None, None)
-        if level is not None:
-            text += DETAIL.format(level=level, levels=levels)
-        return self.encode(f"{START}system\n{text}{END}\n")
+        return self.encode(f"{START}system\n{SYSTEM.format(persona=persona)}{END}\n")
 
     def prompt_ids(self, turns: Sequence[str], speakers: Sequence[str | None] | None,
-                   persona: str, detail: tuple[int, int] | None = None) -> list[int]:
-        """Prompt ids; the last one is the newline that opens the persona's turn.
-        `detail`: (level, levels) of the reply, for training; else the codec's."""
+                   persona: str) -> list[int]:
+        """Prompt ids; the last one is the newline that opens the persona's turn."""
         if speakers is not None and len(speakers) != len(turns):
             raise ValueError(f"{len(turns)} context turns but {len(speakers)} speakers")
         labels = speaker_labels(speakers if speakers is not None else [None] * len(turns),
                                 persona)
-        head = self.system_ids(persona, detail)
+        head = self.system_ids(persona)
         tail = self.encode(f"{START}{speaker_label(persona)}\n")
         budget = self.max_context_tokens - len(head) - len(tail)
         blocks: list[list[int]] = []

@@ -98,9 +98,7 @@ class LMReplier(Replier):
         session = ort.InferenceSession(str(folder / GRAPH_FILE), options,
                                        providers=["CPUExecutionProvider"])
         tokenizer = HFTokenizer.from_file(str(folder / TOKENIZER_FILE))
-        detail = meta.get("prompt", {}).get("detail")
-        codec = PromptCodec(tokenizer, meta["max_context_tokens"], meta["max_reply_tokens"],
-                            (detail["level"], detail["levels"]) if detail else None)
+        codec = PromptCodec(tokenizer, meta["max_context_tokens"], meta["max_reply_tokens"])
         logger.info("loaded pretrained bundle %s in %.1f s", bundle_dir,
                     time.perf_counter() - started)
         return cls(bundle_dir, meta, codec, session)

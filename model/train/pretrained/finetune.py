@@ -45,13 +45,10 @@ class PretrainedData:
     val: list[tuple[list[int], list[int]]]
     train_pairs: list[dict]
     summary: dict = field(default_factory=dict)
-    detail: dict | None = None  # {levels, level served, bounds}: model/data/specificity.py
 
 
 def prepare_pretrained(manifest) -> PretrainedData:
     """Open the base and encode the pairs; every input problem raises here, before TF."""
-    from model.data.pairs import split_of
-    from model.data.specificity import Specificity
     from model.serve.pretrained.base import Base
     from model.serve.pretrained.prompt import PromptCodec
     from model.train.training_data import load_pairs, split_examples
@@ -67,28 +64,17 @@ def prepare_pretrained(manifest) -> PretrainedData:
                          f"{base.config.layers} blocks", where)
     canonical, personas, pairs, summary = load_pairs(manifest)
     codec = PromptCodec(base.tokenizer, hp["max_context_tokens"], hp["max_reply_tokens"])
-    levels = hp["detail_levels"]
-    specificity, detail = None, None
-    if levels:  # fitted on the training replies only, as the model sees them
-        specificity = Specificity.fit(
-            [p["reply"] for p in pairs
-             if split_of(p["conversation"], manifest.train["val_fraction"]) == "train"],
-            levels)
-        detail = {"levels": levels, "level": levels // 2 + 1,
-                  "bounds": [round(b, 4) for b in specificity.bounds]}
-    head = len(codec.prompt_ids([], None, canonical, (levels, levels) if levels else None))
+    head = len(codec.prompt_ids([], None, canonical))
     if head + 8 > hp["max_context_tokens"]:
         raise InputError(f"model.max_context_tokens: {hp['max_context_tokens']} leaves no "
                          f"room for context (the prompt's frame alone is {head} tokens)", where)
     train, val, train_pairs, data_summary = split_examples(
         manifest, pairs, summary,
-        lambda pair: (codec.prompt_ids(
-            pair["context"], pair["context_speakers"], pair["persona"],
-            (specificity.level(pair["reply"]), levels) if specificity else None),
-            codec.reply_ids(pair["reply"])))
+        lambda pair: (codec.prompt_ids(pair["context"], pair["context_speakers"],
+                                       pair["persona"]), codec.reply_ids(pair["reply"])))
     hp.update(base_config=base.config.as_dict())
     return PretrainedData(base, codec, personas, canonical, hp, train, val, train_pairs,
-                          data_summary, detail)
+                          data_summary)
 
 
 def use_bfloat16(precision: str) -> bool:
