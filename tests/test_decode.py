@@ -377,3 +377,38 @@ def test_every_decoding_setting_has_a_command_line_flag_of_its_type():
         "early_stopping": False}
     flags = {action.dest for action in parser._actions}
     assert {f.name for f in dataclasses.fields(Decoding)} <= flags
+
+
+def reference_beam(step, bias, k, max_len, length_penalty):
+    """The textbook search: every beam times every token ranked at each step."""
+    banned = np.zeros(VOCAB, dtype=bool)
+    banned[list(RULES.banned)] = True
+    beams = [((), 0.0, 0, False)]  # (tokens, log-probability, length, ended)
+    for _ in range(max_len):
+        candidates = []
+        for tokens, logp, length, ended in beams:
+            if ended:
+                candidates.append((tokens, logp, length, True))
+                continue
+            previous = tokens[-1] if tokens else BOS
+            logits, _ = step(np.array([previous]), {"bias": bias[None]})
+            logits = np.where(banned, np.float32(-1e9), logits[0])
+            logits[[BRK, EOS] if previous == BRK else [BRK] if not tokens else []] = -1e9
+            for token, value in enumerate(log_softmax(logits[None])[0].astype(np.float64)):
+                candidates.append((tokens + (token,), logp + value, length + 1, token == EOS))
+        candidates.sort(key=lambda c: -c[1] / max(c[2], 1) ** length_penalty)
+        beams = candidates[:k]
+        if all(ended for *_, ended in beams):
+            break
+    return [strip_tokens(list(tokens), RULES) for tokens, *_ in beams]
+
+
+@pytest.mark.parametrize("seed, width, length_penalty", [(1, 2, 1.0), (2, 3, 0.6), (3, 5, 1.4)])
+def test_beam_ranks_only_each_beams_best_tokens_and_agrees_with_the_full_ranking(
+        seed, width, length_penalty):
+    step, state = make_step(random_table(seed)), biases(4, seed=seed + 10, scale=2.0)
+    settings = cfg(strategy="beam", beam_width=width, length_penalty=length_penalty, max_len=5)
+    results = beam_search(step, state, RULES, settings, keep=width)
+    for row, result in enumerate(results):
+        expected = reference_beam(step, state["bias"][row], width, 5, length_penalty)
+        assert [tokens for tokens, _ in result] == expected

@@ -339,19 +339,23 @@ def beam_search(step: StepFn, state: State, rules: TokenRules, cfg: Decoding,
         constrain(logits, history.reshape(len(searching) * k, history.shape[2]), rules, cfg,
                   beam_contexts)
         rows_now = len(searching)
-        logp = log_softmax(logits).reshape(rows_now, k, -1).astype(np.float64)  # [B, k, V]
-        vocab = logp.shape[-1]
-        frozen = np.full(vocab, -np.inf)
+        logp = log_softmax(logits).reshape(rows_now, k, -1)  # [B, k, V]
+        frozen = np.full(logp.shape[-1], -np.inf, dtype=logp.dtype)
         frozen[rules.eos] = 0.0
         logp[finished] = frozen
-        raw = scores[:, :, None] + logp  # [B, k, V]
-        new_len = np.broadcast_to((lengths + ~finished)[:, :, None], raw.shape)  # [B, k, V]
+        # Every token of a beam gets the same new length, so only a beam's k most likely
+        # tokens can be among the row's k best: rank those k*k candidates, not k*V
+        # (the full [B, k*V] ranking in float64 was a fifth of a step's time).
+        tokens_k = np.argpartition(-logp, k - 1, axis=-1)[:, :, :k]  # [B, k, k] token ids
+        raw = scores[:, :, None] + np.take_along_axis(logp, tokens_k, axis=-1)  # float64
+        new_len = np.broadcast_to((lengths + ~finished)[:, :, None], raw.shape)  # [B, k, k]
         normalised = raw / np.maximum(new_len, 1) ** cfg.length_penalty
-        flat = normalised.reshape(rows_now, -1)
+        flat = normalised.reshape(rows_now, -1)  # [B, k*k]
         top = np.argpartition(-flat, k - 1, axis=-1)[:, :k]  # the k best, unordered
         order = np.argsort(-np.take_along_axis(flat, top, axis=-1), axis=-1, kind="stable")
         best = np.take_along_axis(top, order, axis=-1)  # [B, k], best first
-        parent, token = best // vocab, best % vocab
+        parent = best // k
+        token = np.take_along_axis(tokens_k.reshape(rows_now, -1), best, axis=-1)
         scores = np.take_along_axis(raw.reshape(rows_now, -1), best, axis=-1)
         lengths = np.take_along_axis(new_len.reshape(rows_now, -1), best, axis=-1)
         finished = np.take_along_axis(finished, parent, axis=-1) | (token == rules.eos)
