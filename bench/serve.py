@@ -27,9 +27,26 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-MESSAGES = ["are you coming tonight?", "what are you up to", "did you see the game",
-            "lol that's hilarious", "can you send me the address", "how was your weekend?",
-            "i'm running late, sorry", "want to grab lunch tomorrow?"]
+SAMPLE = ROOT / "data" / "demo" / "chitchat_sample.json"  # the shipped sample (MIT)
+
+
+def chat_messages(limit: int = 256) -> list[str]:
+    """Messages people sent in the chitchat sample: 2-30 words, each once, in file order.
+
+    Hundreds of different messages, so a figure does not hang on how long the replies to
+    a handful happen to be: with 8 fixed messages, a pretrained graph whose replies to
+    them ran twice as long scored fewer replies/s although each of its steps was faster."""
+    seen: dict[str, None] = {}
+    for chat in json.loads(SAMPLE.read_text(encoding="utf-8")).values():
+        for turn in chat["messages"]:
+            for message in turn:
+                text = " ".join(message["text"].split())
+                if 2 <= len(text.split()) <= 30:
+                    seen.setdefault(text)
+    return list(seen)[:limit]
+
+
+MESSAGES = chat_messages()
 
 
 def free_port() -> int:
