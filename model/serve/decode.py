@@ -345,7 +345,7 @@ def beam_search(step: StepFn, state: State, rules: TokenRules, cfg: Decoding,
         logp[finished] = frozen
         # Every token of a beam gets the same new length, so only a beam's k most likely
         # tokens can be among the row's k best: rank those k*k candidates, not k*V
-        # (the full [B, k*V] ranking in float64 was a fifth of a step's time).
+        # (partitioning all [B, k*V] in float64 took 7% of a demo batch's time).
         tokens_k = np.argpartition(-logp, k - 1, axis=-1)[:, :, :k]  # [B, k, k] token ids
         raw = scores[:, :, None] + np.take_along_axis(logp, tokens_k, axis=-1)  # float64
         new_len = np.broadcast_to((lengths + ~finished)[:, :, None], raw.shape)  # [B, k, k]
