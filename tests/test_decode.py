@@ -412,3 +412,12 @@ def test_beam_ranks_only_each_beams_best_tokens_and_agrees_with_the_full_ranking
     for row, result in enumerate(results):
         expected = reference_beam(step, state["bias"][row], width, 5, length_penalty)
         assert [tokens for tokens, _ in result] == expected
+
+
+def test_a_beam_wider_than_the_vocabulary_still_ranks_its_candidates():
+    step, state = make_step(random_table(3)), biases(2, seed=4)
+    results = beam_search(step, state, RULES, cfg(strategy="beam", beam_width=VOCAB + 8,
+                                                  max_len=4), keep=3)
+    for row in results:
+        scores = [score for _, score in row]
+        assert len(row) == 3 and scores == sorted(scores, reverse=True)

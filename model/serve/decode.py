@@ -346,15 +346,16 @@ def beam_search(step: StepFn, state: State, rules: TokenRules, cfg: Decoding,
         # Every token of a beam gets the same new length, so only a beam's k most likely
         # tokens can be among the row's k best: rank those k*k candidates, not k*V
         # (partitioning all [B, k*V] in float64 took 7% of a demo batch's time).
-        tokens_k = np.argpartition(-logp, k - 1, axis=-1)[:, :, :k]  # [B, k, k] token ids
+        width = min(k, logp.shape[-1])  # a beam wider than the vocabulary: every token
+        tokens_k = np.argpartition(-logp, width - 1, axis=-1)[:, :, :width]  # [B, k, w] ids
         raw = scores[:, :, None] + np.take_along_axis(logp, tokens_k, axis=-1)  # float64
-        new_len = np.broadcast_to((lengths + ~finished)[:, :, None], raw.shape)  # [B, k, k]
+        new_len = np.broadcast_to((lengths + ~finished)[:, :, None], raw.shape)  # [B, k, w]
         normalised = raw / np.maximum(new_len, 1) ** cfg.length_penalty
-        flat = normalised.reshape(rows_now, -1)  # [B, k*k]
+        flat = normalised.reshape(rows_now, -1)  # [B, k*w]
         top = np.argpartition(-flat, k - 1, axis=-1)[:, :k]  # the k best, unordered
         order = np.argsort(-np.take_along_axis(flat, top, axis=-1), axis=-1, kind="stable")
         best = np.take_along_axis(top, order, axis=-1)  # [B, k], best first
-        parent = best // k
+        parent = best // width
         token = np.take_along_axis(tokens_k.reshape(rows_now, -1), best, axis=-1)
         scores = np.take_along_axis(raw.reshape(rows_now, -1), best, axis=-1)
         lengths = np.take_along_axis(new_len.reshape(rows_now, -1), best, axis=-1)
