@@ -27,6 +27,7 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 SAMPLE = ROOT / "data" / "demo" / "chitchat_sample.json"  # the shipped sample (MIT)
 
 
@@ -36,13 +37,13 @@ def chat_messages(limit: int = 256) -> list[str]:
     Hundreds of different messages, so a figure does not hang on how long the replies to
     a handful happen to be: with 8 fixed messages, a pretrained graph whose replies to
     them ran twice as long scored fewer replies/s although each of its steps was faster."""
+    from model.data.ingest import ingest
+
     seen: dict[str, None] = {}
-    for chat in json.loads(SAMPLE.read_text(encoding="utf-8")).values():
-        for turn in chat["messages"]:
-            for message in turn:
-                text = " ".join(message["text"].split())
-                if 2 <= len(text.split()) <= 30:
-                    seen.setdefault(text)
+    for message in ingest([str(SAMPLE)], "chitchat"):
+        text = " ".join(message.text.split())
+        if 2 <= len(text.split()) <= 30:
+            seen.setdefault(text)
     return list(seen)[:limit]
 
 
