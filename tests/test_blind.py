@@ -285,3 +285,63 @@ def test_dev_split_holds_out_validation_chats_and_trains_on_train_only():
     assert {split_of(p["conversation"], fraction) for p in dev} == {"val"}
     assert {split_of(p["conversation"], fraction) for p in train} == {"train"}
     assert not {p["conversation"] for p in dev} & {p["conversation"] for p in test}
+
+
+def limited_tiny_manifest(folder: Path, limit: int) -> Path:
+    """The tiny manifest reading only its first `limit` chats."""
+    tiny = Path(__file__).resolve().parent.parent / TINY
+    manifest = folder / "manifest.yaml"
+    manifest.write_text(tiny.read_text().replace(
+        "path: chitchat_sample.json",
+        f"path: {tiny.parent / 'chitchat_sample.json'}, limit: {limit}"))
+    return manifest
+
+
+def test_unseen_split_is_the_chats_past_the_limit_answered_by_the_learned_personas(tmp_path):
+    """--split unseen: the 20 chats a limit of 30 leaves out, none of them read for training,
+    and pairs only of the people training learned (the unseen chats' own most active
+    senders are others: chosen there, the extra personas would be strangers)."""
+    from model.data.manifest import load_manifest
+    from model.data.pairs import (
+        build_pairs,
+        build_pairs_from_manifest,
+        messages_from_manifest,
+        options_from_manifest,
+    )
+    from model.eval.evaluate import load_split
+
+    limited = limited_tiny_manifest(tmp_path, 30)
+    train, unseen = load_split({}, tmp_path, limited, None, split="unseen")
+    read = build_pairs_from_manifest(load_manifest(limited))
+    every = build_pairs_from_manifest(load_manifest(Path(__file__).resolve().parent.parent / TINY))
+    chats = {name: {p["conversation"] for p in pairs}
+             for name, pairs in (("read", read), ("unseen", unseen), ("every", every))}
+    assert len(chats["read"]) == 30 and len(chats["unseen"]) == 20
+    assert not chats["read"] & chats["unseen"] and chats["read"] | chats["unseen"] == chats["every"]
+    assert {p["conversation"] for p in train} <= chats["read"]
+    learned = {p["persona"] for p in read}
+    assert {p["persona"] for p in unseen} <= learned and "Sam" in {p["persona"] for p in unseen}
+    chosen_there = build_pairs(messages_from_manifest(load_manifest(limited), beyond_limit=True),
+                               options_from_manifest(load_manifest(limited)))
+    assert {p["persona"] for p in chosen_there} - learned  # what `counts` protects against
+
+
+def test_blind_sheet_of_unseen_chats_and_the_error_without_a_limit(run_cli, demo_bundle,
+                                                                    tmp_path):
+    from model.data.manifest import load_manifest
+    from model.data.pairs import build_pairs_from_manifest
+
+    limited = limited_tiny_manifest(tmp_path, 30)
+    out = tmp_path / "blind"
+    result = run_cli("model", "eval", demo_bundle, "--manifest", limited, "--blind", out,
+                     "--split", "unseen", "--contexts", "8")
+    assert result.returncode == 0, result.stderr
+    read = {p["conversation"] for p in build_pairs_from_manifest(load_manifest(limited))}
+    items = json.loads((out / "key.json").read_text())["items"]
+    assert len(items) == 8 and not {item["conversation"] for item in items} & read
+
+    unlimited = run_cli("model", "eval", demo_bundle, "--manifest", TINY, "--blind",
+                        tmp_path / "none", "--split", "unseen")
+    assert unlimited.returncode == 2
+    assert "no source has a `limit`" in unlimited.stderr and "manifest-tiny.yaml" in unlimited.stderr
+    assert not (tmp_path / "none").exists()

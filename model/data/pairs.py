@@ -125,11 +125,16 @@ def resolve_personas(options: PairOptions, counts: Counter) -> tuple[str, dict[s
 
 
 def build_pairs(
-    messages: list[Message], options: PairOptions, summary: PairSummary | None = None
+    messages: list[Message], options: PairOptions, summary: PairSummary | None = None,
+    counts: Counter | None = None,
 ) -> Iterator[dict]:
-    """Yield Pair dicts in conversation order. `messages` is in export order."""
+    """Yield Pair dicts in conversation order. `messages` is in export order.
+
+    `counts` (speaker_counts of other messages) chooses the personas instead of `messages`
+    themselves: pairs of unseen chats then learn the same people training learned."""
     summary = summary if summary is not None else PairSummary()
-    _, labels = resolve_personas(options, speaker_counts(messages))
+    _, labels = resolve_personas(options, counts if counts is not None else
+                                 speaker_counts(messages))
     learned = set(labels.values())
     clean = scrub_pii if options.scrub_pii else (lambda text: text)
     by_conversation: dict[str, list[Message]] = {}
@@ -241,24 +246,50 @@ def options_from_manifest(manifest) -> PairOptions:
     return PairOptions(persona=list(manifest.persona), **manifest.pairs)
 
 
-def messages_from_manifest(manifest, report=None) -> list[Message]:
-    """Ingest every source of a manifest, honouring each source's `limit` and `me`."""
+def messages_from_manifest(manifest, report=None, beyond_limit: bool = False) -> list[Message]:
+    """Ingest every source of a manifest, honouring each source's `limit` and `me`.
+
+    `beyond_limit`: instead, only the messages of the conversations each source's `limit`
+    leaves out (none from a source without one): chats no model of the manifest has seen.
+    """
     from model.data.formats import chitchat
     from model.data.ingest import ingest
 
     messages: list[Message] = []
     for source in manifest.sources:
+        if beyond_limit and source.limit is None:
+            continue
         path = source.path if source.path is not None else chitchat.installed_corpus_path()
-        seen: set[str] = set()
+        places: dict[str, int] = {}  # conversation -> its place among the source's chats
         for message in ingest([str(path)], source.format, report, me=source.me or manifest.me):
-            if source.limit is not None and message.conversation not in seen:
-                if len(seen) >= source.limit:
+            if source.limit is not None:
+                place = places.setdefault(message.conversation, len(places) + 1)
+                if place > source.limit and not beyond_limit:
                     break
-                seen.add(message.conversation)
+                if place <= source.limit and beyond_limit:
+                    continue  # a chat within the limit: training read it
             if message.sender in manifest.rename:
                 message.sender = manifest.rename[message.sender]
             messages.append(message)
     return messages
+
+
+def unseen_pairs_from_manifest(manifest) -> list[dict]:
+    """Pairs of the chats past each source's `limit` (each real context once), with the
+    personas chosen on the chats the manifest does read, as training chose them.
+
+    Training never read these chats, nor its validation or test split: a held-out set as
+    large as the corpus allows (the demo's 1,000-chat split tests on 7 chats of Sam)."""
+    if not any(source.limit for source in manifest.sources):
+        raise InputError("no source has a `limit`, so training read every chat and none is "
+                         "unseen (use the test split)", str(manifest.path))
+    options = replace(options_from_manifest(manifest), augment=False)
+    counts = speaker_counts(messages_from_manifest(manifest))
+    try:
+        return list(build_pairs(messages_from_manifest(manifest, beyond_limit=True), options,
+                                counts=counts))
+    except InputError as exc:
+        raise InputError(exc.reason, str(manifest.path)) from None
 
 
 def build_pairs_from_manifest(manifest, summary: PairSummary | None = None, report=None,

@@ -119,9 +119,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--context-turns", type=positive_int, metavar="N",
                         help="with --blind: show and answer only the last N turns of each "
                              "context (1: a message out of the blue, as a mention)")
-    parser.add_argument("--split", choices=("test", "dev"), default="test",
-                        help="with --blind: held-out contexts from the test split (report) "
-                             "or the validation split (choosing settings)")
+    parser.add_argument("--split", choices=("test", "dev", "unseen"), default="test",
+                        help="with --blind: held-out contexts from the test split (report), "
+                             "the validation split (choosing settings), or the chats past "
+                             "the sources' `limit`, which training never read")
     parser.add_argument("--grades", type=Path, metavar="FILE",
                         help="with --blind DIR: score this filled grades.csv (writes DIR/ssa.*)")
 
@@ -133,9 +134,17 @@ def load_split(bundle_meta: dict, bundle_dir: Path, manifest_path: Path | None,
                pairs_path: Path | None, split: str = "test") -> tuple[list[dict], list[dict]]:
     """(training pairs, held-out pairs) split by conversation exactly as training split
     them; `split="dev"` holds out the validation conversations instead of the test ones
-    (for choosing settings without touching test), and then trains on "train" only."""
+    (for choosing settings without touching test), and then trains on "train" only;
+    `split="unseen"` holds out the chats past the sources' `limit`, which training never
+    read."""
     from model.data.manifest import load_manifest
-    from model.data.pairs import build_pairs_from_manifest, is_heldout, read_pairs, split_of
+    from model.data.pairs import (
+        build_pairs_from_manifest,
+        is_heldout,
+        read_pairs,
+        split_of,
+        unseen_pairs_from_manifest,
+    )
 
     if manifest_path is None:
         manifest_path = recorded_manifest(bundle_meta)
@@ -149,6 +158,8 @@ def load_split(bundle_meta: dict, bundle_dir: Path, manifest_path: Path | None,
         return ([p for p in pairs if split_of(p["conversation"], fraction) == "train"],
                 [p for p in pairs if split_of(p["conversation"], fraction) == "val"])
     train = [p for p in pairs if not is_heldout(p["conversation"], fraction)]
+    if split == "unseen":
+        return train, unseen_pairs_from_manifest(manifest)
     test = list(read_pairs(pairs_path)) if pairs_path else \
         [p for p in pairs if is_heldout(p["conversation"], fraction)]
     return train, test
