@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 ROOT = Path("data/models/demo-pretrained/eval")
-TEST_MARKERS = ("/blind/", "/blind-early-stopping/", "/blind-augment/", "/test/")
+TEST_MARKERS = ("/blind/", "/blind-early-stopping/", "/blind-augment/", "/blind-unseen/", "/test/")
 
 
 def parse_sheet(path):
