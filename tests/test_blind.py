@@ -21,6 +21,21 @@ from model.eval.blind import (
 )
 
 TINY = "data/demo/manifest-tiny.yaml"
+
+
+def tiny_manifest_copy(folder: Path, *edits: tuple[str, str], limit: int | None = None) -> Path:
+    """The tiny manifest written into `folder` (its sample named by absolute path), with
+    each (old, new) text edit applied and, given `limit`, reading only that many chats."""
+    tiny = Path(__file__).resolve().parent.parent / TINY
+    source = f"path: {tiny.parent / 'chitchat_sample.json'}"
+    text = tiny.read_text().replace("path: chitchat_sample.json",
+                                    source + (f", limit: {limit}" if limit else ""))
+    for old, new in edits:
+        assert old in text, f"the tiny manifest no longer holds {old!r}"
+        text = text.replace(old, new)
+    manifest = folder / "manifest.yaml"
+    manifest.write_text(text)
+    return manifest
 # Distinctive names: a name like "real" could occur in chat text by chance.
 SYSTEMS = ("zorbot-large", "zorbot-small", "tfidf-neighbour", "human-gold")
 
@@ -205,13 +220,8 @@ def test_blind_sheet_of_several_personas_answers_each_as_its_own(run_cli, demo_b
     from model.data.manifest import load_manifest
     from model.data.pairs import build_pairs_from_manifest, split_of
 
-    tiny = Path(__file__).resolve().parent.parent / TINY
-    manifest = tmp_path / "manifest.yaml"  # the tiny chats, a second speaker named Max
-    manifest.write_text(tiny.read_text()
-                        .replace("path: chitchat_sample.json",
-                                 f"path: {tiny.parent / 'chitchat_sample.json'}")
-                        .replace("rename:\n", "rename:\n  3863a74c-69fa-4909-a2d1-cfb3f06cdd49: "
-                                 "Max\n"))
+    manifest = tiny_manifest_copy(  # the tiny chats, a second speaker named Max
+        tmp_path, ("rename:\n", "rename:\n  3863a74c-69fa-4909-a2d1-cfb3f06cdd49: Max\n"))
     out = tmp_path / "blind"
     result = run_cli("model", "eval", demo_bundle, "--manifest", manifest, "--blind", out,
                      "--split", "dev", "--personas", "Sam", "Max", "--contexts", "30")
@@ -263,11 +273,8 @@ def test_held_out_pairs_of_an_augmented_manifest_are_the_real_contexts_once(tmp_
     from model.eval.evaluate import load_split
 
     tiny = Path(__file__).resolve().parent.parent / TINY
-    augmented = tmp_path / "manifest.yaml"
-    augmented.write_text(tiny.read_text()
-                         .replace("path: chitchat_sample.json",
-                                  f"path: {tiny.parent / 'chitchat_sample.json'}")
-                         .replace("extra_personas: 2}", "extra_personas: 2, augment: true}"))
+    augmented = tiny_manifest_copy(tmp_path,
+                                   ("extra_personas: 2}", "extra_personas: 2, augment: true}"))
     for split in ("test", "dev"):
         plain = load_split({}, tiny.parent, tiny, None, split=split)
         assert load_split({}, tmp_path, augmented, None, split=split) == plain
@@ -287,16 +294,6 @@ def test_dev_split_holds_out_validation_chats_and_trains_on_train_only():
     assert not {p["conversation"] for p in dev} & {p["conversation"] for p in test}
 
 
-def limited_tiny_manifest(folder: Path, limit: int) -> Path:
-    """The tiny manifest reading only its first `limit` chats."""
-    tiny = Path(__file__).resolve().parent.parent / TINY
-    manifest = folder / "manifest.yaml"
-    manifest.write_text(tiny.read_text().replace(
-        "path: chitchat_sample.json",
-        f"path: {tiny.parent / 'chitchat_sample.json'}, limit: {limit}"))
-    return manifest
-
-
 def test_unseen_split_is_the_chats_past_the_limit_answered_by_the_learned_personas(tmp_path):
     """--split unseen: the 20 chats a limit of 30 leaves out, none of them read for training,
     and pairs only of the people training learned (the unseen chats' own most active
@@ -310,7 +307,7 @@ def test_unseen_split_is_the_chats_past_the_limit_answered_by_the_learned_person
     )
     from model.eval.evaluate import load_split
 
-    limited = limited_tiny_manifest(tmp_path, 30)
+    limited = tiny_manifest_copy(tmp_path, limit=30)
     train, unseen = load_split({}, tmp_path, limited, None, split="unseen")
     read = build_pairs_from_manifest(load_manifest(limited))
     every = build_pairs_from_manifest(load_manifest(Path(__file__).resolve().parent.parent / TINY))
@@ -331,7 +328,7 @@ def test_blind_sheet_of_unseen_chats_and_the_error_without_a_limit(run_cli, demo
     from model.data.manifest import load_manifest
     from model.data.pairs import build_pairs_from_manifest
 
-    limited = limited_tiny_manifest(tmp_path, 30)
+    limited = tiny_manifest_copy(tmp_path, limit=30)
     out = tmp_path / "blind"
     result = run_cli("model", "eval", demo_bundle, "--manifest", limited, "--blind", out,
                      "--split", "unseen", "--contexts", "8")
