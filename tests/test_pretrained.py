@@ -226,10 +226,50 @@ def test_served_graph_with_kv_cache_matches_the_reference(graph, tiny_bundle, ca
             expected = reference_forward(weights, config, prompt + follow[1:step + 1])[-1]
             if graph == "float32":
                 np.testing.assert_allclose(logits[row], expected, atol=1e-3)
-            else:  # blockwise 8-bit weights and activations: close, same ranking at the top
+            else:  # int8 weights and activations: close, same ranking at the top
                 error, scale = np.abs(logits[row] - expected), np.abs(expected).max()
                 assert error.max() < 0.08 * scale and error.mean() < 0.02 * scale
                 assert set(np.argsort(logits[row])[-3:]) & set(np.argsort(expected)[-2:])
+
+
+def test_smoothing_keeps_an_outlier_input_channel_from_spoiling_the_int8_graph(
+        tiny_bundle, cache, tmp_path):
+    """One FFN input channel 100x the others and read with weights 100x smaller, as real
+    llamas hold such channels (the same float function): with the smoothing vectors
+    export measures, the int8 graph stays near the float reference; without them
+    (s = 1) that channel takes each row's int8 range and the logits drift."""
+    from model.serve.bundle import read_bundle, write_bundle
+    from model.serve.pretrained.assemble import pack_delta, unpack_delta
+    from model.serve.runtime import ReplyRequest
+    from model.train.pretrained.calibrate import smoothing_vectors
+
+    bundle = tmp_path / "outlier"
+    shutil.copytree(tiny_bundle, bundle)
+    delta = unpack_delta(bundle / "delta.npz")
+    delta["blk.1.ffn_norm.weight"][3] *= 100.0
+    for reader in ("blk.1.ffn_gate.weight", "blk.1.ffn_up.weight"):
+        delta[reader][:, 3] /= 100.0
+    np.savez(bundle / "delta.npz", **pack_delta(delta))
+    meta = read_bundle(bundle)
+    smoothing = smoothing_vectors(bundle, meta)
+    assert smoothing["blk.1.ffn"][3] > 5 * np.median(smoothing["blk.1.ffn"])
+    weights = open_base(bundle, meta["base"]).weights()
+    weights.update(delta)
+    config = LlamaConfig.from_dict(meta["base"]["config"])
+
+    def error(vectors: dict) -> float:
+        np.savez(bundle / "smoothing.npz", **vectors)
+        write_bundle(bundle, meta)
+        replier = load_replier(bundle)
+        prompt = replier.context_ids(ReplyRequest("what did you do today?", ["hey there"]),
+                                     "Sam")
+        logits, _ = replier.step(np.array([prompt[-1]]), replier.encode([prompt], ["Sam"]))
+        expected = reference_forward(weights, config, prompt)[-1]
+        return float(np.abs(logits[0] - expected).mean())
+
+    smoothed = error(smoothing)
+    plain = error({group: np.ones_like(s) for group, s in smoothing.items()})
+    assert smoothed < plain / 2
 
 
 def test_pretrained_bundle_replies_in_bubbles_and_caches_its_graph(tiny_bundle, cache):
@@ -289,6 +329,16 @@ def test_damaged_cache_is_rebuilt_and_a_mismatched_delta_refused(tiny_bundle, ca
     write_bundle(broken, json.loads((broken / "bundle.json").read_text()))
     with pytest.raises(BundleError, match="blk.1.attn_q.weight has shape .* fit this base"):
         load_replier(broken)
+
+    unsmoothed = tmp_path / "unsmoothed"  # smoothing.npz without block 1's vectors
+    shutil.copytree(tiny_bundle, unsmoothed)
+    with np.load(unsmoothed / "smoothing.npz") as saved:
+        kept = {name: saved[name] for name in saved.files if not name.startswith("blk.1.")}
+    np.savez(unsmoothed / "smoothing.npz", **kept)
+    write_bundle(unsmoothed, json.loads((unsmoothed / "bundle.json").read_text()))
+    with pytest.raises(BundleError, match=r"no smoothing vector for blk\.1\.") as error:
+        load_replier(unsmoothed)
+    assert error.value.path.endswith("smoothing.npz")
 
 
 def test_a_graph_with_the_old_single_tensor_cache_is_refused_with_the_fix(tiny_bundle, cache,

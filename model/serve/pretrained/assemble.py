@@ -1,8 +1,9 @@
 """Serving side of a pretrained bundle: base + delta -> the graph's weights file, cached.
 
 TF-free and onnx-free. A bundle ships `decoder.onnx` (the graph, weights external),
-`weights_layout.json` (where each tensor goes in `weights.bin`) and `delta.npz` (the
-fine-tuned tensors, int8 rows with a float scale each). The first load assembles
+`weights_layout.json` (where each tensor goes in `weights.bin`), `delta.npz` (the
+fine-tuned tensors, int8 rows with a float scale each) and `smoothing.npz` (each block
+input's smoothing vector, measured at export: onnx_graph.build_decoder). The first load assembles
 `weights.bin` from the installed base and the delta into a cache folder keyed by the
 sha256s of all its inputs, with the graph and the base's tokenizer beside it, and records
 their sha256s; later loads check them and open the cached files (a warm start, without
@@ -33,6 +34,7 @@ from model.serve.bundle import BundleError
 DELTA_FILE = "delta.npz"
 GRAPH_FILE = "decoder.onnx"
 LAYOUT_FILE = "weights_layout.json"
+SMOOTHING_FILE = "smoothing.npz"
 WEIGHTS_FILE = "weights.bin"
 TOKENIZER_FILE = "tokenizer.json"
 RECORD_FILE = "sha256.json"
@@ -101,8 +103,8 @@ def serving_graph(bundle_dir: Path, meta: dict) -> Path:
     (so a warm start never opens the base), each checked against its recorded sha256."""
     files = meta["files"]
     key = hashlib.sha256("".join(
-        [meta["base"]["sha256"], files[DELTA_FILE], files[GRAPH_FILE], files[LAYOUT_FILE]]
-    ).encode()).hexdigest()[:24]
+        [meta["base"]["sha256"], files[DELTA_FILE], files[GRAPH_FILE], files[LAYOUT_FILE],
+         files.get(SMOOTHING_FILE, "")]).encode()).hexdigest()[:24]
     folder = cache_root() / f"{meta['name']}-{key}"
     folder.parent.mkdir(parents=True, exist_ok=True)
     # gunicorn workers start together: the first assembles, the others wait and reuse it
@@ -133,6 +135,33 @@ def _cached_or_built(bundle_dir: Path, meta: dict, folder: Path) -> Path:
 def build(bundle_dir: Path, meta: dict, folder: Path) -> None:
     """Write weights.bin, decoder.onnx, tokenizer.json and their sha256s into `folder`,
     atomically (a staging folder renamed into place)."""
+    base, weights = fine_tuned_weights(bundle_dir, meta)
+    layout = json.loads((bundle_dir / LAYOUT_FILE).read_text(encoding="utf-8"))
+    smoothed = {entry["source"] for entry in layout if entry["kind"] == "smooth"}
+    smoothing = load_smoothing(bundle_dir / SMOOTHING_FILE) if smoothed else {}
+    if smoothed - set(smoothing):
+        raise BundleError(f"no smoothing vector for {sorted(smoothed - set(smoothing))[0]} "
+                          "(re-export the bundle: `python -m model export`)",
+                          str(bundle_dir / SMOOTHING_FILE))
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        write_weights(staging / WEIGHTS_FILE, layout, weights, smoothing,
+                      str(bundle_dir / LAYOUT_FILE))
+        shutil.copyfile(bundle_dir / GRAPH_FILE, staging / GRAPH_FILE)
+        (staging / TOKENIZER_FILE).write_text(base.tokenizer.to_str(), encoding="utf-8")
+        sums = {name: sha256_file(staging / name)
+                for name in (GRAPH_FILE, WEIGHTS_FILE, TOKENIZER_FILE)}
+        with atomic_output(staging / RECORD_FILE) as handle:
+            json.dump(sums, handle, indent=2)
+        shutil.rmtree(folder, ignore_errors=True)
+        os.replace(staging, folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def fine_tuned_weights(bundle_dir: Path, meta: dict):
+    """(the base, its float32 tensors with the bundle's delta in place)."""
     base_meta = meta["base"]
     base = open_base(bundle_dir, base_meta)
     weights = base.weights()
@@ -148,29 +177,29 @@ def build(bundle_dir: Path, meta: dict, folder: Path) -> None:
                               f"{weights[name].shape} (does this bundle fit this base?)",
                               str(bundle_dir / DELTA_FILE))
         weights[name] = value
-    layout = json.loads((bundle_dir / LAYOUT_FILE).read_text(encoding="utf-8"))
-    quantized: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # source -> (q, scale)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    return base, weights
+
+
+def load_smoothing(path: Path) -> dict[str, np.ndarray]:
     try:
-        with open(staging / WEIGHTS_FILE, "wb") as handle:
-            for entry in layout:
-                data = np.ascontiguousarray(_tensor(weights, entry, quantized)).tobytes()
-                if len(data) != entry["length"] or handle.tell() > entry["offset"]:
-                    raise BundleError(f"{LAYOUT_FILE}: {entry['name']} does not fit the base",
-                                      str(bundle_dir / LAYOUT_FILE))
-                handle.write(b"\0" * (entry["offset"] - handle.tell()))
-                handle.write(data)
-        shutil.copyfile(bundle_dir / GRAPH_FILE, staging / GRAPH_FILE)
-        (staging / TOKENIZER_FILE).write_text(base.tokenizer.to_str(), encoding="utf-8")
-        sums = {name: sha256_file(staging / name)
-                for name in (GRAPH_FILE, WEIGHTS_FILE, TOKENIZER_FILE)}
-        with atomic_output(staging / RECORD_FILE) as handle:
-            json.dump(sums, handle, indent=2)
-        shutil.rmtree(folder, ignore_errors=True)
-        os.replace(staging, folder)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        with np.load(path) as saved:
+            return {name: saved[name].astype(np.float32) for name in saved.files}
+    except (OSError, ValueError) as exc:
+        raise BundleError(f"unreadable smoothing vectors ({exc})", str(path)) from None
+
+
+def write_weights(path: Path, layout: list[dict], weights: dict, smoothing: dict,
+                  layout_name: str) -> None:
+    """The layout's initializers, each at its offset, into one file (weights.bin)."""
+    quantized: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # source -> (q, scale)
+    with open(path, "wb") as handle:
+        for entry in layout:
+            data = np.ascontiguousarray(_tensor(weights, smoothing, entry, quantized)).tobytes()
+            if len(data) != entry["length"] or handle.tell() > entry["offset"]:
+                raise BundleError(f"{LAYOUT_FILE}: {entry['name']} does not fit the base",
+                                  layout_name)
+            handle.write(b"\0" * (entry["offset"] - handle.tell()))
+            handle.write(data)
 
 
 def stored_base(base_meta: dict) -> Path:
@@ -199,19 +228,25 @@ def open_base(bundle_dir: Path, base_meta: dict):
                       str(bundle_dir / "bundle.json"))
 
 
-def _tensor(weights: dict, entry: dict, quantized: dict) -> np.ndarray:
+def _tensor(weights: dict, smoothing: dict, entry: dict, quantized: dict) -> np.ndarray:
     """One initializer of the layout (onnx_graph.weight_layout explains the kinds)."""
-    value = weights[entry["source"]]
     kind = entry["kind"]
+    if kind == "smooth":
+        return 1.0 / smoothing[entry["source"]]
+    value = weights[entry["source"]]
     if kind == "copy":
         return value.astype(np.float32)
     if kind == "transposed":
         return value.T.astype(np.float32)
-    if entry["source"] not in quantized:  # block8 and its scales share one quantization
-        quantized[entry["source"]] = quantize_blocks(value, entry["shape"][-1] if kind ==
-                                                     "block8" else BLOCK)
+    if entry["source"] not in quantized:  # a matrix and its scales share one quantization
+        if kind in ("col8", "col8_scale"):
+            q, scale = quantize_rows(value * smoothing[entry["group"]])
+            quantized[entry["source"]] = (q.T, scale)
+        else:
+            quantized[entry["source"]] = quantize_blocks(value, entry["shape"][-1] if kind ==
+                                                         "block8" else BLOCK)
     q, scale = quantized[entry["source"]]
-    return q if kind == "block8" else scale
+    return q if kind in ("block8", "col8") else scale
 
 
 def quantize_blocks(value: np.ndarray, block: int) -> tuple[np.ndarray, np.ndarray]:

@@ -4,10 +4,11 @@
     delta.npz            the trained tensors (int8 rows + scales; assemble.py)
     decoder.onnx         the serving graph, weights external (onnx_graph.py)
     weights_layout.json  where each weight goes in the assembled weights.bin
+    smoothing.npz        each block input's smoothing vector (calibrate.py)
     memorisation.npz     the memorisation guard's index (model/serve/memorisation.py)
     retrieval.json, training_log.csv, loss.png
 
-`export_pretrained` (re)writes the two graph files of a bundle and checks, on a few real
+`export_pretrained` (re)writes the graph files of a bundle and checks, on a few real
 prompts, that the assembled graph's logits match the Keras net's.
 """
 
@@ -22,7 +23,13 @@ import numpy as np
 
 from model.data.manifest import kind_hyperparameters
 from model.files import atomic_output
-from model.serve.pretrained.assemble import DELTA_FILE, GRAPH_FILE, LAYOUT_FILE, pack_delta
+from model.serve.pretrained.assemble import (
+    DELTA_FILE,
+    GRAPH_FILE,
+    LAYOUT_FILE,
+    SMOOTHING_FILE,
+    pack_delta,
+)
 from model.serve.pretrained.base import KNOWN_BASES
 from model.serve.pretrained.prompt import END, SYSTEM
 
@@ -90,17 +97,21 @@ def write_pretrained_bundle(manifest, data, state: dict, work: Path, out: Path,
 
 
 def export_pretrained(bundle_dir: Path) -> dict:
-    """Write decoder.onnx + weights_layout.json, then check the graph against Keras.
+    """Write smoothing.npz, decoder.onnx and weights_layout.json, then check the graph
+    against Keras.
 
     (onnx.checker cannot check a graph whose external weights do not exist yet; loading
     it in onnxruntime and comparing logits is the stronger check anyway.)
     """
     from model.serve.bundle import read_bundle, write_bundle
     from model.serve.pretrained.base import LlamaConfig
+    from model.train.pretrained.calibrate import smoothing_vectors
     from model.train.pretrained.onnx_graph import build_decoder, weight_layout
 
     meta = read_bundle(bundle_dir)
     config = LlamaConfig.from_dict(meta["base"]["config"])
+    with atomic_output(bundle_dir / SMOOTHING_FILE, mode="wb") as handle:
+        np.savez(handle, **smoothing_vectors(bundle_dir, meta))
     with atomic_output(bundle_dir / LAYOUT_FILE) as handle:
         json.dump(weight_layout(config), handle)
     with atomic_output(bundle_dir / GRAPH_FILE, mode="wb") as handle:

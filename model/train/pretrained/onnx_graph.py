@@ -35,34 +35,62 @@ BLOCK = 32  # inputs per quantization block
 MAX_POSITIONS = 4096  # RoPE table length: far above any prompt + reply we build
 
 
+def input_groups(config: LlamaConfig) -> dict[str, tuple[str, ...]]:
+    """The block matmuls that read one input, by group name: q, k and v read the attention
+    norm's output, gate and up the FFN norm's. A group shares one smoothing vector."""
+    groups = {}
+    for layer in range(config.layers):
+        w = layer_names(layer)
+        groups.update({f"blk.{layer}.attn": (w["attn_q"], w["attn_k"], w["attn_v"]),
+                       f"blk.{layer}.attn_output": (w["attn_output"],),
+                       f"blk.{layer}.ffn": (w["ffn_gate"], w["ffn_up"]),
+                       f"blk.{layer}.ffn_down": (w["ffn_down"],)})
+    return groups
+
+
 def weight_layout(config: LlamaConfig, quantized: bool = True) -> list[dict]:
-    """Initializers in file order: graph name, GGUF source, kind, shape, dtype, offset.
+    """Initializers in file order: graph name, GGUF source, kind, shape, dtype, offset,
+    and for int8 matmuls the input group whose smoothing vector s applies.
 
     Kinds (how assemble.py derives each tensor from the GGUF [out, in] matrix W):
       copy        W as it is (the norms' scales, and the float embedding)
       transposed  W.T as float32, [in, out] for MatMul
+      col8        (W * s).T as int8 [in, out], each output column with its own scale:
+                  MatMulInteger's weight (every matmul of the blocks)
+      col8_scale  those columns' scales [out]
+      smooth      1 / s [in] for the group's input (s from the bundle's smoothing.npz)
       block8      W in blocks of 32 inputs, each block int8 with its own scale, stored
-                  as q + 128 (uint8) [out, in/32, 32]: MatMulNBits' 8-bit layout
+                  as q + 128 (uint8) [out, in/32, 32]: MatMulNBits' 8-bit layout (the
+                  tied embedding: its rows are the tokens' vectors and it is the head)
       block8_scale  the blocks' scales [out * in/32]
     """
-    def blocks(name: str, out_dim: int, in_dim: int) -> list[tuple]:
-        return [(f"{name}/block8", name, "block8", (out_dim, in_dim // BLOCK, BLOCK)),
-                (f"{name}/block8_scale", name, "block8_scale", (out_dim * in_dim // BLOCK,))]
-
-    entries = []
+    group_of = {weight: group for group, members in input_groups(config).items()
+                for weight in members}
+    entries, smoothed = [], set()
     for name, shape in weight_shapes(config).items():  # file order: GGUF's tensor order
         if len(shape) == 1 or (name == "token_embd.weight" and not quantized):
-            entries.append((name, name, "copy", shape))  # norms; the float embedding
+            entries.append((name, name, "copy", shape, None))  # norms; the float embedding
+        elif name == "token_embd.weight":
+            blocks = shape[1] // BLOCK
+            entries += [(f"{name}/block8", name, "block8", (shape[0], blocks, BLOCK), None),
+                        (f"{name}/block8_scale", name, "block8_scale", (shape[0] * blocks,),
+                         None)]
         elif quantized:
-            entries += blocks(name, *shape)
+            group = group_of[name]
+            if group not in smoothed:
+                smoothed.add(group)
+                entries.append((f"{group}/smooth", group, "smooth", shape[1:], None))
+            entries += [(f"{name}/col8", name, "col8", shape[::-1], group),
+                        (f"{name}/col8_scale", name, "col8_scale", shape[:1], group)]
         else:  # MatMul wants [in, out]: the transpose of GGUF's [out, in]
-            entries.append((name, name, "transposed", shape[::-1]))
+            entries.append((name, name, "transposed", shape[::-1], None))
     layout, offset = [], 0
-    for name, source, kind, shape in entries:
-        dtype = "uint8" if kind == "block8" else "float32"
-        size = int(np.prod(shape)) * (1 if dtype == "uint8" else 4)
-        layout.append({"name": name, "source": source, "kind": kind, "shape": list(shape),
-                       "dtype": dtype, "offset": offset, "length": size})
+    for name, source, kind, shape, group in entries:
+        dtype = {"block8": "uint8", "col8": "int8"}.get(kind, "float32")
+        size = int(np.prod(shape)) * (4 if dtype == "float32" else 1)
+        entry = {"name": name, "source": source, "kind": kind, "shape": list(shape),
+                 "dtype": dtype, "offset": offset, "length": size}
+        layout.append({**entry, "group": group} if group else entry)
         offset += -(-size // ALIGN) * ALIGN
     return layout
 
@@ -86,34 +114,61 @@ class _Graph:
         return name
 
 
-def build_decoder(config: LlamaConfig, quantized: bool = True) -> onnx.ModelProto:
-    """The graph. `quantized`: 8-bit weights in blocks of 32 (MatMulNBits, accuracy level
-    4: activations quantized per block too, int8 dot products). A quarter of float32's
-    memory traffic per token, which is what batch-1 decoding waits on.
+def build_decoder(config: LlamaConfig, quantized: bool = True,
+                  peaks: bool = False) -> onnx.ModelProto:
+    """The graph. `quantized`: every matmul of the blocks on onnxruntime's int8 GEMM
+    (MatMulInteger), the head on 8-bit blocks of 32 (MatMulNBits); else float32.
+    `peaks` (float only): one more output per input group, `peak/<group>` [in], the
+    largest |x| of each input channel over the batch (calibrate.py's measurement).
 
-    Tried and not kept (2026-12-01): MatMulInteger, int8 weights per output column
-    against activations quantized per row in the graph. onnxruntime's int8 GEMM runs it
-    at 1,360 GFLOP/s on one core at a 16-prompt prefill's shape, where MatMulNBits does
-    44 (K = 576) to 110 (K = 1,536): the prefill took 1.6 s instead of 4.7 s. It cost only
-    +0.014 nats/token teacher-forced, but beam search then picked other, longer replies
-    (64 of 120 validation contexts, 6.4 words against 5.0), and a blind reading marked
-    them sensible less often: 56% against 69% (17 contexts worse, 1 better;
-    data/models/demo-pretrained/eval/experiments/int8-gemm-dev/). A scale per tensor
-    (DynamicQuantizeMatMul) cost +0.048 nats/token and made replies depend on the batch.
+    A block matmul: its input x [N, S, in] is divided by the group's smoothing vector s
+    (SmoothQuant: activations' outlier channels would otherwise take all of a row's
+    int8 range; the weight rows grow by s instead, and int8 per output column takes
+    that well), then quantized per row (`int8_rows`), multiplied as uint8 x int8 and
+    scaled back. The int8 GEMM runs a 16-prompt prefill's matmuls at 1,360 GFLOP/s on one
+    core here, where MatMulNBits (blocks of 32, activations quantized per block) did 44
+    (in = 576) to 110 (in = 1,536). Teacher-forced on 300 validation replies of the demo
+    (2026-12-01): float32 3.618 nats/token, MatMulNBits 3.622, int8 GEMM 3.640 without
+    smoothing (a blind reading found its replies sensible less often: 56% against 69%,
+    data/models/demo-pretrained/eval/experiments/int8-gemm-dev/), with s = peak^0.75 /
+    weight peak^0.25 3.618 (exponent 0.5: 3.627; 0.9: 3.627). A scale per tensor
+    (DynamicQuantizeMatMul) cost +0.048 and made replies depend on the batch.
     """
     c = config
     g = _Graph()
     kv, groups, dim = c.kv_heads, c.heads // c.kv_heads, c.head_dim
     layout = weight_layout(config, quantized)
-    shapes = {name: shape for name, shape in weight_shapes(config).items()}
+    group_of = {weight: group for group, members in input_groups(config).items()
+                for weight in members}
+    zero = g.const(128, np.uint8)
+    quantized_inputs: dict[str, tuple[str, str]] = {}  # group -> (x as uint8, row scales)
+    peak_outputs: list[str] = []
 
     def linear(x: str, weight: str) -> str:
+        group = group_of[weight]
+        if peaks and f"peak/{group}" not in peak_outputs:
+            g.nodes.append(helper.make_node("ReduceMax", [g.op("Abs", x)], [f"peak/{group}"],
+                                            axes=[0, 1], keepdims=0))
+            peak_outputs.append(f"peak/{group}")
         if not quantized:
             return g.op("MatMul", x, weight)
-        out_dim, in_dim = shapes[weight]
-        return g.op("MatMulNBits", x, f"{weight}/block8", f"{weight}/block8_scale",
-                    domain="com.microsoft", K=in_dim, N=out_dim, bits=8, block_size=BLOCK,
-                    accuracy_level=4)
+        if group not in quantized_inputs:
+            quantized_inputs[group] = int8_rows(g.op("Mul", x, f"{group}/smooth"))
+        q, scale = quantized_inputs[group]
+        product = g.op("Cast", g.op("MatMulInteger", q, f"{weight}/col8", zero),
+                       to=TensorProto.FLOAT)  # [N, S, out]
+        return g.op("Mul", g.op("Mul", product, scale), f"{weight}/col8_scale")
+
+    def int8_rows(x: str) -> tuple[str, str]:
+        """x [N, S, K] -> (round(x / scale) + 128 as uint8, scale [N, S, 1]), one symmetric
+        scale per row: a row's product does not depend on the other rows of the batch (a
+        scale per tensor made replies depend on the micro-batch). uint8 with zero point
+        128 against int8 weights is the fast int8 GEMM."""
+        peak = g.op("ReduceMax", g.op("Abs", x), axes=[-1], keepdims=1)
+        scale = g.op("Max", g.op("Mul", peak, g.const(1 / 127, np.float32)),
+                     g.const(1e-30, np.float32))  # a row of zeros (left padding)
+        shifted = g.op("Add", g.op("Round", g.op("Div", x, scale)), g.const(128.0, np.float32))
+        return g.op("Cast", shifted, to=TensorProto.UINT8), scale
 
     def rms(x: str, scale: str) -> str:
         square = g.op("Mul", x, x)
@@ -214,6 +269,8 @@ def build_decoder(config: LlamaConfig, quantized: bool = True) -> onnx.ModelProt
               *cache("past", "P")]
     outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", c.vocab]),
                *cache("present", "T")]
+    outputs += [helper.make_tensor_value_info(name, TensorProto.FLOAT, ["K"])
+                for name in peak_outputs]
     initializers = [_external(entry) for entry in layout]
     graph = helper.make_graph(g.nodes, "doppel_llama_decoder", inputs, outputs,
                               initializer=initializers + g.constants)
@@ -227,7 +284,8 @@ def build_decoder(config: LlamaConfig, quantized: bool = True) -> onnx.ModelProt
 def _external(entry: dict) -> TensorProto:
     tensor = TensorProto()
     tensor.name = entry["name"]
-    tensor.data_type = TensorProto.UINT8 if entry["dtype"] == "uint8" else TensorProto.FLOAT
+    tensor.data_type = {"uint8": TensorProto.UINT8, "int8": TensorProto.INT8,
+                        "float32": TensorProto.FLOAT}[entry["dtype"]]
     tensor.dims.extend(entry["shape"])
     tensor.data_location = TensorProto.EXTERNAL
     for key, value in (("location", WEIGHTS_FILE), ("offset", str(entry["offset"])),
