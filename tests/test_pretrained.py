@@ -272,6 +272,20 @@ def test_smoothing_keeps_an_outlier_input_channel_from_spoiling_the_int8_graph(
     assert smoothed < plain / 2
 
 
+def test_smoothing_is_measured_even_with_an_empty_retrieval_index(tiny_bundle, tmp_path):
+    from model.serve.bundle import read_bundle
+    from model.train.pretrained.calibrate import smoothing_vectors
+    from model.train.pretrained.onnx_graph import input_groups
+
+    bundle = tmp_path / "empty-index"
+    shutil.copytree(tiny_bundle, bundle)
+    (bundle / "retrieval.json").write_text('{"format_version": 1, "contexts": [], "replies": []}')
+    meta = read_bundle(bundle)
+    vectors = smoothing_vectors(bundle, meta)
+    assert set(vectors) == set(input_groups(LlamaConfig.from_dict(meta["base"]["config"])))
+    assert all(np.isfinite(v).all() and (v > 0).all() for v in vectors.values())
+
+
 def test_pretrained_bundle_replies_in_bubbles_and_caches_its_graph(tiny_bundle, cache):
     from model.serve.runtime import ReplyRequest, UnknownPersona
 

@@ -44,6 +44,8 @@ def smoothing_vectors(bundle_dir: Path, meta: dict) -> dict[str, np.ndarray]:
     picks = np.linspace(0, len(index) - 1, min(PROMPTS, len(index))).round().astype(int)
     prompts = [codec.prompt_ids(index.contexts[i], None, meta["default_persona"]) +
                codec.reply_ids(index.replies[i]) for i in sorted(set(picks))]
+    if not prompts:  # an empty index: at least the persona's prompt answering a greeting
+        prompts = [codec.prompt_ids(["hi!"], None, meta["default_persona"])]
     peaks = activation_peaks(config, weights, prompts)
     vectors = {}
     for group, members in input_groups(config).items():
