@@ -239,7 +239,7 @@ def test_smoothing_keeps_an_outlier_input_channel_from_spoiling_the_int8_graph(
     export measures, the int8 graph stays near the float reference; without them
     (s = 1) that channel takes each row's int8 range and the logits drift."""
     from model.serve.bundle import read_bundle, write_bundle
-    from model.serve.pretrained.assemble import pack_delta, unpack_delta
+    from model.serve.pretrained.assemble import fine_tuned_weights, pack_delta, unpack_delta
     from model.serve.runtime import ReplyRequest
     from model.train.pretrained.calibrate import smoothing_vectors
 
@@ -253,8 +253,7 @@ def test_smoothing_keeps_an_outlier_input_channel_from_spoiling_the_int8_graph(
     meta = read_bundle(bundle)
     smoothing = smoothing_vectors(bundle, meta)
     assert smoothing["blk.1.ffn"][3] > 5 * np.median(smoothing["blk.1.ffn"])
-    weights = open_base(bundle, meta["base"]).weights()
-    weights.update(delta)
+    _, weights = fine_tuned_weights(bundle, meta)  # the delta as stored: int8 rows
     config = LlamaConfig.from_dict(meta["base"]["config"])
 
     def error(vectors: dict) -> float:

@@ -3,11 +3,11 @@
 TF-free and onnx-free. A bundle ships `decoder.onnx` (the graph, weights external),
 `weights_layout.json` (where each tensor goes in `weights.bin`), `delta.npz` (the
 fine-tuned tensors, int8 rows with a float scale each) and `smoothing.npz` (each block
-input's smoothing vector, measured at export: onnx_graph.build_decoder). The first load assembles
-`weights.bin` from the installed base and the delta into a cache folder keyed by the
-sha256s of all its inputs, with the graph and the base's tokenizer beside it, and records
-their sha256s; later loads check them and open the cached files (a warm start, without
-reading the base again).
+input's smoothing vector, measured at export: model/train/pretrained/calibrate.py).
+The first load assembles `weights.bin` from the installed base and the delta into a
+cache folder keyed by the sha256s of all its inputs, with the graph and the base's
+tokenizer beside it, and records their sha256s; later loads check them and open the
+cached files (a warm start, without reading the base again).
 
 The cache folder is $DOPPEL_CACHE, else ~/.cache/doppel (on Lambda: /tmp/doppel-cache).
 Where the base is not installed (Lambda, a bare EC2 box), `python -m deploy artifacts
