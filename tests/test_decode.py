@@ -20,6 +20,7 @@ from model.serve.decode import (
     sequence_logprobs,
     strip_tokens,
     take_rows,
+    top_k_ids,
 )
 
 PAD, BOS, EOS, UNK, BRK, SEP = range(6)
@@ -421,3 +422,21 @@ def test_a_beam_wider_than_the_vocabulary_still_ranks_its_candidates():
     for row in results:
         scores = [score for _, score in row]
         assert len(row) == 3 and scores == sorted(scores, reverse=True)
+
+
+@pytest.mark.parametrize("size, k", [(49152, 4), (50001, 6), (3000, 1)])
+def test_top_k_ids_finds_the_k_largest_of_a_large_vocabulary(size, k):
+    rng = np.random.default_rng(size)
+    values = rng.standard_normal((3, 2, size)).astype(np.float32)  # [B, beams, V]
+    values[0, 0, :] = -np.inf  # a frozen beam: one finite entry
+    values[0, 0, 7] = 0.0
+    values[1, 0, 256:256 + k] = 50.0  # every winner in one block
+    values[2, 1, size - k:] = 50.0  # every winner past the last whole block (50001)
+    ids = top_k_ids(values, k)
+    assert ids.shape == (3, 2, k)
+    for b in range(3):
+        for beam in range(2):
+            expected = np.sort(values[b, beam])[::-1][:k]
+            assert np.array_equal(np.sort(values[b, beam, ids[b, beam]])[::-1], expected)
+    assert set(ids[1, 0]) == set(range(256, 256 + k))
+    assert 7 in ids[0, 0]
