@@ -137,7 +137,8 @@ def build(bundle_dir: Path, meta: dict, folder: Path) -> None:
     atomically (a staging folder renamed into place)."""
     base, weights = fine_tuned_weights(bundle_dir, meta)
     layout = json.loads((bundle_dir / LAYOUT_FILE).read_text(encoding="utf-8"))
-    smoothed = {entry["source"] for entry in layout if entry["kind"] == "smooth"}
+    smoothed = {entry["source"] for entry in layout if entry["kind"] == "smooth"} | {
+        entry[key] for entry in layout for key in ("group", "divide") if key in entry}
     smoothing = load_smoothing(bundle_dir / SMOOTHING_FILE) if smoothed else {}
     if smoothed - set(smoothing):
         raise BundleError(f"no smoothing vector for {sorted(smoothed - set(smoothing))[0]} "
@@ -234,6 +235,9 @@ def _tensor(weights: dict, smoothing: dict, entry: dict, quantized: dict) -> np.
     if kind == "smooth":
         return 1.0 / smoothing[entry["source"]]
     value = weights[entry["source"]]
+    if "divide" in entry:  # a reader's 1/s folded into its rows (onnx_graph.folded_smoothing)
+        vector = smoothing[entry["divide"]]
+        value = value / vector.reshape(-1, *[1] * (value.ndim - 1))
     if kind == "copy":
         return value.astype(np.float32)
     if kind == "transposed":

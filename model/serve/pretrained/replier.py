@@ -51,10 +51,12 @@ class ReplyText:
 
 
 class LMReplier(Replier):
-    # A row's KV cache is ~10 MB at the demo's 208 positions (30 layers x 3 KV heads x 64
-    # x 2 x float32), and a step holds a few copies: 16 rows keep a worker near 1 GB
-    # whatever the micro-batch (32 requests with beam 6 and MMI once took 24 GB).
-    MAX_DECODE_ROWS = 16
+    # A row's KV cache is ~46 kB per position (30 layers x 3 KV heads x 64 x 2 x float32),
+    # and a step holds a few copies: uncapped, 32 requests with beam 6 and MMI once took
+    # 24 GB. 32 rows (8 requests at beam 4) peaked at 877 MB with 129-token prompts and
+    # 48-token replies, and served 17.1-18.4 replies/s over HTTP against 14.6-14.7 for 16
+    # rows and 16.1 for 48 (bench/serve.py, 2026-12-01, the same sitting).
+    MAX_DECODE_ROWS = 32
 
     def __init__(self, bundle_dir: Path, meta: dict, codec: PromptCodec,
                  session: ort.InferenceSession):
