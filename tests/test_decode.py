@@ -13,6 +13,7 @@ from model.serve.decode import (
     TokenRules,
     beam_search,
     block_repeated_ngrams,
+    constrain,
     generate,
     log_softmax,
     mmi_scores,
@@ -440,3 +441,15 @@ def test_top_k_ids_finds_the_k_largest_of_a_large_vocabulary(size, k):
             assert np.array_equal(np.sort(values[b, beam, ids[b, beam]])[::-1], expected)
     assert set(ids[1, 0]) == set(range(256, 256 + k))
     assert 7 in ids[0, 0]
+
+
+def test_repetition_penalty_applies_once_to_each_written_token_and_never_to_breaks():
+    logits = np.arange(VOCAB, dtype=np.float32)[None] - 7.0  # [1, V]: token 8 > 0 > token 6
+    before = logits.copy()
+    history = np.array([[6, 6, 8, BRK, 8, 9]])  # 6 and 8 written twice
+    constrain(logits, history, RULES, cfg(strategy="greedy", repetition_penalty=2.0))
+    assert logits[0, 6] == -2.0  # -1 * 2, once
+    assert logits[0, 8] == 0.5 and logits[0, 9] == 1.0  # 1 / 2 and 2 / 2, once
+    assert logits[0, BRK] == before[0, BRK]  # bubbles may always break again
+    untouched = [t for t in range(VOCAB) if t not in (6, 8, 9, *RULES.banned)]
+    assert np.array_equal(logits[0, untouched], before[0, untouched])
