@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from model.serve.decode import (
+    SHARED,
     Decoding,
     TokenRules,
     beam_search,
@@ -453,3 +454,10 @@ def test_repetition_penalty_applies_once_to_each_written_token_and_never_to_brea
     assert logits[0, BRK] == before[0, BRK]  # bubbles may always break again
     untouched = [t for t in range(VOCAB) if t not in (6, 8, 9, *RULES.banned)]
     assert np.array_equal(logits[0, untouched], before[0, untouched])
+
+
+def test_take_rows_reorders_rows_and_leaves_shared_entries_alone():
+    state = {"h": np.arange(6).reshape(3, 2), SHARED + "cache": np.arange(4)}
+    taken = take_rows(state, np.array([2, 2, 0]))
+    assert taken["h"].tolist() == [[4, 5], [4, 5], [0, 1]]
+    assert taken[SHARED + "cache"] is state[SHARED + "cache"]

@@ -232,6 +232,42 @@ def test_served_graph_with_kv_cache_matches_the_reference(graph, tiny_bundle, ca
                 assert set(np.argsort(logits[row])[-3:]) & set(np.argsort(expected)[-2:])
 
 
+def test_rows_sharing_a_prompt_cache_read_it_in_any_order_and_after_others_leave(
+        tiny_bundle, cache, tmp_path):
+    """Beams of one prompt read its cache in place (rows grouped by prompt); rows in any
+    other order get it copied; rows left by a finished prompt read only theirs."""
+    from model.serve.decode import take_rows
+    from model.serve.load import load_replier
+    from model.serve.pretrained.assemble import open_base, unpack_delta
+    from model.serve.runtime import ReplyRequest
+
+    bundle = float_graph_copy(tiny_bundle, tmp_path)
+    replier = load_replier(bundle)
+    weights = open_base(bundle, replier.meta["base"]).weights()
+    weights.update(unpack_delta(bundle / "delta.npz"))
+    config = LlamaConfig.from_dict(replier.meta["base"]["config"])
+    personas = ["Sam", "Jo"]
+    prompts = [replier.context_ids(ReplyRequest(text), persona)
+               for text, persona in zip(["hi there", "what a day"], personas, strict=True)]
+    encoded = replier.encode(prompts, personas)
+    follow = [replier.rules.bos, 40, 41]
+
+    def check(logits, owners, written):
+        for row, owner in enumerate(owners):
+            expected = reference_forward(weights, config, prompts[owner] + written)[-1]
+            np.testing.assert_allclose(logits[row], expected, atol=1e-3)
+
+    for owners in ([0, 0, 1, 1], [1, 0, 0, 1]):  # a beam search's rows; any order
+        state = take_rows(encoded, np.array(owners))
+        for step, token in enumerate(follow):
+            logits, state = replier.step(np.full(len(owners), token, np.int32), state)
+            check(logits, owners, follow[1:step + 1])
+    left = take_rows(state, np.array([0, 3]))  # the second prompt's rows, then one more token
+    logits, _ = replier.step(np.array([42, 42], np.int32), left)
+    check(logits, [1, 1], follow[1:] + [42])
+    assert len(encoded["shared:prefix_mask"]) == 2  # never copied per row by take_rows
+
+
 def test_smoothing_keeps_an_outlier_input_channel_from_spoiling_the_int8_graph(
         tiny_bundle, cache, tmp_path):
     """One FFN input channel 100x the others and read with weights 100x smaller, as real

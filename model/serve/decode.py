@@ -133,8 +133,12 @@ class TokenRules:
     banned: tuple[int, ...]  # never generated: <pad>, <unk>, <s>, <sep>, speakers, PII
 
 
+SHARED = "shared:"  # a state entry not per row (a pretrained prompt's cache): never reindexed
+
+
 def take_rows(state: State, rows: np.ndarray) -> State:
-    return {name: value[rows] for name, value in state.items()}
+    return {name: value if name.startswith(SHARED) else value[rows]
+            for name, value in state.items()}
 
 
 def top_k_ids(values: np.ndarray, k: int, block: int = 256) -> np.ndarray:

@@ -6,7 +6,15 @@ through the graph once (left-padded, so each row's newest token is last), and th
 is the KV cache. The last prompt token (the newline that opens the persona's turn) is
 the same for every row, so it is the decoder's "bos": the first step feeds it.
 
-    state = {key.l, value.l [N, KV, P, D] for each block l, key_mask [N, P], position [N]}
+    state = {shared:key.l, shared:value.l [B, KV, Q, D]  the prompts' cache, one per prompt,
+             shared:prefix_mask [B, Q]                   (decode.take_rows leaves these)
+             prefix_row [N]                              each row's prompt
+             key.l, value.l [N, KV, P, D]                what each row wrote since
+             key_mask [N, P], position [N]}
+
+Beams and samples of one prompt are rows that read its cache where it is: the graph wants
+the rows of each prompt together and as many for each (onnx_graph.py), which every
+decoding keeps or `_grouped` restores.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ import onnxruntime as ort
 from tokenizers import Tokenizer as HFTokenizer
 
 from model.serve.bundle import BundleError
-from model.serve.decode import State, TokenRules
+from model.serve.decode import SHARED, State, TokenRules
 from model.serve.pretrained.assemble import GRAPH_FILE, TOKENIZER_FILE, serving_graph
 from model.serve.pretrained.prompt import PromptCodec, as_lines
 from model.serve.runtime import Replier, ReplyRequest
@@ -53,9 +61,10 @@ class ReplyText:
 class LMReplier(Replier):
     # A row's KV cache is ~46 kB per position (30 layers x 3 KV heads x 64 x 2 x float32),
     # and a step holds a few copies: uncapped, 32 requests with beam 6 and MMI once took
-    # 24 GB. 32 rows (8 requests at beam 4) peaked at 877 MB with 129-token prompts and
-    # 48-token replies, and served 17.1-18.4 replies/s over HTTP against 14.6-14.7 for 16
-    # rows and 16.1 for 48 (bench/serve.py, 2026-12-01, the same sitting).
+    # 24 GB. 32 rows (8 requests at beam 4) served 17.1-18.4 replies/s over HTTP against
+    # 14.6-14.7 for 16 rows and 16.1 for 48 (bench/serve.py, 2026-12-01, one sitting), and
+    # peak at 509 MB with 129-token prompts and 48-token replies (877 MB before the prompts'
+    # cache was shared by their beams; 64 rows: 816 MB, no faster).
     MAX_DECODE_ROWS = 32
 
     def __init__(self, bundle_dir: Path, meta: dict, codec: PromptCodec,
@@ -68,10 +77,10 @@ class LMReplier(Replier):
         self._cache_shape = (config["kv_heads"], config["hidden"] // config["heads"])
         self._cache_names = [f"{kind}.{layer}" for layer in range(config["layers"])
                              for kind in ("key", "value")]  # the graph's order
-        missing = {f"past_{name}" for name in self._cache_names} - \
-            {i.name for i in session.get_inputs()}
+        missing = {f"{kind}_{name}" for name in self._cache_names
+                   for kind in ("past", "prefix")} - {i.name for i in session.get_inputs()}
         if missing:
-            raise BundleError(f"{GRAPH_FILE} lacks the per-block KV-cache inputs this version "
+            raise BundleError(f"{GRAPH_FILE} lacks the KV-cache inputs this version "
                               f"serves ({sorted(missing)[0]} …): re-export it with "
                               f"`python -m model export {bundle_dir}`", str(bundle_dir))
         # control tokens (<|im_start|>, <|endoftext|> …) are never written, but the end
@@ -129,30 +138,43 @@ class LMReplier(Replier):
         rests = [prompt[len(head):-1] for prompt, (head, _) in zip(ids, prefixes, strict=True)]
         cached = max(len(head) for head, _ in prefixes)
         width = max(len(rest) for rest in rests)
-        kv_heads, dim = self._cache_shape
-        past = {name: np.zeros((len(ids), kv_heads, cached, dim), np.float32)
-                for name in self._cache_names}
-        mask = np.zeros((len(ids), cached + width), np.float32)
+        system = self._empty(len(ids), cached)
+        system_mask = np.zeros((len(ids), cached), np.float32)
+        mask = np.zeros((len(ids), width), np.float32)
         tokens = np.zeros((len(ids), width), np.int64)  # [N, W]
         positions = np.zeros((len(ids), width), np.int64)
-        for row, ((head, system), rest) in enumerate(zip(prefixes, rests, strict=True)):
-            for name in system or ():
-                past[name][row, :, cached - len(head):] = system[name][0]
-            mask[row, cached - len(head):cached] = 1.0
-            mask[row, cached + width - len(rest):] = 1.0
+        for row, ((head, block), rest) in enumerate(zip(prefixes, rests, strict=True)):
+            for name in block or ():
+                system[name][row, :, cached - len(head):] = block[name][0]
+            system_mask[row, cached - len(head):] = 1.0
+            mask[row, width - len(rest):] = 1.0
             tokens[row, width - len(rest):] = rest
             positions[row, width - len(rest):] = np.arange(len(head), len(head) + len(rest))
-        _, cache = self._run(tokens, positions, mask, past)
-        return {**cache, "key_mask": mask,
+        # the system blocks are the prefix of this run (each row its own); the prompt's
+        # cache is theirs followed by the rest's
+        _, rest_cache = self._run(tokens, positions, mask, self._empty(len(ids)), system,
+                                  system_mask)
+        prompt_cache = {SHARED + name: np.concatenate([system[name], rest_cache[name]], axis=2)
+                        for name in self._cache_names}
+        return {**prompt_cache, SHARED + "prefix_mask": np.concatenate([system_mask, mask], 1),
+                "prefix_row": np.arange(len(ids)), **self._empty(len(ids)),
+                "key_mask": np.zeros((len(ids), 0), np.float32),
                 "position": np.array([len(prompt) - 1 for prompt in ids], np.int64)}
 
+    def _empty(self, rows: int, positions: int = 0) -> State:
+        kv_heads, dim = self._cache_shape
+        return {name: np.zeros((rows, kv_heads, positions, dim), np.float32)
+                for name in self._cache_names}
+
     def _run(self, tokens: np.ndarray, positions: np.ndarray, mask: np.ndarray,
-             past: State) -> tuple[np.ndarray, State]:
-        """The graph once: (logits [N, V], the cache grown by the new tokens)."""
-        feeds = {f"past_{name}": past[name] for name in self._cache_names}
+             past: State, prefix: State, prefix_mask: np.ndarray) -> tuple[np.ndarray, State]:
+        """The graph once: (logits [N, V], the past grown by the new tokens)."""
+        feeds = {f"{kind}_{name}": cache[name] for name in self._cache_names
+                 for kind, cache in (("past", past), ("prefix", prefix))}
         logits, *presents = self._session.run(
             ["logits", *(f"present_{name}" for name in self._cache_names)],
-            {"input_ids": tokens, "positions": positions, "key_mask": mask, **feeds})
+            {"input_ids": tokens, "positions": positions, "key_mask": mask,
+             "prefix_mask": prefix_mask, **feeds})
         return logits, dict(zip(self._cache_names, presents, strict=True))
 
     def _system_cache(self, persona: str) -> tuple[list[int], State | None]:
@@ -160,12 +182,10 @@ class LMReplier(Replier):
         with self._system_lock:
             if persona not in self._system:
                 head = self.codec.system_ids(persona)
-                kv_heads, dim = self._cache_shape
-                empty = np.zeros((1, kv_heads, 0, dim), np.float32)
                 _, cache = self._run(np.array([head], np.int64),
                                      np.arange(len(head), dtype=np.int64)[None],
-                                     np.ones((1, len(head)), np.float32),
-                                     dict.fromkeys(self._cache_names, empty))
+                                     np.ones((1, len(head)), np.float32), self._empty(1),
+                                     self._empty(1), np.zeros((1, 0), np.float32))
                 self._system[persona] = (head, cache)
             return self._system[persona]
 
@@ -174,8 +194,27 @@ class LMReplier(Replier):
         return self.encode([self.codec.prompt_ids([], None, p) for p in personas], personas)
 
     def step(self, tokens: np.ndarray, state: State) -> tuple[np.ndarray, State]:
-        """One token per row: tokens [N] -> logits [N, V], the cache one longer."""
+        """One token per row: tokens [N] -> logits [N, V], the past one longer."""
+        state = self._grouped(state)
         mask = np.concatenate([state["key_mask"], np.ones((len(tokens), 1), np.float32)], axis=1)
+        prefix = {name: state[SHARED + name] for name in self._cache_names}
         logits, cache = self._run(tokens.astype(np.int64)[:, None], state["position"][:, None],
-                                  mask, state)
-        return logits, {**cache, "key_mask": mask, "position": state["position"] + 1}
+                                  mask, state, prefix, state[SHARED + "prefix_mask"])
+        return logits, {**state, **cache, "key_mask": mask, "position": state["position"] + 1}
+
+    def _grouped(self, state: State) -> State:
+        """The state with its prompts' cache in the graph's order: the rows of each prompt
+        together, in prompt order, as many for each (a beam search keeps that: its k beams
+        are reordered within their prompt, and a prompt leaves with all of them). Else the
+        cache is copied: only the prompts still read, or one prompt per row."""
+        rows, prompts = state["prefix_row"], len(state[SHARED + "prefix_mask"])
+        used = np.unique(rows)
+        each = len(rows) // len(used)
+        if len(rows) == each * len(used) and np.array_equal(rows, np.repeat(used, each)):
+            if len(used) == prompts:
+                return state
+            pick, rows = used, np.repeat(np.arange(len(used)), each)
+        else:
+            pick, rows = rows, np.arange(len(rows))
+        return {**{name: value[pick] if name.startswith(SHARED) else value
+                   for name, value in state.items()}, "prefix_row": rows}

@@ -6,13 +6,22 @@ One graph serves both the prefill and each decode step (S = 1):
     positions   int64 [N, S]          their RoPE positions
     key_mask    float [N, P+S]        1 = a real key (past and new); 0 = left padding
     past_key.l, past_value.l          float [N, KV, P, D], one pair per block l
+    prefix_mask float [B, Q]          the same for the prefix keys
+    prefix_key.l, prefix_value.l      float [B, KV, Q, D]: keys and values before the past,
+                                      shared: row i of N reads prefix row i // (N / B)
  -> logits      float [N, V]          at the last new position
     present_key.l, present_value.l    float [N, KV, P+S, D]
 
+The prefix is a prompt's cache, the past what the decoder wrote since. A beam search's k
+rows of one request share their prompt, and the rows are reordered at every step: with
+the prompt in each row's cache, every step copied it twice (the graph's Concat, then the
+reordering), a third of a 32-row step. Shared, it is read in place, and only the replies'
+few positions are copied. A prefill runs with B = N (each row its own prefix, the
+persona's cached system block) and an empty past.
+
 Batch is axis 0 everywhere, so the decoder's take_rows works on the cache as on the
-LSTM's state. One input and output per block, not one [N, L, KV, P, D] tensor: a step
-then copies the cache once (each block's Concat), where slicing the blocks out of one
-tensor and stacking them back copied it twice more (half a decode step's time at N=16).
+LSTM's state. One input and output per block, not one [N, L, KV, P, D] tensor: slicing
+the blocks out of one tensor and stacking them back copied the cache twice more.
 
 The weights are not in the file: every initializer is external data in `weights.bin`,
 which serving assembles from the installed base and the bundle's delta
@@ -210,12 +219,18 @@ def build_decoder(config: LlamaConfig, quantized: bool = True,
                              outputs=4, unused=(1, 2), domain="com.microsoft", epsilon=c.eps)
         return normed, total
 
-    # shapes: N, S (new), P (past)
+    # shapes: N, S (new), P (past), B and Q (prefix), K = N / B (rows per prefix)
     shape_ids = g.op("Shape", "input_ids")
     n = g.op("Gather", shape_ids, g.const(0), axis=0)
     s = g.op("Gather", shape_ids, g.const(1), axis=0)
     p = g.op("Gather", g.op("Shape", "past_key.0"), g.const(2), axis=0)
     total = g.op("Add", p, s)
+    prefix_shape = g.op("Shape", "prefix_key.0")
+    b1, q1 = (g.op("Slice", prefix_shape, g.const([i]), g.const([i + 1])) for i in (0, 2))
+    k1 = g.op("Div", g.op("Unsqueeze", n, g.const([0])), b1)
+    prefix_bias = g.op("Where", g.op("Cast", g.op("Unsqueeze", "prefix_mask", g.const([1, 2])),
+                                     to=TensorProto.BOOL),
+                       g.const(0.0, np.float32), g.const(-1e9, np.float32))  # [B, 1, 1, Q]
 
     # attention bias [N, 1, 1, S, P+S]: key j visible to new query i iff j <= P + i and real
     key_index = g.op("Range", g.const(0), total, g.const(1))  # [P+S]
@@ -244,6 +259,53 @@ def build_decoder(config: LlamaConfig, quantized: bool = True,
                    for count in {c.heads, kv}}  # computed once, not per block
     grouped = g.op("Concat", n1, g.const([kv, groups]), s1, g.const([dim]), axis=0)
 
+    def shape(*parts) -> str:  # a shape from 1-element tensors and constant dims
+        return g.op("Concat", *(part if isinstance(part, str) else g.const(part)
+                                for part in parts), axis=0)
+
+    # the prefix's side of attention: the K rows of a prefix as one query block per KV head
+    rows_by_prefix = shape(b1, k1, s1, [kv, groups, dim])  # q [N, S, H] -> [B, K, S, KV, G, D]
+    block = g.op("Mul", g.op("Mul", k1, g.const([groups])), s1)  # K*G*S
+    prefix_queries = shape(b1, [kv], block, [dim])  # [B, KV, K*G*S, D]
+    prefix_blocks = {name: shape(b1, [kv], k1, [groups], s1, width)  # [B, KV, K, G, S, .]
+                     for name, width in (("scores", q1), ("values", [dim]))}
+    per_row_scores = shape(n1, [kv, groups], s1, q1)  # [N, KV, G, S, Q]
+    row_blocks = shape(b1, k1, [kv, groups], s1, q1)  # [B, K, KV, G, S, Q]
+    prefix_probs = shape(b1, [kv], block, q1)  # [B, KV, K*G*S, Q]
+    score_split = shape(q1, g.op("Unsqueeze", total, g.const([0])))  # prefix Q | past + new
+    query_scale = g.const(1 / np.sqrt(dim), np.float32)
+
+    def attend(q: str, k: str, v: str, layer: int) -> str:
+        """Grouped-query attention of q [N, S, H] over the prefix and k, v [N, KV, P+S, D]
+        -> [N, KV, G, S, D]. One softmax over both: the prefix's scores are computed per
+        prefix (its K rows' queries together), moved to per-row order (small tensors:
+        scores, not keys), concatenated with the past's, and the probabilities split back.
+        (Reshape with allowzero: an empty prefix, Q = 0, is a shape, not "keep this dim".)"""
+        def reshape(x: str, to: str) -> str:
+            return g.op("Reshape", x, to, allowzero=1)
+
+        q = g.op("Mul", q, query_scale)
+        prefix_q = reshape(g.op("Transpose", reshape(q, rows_by_prefix),
+                                perm=[0, 3, 1, 4, 2, 5]), prefix_queries)
+        prefix_scores = g.op("MatMul", prefix_q, g.op("Transpose", f"prefix_key.{layer}",
+                                                      perm=[0, 1, 3, 2]))
+        prefix_scores = g.op("Add", prefix_scores, prefix_bias)  # [B, KV, K*G*S, Q]
+        prefix_scores = reshape(g.op("Transpose", reshape(prefix_scores, prefix_blocks["scores"]),
+                                     perm=[0, 2, 1, 3, 4, 5]), per_row_scores)  # [N, KV, G, S, Q]
+        # the past by broadcasting: q [N, KV, G, S, D], k [N, KV, 1, P+S, D]
+        q5 = reshape(heads(q, c.heads), grouped)
+        k5, v5 = g.op("Unsqueeze", k, g.const([2])), g.op("Unsqueeze", v, g.const([2]))
+        scores = g.op("Add", g.op("MatMul", q5, g.op("Transpose", k5, perm=[0, 1, 2, 4, 3])),
+                      bias)  # [N, KV, G, S, P+S]
+        probs = g.op("Softmax", g.op("Concat", prefix_scores, scores, axis=-1), axis=-1)
+        to_prefix, to_past = g.op("Split", probs, score_split, axis=-1, outputs=2)
+        to_prefix = reshape(g.op("Transpose", reshape(to_prefix, row_blocks),
+                                 perm=[0, 2, 1, 3, 4, 5]), prefix_probs)
+        from_prefix = g.op("MatMul", to_prefix, f"prefix_value.{layer}")  # [B, KV, K*G*S, D]
+        from_prefix = reshape(g.op("Transpose", reshape(from_prefix, prefix_blocks["values"]),
+                                   perm=[0, 2, 1, 3, 4, 5]), grouped)
+        return g.op("Add", from_prefix, g.op("MatMul", to_past, v5))
+
     def heads(x: str, count: int) -> str:
         """[N, S, count*D] -> [N, count, S, D]"""
         return g.op("Transpose", g.op("Reshape", x, head_shapes[count]), perm=[0, 2, 1, 3])
@@ -263,19 +325,13 @@ def build_decoder(config: LlamaConfig, quantized: bool = True,
     x, h = norm(h, layer_names(0)["attn_norm"])  # each norm also adds the last residual
     for layer in range(c.layers):
         w = layer_names(layer)
-        q = heads(rotate(linear(x, w["attn_q"]), c.heads), c.heads)
+        q = rotate(linear(x, w["attn_q"]), c.heads)  # [N, S, H]
         k = heads(rotate(linear(x, w["attn_k"]), kv), kv)
         v = heads(linear(x, w["attn_v"]), kv)
         for kind, new in (("key", k), ("value", v)):  # -> [N, KV, P+S, D]
             g.nodes.append(helper.make_node("Concat", [f"past_{kind}.{layer}", new],
                                             [f"present_{kind}.{layer}"], axis=2))
-        k, v = f"present_key.{layer}", f"present_value.{layer}"
-        # grouped-query attention by broadcasting: q [N, KV, G, S, D], k [N, KV, 1, P+S, D]
-        q5 = g.op("Reshape", q, grouped)
-        k5, v5 = g.op("Unsqueeze", k, g.const([2])), g.op("Unsqueeze", v, g.const([2]))
-        scores = g.op("MatMul", q5, g.op("Transpose", k5, perm=[0, 1, 2, 4, 3]))
-        scores = g.op("Add", g.op("Mul", scores, g.const(1 / np.sqrt(dim), np.float32)), bias)
-        attended = g.op("MatMul", g.op("Softmax", scores, axis=-1), v5)  # [N, KV, G, S, D]
+        attended = attend(q, f"present_key.{layer}", f"present_value.{layer}", layer)
         merged = g.op("Reshape", g.op("Transpose", attended, perm=[0, 3, 1, 2, 4]),
                       hidden_shape)  # [N, S, H]
         x, h = norm(linear(merged, w["attn_output"]), w["ffn_norm"], h)
@@ -299,15 +355,17 @@ def build_decoder(config: LlamaConfig, quantized: bool = True,
     else:
         g.nodes.append(helper.make_node("Gemm", [normed, EMBEDDING], ["logits"], transB=1))
 
-    def cache(prefix: str, length: str) -> list:
+    def cache(prefix: str, length: str, rows: str = "N") -> list:
         return [helper.make_tensor_value_info(f"{prefix}_{kind}.{layer}", TensorProto.FLOAT,
-                                              ["N", kv, length, dim])
+                                              [rows, kv, length, dim])
                 for layer in range(c.layers) for kind in ("key", "value")]
 
     inputs = [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["N", "S"]),
               helper.make_tensor_value_info("positions", TensorProto.INT64, ["N", "S"]),
               helper.make_tensor_value_info("key_mask", TensorProto.FLOAT, ["N", "T"]),
-              *cache("past", "P")]
+              *cache("past", "P"),
+              helper.make_tensor_value_info("prefix_mask", TensorProto.FLOAT, ["B", "Q"]),
+              *cache("prefix", "Q", "B")]
     outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", c.vocab]),
                *cache("present", "T")]
     outputs += [helper.make_tensor_value_info(name, TensorProto.FLOAT, ["K"])
