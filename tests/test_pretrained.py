@@ -390,8 +390,10 @@ def test_damaged_cache_is_rebuilt_and_a_mismatched_delta_refused(tiny_bundle, ca
     assert error.value.path.endswith("smoothing.npz")
 
 
-def test_a_graph_with_the_old_single_tensor_cache_is_refused_with_the_fix(tiny_bundle, cache,
-                                                                          tmp_path):
+@pytest.mark.parametrize("cache_input", ["past_key", "prefix_key"])
+def test_a_graph_with_an_older_cache_signature_is_refused_with_the_fix(cache_input, tiny_bundle,
+                                                                       cache, tmp_path):
+    """One [N, L, KV, P, D] cache (before per-block inputs), or no shared prompt cache."""
     import onnx
 
     from model.serve.bundle import write_bundle
@@ -400,13 +402,14 @@ def test_a_graph_with_the_old_single_tensor_cache_is_refused_with_the_fix(tiny_b
     shutil.copytree(tiny_bundle, old)
     graph = onnx.load(str(old / "decoder.onnx"), load_external_data=False)
     for value in graph.graph.input:
-        if value.name == "past_key.0":
-            value.name = "past_key"
+        if value.name == f"{cache_input}.0":
+            value.name = cache_input
     for node in graph.graph.node:
-        node.input[:] = ["past_key" if name == "past_key.0" else name for name in node.input]
+        node.input[:] = [cache_input if name == f"{cache_input}.0" else name
+                         for name in node.input]
     (old / "decoder.onnx").write_bytes(graph.SerializeToString())
     write_bundle(old, json.loads((old / "bundle.json").read_text()))
-    with pytest.raises(BundleError, match=r"past_key\.0 .*`python -m model export "):
+    with pytest.raises(BundleError, match=rf"{cache_input}\.0 .*`python -m model export "):
         load_replier(old)
 
 
