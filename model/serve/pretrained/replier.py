@@ -208,6 +208,8 @@ class LMReplier(Replier):
         are reordered within their prompt, and a prompt leaves with all of them). Else the
         cache is copied: only the prompts still read, or one prompt per row."""
         rows, prompts = state["prefix_row"], len(state[SHARED + "prefix_mask"])
+        if not len(rows):
+            return state
         used = np.unique(rows)
         each = len(rows) // len(used)
         if len(rows) == each * len(used) and np.array_equal(rows, np.repeat(used, each)):
