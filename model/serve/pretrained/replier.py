@@ -152,12 +152,12 @@ class LMReplier(Replier):
             positions[row, width - len(rest):] = np.arange(len(head), len(head) + len(rest))
         # the system blocks are the prefix of this run (each row its own); the prompt's
         # cache is theirs followed by the rest's
-        _, rest_cache = self._run(tokens, positions, mask, self._empty(len(ids)), system,
-                                  system_mask)
+        nothing_written = self._empty(len(ids))
+        _, rest_cache = self._run(tokens, positions, mask, nothing_written, system, system_mask)
         prompt_cache = {SHARED + name: np.concatenate([system[name], rest_cache[name]], axis=2)
                         for name in self._cache_names}
         return {**prompt_cache, SHARED + "prefix_mask": np.concatenate([system_mask, mask], 1),
-                "prefix_row": np.arange(len(ids)), **self._empty(len(ids)),
+                "prefix_row": np.arange(len(ids)), **nothing_written,
                 "key_mask": np.zeros((len(ids), 0), np.float32),
                 "position": np.array([len(prompt) - 1 for prompt in ids], np.int64)}
 

@@ -59,8 +59,8 @@ def activation_peaks(config: LlamaConfig, weights: dict, prompts: list[list[int]
                      ) -> dict[str, np.ndarray]:
     """{input group: largest |x| per channel} of the float32 graph over `prompts`."""
     empty = np.zeros((1, config.kv_heads, 0, config.head_dim), np.float32)
-    past = {f"{cache}_{kind}.{layer}": empty for layer in range(config.layers)
-            for kind in ("key", "value") for cache in ("past", "prefix")}
+    caches = {f"{cache}_{kind}.{layer}": empty for layer in range(config.layers)
+              for kind in ("key", "value") for cache in ("past", "prefix")}  # both empty
     peaks: dict[str, np.ndarray] = {}
     with tempfile.TemporaryDirectory() as folder:
         write_weights(Path(folder) / WEIGHTS_FILE, weight_layout(config, quantized=False),
@@ -74,7 +74,7 @@ def activation_peaks(config: LlamaConfig, weights: dict, prompts: list[list[int]
             feeds = {"input_ids": np.array([ids], np.int64),
                      "positions": np.arange(len(ids), dtype=np.int64)[None],
                      "key_mask": np.ones((1, len(ids)), np.float32),
-                     "prefix_mask": np.zeros((1, 0), np.float32), **past}
+                     "prefix_mask": np.zeros((1, 0), np.float32), **caches}
             for name, value in zip(names, session.run(names, feeds), strict=True):
                 group = name.removeprefix("peak/")
                 peaks[group] = np.maximum(peaks.get(group, 0.0), value)
