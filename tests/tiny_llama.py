@@ -74,3 +74,23 @@ def write_manifest(folder: Path, base: str, epochs: int = 1) -> Path:
     path = folder / "manifest.yaml"
     path.write_text(MANIFEST.format(sample=SAMPLE, base=base, epochs=epochs), encoding="utf-8")
     return path
+
+
+def float_graph_copy(bundle: Path, folder: Path, head_tokens=None) -> Path:
+    """The bundle with the float32 serving graph instead of the 8-bit one (its head over
+    all tokens, or over `head_tokens` and each prompt's own)."""
+    import json
+    import shutil
+
+    from model.serve.bundle import read_bundle, write_bundle
+    from model.train.pretrained.onnx_graph import build_decoder, weight_layout
+
+    copy = folder / "float32"
+    shutil.copytree(bundle, copy)
+    meta = read_bundle(copy)
+    config = LlamaConfig.from_dict(meta["base"]["config"])
+    (copy / "weights_layout.json").write_text(json.dumps(weight_layout(config, False)))
+    graph = build_decoder(config, False, head_tokens=head_tokens)
+    (copy / "decoder.onnx").write_bytes(graph.SerializeToString())
+    write_bundle(copy, meta)
+    return copy

@@ -161,7 +161,8 @@ class Replier:
         ids = [self.context_ids(requests[i], personas[i], cfg.ground) for i in members]
         state = self.encode(ids, [personas[i] for i in members])
         needs_lm = cfg.rerank > 1 and cfg.mmi_lambda != 0
-        lm_state = self.empty_context([personas[i] for i in members]) if needs_lm else None
+        lm_state = (self.scoring(self.empty_context([personas[i] for i in members]),
+                                 range(len(ids)), ids) if needs_lm else None)
         outputs = decode.generate(self.step, state, self.rules, cfg, seeds, lm_state=lm_state,
                                   contexts=ids)
         return [strip_placeholders(self.tokenizer.decode(tokens)) for tokens in outputs]
@@ -286,8 +287,16 @@ class Replier:
                 for request, persona in zip(requests, personas, strict=True)]
         state = self.encode([list(ids) for _, ids in prompts], [p for p, _ in prompts])
         targets = [self.tokenizer.encode_text(reply) for reply in replies]
+        state = self.scoring(state, rows, targets)
         return decode.sequence_logprobs(self.step, decode.take_rows(state, np.array(rows)),
                                         targets, self.rules)
+
+    def scoring(self, state: State, prompts: Sequence[int], tokens: Sequence[list[int]]
+                ) -> State:
+        """The encoded state of some prompts, made to score `tokens[i]` after prompt
+        `prompts[i]` too. Every token is scored here; a pretrained head that scores a
+        token list and each prompt's own tokens (LMReplier) adds them."""
+        return state
 
     # --- the two graphs -----------------------------------------------------------------
 

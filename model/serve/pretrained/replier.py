@@ -8,6 +8,8 @@ the same for every row, so it is the decoder's "bos": the first step feeds it.
 
     state = {shared:key.l, shared:value.l [B, KV, Q, D]  the prompts' cache, one per prompt,
              shared:prefix_mask [B, Q]                   (decode.take_rows leaves these)
+             shared:extra_ids [B, E]                     each prompt's own tokens, which a
+                                                         head over a token list also scores
              prefix_row [N]                              each row's prompt
              key.l, value.l [N, KV, P, D]                what each row wrote since
              key_mask [N, P], position [N]}
@@ -83,6 +85,8 @@ class LMReplier(Replier):
             raise BundleError(f"{GRAPH_FILE} lacks the KV-cache inputs this version "
                               f"serves ({sorted(missing)[0]} …): re-export it with "
                               f"`python -m model export {bundle_dir}`", str(bundle_dir))
+        # a head over a token list (onnx_graph.build_decoder) also scores each prompt's own
+        self._extra_input = "extra_ids" in {i.name for i in session.get_inputs()}
         # control tokens (<|im_start|>, <|endoftext|> …) are never written, but the end
         control = {i for i, t in codec.hf.get_added_tokens_decoder().items() if t.special}
         banned = sorted(control - {codec.end_id})
@@ -157,9 +161,28 @@ class LMReplier(Replier):
         prompt_cache = {SHARED + name: np.concatenate([system[name], rest_cache[name]], axis=2)
                         for name in self._cache_names}
         return {**prompt_cache, SHARED + "prefix_mask": np.concatenate([system_mask, mask], 1),
+                SHARED + "extra_ids": self._extra_ids(ids),
                 "prefix_row": np.arange(len(ids)), **nothing_written,
                 "key_mask": np.zeros((len(ids), 0), np.float32),
                 "position": np.array([len(prompt) - 1 for prompt in ids], np.int64)}
+
+    def scoring(self, state: State, prompts: Sequence[int], tokens: Sequence[list[int]]
+                ) -> State:
+        """The state with `tokens[i]` among prompt `prompts[i]`'s extra ids (runtime.py)."""
+        extra = [list(row) for row in state[SHARED + "extra_ids"]]
+        for prompt, more in zip(prompts, tokens, strict=True):
+            extra[prompt] += more
+        return {**state, SHARED + "extra_ids": self._extra_ids(extra)}
+
+    def _extra_ids(self, token_lists: Sequence[Sequence[int]]) -> np.ndarray:
+        """[B, E]: each list's distinct tokens, padded with the end token (always listed,
+        so the head's own logit overwrites the padding's)."""
+        distinct = [np.unique(np.asarray(tokens, np.int64)) for tokens in token_lists]
+        extra = np.full((len(distinct), max(map(len, distinct), default=0)), self.rules.eos,
+                        np.int64)
+        for row, tokens in enumerate(distinct):
+            extra[row, :len(tokens)] = tokens
+        return extra
 
     def _empty(self, rows: int, positions: int = 0) -> State:
         kv_heads, dim = self._cache_shape
@@ -167,10 +190,15 @@ class LMReplier(Replier):
                 for name in self._cache_names}
 
     def _run(self, tokens: np.ndarray, positions: np.ndarray, mask: np.ndarray,
-             past: State, prefix: State, prefix_mask: np.ndarray) -> tuple[np.ndarray, State]:
-        """The graph once: (logits [N, V], the past grown by the new tokens)."""
+             past: State, prefix: State, prefix_mask: np.ndarray,
+             extra_ids: np.ndarray | None = None) -> tuple[np.ndarray, State]:
+        """The graph once: (logits [N, V], the past grown by the new tokens). A prefill's
+        logits are not read: it scores no extra tokens."""
         feeds = {f"{kind}_{name}": cache[name] for name in self._cache_names
                  for kind, cache in (("past", past), ("prefix", prefix))}
+        if self._extra_input:
+            feeds["extra_ids"] = (np.zeros((len(prefix_mask), 0), np.int64)
+                                  if extra_ids is None else extra_ids)
         logits, *presents = self._session.run(
             ["logits", *(f"present_{name}" for name in self._cache_names)],
             {"input_ids": tokens, "positions": positions, "key_mask": mask,
@@ -199,7 +227,8 @@ class LMReplier(Replier):
         mask = np.concatenate([state["key_mask"], np.ones((len(tokens), 1), np.float32)], axis=1)
         prefix = {name: state[SHARED + name] for name in self._cache_names}
         logits, cache = self._run(tokens.astype(np.int64)[:, None], state["position"][:, None],
-                                  mask, state, prefix, state[SHARED + "prefix_mask"])
+                                  mask, state, prefix, state[SHARED + "prefix_mask"],
+                                  state[SHARED + "extra_ids"])
         return logits, {**state, **cache, "key_mask": mask, "position": state["position"] + 1}
 
     def _grouped(self, state: State) -> State:

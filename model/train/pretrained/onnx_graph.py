@@ -9,7 +9,9 @@ One graph serves both the prefill and each decode step (S = 1):
     prefix_mask float [B, Q]          the same for the prefix keys
     prefix_key.l, prefix_value.l      float [B, KV, Q, D]: keys and values before the past,
                                       shared: row i of N reads prefix row i // (N / B)
- -> logits      float [N, V]          at the last new position
+    extra_ids   int64 [B, E]          with a head token list only: tokens the head also
+                                      scores for the rows of prompt b (its own tokens)
+ -> logits      float [N, V]          at the last new position (-1e9: a token not scored)
     present_key.l, present_value.l    float [N, KV, P+S, D]
 
 The prefix is a prompt's cache, the past what the decoder wrote since. A beam search's k
@@ -142,6 +144,11 @@ class _Graph:
         named = [name for name in names if name]
         return named[0] if len(named) == 1 else named
 
+    def rename(self, old: str, new: str) -> None:
+        """Give a node's output a graph output's name."""
+        for node in self.nodes:
+            node.output[:] = [new if name == old else name for name in node.output]
+
     def const(self, value, dtype=np.int64) -> str:
         self.count += 1
         name = f"const_{self.count}"
@@ -149,8 +156,8 @@ class _Graph:
         return name
 
 
-def build_decoder(config: LlamaConfig, quantized: bool = True,
-                  peaks: bool = False) -> onnx.ModelProto:
+def build_decoder(config: LlamaConfig, quantized: bool = True, peaks: bool = False,
+                  head_tokens: np.ndarray | None = None) -> onnx.ModelProto:
     """The graph. `quantized`: every matmul of the blocks on onnxruntime's int8 GEMM
     (MatMulInteger), the head on 8-bit blocks of 32 (MatMulNBits); else float32.
     `peaks` (float only): one more output per input group, `peak/<group>` [in], the
@@ -169,6 +176,12 @@ def build_decoder(config: LlamaConfig, quantized: bool = True,
     weight peak^0.25 3.618 (the demo as exported: 3.619; exponent 0.5: 3.627, 0.9: 3.627).
     A scale per tensor (DynamicQuantizeMatMul) cost +0.048 and made replies depend on
     the batch.
+
+    `head_tokens` (sorted ids): the head scores only those tokens and each prompt's
+    `extra_ids` (its own tokens, so a reply can take up a word of the chat), and every
+    other logit is -1e9. The demo's list (the tokens of its training chats and the base's
+    first 8,192) is a third of the vocabulary, and the head over all 49,152 tokens had
+    been a third of a 32-row decode step (14 ms, MatMulNBits).
     """
     c = config
     g = _Graph()
@@ -310,17 +323,39 @@ def build_decoder(config: LlamaConfig, quantized: bool = True,
         """[N, S, count*D] -> [N, count, S, D]"""
         return g.op("Transpose", g.op("Reshape", x, head_shapes[count]), perm=[0, 2, 1, 3])
 
-    if quantized:  # the rows' blocks [N, S, H/32, 32], minus 128, times their scales
-        rows = g.op("Cast", g.op("Gather", f"{EMBEDDING}/block8", "input_ids", axis=0),
+    def embed(ids: str) -> str:
+        """Token vectors: ids [...] -> [..., H] (the input's, and the extra tokens' head rows)."""
+        if not quantized:
+            return g.op("Gather", EMBEDDING, ids, axis=0)
+        # the rows' blocks [..., H/32, 32], minus 128, times their scales
+        rows = g.op("Cast", g.op("Gather", f"{EMBEDDING}/block8", ids, axis=0),
                     to=TensorProto.FLOAT)
         scales = g.op("Gather", g.op("Reshape", f"{EMBEDDING}/block8_scale",
-                                     g.const([c.vocab, c.hidden // BLOCK, 1])),
-                      "input_ids", axis=0)  # [N, S, H/32, 1]
+                                     g.const([c.vocab, c.hidden // BLOCK, 1])), ids, axis=0)
         values = g.op("Mul", g.op("Sub", rows, g.const(128.0, np.float32)), scales)
-        h = g.op("Reshape", values, g.op("Concat", g.op("Shape", "input_ids"),
-                                         g.const([c.hidden]), axis=0))
-    else:
-        h = g.op("Gather", EMBEDDING, "input_ids", axis=0)  # [N, S, H]
+        return g.op("Reshape", values, g.op("Concat", g.op("Shape", ids), g.const([c.hidden]),
+                                            axis=0), allowzero=1)
+
+    def scores(x: str, tokens: str | None, count: int) -> str:
+        """The head: x [N, H] -> logits [N, count] of `tokens` (all when None). The tied
+        embedding on MatMulNBits (x in int8 per block of 32): mean KL from float32 logits
+        over 150 demo positions 0.0010. On the blocks' int8 GEMM (x in int8 per row) a
+        16-row step was 4 ms faster, but KL 0.0083 (+0.017 nats per reply token), with
+        SmoothQuant 0.0047 at best; x in int8 twice: 0.0010, and no faster. A token list's
+        rows are gathered from the embedding's constants, which onnxruntime folds at load."""
+        def rows(table: str) -> str:
+            return table if tokens is None else g.op("Gather", table, tokens, axis=0)
+
+        if not quantized:
+            return g.op("Gemm", x, rows(EMBEDDING), transB=1)
+        block_scales = g.op("Reshape", rows(g.op("Reshape", f"{EMBEDDING}/block8_scale",
+                                                 g.const([c.vocab, c.hidden // BLOCK]))),
+                            g.const([-1]))
+        return g.op("MatMulNBits", x, rows(f"{EMBEDDING}/block8"), block_scales,
+                    domain="com.microsoft", K=c.hidden, N=count, bits=8, block_size=BLOCK,
+                    accuracy_level=4)
+
+    h = embed("input_ids")  # [N, S, H]
     hidden_shape = g.op("Shape", h)
     x, h = norm(h, layer_names(0)["attn_norm"])  # each norm also adds the last residual
     for layer in range(c.layers):
@@ -343,17 +378,26 @@ def build_decoder(config: LlamaConfig, quantized: bool = True,
     newest = g.op("Sub", s, g.const(1))  # the head reads the last new position: [N, H]
     normed, _ = norm(g.op("Gather", ffn, newest, axis=1), "output_norm.weight",
                      g.op("Gather", h, newest, axis=1))
-    # the head is the embedding (tied), on MatMulNBits (x in int8 per block of 32): mean KL
-    # from float32 logits over 150 demo positions 0.0010. On the blocks' int8 GEMM (x in
-    # int8 per row) a 16-row step was 4 ms faster, but KL 0.0083 (+0.017 nats per reply
-    # token), with SmoothQuant 0.0047 at best; x in int8 twice: 0.0010, and no faster.
-    if quantized:
-        g.nodes.append(helper.make_node(
-            "MatMulNBits", [normed, f"{EMBEDDING}/block8", f"{EMBEDDING}/block8_scale"],
-            ["logits"], domain="com.microsoft", K=c.hidden, N=c.vocab, bits=8,
-            block_size=BLOCK, accuracy_level=4))
-    else:
-        g.nodes.append(helper.make_node("Gemm", [normed, EMBEDDING], ["logits"], transB=1))
+    if head_tokens is None:
+        logits = scores(normed, None, c.vocab)
+    else:  # [N, V]: the listed tokens' and each prompt's extra tokens' logits, the rest -1e9
+        listed = g.const(np.asarray(head_tokens, np.int64))
+        listed_logits = scores(normed, listed, len(head_tokens))  # [N, V']
+        b2 = g.op("Slice", g.op("Shape", "extra_ids"), g.const([0]), g.const([1]))
+        k2 = g.op("Div", n1, b2)  # rows per prompt, as for the prefix
+        by_prompt = g.op("Reshape", normed, shape(b2, k2, [c.hidden]))  # [B, K, H]
+        extra_logits = g.op("Reshape", g.op("MatMul", by_prompt, g.op(
+            "Transpose", embed("extra_ids"), perm=[0, 2, 1])), shape(n1, [-1]))  # [N, E]
+        extra_index = g.op("Reshape", g.op("Expand", g.op("Unsqueeze", "extra_ids",
+                                                          g.const([1])), shape(b2, k2, [1])),
+                           shape(n1, [-1]))  # [N, E]
+        canvas = g.op("Expand", g.const([-1e9], np.float32), shape(n1, [c.vocab]))
+        # the listed tokens last: a token in both keeps the head's logit
+        logits = g.op("ScatterElements", g.op("ScatterElements", canvas, extra_index,
+                                              extra_logits, axis=1),
+                      g.op("Expand", listed, g.op("Shape", listed_logits)), listed_logits,
+                      axis=1)
+    g.rename(logits, "logits")
 
     def cache(prefix: str, length: str, rows: str = "N") -> list:
         return [helper.make_tensor_value_info(f"{prefix}_{kind}.{layer}", TensorProto.FLOAT,
@@ -366,6 +410,8 @@ def build_decoder(config: LlamaConfig, quantized: bool = True,
               *cache("past", "P"),
               helper.make_tensor_value_info("prefix_mask", TensorProto.FLOAT, ["B", "Q"]),
               *cache("prefix", "Q", "B")]
+    if head_tokens is not None:
+        inputs.append(helper.make_tensor_value_info("extra_ids", TensorProto.INT64, ["B", "E"]))
     outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", c.vocab]),
                *cache("present", "T")]
     outputs += [helper.make_tensor_value_info(name, TensorProto.FLOAT, ["K"])
