@@ -132,7 +132,8 @@ def own_turn_said_again(replier, message: str):
     for _ in range(8):
         request = ReplyRequest.from_turns(message, [("hey", None), (said, persona)], persona,
                                           settings)
-        answer = replier._decode([request], [persona], cfg, [0], [3])[0]
+        answer = replier._decode([persona], cfg, [0], [3],
+                                 [replier.context_ids(request, persona)])[0]
         if answer == said:
             return request, said
         said = answer

@@ -340,8 +340,14 @@ def test_a_large_beam_batch_decodes_in_chunks_with_the_same_replies(tiny_bundle,
     replier = load_replier(tiny_bundle)
     beam = {"strategy": "beam", "beam_width": 4, "max_len": 6, "no_copy_ngram": 3}
     assert replier._requests_per_run(Decoding.from_dict(beam)) == replier.MAX_DECODE_ROWS // 4
-    requests = [ReplyRequest(f"message number {i}", [], None, beam) for i in range(10)]
+    requests = [ReplyRequest("message " + "word " * (i * 7 % 10), [], None, beam)
+                for i in range(10)]
+    runs = []  # each run's prompt lengths: runs pad to their longest, so like go with like
+    encode = replier.encode
+    replier.encode = lambda ids, personas: runs.append(sorted(map(len, ids))) or encode(
+        ids, personas)
     together = [r.text for r in replier.reply_batch(requests)]
+    assert [len(run) for run in runs] == [8, 2] and runs[0][-1] <= runs[1][0]
     assert together == [replier.reply_batch([r])[0].text for r in requests]
 
 
