@@ -1,7 +1,9 @@
-"""A blind sheet of up to 120 contexts where beam 3 and beam 4 reply differently (a seeded
+"""A blind sheet of up to 120 contexts where two beam widths reply differently (a seeded
 draw among them), with the real reply beside them.
 
-    python sheet.py SHEET_DIR SEED BEAM3.json BEAM4.json GEN_SEED SPLIT (from the repository root)
+    python sheet.py SHEET_DIR SEED WIDER.json BEAM4.json GEN_SEED SPLIT (from the repository root)
+
+Each reply file is gen.py's output; its settings name the system ("beam 3").
 """
 import json
 import os
@@ -16,18 +18,18 @@ from model.eval.evaluate import load_split, sheet_personas
 from model.serve.load import load_replier
 
 DEMO, ITEMS = Path("data/models/demo-pretrained"), 120
-folder, seed, three_path, four_path, gen_seed, split = sys.argv[1:7]
-three, four = (json.loads(Path(p).read_text(encoding="utf-8")) for p in (three_path, four_path))
+folder, seed, other_path, four_path, gen_seed, split = sys.argv[1:7]
+other, four = (json.loads(Path(p).read_text(encoding="utf-8")) for p in (other_path, four_path))
 replier = load_replier(DEMO)
 train, held = load_split(replier.meta, DEMO, None, None, split)
 contexts = blind.pick_contexts(held, sheet_personas(replier, ["all"]), len(four["replies"]),
                                int(gen_seed))
-assert [p["context"] for p in contexts] == three["contexts"] == four["contexts"]
-differ = [i for i, (a, b) in enumerate(zip(three["replies"], four["replies"], strict=True))
+assert [p["context"] for p in contexts] == other["contexts"] == four["contexts"]
+differ = [i for i, (a, b) in enumerate(zip(other["replies"], four["replies"], strict=True))
           if a != b]
 picked = sorted(np.random.default_rng(int(seed)).permutation(differ)[:ITEMS].tolist())
 print(f"{len(differ)} of {len(contexts)} contexts differ; {len(picked)} on the sheet")
+systems = {f"beam {run['settings']['beam_width']}": [run["replies"][i] for i in picked]
+           for run in (other, four)}
 blind.write_sheet(folder, [contexts[i] for i in picked],
-                  {"beam 3": [three["replies"][i] for i in picked],
-                   "beam 4": [four["replies"][i] for i in picked],
-                   "real": [contexts[i]["reply"] for i in picked]}, int(seed))
+                  {**systems, "real": [contexts[i]["reply"] for i in picked]}, int(seed))
