@@ -1,9 +1,10 @@
-"""A blind sheet of up to 120 contexts where two beam widths reply differently (a seeded
-draw among them), with the real reply beside them.
+"""A blind sheet of up to 120 contexts where other beam settings and the default (beam 4)
+reply differently (a seeded draw among them), with the real reply beside them.
 
-    python sheet.py SHEET_DIR SEED WIDER.json BEAM4.json GEN_SEED SPLIT (from the repository root)
+    python sheet.py SHEET_DIR SEED OTHER.json BEAM4.json GEN_SEED SPLIT  (repository root)
 
-Each reply file is gen.py's output; its settings name the system ("beam 3").
+Each reply file is gen.py's output; its settings name the system ("beam 3",
+"length_penalty 1.2").
 """
 import json
 import os
@@ -29,7 +30,12 @@ differ = [i for i, (a, b) in enumerate(zip(other["replies"], four["replies"], st
           if a != b]
 picked = sorted(np.random.default_rng(int(seed)).permutation(differ)[:ITEMS].tolist())
 print(f"{len(differ)} of {len(contexts)} contexts differ; {len(picked)} on the sheet")
-systems = {f"beam {run['settings']['beam_width']}": [run["replies"][i] for i in picked]
-           for run in (other, four)}
+def label(run: dict) -> str:
+    settings = run["settings"]
+    return (f"beam {settings['beam_width']}" if set(settings) == {"beam_width"} else
+            ", ".join(f"{key} {value}" for key, value in settings.items()))
+
+
+systems = {label(run): [run["replies"][i] for i in picked] for run in (other, four)}
 blind.write_sheet(folder, [contexts[i] for i in picked],
                   {**systems, "real": [contexts[i]["reply"] for i in picked]}, int(seed))
