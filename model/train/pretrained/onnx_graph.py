@@ -4,7 +4,7 @@ One graph serves both the prefill and each decode step (S = 1):
 
     input_ids   int64 [N, S]          new tokens
     positions   int64 [N, S]          their RoPE positions
-    key_mask    float [N, P+S]        1 = a real key (past and new); 0 = left padding
+    key_mask    float [N, P+S]        1 = a real key (past and new); 0 = padding
     past_key.l, past_value.l          float [N, KV, P, D], one pair per block l
     prefix_mask float [B, Q]          the same for the prefix keys
     prefix_key.l, prefix_value.l      float [B, KV, Q, D]: keys and values before the past,
@@ -220,7 +220,7 @@ def build_decoder(config: LlamaConfig, quantized: bool = True, peaks: bool = Fal
         128 against int8 weights is the fast int8 GEMM (int8 x int8 ran 13x slower)."""
         peak = g.op("ReduceMax", g.op("Abs", x), g.const([-1]), keepdims=1)
         scale = g.op("Max", g.op("Mul", peak, g.const(1 / 127, np.float32)),
-                     g.const(1e-30, np.float32))  # a row of zeros (left padding)
+                     g.const(1e-30, np.float32))  # a row of zeros (padding)
         return g.op("QuantizeLinear", x, scale, row_zero, axis=-1, block_size=width), scale
 
     def norm(x: str, scale: str, residual: str | None = None) -> tuple[str, str]:
