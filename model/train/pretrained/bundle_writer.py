@@ -153,11 +153,11 @@ def export_pretrained(bundle_dir: Path) -> dict:
 
     meta = read_bundle(bundle_dir)
     config = LlamaConfig.from_dict(meta["base"]["config"])
+    listed = read_head_tokens(bundle_dir, config.vocab)  # refused before anything is written
     with atomic_output(bundle_dir / SMOOTHING_FILE, mode="wb") as handle:
         np.savez(handle, **smoothing_vectors(bundle_dir, meta))
     with atomic_output(bundle_dir / LAYOUT_FILE) as handle:
         json.dump(weight_layout(config), handle)
-    listed = read_head_tokens(bundle_dir, config.vocab)
     with atomic_output(bundle_dir / GRAPH_FILE, mode="wb") as handle:
         handle.write(build_decoder(config, head_tokens=listed).SerializeToString())
     meta = write_bundle(bundle_dir, meta)
