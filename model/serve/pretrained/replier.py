@@ -3,8 +3,9 @@
 The decoder's contract is a step function over batch-first state (model/serve/decode.py). For
 a decoder-only LM the "encoder" is the prefill: every prompt but its last token runs
 through the graph once (each row's own positions first, its padding after: `encode`;
-the run's logits are not read), and the state is the KV cache. The last prompt token (the newline that opens the persona's turn) is
-the same for every row, so it is the decoder's "bos": the first step feeds it.
+the run's logits are not read), and the state is the KV cache. The last prompt token
+(the newline that opens the persona's turn) is the same for every row, so it is the
+decoder's "bos": the first step feeds it.
 
     state = {shared:key.l, shared:value.l [B, KV, Q, D]  the prompts' cache, one per prompt,
              shared:prefix_mask [B, Q]                   (decode.take_rows leaves these)
@@ -156,8 +157,9 @@ class LMReplier(Replier):
                    zip(ids, prefixes, strict=True)):  # a prompt of another shape: no reuse
             prefixes = [([], None)] * len(ids)
         rests = [prompt[len(head):-1] for prompt, (head, _) in zip(ids, prefixes, strict=True)]
-        system = self._empty(len(ids), aligned(max(len(head) for head, _ in prefixes)))
-        system_mask = np.zeros((len(ids), system[self._cache_names[0]].shape[2]), np.float32)
+        cached = aligned(max(len(head) for head, _ in prefixes))
+        system = self._empty(len(ids), cached)
+        system_mask = np.zeros((len(ids), cached), np.float32)
         width = max(len(rest) for rest in rests)
         mask = np.zeros((len(ids), width), np.float32)
         tokens = np.zeros((len(ids), width), np.int64)  # [N, W]
@@ -174,9 +176,9 @@ class LMReplier(Replier):
         nothing_written = self._empty(len(ids))
         _, rest_cache = self._run(tokens, positions, mask, nothing_written, system, system_mask)
         lengths = [(len(head), len(rest)) for (head, _), rest in zip(prefixes, rests, strict=True)]
-        prompt_cache = self._empty(len(ids), aligned(max(a + b for a, b in lengths)))
-        prompt_mask = np.zeros((len(ids), prompt_cache[self._cache_names[0]].shape[2]),
-                               np.float32)
+        total = aligned(max(head + rest for head, rest in lengths))
+        prompt_cache = self._empty(len(ids), total)
+        prompt_mask = np.zeros((len(ids), total), np.float32)
         for row, (head, rest) in enumerate(lengths):
             for name in self._cache_names:
                 prompt_cache[name][row, :, :head] = system[name][row, :, :head]

@@ -35,15 +35,15 @@ from model.serve.pretrained.assemble import (
 from model.serve.pretrained.base import KNOWN_BASES
 from model.serve.pretrained.prompt import END, SYSTEM
 
-# What blind sheets chose for the demo (README, "The pretrained demo"): beam 4 that may
-# not copy a 4-gram of the context, 34-41% SSA against 13-16% for sampling at temperature
-# 0.7 on validation chats; stopping a row once its best beam has ended tied with the
-# full search on a validation and a test sheet (31-34% against 30-32%) at 2.5x the speed.
 HEAD_TOKENS_FILE = "head_tokens.npy"
 # The base's first ids are its bytes and earliest BPE merges, the commonest pieces of text
 # (8,192 of SmolLM2's 49,152): a persona with few chats still has every common word.
 HEAD_FLOOR = 8192
 
+# What blind sheets chose for the demo (README, "The pretrained demo"): beam 4 that may
+# not copy a 4-gram of the context, 34-41% SSA against 13-16% for sampling at temperature
+# 0.7 on validation chats; stopping a row once its best beam has ended tied with the
+# full search on a validation and a test sheet (31-34% against 30-32%) at 2.5x the speed.
 DEFAULT_DECODING = {"strategy": "beam", "beam_width": 4, "no_copy_ngram": 4,
                     "early_stopping": True, "repetition_penalty": 1.1, "no_repeat_ngram": 4}
 
@@ -111,11 +111,10 @@ def head_tokens(examples: list[tuple[list[int], list[int]]], vocab: int, keep: t
     """The serving head's token list: every token of the training examples (prompts and
     replies), the base's first HEAD_FLOOR ids and `keep` (the end and break tokens), sorted.
 
-    Scoring a third of the demo's vocabulary made a 32-row decode step 15% faster. Each
+    Scoring a third of the demo's vocabulary made a 32-row decode step 12% faster. Each
     prompt's own tokens are scored besides (onnx_graph.build_decoder), so a reply can still
     take up a rare word of the chat it answers: of 1,680 demo replies on the blind sheets,
-    22 held a token outside the demo's list (10 of them graded specific), most from
-    their chat.
+    22 held a token outside such a list (10 of them graded specific), most from their chat.
     """
     ids = [np.arange(min(HEAD_FLOOR, vocab)), np.asarray(keep, np.int64)]
     ids += [np.asarray(prompt + reply, np.int64) for prompt, reply in examples]

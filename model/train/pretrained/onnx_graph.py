@@ -383,13 +383,11 @@ def build_decoder(config: LlamaConfig, quantized: bool = True, peaks: bool = Fal
     else:  # [N, V]: the listed tokens' and each prompt's extra tokens' logits, the rest -1e9
         listed = g.const(np.asarray(head_tokens, np.int64))
         listed_logits = scores(normed, listed, len(head_tokens))  # [N, V']
-        b2 = g.op("Slice", g.op("Shape", "extra_ids"), g.const([0]), g.const([1]))
-        k2 = g.op("Div", n1, b2)  # rows per prompt, as for the prefix
-        by_prompt = g.op("Reshape", normed, shape(b2, k2, [c.hidden]))  # [B, K, H]
+        by_prompt = g.op("Reshape", normed, shape(b1, k1, [c.hidden]))  # [B, K, H]
         extra_logits = g.op("Reshape", g.op("MatMul", by_prompt, g.op(
             "Transpose", embed("extra_ids"), perm=[0, 2, 1])), shape(n1, [-1]))  # [N, E]
         extra_index = g.op("Reshape", g.op("Expand", g.op("Unsqueeze", "extra_ids",
-                                                          g.const([1])), shape(b2, k2, [1])),
+                                                          g.const([1])), shape(b1, k1, [1])),
                            shape(n1, [-1]))  # [N, E]
         canvas = g.op("Expand", g.const([-1e9], np.float32), shape(n1, [c.vocab]))
         # the listed tokens last: a token in both keeps the head's logit
