@@ -10,12 +10,14 @@ import pytest
 
 from model.serve.decode import (
     SHARED,
+    Admission,
     Decoding,
     TokenRules,
     beam_search,
     block_repeated_ngrams,
     constrain,
     generate,
+    join_rows,
     log_softmax,
     mmi_scores,
     sample_or_greedy,
@@ -130,6 +132,37 @@ def test_done_beam_rows_leave_the_batch_and_every_result_stays_as_decoded_alone(
     assert together == alone
     assert rows[0] == 18 and rows[-1] < 18  # rows done early stopped costing steps
     assert sorted(rows, reverse=True) == rows
+
+
+def test_a_beam_search_starts_waiting_prompts_as_rows_free_up_and_decodes_each_as_alone():
+    step = make_step(random_table(21))
+    state = biases(9, seed=22, scale=3.0)
+    settings = cfg(strategy="beam", beam_width=3, early_stopping=True, min_len=2,
+                   no_repeat_ngram=2, repetition_penalty=1.3)
+    started = []
+
+    def encode(prompts):
+        started.append(list(prompts))
+        return take_rows(state, np.array(prompts))
+
+    counted, rows = counting(step)
+    together = beam_search(counted, encode([0, 1]), RULES, settings, keep=2,
+                           admission=Admission(9, encode, join_rows, rows=6))
+    alone = [beam_search(step, take_rows(state, np.array([row])), RULES, settings, keep=2)[0]
+             for row in range(9)]
+    assert together == alone
+    assert sorted(sum(started, [])) == list(range(9)) and len(started) > 2
+    assert max(rows) == 6 and rows.count(6) > len(rows) // 2
+    with pytest.raises(ValueError, match="only a beam search"):
+        generate(step, encode([0]), RULES, cfg(strategy="sample"), [1],
+                 admission=Admission(9, encode, join_rows, rows=6))
+
+
+def test_join_rows_pads_each_entry_after_its_end():
+    joined = join_rows({"past": np.ones((1, 2)), SHARED + "x": np.ones((1, 1))},
+                       {"past": np.full((2, 3), 2.0), SHARED + "x": np.ones((1, 2))})
+    np.testing.assert_array_equal(joined["past"], [[1, 1, 0], [2, 2, 2], [2, 2, 2]])
+    np.testing.assert_array_equal(joined[SHARED + "x"], [[1, 0], [1, 1]])
 
 
 # <s> -> 6 -> </s> leads when it ends after two steps (mean log-probability -0.26), but

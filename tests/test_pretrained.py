@@ -358,21 +358,38 @@ def test_a_prompts_logits_do_not_depend_on_its_batch_mates(graph, tiny_bundle, c
                                  strict=True):
             np.testing.assert_array_equal(got, expected)
 
+    # started beside a batch-mate 17 tokens into its reply (a past of 32 slots, not 16)
+    state = replier.encode([mate], ["Jo"])
+    for _ in range(17):
+        _, state = replier.step(np.full(1, 40, np.int32), state)
+    state = replier.join(state, replier.encode([prompt], ["Sam"]))
+    first, state = replier.step(np.array([40, replier.rules.bos], np.int32), state)
+    second, _ = replier.step(np.array([40, 40], np.int32), state)
+    np.testing.assert_array_equal(first[1], alone[0])
+    np.testing.assert_array_equal(second[1], alone[1])
 
-def test_a_large_beam_batch_decodes_in_chunks_with_the_same_replies(tiny_bundle, cache):
+
+def test_a_large_beam_batch_starts_prompts_as_rows_free_up_with_the_same_replies(
+        tiny_bundle, cache):
     from model.serve.runtime import ReplyRequest
 
     replier = load_replier(tiny_bundle)
     beam = {"strategy": "beam", "beam_width": 4, "max_len": 6, "no_copy_ngram": 3}
     assert replier._requests_per_run(Decoding.from_dict(beam)) == replier.MAX_DECODE_ROWS // 4
-    requests = [ReplyRequest("message " + "word " * (i * 7 % 10), [], None, beam)
-                for i in range(10)]
-    runs = []  # each run's prompt lengths: runs pad to their longest, so like go with like
-    encode = replier.encode
-    replier.encode = lambda ids, personas: runs.append(sorted(map(len, ids))) or encode(
+    requests = [ReplyRequest("message " + "word " * (i * 7 % 13), [], None, beam)
+                for i in range(20)]
+    starts = []  # each start's prompt lengths: like go with like, the shortest first
+    rows = []
+    encode, step = replier.encode, replier.step
+    replier.encode = lambda ids, personas: starts.append(sorted(map(len, ids))) or encode(
         ids, personas)
+    replier.step = lambda tokens, state: rows.append(len(tokens)) or step(tokens, state)
     together = [r.text for r in replier.reply_batch(requests)]
-    assert [len(run) for run in runs] == [8, 2] and runs[0][-1] <= runs[1][0]
+    assert len(starts[0]) == 8 and sum(map(len, starts)) == 20 and len(starts) > 2
+    assert all(a[-1] <= b[0] for a, b in zip(starts, starts[1:], strict=False))
+    assert max(rows) == replier.MAX_DECODE_ROWS
+    assert rows.count(replier.MAX_DECODE_ROWS) > 6  # kept full, not only at the start
+    replier.encode, replier.step = encode, step
     assert together == [replier.reply_batch([r])[0].text for r in requests]
 
 

@@ -145,15 +145,11 @@ class Replier:
         replies: list[Reply | None] = [None] * len(requests)
         ids = {i: self.context_ids(requests[i], personas[i], cfg.ground)
                for cfg, members in groups.items() for i in members}
-        # a run pads its prompts to the longest: prompts of like length run together (the
-        # 256 bench messages in runs of 8 were 58% padding in request order, 18% sorted
-        # within each 32)
-        chunks = [(cfg, ordered[start:start + size])
-                  for cfg, members in groups.items()
-                  for ordered in [sorted(members, key=lambda i: len(ids[i]))]
-                  for size in [self._requests_per_run(cfg)]
-                  for start in range(0, len(members), size)]
-        for cfg, members in chunks:
+        for cfg, members in groups.items():
+            # a run pads its prompts to the longest: prompts of like length run together
+            # (the 256 bench messages in runs of 8 were 58% padding in request order, 18%
+            # sorted within each 32)
+            members = sorted(members, key=lambda i: len(ids[i]))
             seeds = [settings[i].seed for i in members]
             prompts = [ids[i] for i in members]
             texts = self._decode(personas, cfg, members, seeds, prompts)
@@ -164,14 +160,30 @@ class Replier:
 
     def _decode(self, personas: Sequence[str], cfg: Decoding, members: Sequence[int],
                 seeds: Sequence[int | None], ids: Sequence[list[int]]) -> list[str]:
-        """The reply text of each request in `members` (prompt `ids`), decoded together
-        with `cfg`."""
-        state = self.encode(ids, [personas[i] for i in members])
-        needs_lm = cfg.rerank > 1 and cfg.mmi_lambda != 0
-        lm_state = (self.scoring(self.empty_context([personas[i] for i in members]),
-                                 range(len(ids)), ids) if needs_lm else None)
-        outputs = decode.generate(self.step, state, self.rules, cfg, seeds, lm_state=lm_state,
-                                  contexts=ids)
+        """The reply text of each request in `members` (prompt `ids`), decoded with `cfg`
+        at most `_requests_per_run` at a time: a beam search starts the next prompt as
+        soon as a reply is done (decode.Admission), other strategies run in turn."""
+        names = [personas[i] for i in members]
+        size = self._requests_per_run(cfg)
+
+        def encode(prompts: Sequence[int]) -> State:
+            return self.encode([ids[p] for p in prompts], [names[p] for p in prompts])
+
+        if decode.admits(cfg):
+            admission = decode.Admission(len(ids), encode, self.join, self.MAX_DECODE_ROWS)
+            outputs = decode.generate(self.step, encode(range(min(size, len(ids)))),
+                                      self.rules, cfg, seeds, contexts=ids,
+                                      admission=admission)
+        else:
+            outputs = []
+            for start in range(0, len(ids), size):
+                run = range(start, min(start + size, len(ids)))
+                lm_state = (self.scoring(self.empty_context([names[p] for p in run]),
+                                         range(len(run)), [ids[p] for p in run])
+                            if cfg.rerank > 1 and cfg.mmi_lambda != 0 else None)
+                outputs += decode.generate(self.step, encode(run), self.rules, cfg,
+                                           seeds[run.start:run.stop], lm_state=lm_state,
+                                           contexts=[ids[p] for p in run])
         return [strip_placeholders(self.tokenizer.decode(tokens)) for tokens in outputs]
 
     def copies(self, text: str) -> bool:
@@ -297,6 +309,10 @@ class Replier:
         state = self.scoring(state, rows, targets)
         return decode.sequence_logprobs(self.step, decode.take_rows(state, np.array(rows)),
                                         targets, self.rules)
+
+    def join(self, state: State, more: State) -> State:
+        """One decode state of two batches' rows, `more`'s after `state`'s."""
+        return decode.join_rows(state, more)
 
     def scoring(self, state: State, prompts: Sequence[int], tokens: Sequence[list[int]]
                 ) -> State:

@@ -12,8 +12,8 @@ decoder's "bos": the first step feeds it.
              shared:extra_ids [B, E]                     each prompt's own tokens, which a
                                                          head over a token list also scores
              prefix_row [N]                              each row's prompt
-             key.l, value.l [N, KV, P, D]                what each row wrote since
-             key_mask [N, P], position [N]}
+             key.l, value.l [N, KV, W, D]                what each row wrote since: its
+             written [N], position [N]}                  `written` first, padding after
 
 Beams and samples of one prompt are rows that read its cache where it is: the graph wants
 the rows of each prompt together and as many for each (onnx_graph.py), which every
@@ -32,6 +32,7 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer as HFTokenizer
 
+from model.serve import decode
 from model.serve.bundle import BundleError
 from model.serve.decode import SHARED, State, TokenRules
 from model.serve.pretrained.assemble import GRAPH_FILE, TOKENIZER_FILE, serving_graph
@@ -188,8 +189,24 @@ class LMReplier(Replier):
                 SHARED + "prefix_mask": prompt_mask,
                 SHARED + "extra_ids": self._extra_ids(ids),
                 "prefix_row": np.arange(len(ids)), **nothing_written,
-                "key_mask": np.zeros((len(ids), 0), np.float32),
+                "written": np.zeros(len(ids), np.int64),
                 "position": np.array([len(prompt) - 1 for prompt in ids], np.int64)}
+
+    def join(self, state: State, more: State) -> State:
+        """`more`'s rows after `state`'s, their prompts' caches after those still read.
+        Widths are padded after each row's own positions, as in `encode` and `step`."""
+        read = np.unique(state["prefix_row"])  # rows stay grouped by prompt, in order
+        joined = {}
+        for name, value in state.items():
+            if name.startswith(SHARED):  # each prompt still read, then the new ones
+                fill = self.rules.eos if name == SHARED + "extra_ids" else 0
+                joined[name] = decode.stack([*(value[p:p + 1] for p in read), more[name]],
+                                            fill)
+            else:
+                joined[name] = decode.stack([value, more[name]])
+        joined["prefix_row"] = np.concatenate([np.searchsorted(read, state["prefix_row"]),
+                                               more["prefix_row"] + len(read)])
+        return joined
 
     def scoring(self, state: State, prompts: Sequence[int], tokens: Sequence[list[int]]
                 ) -> State:
@@ -247,14 +264,33 @@ class LMReplier(Replier):
         return self.encode([self.codec.prompt_ids([], None, p) for p in personas], personas)
 
     def step(self, tokens: np.ndarray, state: State) -> tuple[np.ndarray, State]:
-        """One token per row: tokens [N] -> logits [N, V], the past one longer."""
+        """One token per row: tokens [N] -> logits [N, V], one more position written.
+
+        The reply's past is slotted like the prompt's cache (encode): [N, KV, W, D] with W
+        a multiple of ALIGN, each row's `written` positions first and padding after. The
+        graph appends the new keys and values at W; they move to the row's next slot. So
+        a row's sums do not depend on how long its batch-mates have been writing, and a
+        beam search can start a prompt while others are halfway (decode.Admission).
+        """
         state = self._grouped(state)
-        mask = np.concatenate([state["key_mask"], np.ones((len(tokens), 1), np.float32)], axis=1)
+        written = state["written"]  # [N]
+        width = state[self._cache_names[0]].shape[2]  # W
+        mask = np.zeros((len(tokens), width + 1), np.float32)  # [N, W+1]: own, pad, new
+        mask[:, :width] = np.arange(width) < written[:, None]
+        mask[:, width] = 1.0
         prefix = {name: state[SHARED + name] for name in self._cache_names}
-        logits, cache = self._run(tokens.astype(np.int64)[:, None], state["position"][:, None],
-                                  mask, state, prefix, state[SHARED + "prefix_mask"],
-                                  state[SHARED + "extra_ids"])
-        return logits, {**state, **cache, "key_mask": mask, "position": state["position"] + 1}
+        logits, present = self._run(tokens.astype(np.int64)[:, None], state["position"][:, None],
+                                    mask, state, prefix, state[SHARED + "prefix_mask"],
+                                    state[SHARED + "extra_ids"])
+        rows = np.arange(len(tokens))
+        grown = aligned(int(written.max(initial=0)) + 1)
+        past = {}
+        for name, value in present.items():  # [N, KV, W+1, D]
+            value[rows, :, written] = value[:, :, width]
+            past[name] = (value[:, :, :grown] if grown <= width else
+                          np.pad(value, ((0, 0), (0, 0), (0, grown - width - 1), (0, 0))))
+        return logits, {**state, **past, "written": written + 1,
+                        "position": state["position"] + 1}
 
     def _grouped(self, state: State) -> State:
         """The state with its prompts' cache in the graph's order: the rows of each prompt
