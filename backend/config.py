@@ -81,10 +81,17 @@ SETTINGS: dict[str, Setting] = {
     "batching": Setting(
         "DOPPEL_BATCHING", True, "decode concurrent requests together (micro-batching)", _bool
     ),
+    "continuous_batching": Setting(
+        "DOPPEL_CONTINUOUS_BATCHING", True, "a bundle whose default decoding is a beam search "
+        "(the pretrained kind) runs one search that takes requests as its rows free up and "
+        "answers each when done; false: micro-batches that answer together", _bool
+    ),
     "batch_wait_ms": Setting(
         "DOPPEL_BATCH_WAIT_MS", 5.0, "how long a micro-batch waits for more requests", float
     ),
-    "batch_max": Setting("DOPPEL_BATCH_MAX", 64, "largest micro-batch (64 measured best on 2 cores)", int),
+    "batch_max": Setting("DOPPEL_BATCH_MAX", 64, "largest micro-batch (64 measured best on 2 "
+                         "cores); a pretrained bundle's running beam search takes as many as "
+                         "its 32 rows hold", int),
     "session_max": Setting(
         "DOPPEL_SESSION_MAX", 10000, "sessions kept per worker (least recently used go)", int
     ),

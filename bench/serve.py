@@ -8,7 +8,9 @@ Two servers run side by side on 127.0.0.1 (batching on, batching off; rate limit
 and the runs alternate between them, so both see the same machine. Each client is a
 closed loop (send, wait for the reply, send again) over one keep-alive connection,
 written on asyncio streams so the load generator itself stays cheap. Figures are the
-median over runs; the ratio compares throughput with batching on and off.
+median over runs; the ratio compares throughput with batching on and off. Settings come
+from the environment: `DOPPEL_CONTINUOUS_BATCHING=false` benches a pretrained bundle with
+micro-batches instead of one running search.
 """
 
 from __future__ import annotations

@@ -122,3 +122,70 @@ def test_direct_decoder_decodes_each_request_alone(replier):
     results = submit_together(direct, [ReplyRequest(f"msg {i}") for i in range(4)])
     assert recording.sizes == [1, 1, 1, 1]
     assert all(size == 1 for _, size in results)
+
+
+# --- continuous batching: a pretrained bundle's running beam search ------------------------
+
+
+def test_reply_stream_answers_each_request_when_done_and_takes_more_as_rows_free_up(
+        tiny_bundle, cache):
+    pretrained = load_replier(tiny_bundle)
+    assert pretrained.continuous  # its default decoding is a beam search
+    pretrained.MAX_DECODE_ROWS = 8  # two requests at a time (beam 4)
+    waiting = [(ReplyRequest("message " + "word " * (i * 5 % 9)), i) for i in range(7)]
+    waiting += [(ReplyRequest("hello", persona="Nobody"), "bad"),
+                (ReplyRequest("hello", decoding={"strategy": "sample", "seed": 4}), "sampled")]
+    sent = {tag: request for request, tag in waiting}
+    events = []
+
+    def take(count, wait):
+        taken, waiting[:count] = waiting[:count], []
+        events.append(("take", count, wait, [tag for _, tag in taken]))
+        return taken
+
+    pretrained.reply_stream(take, lambda tag, result: events.append(("give", tag, result)))
+    given = {event[1]: event[2] for event in events if event[0] == "give"}
+    assert isinstance(given.pop("bad"), UnknownPersona)
+    for tag, reply in given.items():
+        assert reply.text == pretrained.reply_batch([sent[tag]])[0].text, tag
+    takes = [event for event in events if event[0] == "take"]
+    assert all(count <= 2 for _, count, _, _ in takes)
+    assert takes[-1] == ("take", 2, True, [])  # the stream ends when nothing comes
+    last_taken = max(i for i, event in enumerate(events) if event[0] == "take" and event[3])
+    assert any(event[0] == "give" for event in events[:last_taken])  # answered while others waited
+
+
+def test_a_micro_batcher_with_a_stream_answers_concurrent_requests_as_decoded_alone(
+        tiny_bundle, cache):
+    pretrained = load_replier(tiny_bundle)
+    requests = [ReplyRequest(f"msg {i} " + "more " * i) for i in range(10)]
+    requests.append(ReplyRequest("hello", persona="Nobody"))
+    sizes = []
+    batcher = MicroBatcher(pretrained.reply_batch, max_batch=64, max_wait_s=0.05,
+                           on_batch=sizes.append, stream=pretrained.reply_stream)
+    try:
+        results = submit_together(batcher, requests)
+    finally:
+        batcher.close()
+    assert isinstance(results[-1], UnknownPersona)
+    for request, (reply, decoding) in zip(requests, results[:-1], strict=False):
+        assert reply.text == pretrained.reply_batch([request])[0].text
+        assert 1 <= decoding <= len(requests)
+    assert max(sizes) > 1  # requests decoded together
+
+
+@pytest.mark.parametrize("continuous", [True, False])
+def test_the_app_serves_a_pretrained_bundle_through_a_running_search_unless_told_not_to(
+        tiny_bundle, cache, continuous):
+    from backend.web.app import create_app
+
+    app = create_app({"bundle": str(tiny_bundle), "rate_limit_per_s": 0,
+                      "continuous_batching": continuous})
+    service = app.extensions["doppel"]
+    assert service.decoder.continuous is continuous
+    try:
+        response = app.test_client().post("/api/reply", json={"message": "free tonight?"})
+    finally:
+        service.decoder.close()
+    assert response.status_code == 200
+    assert response.get_json()["reply"] == service.replier.reply("free tonight?").text

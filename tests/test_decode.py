@@ -13,6 +13,7 @@ from model.serve.decode import (
     Admission,
     Decoding,
     TokenRules,
+    admit_from,
     beam_search,
     block_repeated_ngrams,
     constrain,
@@ -138,7 +139,8 @@ def test_a_beam_search_starts_waiting_prompts_as_rows_free_up_and_decodes_each_a
     step = make_step(random_table(21))
     state = biases(9, seed=22, scale=3.0)
     settings = cfg(strategy="beam", beam_width=3, early_stopping=True, min_len=2,
-                   no_repeat_ngram=2, repetition_penalty=1.3)
+                   no_repeat_ngram=2, repetition_penalty=1.3, no_copy_ngram=2)
+    context = [np.random.default_rng(row).integers(6, VOCAB, 4) for row in range(9)]
     started = []
 
     def encode(prompts):
@@ -147,15 +149,32 @@ def test_a_beam_search_starts_waiting_prompts_as_rows_free_up_and_decodes_each_a
 
     counted, rows = counting(step)
     together = beam_search(counted, encode([0, 1]), RULES, settings, keep=2,
-                           admission=Admission(9, encode, join_rows, rows=6))
-    alone = [beam_search(step, take_rows(state, np.array([row])), RULES, settings, keep=2)[0]
-             for row in range(9)]
+                           contexts=context[:2],
+                           admission=Admission(admit_from(context, encode, 2), join_rows,
+                                               rows=6))
+    alone = [beam_search(step, take_rows(state, np.array([row])), RULES, settings, keep=2,
+                         contexts=[context[row]])[0] for row in range(9)]
     assert together == alone
     assert sorted(sum(started, [])) == list(range(9)) and len(started) > 2
     assert max(rows) == 6 and rows.count(6) > len(rows) // 2
+
+    # a server's search: results handed over as each is done, the first before the last
+    # prompt is even taken, and more taken while the batch is empty only when waiting
+    handed, waits = {}, []
+    take = admit_from(context, encode, 2)
+
+    def waiting_take(count, wait):
+        waits.append((wait, len(handed)))
+        return take(count, wait)
+
+    assert beam_search(step, encode([0, 1]), RULES, settings, keep=2, contexts=context[:2],
+                       admission=Admission(waiting_take, join_rows, rows=6,
+                                           done=handed.__setitem__)) == []
+    assert handed == dict(enumerate(alone))
+    assert waits[-1] == (True, 9) and any(done for _, done in waits[:-1])
     with pytest.raises(ValueError, match="only a beam search"):
         generate(step, encode([0]), RULES, cfg(strategy="sample"), [1],
-                 admission=Admission(9, encode, join_rows, rows=6))
+                 admission=Admission(take, join_rows, rows=6))
 
 
 def test_join_rows_pads_each_entry_after_its_end():

@@ -110,7 +110,10 @@ def _load_model(service: Service) -> None:
     on_batch = service.metrics.batch_size.observe
     if settings["batching"]:
         decoder = MicroBatcher(replier.reply_batch, settings["batch_max"],
-                               settings["batch_wait_ms"] / 1000, on_batch)
+                               settings["batch_wait_ms"] / 1000, on_batch,
+                               stream=replier.reply_stream
+                               if settings["continuous_batching"] and replier.continuous
+                               else None)
     else:
         decoder = DirectDecoder(replier.reply_batch, on_batch)
     service.replier, service.model_meta, service.decoder = replier, replier.meta, decoder

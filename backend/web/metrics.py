@@ -34,7 +34,8 @@ class ServiceMetrics:
             "doppel_reply_latency_seconds", "time to answer a successful POST /api/reply",
             buckets=LATENCY_BUCKETS_S, registry=self.registry)
         self.batch_size = Histogram(
-            "doppel_batch_size", "requests decoded together in one reply_batch call",
+            "doppel_batch_size", "requests decoding together as more were taken (a micro-batch, "
+            "or a running beam search)",
             buckets=BATCH_BUCKETS, registry=self.registry)
         self.model_info = Gauge(
             "doppel_model_info", "the served model bundle (1 when loaded and ready)",

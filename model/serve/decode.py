@@ -165,18 +165,38 @@ def stack(parts: Sequence[np.ndarray], fill: float = 0) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Admission:
-    """Prompts beyond those a beam search starts with, started as rows free up.
+    """Where a beam search gets prompts beyond those it starts with, as rows free up.
 
     A run whose rows ended one by one used to finish its last reply alone: on 64 bench
     messages, 66 of 140 graph steps ran 4 rows. With admission the batch stays full
-    (continuous batching). `encode(prompts)` gives the state of those prompt indices (one
-    row each), `join(state, more)` appends rows (`join_rows`, or the replier's own).
+    (continuous batching). `take(count, wait)` gives the state of at most `count` more
+    prompts (one row each) and their context ids, or None when there are none; with
+    `wait` (nothing else to do) it may block until one comes. `join(state, more)` appends
+    rows (`join_rows`, or the replier's own). With `done`, each prompt's result goes
+    there as soon as it is settled, in the order prompts were taken, instead of being
+    returned at the end: a server's search can run for ever.
     """
 
-    prompts: int  # in all, the first state's included
-    encode: Callable[[Sequence[int]], State]
+    take: Callable[[int, bool], tuple[State, list[np.ndarray]] | None]
     join: Callable[[State, State], State]
     rows: int  # most rows at once
+    done: Callable[[int, list[tuple[list[int], float]]], None] | None = None
+
+
+def admit_from(prompts: Sequence[Sequence[int]], encode: Callable[[Sequence[int]], State],
+               start: int) -> Callable[[int, bool], tuple[State, list[np.ndarray]] | None]:
+    """An Admission's `take` over a list of prompts from index `start` on; `encode`
+    gives the state of some of their indices."""
+    taken = start
+
+    def take(count: int, wait: bool) -> tuple[State, list[np.ndarray]] | None:
+        nonlocal taken
+        chosen = range(taken, min(taken + count, len(prompts)))
+        taken = chosen.stop
+        return (encode(chosen), [np.asarray(prompts[p], dtype=np.int64) for p in chosen]
+                ) if len(chosen) else None
+
+    return take
 
 
 def top_k_ids(values: np.ndarray, k: int, block: int = 256) -> np.ndarray:
@@ -381,14 +401,18 @@ def beam_search(step: StepFn, state: State, rules: TokenRules, cfg: Decoding,
     won later, but the tail where losing beams run on to max_len is gone (a demo reply of
     7 tokens took 23 steps on average). Done rows leave the batch, so the graph only runs
     for rows still searching; without early stopping the result is the same either way.
-    With `admission`, the prompts after `state`'s start as soon as their k rows fit.
-    Every row is searched on its own, so a prompt's result does not depend on when it
-    started or beside whom (as far as its step's logits do not).
+    With `admission`, more prompts start as their k rows free up, a quarter of the slots
+    at a time (each start copies the batch's caches once: one at a time answered ~5%
+    slower), or as soon as the batch is empty. Every row is searched on its own, so a
+    prompt's result does not depend on when it started or beside whom (as far as its
+    step's logits do not).
     """
     k = max(cfg.beam_width, keep)
     started = next(value for name, value in state.items() if not name.startswith(SHARED)
                    ).shape[0]
-    prompts = admission.prompts if admission else started
+    # each searching prompt's context ids (no_copy_ngram), dropped when it is done: a
+    # server's search takes prompts for ever
+    context_of = None if contexts is None else dict(enumerate(contexts))
     state = take_rows(state, np.repeat(np.arange(started), k))
     scores = np.zeros((0, k), dtype=np.float64)  # [B, k] raw log-probability
     lengths = np.zeros((0, k), dtype=np.int64)  # [B, k] tokens, </s> included
@@ -397,7 +421,7 @@ def beam_search(step: StepFn, state: State, rules: TokenRules, cfg: Decoding,
     history = np.zeros((0, k, 0), dtype=np.int32)  # [B, k, t], PAD before a late row
     tokens = np.zeros(0, dtype=np.int32)
     searching = np.zeros(0, dtype=np.int64)  # the prompt of each row still in the batch
-    results: list[list[tuple[list[int], float]]] = [[] for _ in range(prompts)]
+    results: dict[int, list[tuple[list[int], float]]] = {}
 
     def start(first: int, count: int) -> None:
         nonlocal scores, lengths, finished, written, history, tokens, searching
@@ -417,26 +441,37 @@ def beam_search(step: StepFn, state: State, rules: TokenRules, cfg: Decoding,
         for row, ranked, beams in zip(rows, final, history[rows], strict=True):
             order = np.argsort(-ranked, kind="stable")[:keep]
             own = beams[:, beams.shape[1] - written[row]:]
-            results[searching[row]] = [(strip_tokens(own[i].tolist(), rules),
-                                        float(ranked[i])) for i in order
-                                       if np.isfinite(ranked[i])]
+            result = [(strip_tokens(own[i].tolist(), rules), float(ranked[i]))
+                      for i in order if np.isfinite(ranked[i])]
+            prompt = int(searching[row])
+            if context_of is not None:
+                del context_of[prompt]
+            if admission and admission.done:
+                admission.done(prompt, result)
+            else:
+                results[prompt] = result
 
     start(0, started)
-    while len(searching) or started < prompts:
-        # prompts start a few at a time: each start copies the batch's caches once (a
-        # quarter of the slots at a time answered ~5% faster than one at a time)
-        slots = max(admission.rows // k, 1) if admission else 0
+    slots = max(admission.rows // k, 1) if admission else 0
+    while True:
         free = slots - len(searching)
-        if started < prompts and free >= min(max(slots // 4, 1), prompts - started):
-            count = min(free, prompts - started)
-            more = admission.encode(range(started, started + count))
-            state = admission.join(state, take_rows(more, np.repeat(np.arange(count), k)))
-            start(started, count)
-            started += count
+        if free > 0 and (not len(searching) or free >= max(slots // 4, 1)):
+            more = admission.take(free, not len(searching))
+            if more is not None:
+                fresh, fresh_contexts = more
+                count = len(fresh_contexts)
+                state = admission.join(state, take_rows(fresh, np.repeat(np.arange(count), k)))
+                if context_of is not None:
+                    context_of.update(zip(range(started, started + count), fresh_contexts,
+                                          strict=True))
+                start(started, count)
+                started += count
+        if not len(searching):
+            break
         logits, state = step(tokens, state)
         logits = np.array(logits, dtype=np.float32)
-        beam_contexts = None if contexts is None else [contexts[b] for b in searching
-                                                       for _ in range(k)]
+        beam_contexts = None if context_of is None else [context_of[b] for b in searching
+                                                         for _ in range(k)]
         rows_now = len(searching)
         constrain(logits, history.reshape(rows_now * k, history.shape[2]), rules, cfg,
                   beam_contexts, np.repeat(written, k))
@@ -475,7 +510,7 @@ def beam_search(step: StepFn, state: State, rules: TokenRules, cfg: Decoding,
             history = history[:, :, history.shape[2] - written.max(initial=0):]
         state = take_rows(state, (stay[:, None] * k + parent).reshape(-1))
         tokens = token.reshape(-1).astype(np.int32)
-    return results
+    return [results[prompt] for prompt in range(len(results))]
 
 
 # --- teacher forcing and MMI reranking ---------------------------------------------------

@@ -18,9 +18,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
@@ -158,6 +159,71 @@ class Replier:
                 replies[i] = Reply(text, self.tokenizer.split_messages(text), personas[i])
         return replies
 
+    @property
+    def continuous(self) -> bool:
+        """Whether `reply_stream` keeps one search running: the bundle's default decoding
+        is a beam search without reranking (decode.admits)."""
+        return decode.admits(self.decoding)
+
+    def reply_stream(self, take: Callable[[int, bool], list[tuple[ReplyRequest, Any]]],
+                     give: Callable[[Any, Reply | Exception], None]) -> None:
+        """Answer requests as they come, until `take` gives none with nothing in flight.
+
+        `take(count, wait)`: at most `count` waiting (request, tag) pairs; with `wait`
+        (nothing in flight) it blocks for one, and none ends the stream. `give(tag, reply
+        or exception)` answers one. Requests with the bundle's default decoding join one
+        running beam search as its rows free up (decode.Admission), and each reply goes
+        back as soon as it is done: no request waits for a slower batch-mate, and the batch
+        stays full under load. Any other request (sampling, reranking) is answered with
+        `reply_batch` beside those taken with it; a bad one gets its own error.
+        """
+        default = self.decoding.without_seed()
+        admitted: dict[int, tuple[ReplyRequest, Any, str, Decoding, list[int]]] = {}
+        taken = 0
+
+        def admit(count: int, wait: bool) -> tuple[State, list[np.ndarray]] | None:
+            nonlocal taken
+            while items := take(count, wait):
+                joining, others = [], []
+                for request, tag in items:
+                    try:
+                        settings = Decoding.from_dict(request.decoding, base=self.decoding)
+                        persona = self.persona_name(request.persona)
+                    except ValueError as exc:  # bad settings, UnknownPersona
+                        give(tag, exc)
+                        continue
+                    if settings.without_seed() != default:
+                        others.append((request, tag))
+                        continue
+                    ids = self.context_ids(request, persona, settings.ground)
+                    joining.append((request, tag, persona, settings, ids))
+                answer_each(self.reply_batch, others, give)
+                if joining:
+                    for item in joining:
+                        admitted[taken] = item
+                        taken += 1
+                    return (self.encode([ids for *_, ids in joining],
+                                        [persona for _, _, persona, _, _ in joining]),
+                            [np.asarray(ids, np.int64) for *_, ids in joining])
+                if not wait:
+                    break
+            return None
+
+        def done(prompt: int, result: list[tuple[list[int], float]]) -> None:
+            request, tag, persona, settings, ids = admitted.pop(prompt)
+            text = strip_placeholders(self.tokenizer.decode(result[0][0] if result else []))
+            (text,) = self._redraw_unfit([request], [persona], default, [0], [settings.seed],
+                                         [ids], [text])
+            give(tag, Reply(text, self.tokenizer.split_messages(text), persona))
+
+        first = admit(self._requests_per_run(default), True)
+        if first is not None:
+            state, contexts = first
+            decode.generate(self.step, state, self.rules, default, [None] * len(contexts),
+                            contexts=contexts,
+                            admission=decode.Admission(admit, self.join, self.MAX_DECODE_ROWS,
+                                                       done))
+
     def _decode(self, personas: Sequence[str], cfg: Decoding, members: Sequence[int],
                 seeds: Sequence[int | None], ids: Sequence[list[int]]) -> list[str]:
         """The reply text of each request in `members` (prompt `ids`), decoded with `cfg`
@@ -170,10 +236,11 @@ class Replier:
             return self.encode([ids[p] for p in prompts], [names[p] for p in prompts])
 
         if decode.admits(cfg):
-            admission = decode.Admission(len(ids), encode, self.join, self.MAX_DECODE_ROWS)
-            outputs = decode.generate(self.step, encode(range(min(size, len(ids)))),
-                                      self.rules, cfg, seeds, contexts=ids,
-                                      admission=admission)
+            first = range(min(size, len(ids)))
+            admission = decode.Admission(decode.admit_from(ids, encode, first.stop), self.join,
+                                         self.MAX_DECODE_ROWS)
+            outputs = decode.generate(self.step, encode(first), self.rules, cfg, seeds,
+                                      contexts=[ids[p] for p in first], admission=admission)
         else:
             outputs = []
             for start in range(0, len(ids), size):
@@ -370,6 +437,29 @@ def _match_states(inputs: list[str], outputs: list[str], path: Path) -> dict[str
         if {name.removeprefix(prefix) for name in state_outputs} == set(state_inputs):
             return {name: name.removeprefix(prefix) for name in state_outputs}
     return dict(zip(state_outputs, state_inputs, strict=True))
+
+
+def answer_each(reply_batch: Callable[[Sequence[ReplyRequest]], list[Reply]],
+                items: Sequence[tuple[ReplyRequest, Any]],
+                give: Callable[[Any, Reply | Exception], None]) -> None:
+    """Answer (request, tag) items with one `reply_batch` call; if it fails, each alone,
+    so that one bad request cannot fail the others. `give(tag, reply or exception)`."""
+    if not items:
+        return
+    try:
+        replies = reply_batch([request for request, _ in items])
+        if len(replies) != len(items):
+            raise RuntimeError(f"reply_batch gave {len(replies)} replies for {len(items)} "
+                               "requests")
+    except Exception as exc:
+        if len(items) == 1:
+            give(items[0][1], exc)
+        else:
+            for item in items:
+                answer_each(reply_batch, [item], give)
+        return
+    for (_, tag), reply in zip(items, replies, strict=True):
+        give(tag, reply)
 
 
 def _wording(text: str) -> tuple[str, ...]:
