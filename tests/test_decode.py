@@ -8,24 +8,20 @@ the decode contract, so every algorithm runs exactly as it does on the ONNX grap
 import numpy as np
 import pytest
 
+from model.serve.beam import Admission, admit_from, beam_search, join_rows, top_k_ids
 from model.serve.decode import (
     SHARED,
-    Admission,
     Decoding,
     TokenRules,
-    admit_from,
-    beam_search,
     block_repeated_ngrams,
     constrain,
     generate,
-    join_rows,
     log_softmax,
     mmi_scores,
     sample_or_greedy,
     sequence_logprobs,
     strip_tokens,
     take_rows,
-    top_k_ids,
 )
 
 PAD, BOS, EOS, UNK, BRK, SEP = range(6)

@@ -27,7 +27,7 @@ import numpy as np
 import onnxruntime as ort
 
 from model.pii import PII_TOKENS, strip_placeholders
-from model.serve import decode
+from model.serve import beam, decode
 from model.serve.bundle import BundleError, verify_bundle
 from model.serve.decode import Decoding, State, TokenRules
 from model.serve.memorisation import MemorisationGuard
@@ -172,7 +172,7 @@ class Replier:
         `take(count, wait)`: at most `count` waiting (request, tag) pairs; with `wait`
         (nothing in flight) it blocks for one, and none ends the stream. `give(tag, reply
         or exception)` answers one. Requests with the bundle's default decoding join one
-        running beam search as its rows free up (decode.Admission), and each reply goes
+        running beam search as its rows free up (beam.Admission), and each reply goes
         back as soon as it is done: no request waits for a slower batch-mate, and the batch
         stays full under load. Any other request (sampling, reranking) is answered with
         `reply_batch` beside those taken with it; a bad one gets its own error.
@@ -221,14 +221,14 @@ class Replier:
             state, contexts = first
             decode.generate(self.step, state, self.rules, default, [None] * len(contexts),
                             contexts=contexts,
-                            admission=decode.Admission(admit, self.join, self.MAX_DECODE_ROWS,
+                            admission=beam.Admission(admit, self.join, self.MAX_DECODE_ROWS,
                                                        done))
 
     def _decode(self, personas: Sequence[str], cfg: Decoding, members: Sequence[int],
                 seeds: Sequence[int | None], ids: Sequence[list[int]]) -> list[str]:
         """The reply text of each request in `members` (prompt `ids`), decoded with `cfg`
         at most `_requests_per_run` at a time: a beam search starts the next prompt as
-        soon as a reply is done (decode.Admission), other strategies run in turn."""
+        soon as a reply is done (beam.Admission), other strategies run in turn."""
         names = [personas[i] for i in members]
         size = self._requests_per_run(cfg)
 
@@ -237,7 +237,7 @@ class Replier:
 
         if decode.admits(cfg):
             first = range(min(size, len(ids)))
-            admission = decode.Admission(decode.admit_from(ids, encode, first.stop), self.join,
+            admission = beam.Admission(beam.admit_from(ids, encode, first.stop), self.join,
                                          self.MAX_DECODE_ROWS)
             outputs = decode.generate(self.step, encode(first), self.rules, cfg, seeds,
                                       contexts=[ids[p] for p in first], admission=admission)
@@ -379,7 +379,7 @@ class Replier:
 
     def join(self, state: State, more: State) -> State:
         """One decode state of two batches' rows, `more`'s after `state`'s."""
-        return decode.join_rows(state, more)
+        return beam.join_rows(state, more)
 
     def scoring(self, state: State, prompts: Sequence[int], tokens: Sequence[list[int]]
                 ) -> State:

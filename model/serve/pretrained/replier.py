@@ -32,7 +32,7 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer as HFTokenizer
 
-from model.serve import decode
+from model.serve import beam
 from model.serve.bundle import BundleError
 from model.serve.decode import SHARED, State, TokenRules
 from model.serve.pretrained.assemble import GRAPH_FILE, TOKENIZER_FILE, serving_graph
@@ -200,10 +200,10 @@ class LMReplier(Replier):
         for name, value in state.items():
             if name.startswith(SHARED):  # each prompt still read, then the new ones
                 fill = self.rules.eos if name == SHARED + "extra_ids" else 0
-                joined[name] = decode.stack([*(value[p:p + 1] for p in read), more[name]],
+                joined[name] = beam.stack([*(value[p:p + 1] for p in read), more[name]],
                                             fill)
             else:
-                joined[name] = decode.stack([value, more[name]])
+                joined[name] = beam.stack([value, more[name]])
         joined["prefix_row"] = np.concatenate([np.searchsorted(read, state["prefix_row"]),
                                                more["prefix_row"] + len(read)])
         return joined
@@ -270,7 +270,7 @@ class LMReplier(Replier):
         a multiple of ALIGN, each row's `written` positions first and padding after. The
         graph appends the new keys and values at W; they move to the row's next slot. So
         a row's sums do not depend on how long its batch-mates have been writing, and a
-        beam search can start a prompt while others are halfway (decode.Admission).
+        beam search can start a prompt while others are halfway (beam.Admission).
         """
         state = self._grouped(state)
         written = state["written"]  # [N]

@@ -12,7 +12,7 @@ import numpy as np
 from model.eval import blind
 from model.eval.evaluate import baselines, generate, load_split
 from model.eval.scores import request_for
-from model.serve import decode
+from model.serve import beam, decode
 from model.serve.decode import Decoding
 from model.serve.load import load_replier
 from model.serve.runtime import ReplyRequest
@@ -36,7 +36,7 @@ def candidates(pair, settings, n, seed):
     state = fwd.encode([ids], [persona])
     ctx = [np.asarray(ids, dtype=np.int64)]
     if cfg.strategy == "beam":
-        rows = decode.beam_search(fwd.step, state, fwd.rules, cfg, keep=n, contexts=ctx)[0]
+        rows = beam.beam_search(fwd.step, state, fwd.rules, cfg, keep=n, contexts=ctx)[0]
         toks = [t for t, _ in rows]
     else:
         rngs = [np.random.default_rng([seed, j]) for j in range(n)]

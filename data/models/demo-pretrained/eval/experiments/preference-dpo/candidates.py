@@ -15,7 +15,7 @@ from model.eval import blind
 from model.eval.evaluate import last_turns
 from model.eval.scores import request_for
 from model.pii import strip_placeholders
-from model.serve import decode
+from model.serve import beam, decode
 from model.serve.load import load_replier
 
 out, count, seed = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
@@ -51,7 +51,7 @@ for s in range(0, len(chosen), 4):
     reqs = [request_for(p, p["persona"], {}, seed) for p in part]
     ids = [r.context_ids(q, p["persona"]) for q, p in zip(reqs, part, strict=True)]
     state = r.encode(ids, [p["persona"] for p in part])
-    rows = decode.beam_search(
+    rows = beam.beam_search(
         r.step, state, r.rules, cfg, keep=4, contexts=[np.asarray(c, np.int64) for c in ids]
     )
     beams += [[strip_placeholders(r.tokenizer.decode(t)) for t, _ in row] for row in rows]
