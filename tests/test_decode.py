@@ -15,7 +15,6 @@ from model.serve.decode import (
     TokenRules,
     block_repeated_ngrams,
     constrain,
-    generate,
     log_softmax,
     mmi_scores,
     sample_or_greedy,
@@ -23,6 +22,7 @@ from model.serve.decode import (
     strip_tokens,
     take_rows,
 )
+from model.serve.generate import generate
 
 PAD, BOS, EOS, UNK, BRK, SEP = range(6)
 VOCAB = 12

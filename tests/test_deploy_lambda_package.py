@@ -65,7 +65,7 @@ ZIP_MODULES = {f"{name}.py" for name in (
     "deploy/secrets_store",
     "model/__init__", "model/errors", "model/files", "model/logs", "model/pii", "model/text",
     "model/serve/__init__", "model/serve/beam", "model/serve/bundle", "model/serve/decode",
-    "model/serve/load",
+    "model/serve/generate", "model/serve/load",
     "model/serve/memorisation", "model/serve/retrieval", "model/serve/runtime",
     "model/serve/tokenizer", "model/serve/pretrained/__init__", "model/serve/pretrained/assemble",
     "model/serve/pretrained/base", "model/serve/pretrained/prompt",

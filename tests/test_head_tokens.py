@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from llama_reference import forward as reference_forward
 
-from model.serve import decode
 from model.serve.bundle import BundleError
 from model.serve.decode import NEG_INF, Decoding
+from model.serve.generate import generate
 from model.serve.load import load_replier
 from model.serve.pretrained.assemble import open_base, unpack_delta
 from model.serve.pretrained.base import LlamaConfig
@@ -70,7 +70,7 @@ def test_replies_write_only_scored_tokens_and_real_replies_score_whole(tiny_bund
     prompt = replier.context_ids(request, "Sam")
     allowed = np.union1d(listed, prompt)
     hot = Decoding.from_dict({"temperature": 3.0, "max_len": 30, "no_repeat_ngram": 0})
-    written = decode.generate(replier.step, replier.encode([prompt] * 4, ["Sam"] * 4),
+    written = generate(replier.step, replier.encode([prompt] * 4, ["Sam"] * 4),
                               replier.rules, hot, [1, 2, 3, 4])
     assert set(np.concatenate(written).tolist()) <= set(allowed.tolist())
     assert set(np.concatenate(written).tolist()) - set(listed.tolist())  # the prompt's own

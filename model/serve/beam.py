@@ -2,7 +2,7 @@
 rows free up (`Admission`), their states joined to the running batch's (`join_rows`).
 
 Built on model/serve/decode.py (the step-function contract, constraints, settings);
-`decode.generate` calls `beam_search` for `strategy: beam`.
+`generate.generate` calls `beam_search` for `strategy: beam`.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ import numpy as np
 import onnxruntime as ort
 
 from model.pii import PII_TOKENS, strip_placeholders
-from model.serve import beam, decode
+from model.serve import beam, decode, generate
 from model.serve.bundle import BundleError, verify_bundle
 from model.serve.decode import Decoding, State, TokenRules
 from model.serve.memorisation import MemorisationGuard
@@ -162,8 +162,8 @@ class Replier:
     @property
     def continuous(self) -> bool:
         """Whether `reply_stream` keeps one search running: the bundle's default decoding
-        is a beam search without reranking (decode.admits)."""
-        return decode.admits(self.decoding)
+        is a beam search without reranking (generate.admits)."""
+        return generate.admits(self.decoding)
 
     def reply_stream(self, take: Callable[[int, bool], list[tuple[ReplyRequest, Any]]],
                      give: Callable[[Any, Reply | Exception], None]) -> None:
@@ -219,7 +219,7 @@ class Replier:
         first = admit(self._requests_per_run(default), True)
         if first is not None:
             state, contexts = first
-            decode.generate(self.step, state, self.rules, default, [None] * len(contexts),
+            generate.generate(self.step, state, self.rules, default, [None] * len(contexts),
                             contexts=contexts,
                             admission=beam.Admission(admit, self.join, self.MAX_DECODE_ROWS,
                                                        done))
@@ -235,11 +235,11 @@ class Replier:
         def encode(prompts: Sequence[int]) -> State:
             return self.encode([ids[p] for p in prompts], [names[p] for p in prompts])
 
-        if decode.admits(cfg):
+        if generate.admits(cfg):
             first = range(min(size, len(ids)))
             admission = beam.Admission(beam.admit_from(ids, encode, first.stop), self.join,
                                          self.MAX_DECODE_ROWS)
-            outputs = decode.generate(self.step, encode(first), self.rules, cfg, seeds,
+            outputs = generate.generate(self.step, encode(first), self.rules, cfg, seeds,
                                       contexts=[ids[p] for p in first], admission=admission)
         else:
             outputs = []
@@ -248,7 +248,7 @@ class Replier:
                 lm_state = (self.scoring(self.empty_context([names[p] for p in run]),
                                          range(len(run)), [ids[p] for p in run])
                             if cfg.rerank > 1 and cfg.mmi_lambda != 0 else None)
-                outputs += decode.generate(self.step, encode(run), self.rules, cfg,
+                outputs += generate.generate(self.step, encode(run), self.rules, cfg,
                                            seeds[run.start:run.stop], lm_state=lm_state,
                                            contexts=[ids[p] for p in run])
         return [strip_placeholders(self.tokenizer.decode(tokens)) for tokens in outputs]
