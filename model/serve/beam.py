@@ -67,8 +67,8 @@ def beam_search(step: StepFn, state: State, rules: TokenRules, cfg: Decoding,
     7 tokens took 23 steps on average). Done rows leave the batch, so the graph only runs
     for rows still searching; without early stopping the result is the same either way.
     With `admission`, more prompts start as their k rows free up, a quarter of the slots
-    at a time (each start copies the batch's caches once: one at a time answered ~5%
-    slower), or as soon as the batch is empty. Every row is searched on its own, so a
+    at a time (each start copies the batch's caches once), or as soon as the batch is
+    empty. Every row is searched on its own, so a
     prompt's result does not depend on when it started or beside whom (as far as its
     step's logits do not).
     """
@@ -213,8 +213,8 @@ class Admission:
     prompts (one row each) and their context ids, or None when there are none; with
     `wait` (nothing else to do) it may block until one comes. `join(state, more)` appends
     rows (`join_rows`, or the replier's own). With `done`, each prompt's result goes
-    there as soon as it is settled, in the order prompts were taken, instead of being
-    returned at the end: a server's search can run for ever.
+    there (with the prompt's index in the order taken) as soon as it is settled, instead
+    of being returned at the end: a server's search can run for ever.
     """
 
     take: Callable[[int, bool], tuple[State, list[np.ndarray]] | None]

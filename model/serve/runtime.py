@@ -156,7 +156,7 @@ class Replier:
             texts = self._decode(personas, cfg, members, seeds, prompts)
             texts = self._redraw_unfit(requests, personas, cfg, members, seeds, prompts, texts)
             for i, text in zip(members, texts, strict=True):
-                replies[i] = Reply(text, self.tokenizer.split_messages(text), personas[i])
+                replies[i] = self._reply(text, personas[i])
         return replies
 
     @property
@@ -211,17 +211,16 @@ class Replier:
 
         def done(prompt: int, result: list[tuple[list[int], float]]) -> None:
             request, tag, persona, settings, ids = admitted.pop(prompt)
-            text = strip_placeholders(self.tokenizer.decode(result[0][0] if result else []))
             (text,) = self._redraw_unfit([request], [persona], default, [0], [settings.seed],
-                                         [ids], [text])
-            give(tag, Reply(text, self.tokenizer.split_messages(text), persona))
+                                         [ids], [self._text(result[0][0] if result else [])])
+            give(tag, self._reply(text, persona))
 
         first = admit(self._requests_per_run(default), True)
         if first is not None:
             state, contexts = first
             generate.generate(self.step, state, self.rules, default, [None] * len(contexts),
-                            contexts=contexts,
-                            admission=beam.Admission(admit, self.join, self.MAX_DECODE_ROWS,
+                              contexts=contexts,
+                              admission=beam.Admission(admit, self.join, self.MAX_DECODE_ROWS,
                                                        done))
 
     def _decode(self, personas: Sequence[str], cfg: Decoding, members: Sequence[int],
@@ -238,9 +237,9 @@ class Replier:
         if generate.admits(cfg):
             first = range(min(size, len(ids)))
             admission = beam.Admission(beam.admit_from(ids, encode, first.stop), self.join,
-                                         self.MAX_DECODE_ROWS)
+                                       self.MAX_DECODE_ROWS)
             outputs = generate.generate(self.step, encode(first), self.rules, cfg, seeds,
-                                      contexts=[ids[p] for p in first], admission=admission)
+                                        contexts=[ids[p] for p in first], admission=admission)
         else:
             outputs = []
             for start in range(0, len(ids), size):
@@ -249,9 +248,16 @@ class Replier:
                                          range(len(run)), [ids[p] for p in run])
                             if cfg.rerank > 1 and cfg.mmi_lambda != 0 else None)
                 outputs += generate.generate(self.step, encode(run), self.rules, cfg,
-                                           seeds[run.start:run.stop], lm_state=lm_state,
-                                           contexts=[ids[p] for p in run])
-        return [strip_placeholders(self.tokenizer.decode(tokens)) for tokens in outputs]
+                                             seeds[run.start:run.stop], lm_state=lm_state,
+                                             contexts=[ids[p] for p in run])
+        return [self._text(tokens) for tokens in outputs]
+
+    def _text(self, tokens: list[int]) -> str:
+        """A reply's text from its token ids (PII placeholders never reach a person)."""
+        return strip_placeholders(self.tokenizer.decode(tokens))
+
+    def _reply(self, text: str, persona: str) -> Reply:
+        return Reply(text, self.tokenizer.split_messages(text), persona)
 
     def copies(self, text: str) -> bool:
         """Whether `text` repeats a rare stretch of a training reply (never without a guard)."""

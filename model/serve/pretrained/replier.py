@@ -201,7 +201,7 @@ class LMReplier(Replier):
             if name.startswith(SHARED):  # each prompt still read, then the new ones
                 fill = self.rules.eos if name == SHARED + "extra_ids" else 0
                 joined[name] = beam.stack([*(value[p:p + 1] for p in read), more[name]],
-                                            fill)
+                                          fill)
             else:
                 joined[name] = beam.stack([value, more[name]])
         joined["prefix_row"] = np.concatenate([np.searchsorted(read, state["prefix_row"]),
