@@ -2,7 +2,8 @@
 
 Each command lives in its own module exposing `add_arguments(parser)` and
 `run(args) -> int`; only the chosen one is imported (so `ingest` never loads
-TensorFlow). Bad input (InputError) is one line on stderr and exit status 2; errors
+TensorFlow). Bad input (InputError, or an OSError naming a file) is one line on stderr
+and exit status 2; a closed stdout (`| head`) ends quietly with 141; errors
 whose type comes from a module named in `remote_errors` (an AWS refusal, say) are one
 line and exit status 1; Ctrl-C is 130, SIGTERM 143. Both unwind the stack, so a half-
 written output's temporary file is removed (model.files.atomic_output) either way.
@@ -12,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
+import os
 import signal
 import sys
 
@@ -43,6 +46,16 @@ def dispatch(prog: str, doc: str, commands: dict[str, tuple[str, str]],
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # the reader of stdout went away (`... | head`): nothing more to say, and Python's
+        # own flush at exit must not fail again on the closed pipe
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
+    except OSError as exc:
+        if exc.filename is None:  # not a file's problem: a bug or the network, in full
+            raise
+        print(f"error: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     except Exception as exc:
         if remote_errors and type(exc).__module__.startswith(remote_errors):
             print(f"error: {remote_label}{exc}", file=sys.stderr)
@@ -60,3 +73,21 @@ def positive_int(text: str) -> int:
     if not text.isdigit() or int(text) == 0:
         raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
     return int(text)
+
+
+def whole_number(text: str) -> int:
+    """argparse type: a whole number of at least 0."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number (0 or more), got {text!r}")
+    return int(text)
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number above 0 (float() also takes 'nan' and 'inf')."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number above 0, got {text!r}")
+    return value

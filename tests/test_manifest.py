@@ -52,6 +52,8 @@ def test_shipped_demo_manifests_load():
         (("context_turns: 3", "context_turn: 3"), "pairs.context_turn: unknown key"),
         (("context_turns: 3", "context_turns: three"), "pairs.context_turns: must be int, got str"),
         (("context_turns: 3", "context_turns: 0"), "pairs.context_turns: must be positive"),
+        (("context_turns: 3", "session_gap_hours: .nan"),
+         "pairs.session_gap_hours: must be positive, got nan"),
         (("context_turns: 3", "scrub_pii: 1"), "pairs.scrub_pii: must be bool, got int"),
         (("kind: transformer", "kind: gru"), "model.kind: unknown model kind 'gru'"),
         (("embed: 64", "embed: 64, vocab: 100"), "model.vocab: too small (100)"),
@@ -86,6 +88,13 @@ def test_base_must_be_a_bundle(tmp_path):
 def test_invalid_yaml_names_the_line(tmp_path):
     path = write(tmp_path, "name: ana\nsources: [\n  {format: whatsapp\n")
     with pytest.raises(InputError, match=r"manifest.yaml:\d+: invalid YAML"):
+        load_manifest(path)
+
+
+def test_a_key_given_twice_is_an_error_not_the_last_one_winning(tmp_path):
+    path = write(tmp_path, GOOD + "persona: Bo\n")
+    with pytest.raises(InputError, match=r"manifest.yaml:9: invalid YAML \(key 'persona' "
+                                         r"appears twice\)"):
         load_manifest(path)
 
 

@@ -166,3 +166,22 @@ def test_pairs_cli_unknown_persona_leaves_no_output(tmp_path, run_cli):
     assert result.stderr.startswith("error: ") and "'Zoe' sent no text messages" in result.stderr
     assert list(tmp_path.iterdir()) == [messages]
 
+
+
+def test_pairs_cli_with_no_pairs_fails_instead_of_writing_an_empty_file(tmp_path, run_cli):
+    messages = tmp_path / "messages.jsonl"
+    only_bo = [msg("Ana", "hi", "2022-03-18T13:00:00")] + [m for m in CHAT if m.sender == "Bo"]
+    messages.write_text("".join(m.to_json() + "\n" for m in only_bo), encoding="utf-8")
+    result = run_cli("model", "pairs", messages, "--persona", "Ana", "--out",
+                     tmp_path / "pairs.jsonl")
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1].startswith(f"error: {messages}: no pairs")
+    assert list(tmp_path.iterdir()) == [messages]
+
+
+@pytest.mark.parametrize("flag, value", [("--min-reply-chars", "-3"), ("--extra-personas", "-1"),
+                                         ("--session-gap-hours", "nan"),
+                                         ("--context-turns", "0")])
+def test_pairs_cli_refuses_settings_out_of_range(tmp_path, run_cli, flag, value):
+    result = run_cli("model", "pairs", tmp_path / "any.jsonl", "--persona", "Ana", flag, value)
+    assert result.returncode == 2 and f"argument {flag}: expected" in result.stderr

@@ -197,3 +197,23 @@ def test_unknown_model_kind_and_missing_checkpoint_are_clear_errors(run_cli, tmp
     result = run_cli("model", "train", manifest, "--out", tmp_path / "b",
                      "--work", tmp_path / "empty", "--resume")
     assert result.returncode == 2 and "--resume: no checkpoint" in result.stderr
+
+
+@pytest.mark.parametrize("kind", ["folder of the user's files", "file"])
+def test_out_that_is_not_a_bundle_is_refused_before_training(run_cli, tmp_path, kind):
+    """`--out .` or a typo must not delete what is there (it used to be swapped away)."""
+    manifest = write_manifest(tmp_path)
+    out = tmp_path / "exports"
+    if kind == "file":
+        out.write_text("a chat export\n")
+    else:
+        (out / "photos").mkdir(parents=True)
+        (out / "notes.txt").write_text("mine\n")
+    result = run_cli("model", "train", manifest, "--out", out, "--work", tmp_path / "w")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(f"error: {out}: --out: a ") and "not a model bundle" in result.stderr
+    assert not (tmp_path / "w").exists()
+    if kind == "file":
+        assert out.read_text() == "a chat export\n"
+    else:
+        assert sorted(p.name for p in out.iterdir()) == ["notes.txt", "photos"]

@@ -10,7 +10,7 @@ from model.data.ingest import DEFAULT_ME, ingest
 from model.data.messages import write_jsonl
 from model.data.report import Report
 from model.data.sources import Limits
-from model.files import atomic_output
+from model.files import atomic_output, check_not_input
 
 
 def add_arguments(parser) -> None:
@@ -34,6 +34,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    check_not_input(args.out, args.paths)
     report = Report()
     with atomic_output(args.out) as out:
         limits = Limits(**{name: getattr(args, name) for name in Limits.__dataclass_fields__})

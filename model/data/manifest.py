@@ -17,6 +17,8 @@ Relative paths resolve against the manifest's folder, so a manifest travels with
 
 from __future__ import annotations
 
+import math
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -110,6 +112,21 @@ class Manifest:
         return self.persona == ["auto"]
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """safe_load, but a key given twice in one mapping is an error: YAML lets the last
+    one win silently, so `persona:` written twice trained whoever came second."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, Hashable) and key in seen:  # else SafeLoader's own error
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 def load_manifest(path: str | Path) -> Manifest:
     path = Path(path)
     where = str(path)
@@ -120,7 +137,7 @@ def load_manifest(path: str | Path) -> Manifest:
     except UnicodeDecodeError:
         raise InputError("not UTF-8 text", where) from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         line = getattr(getattr(exc, "problem_mark", None), "line", None)
         raise InputError(f"invalid YAML ({getattr(exc, 'problem', exc)})", where,
@@ -263,7 +280,7 @@ def _check_ranges(sections: dict, fail) -> None:
         ("train.lr", train["lr"]),
     ]
     for key, value in positive:
-        if value <= 0:
+        if not value > 0 or not math.isfinite(value):  # YAML's .nan and .inf are floats
             fail(key, f"must be positive, got {value}")
     if pairs["min_reply_chars"] < 0 or pairs["extra_personas"] < 0 or train["patience"] < 0:
         fail("pairs/train", "min_reply_chars, extra_personas and patience must be >= 0")

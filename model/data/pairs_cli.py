@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
+from model.cli import positive_float, positive_int, whole_number
 from model.data.ingest import ingest
 from model.data.manifest import load_manifest
 from model.data.messages import write_jsonl
 from model.data.pairs import PairOptions, PairSummary, build_pairs, build_pairs_from_manifest
 from model.data.report import Report
 from model.errors import InputError
-from model.files import atomic_output
+from model.files import atomic_output, check_not_input
 
 
 def add_arguments(parser) -> None:
@@ -20,10 +21,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--manifest", help="take sources, persona and pair settings from a manifest")
     parser.add_argument("--persona", help="whose replies to learn ('auto' = most active sender)")
     parser.add_argument("--alias", action="append", default=[], help="another name of the persona")
-    parser.add_argument("--context-turns", type=int, default=5)
-    parser.add_argument("--session-gap-hours", type=float, default=6)
-    parser.add_argument("--min-reply-chars", type=int, default=1)
-    parser.add_argument("--extra-personas", type=int, default=0,
+    parser.add_argument("--context-turns", type=positive_int, default=5)
+    parser.add_argument("--session-gap-hours", type=positive_float, default=6)
+    parser.add_argument("--min-reply-chars", type=positive_int, default=1)
+    parser.add_argument("--extra-personas", type=whole_number, default=0,
                         help="also emit pairs for the N most active other senders")
     parser.add_argument("--scrub-pii", action=argparse.BooleanOptionalAction, default=True,
                         help="replace phones, e-mails, URLs, card numbers, IBANs, "
@@ -41,8 +42,7 @@ def run(args) -> int:
     else:
         if not args.messages or not args.persona:
             raise InputError("need MESSAGES and --persona (or --manifest)")
-        if args.context_turns < 1 or args.session_gap_hours <= 0:
-            raise InputError("--context-turns and --session-gap-hours must be positive")
+        check_not_input(args.out, args.messages)
         options = PairOptions(
             persona=[args.persona, *args.alias],
             context_turns=args.context_turns,
@@ -54,7 +54,11 @@ def run(args) -> int:
         )
         messages = list(ingest(args.messages, "auto", Report()))
         pairs = list(build_pairs(messages, options, summary))
+    print(summary.render(), file=sys.stderr)
+    if not pairs:  # an empty file would only fail later, in `train`
+        raise InputError("no pairs: the persona never replies to someone else's turn in "
+                         "these messages (see the summary above)",
+                         args.manifest or ", ".join(args.messages))
     with atomic_output(args.out) as out:
         write_jsonl(pairs, out)
-    print(summary.render(), file=sys.stderr)
     return 0

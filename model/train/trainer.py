@@ -23,7 +23,7 @@ from model.errors import InputError
 from model.files import atomic_output
 from model.serve.tokenizer import SPECIAL_TOKENS
 from model.train.nets import build_model, load_keras_model, setup_tensorflow
-from model.train.outputs import plot_losses, swap_in
+from model.train.outputs import check_replaceable, plot_losses, swap_in
 from model.train.training_data import KERAS_FILE, Prepared, learning_rate, make_dataset, prepare
 
 
@@ -47,6 +47,7 @@ def run(args) -> int:
 
     manifest = load_manifest(args.manifest)
     out = Path(args.out) if args.out else Path("runs") / manifest.name
+    check_replaceable(out)
     work = Path(args.work) if args.work else Path("runs") / f"{out.name}-training"
     if args.epochs is not None:
         if args.epochs < (0 if manifest.model["kind"] == "pretrained" else 1):
