@@ -72,11 +72,22 @@ class PromptCodec:
         self.hf = tokenizer
         self.max_context_tokens = max_context_tokens
         self.max_reply_tokens = max_reply_tokens
-        self.end_id = self._single(END)
+        self.start_id, self.end_id = (self._control(token) for token in (START, END))
+        # Text is only ever text: a message saying "<|endoftext|>" or "<|im_end|>" must not
+        # become that control token (it ended the persona's turn and the bot answered as
+        # an assistant). The markup goes in by id, which tokenizes as the whole string did:
+        # the tokenizer splits text at control tokens before anything else.
+        tokenizer.encode_special_tokens = True
         self.newline_id = self._single("\n")
 
+    def _control(self, token: str) -> int:
+        token_id = self.hf.token_to_id(token)
+        if token_id is None:
+            raise ValueError(f"the base tokenizer has no {token} token")
+        return token_id
+
     def _single(self, text: str) -> int:
-        ids = self.hf.encode(text, add_special_tokens=False).ids
+        ids = self.encode(text)
         if len(ids) != 1:
             raise ValueError(f"the base tokenizer splits {text!r} into {len(ids)} tokens")
         return ids[0]
@@ -84,9 +95,15 @@ class PromptCodec:
     def encode(self, text: str) -> list[int]:
         return self.hf.encode(text, add_special_tokens=False).ids
 
+    def _block(self, role: str, text: str | None = None) -> list[int]:
+        """`<|im_start|>role\n`, and with `text`: `text<|im_end|>\n`."""
+        opener = [self.start_id, *self.encode(f"{role}\n")]
+        return opener if text is None else opener + self.encode(text) + [self.end_id,
+                                                                         self.newline_id]
+
     def system_ids(self, persona: str) -> list[int]:
         """The system block every prompt of `persona` starts with (its KV is cached)."""
-        return self.encode(f"{START}system\n{SYSTEM.format(persona=persona)}{END}\n")
+        return self._block("system", SYSTEM.format(persona=persona))
 
     def prompt_ids(self, turns: Sequence[str], speakers: Sequence[str | None] | None,
                    persona: str) -> list[int]:
@@ -96,11 +113,11 @@ class PromptCodec:
         labels = speaker_labels(speakers if speakers is not None else [None] * len(turns),
                                 persona)
         head = self.system_ids(persona)
-        tail = self.encode(f"{START}{speaker_label(persona)}\n")
+        tail = self._block(speaker_label(persona))
         budget = self.max_context_tokens - len(head) - len(tail)
         blocks: list[list[int]] = []
         for index in range(len(turns) - 1, -1, -1):  # newest first
-            opener = self.encode(f"{START}{labels[index]}\n")
+            opener = self._block(labels[index])
             text = self.encode(as_lines(turns[index]))
             closer = [self.end_id, self.newline_id]
             size = len(opener) + len(text) + len(closer)
