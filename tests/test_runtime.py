@@ -161,10 +161,17 @@ def test_chat_through_a_pipe(run_cli, demo_bundle):
     assert again.stdout == result.stdout  # seeded: the same conversation twice
 
 
-def test_chat_rejects_an_unknown_persona_up_front(run_cli, demo_bundle):
-    result = run_cli("model", "chat", demo_bundle, "--persona", "Nobody", input="hi\n")
-    assert result.returncode != 0
-    assert "unknown persona 'Nobody'" in result.stderr
+@pytest.mark.parametrize("flags, message", [
+    (("--persona", "Nobody"), "unknown persona 'Nobody'"),
+    (("--beam-width", "0"), "bad decoding setting beam_width=0"),
+    (("--strategy", "sample", "--seed", "-1"), "bad decoding setting seed=-1"),
+    (("--top-p", "5"), "bad decoding setting top_p=5.0"),
+])
+def test_chat_rejects_bad_flags_up_front_in_one_line(run_cli, demo_bundle, flags, message):
+    result = run_cli("model", "chat", demo_bundle, *flags, input="hi\n")
+    assert result.returncode == 2 and result.stdout == ""
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: {message}")
 
 
 def test_a_request_from_turns_names_speakers_only_when_the_persona_spoke():

@@ -14,6 +14,8 @@ import dataclasses
 import sys
 from pathlib import Path
 
+from model.cli import positive_int, whole_number
+from model.errors import InputError
 from model.serve.decode import STRATEGIES, Decoding
 from model.serve.load import load_replier
 from model.serve.runtime import ReplyRequest, UnknownPersona
@@ -25,9 +27,9 @@ HELP = "commands: /persona NAME, /reset, /quit"
 def add_arguments(parser) -> None:
     parser.add_argument("bundle", type=Path, help="model bundle directory")
     parser.add_argument("--persona", help="who answers (default: the bundle's persona)")
-    parser.add_argument("--context-turns", type=int, default=4,
+    parser.add_argument("--context-turns", type=whole_number, default=4,
                         help="earlier turns sent with each message (default 4)")
-    parser.add_argument("--threads", type=int, default=1, help="onnxruntime threads")
+    parser.add_argument("--threads", type=positive_int, default=1, help="onnxruntime threads")
     add_decoding_arguments(parser)
 
 
@@ -53,10 +55,10 @@ def run(args) -> int:
     replier = load_replier(args.bundle, threads=args.threads)
     decoding = decoding_from_args(args)
     try:
+        Decoding.from_dict(decoding, base=replier.decoding)  # a bad flag fails here, once
         persona = replier.persona_name(args.persona)
-    except UnknownPersona as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except (ValueError, UnknownPersona) as exc:
+        raise InputError(str(exc)) from None
     interactive = sys.stdin.isatty()
     if interactive:
         _enable_readline()

@@ -26,6 +26,7 @@ StepFn = Callable[[np.ndarray, State], tuple[np.ndarray, State]]
 
 STRATEGIES = ("greedy", "beam", "sample")
 NULLABLE = ("seed", "length_bonus")
+MAX_SEED = 2**32 - 1  # numpy's generators take seeds in [0, 2**32)
 NEG_INF = np.float32(-1e9)  # finite, so sums of banned scores never turn into NaN
 
 
@@ -90,6 +91,7 @@ class Decoding:
             "rerank": self.rerank < 0 or (self.rerank > 1 and self.strategy == "greedy"),
             "mmi_gamma": self.mmi_gamma < 0,
             "ground": not 0 <= self.ground <= 1,
+            "seed": self.seed is not None and not 0 <= self.seed <= MAX_SEED,
         }
         for key, bad in problems.items():
             if bad:
