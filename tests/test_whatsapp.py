@@ -327,6 +327,22 @@ def test_order_from_dates_that_never_go_backwards(tmp_path):
     assert [m.time[:10] for m in messages] == ["2022-01-12", "2022-02-01", "2022-02-02"]
 
 
+def test_order_from_the_dates_that_follow_each_other_closely(tmp_path, caplog):
+    # No field passes 12 and both readings run forward: month-first steps a day at a time,
+    # day-first a month. A chat's days follow each other closely: month-first.
+    days = range(2, 11)
+    us = "".join(f"1/{day}/24, {hour}:00 PM - Bo: day {day}\n" for day in days for hour in (9, 10))
+    with caplog.at_level(logging.WARNING, logger="model.data.formats.whatsapp_dates"):
+        messages = parse(tmp_path, us)
+    assert [m.time for m in messages[:3]] == [
+        "2024-01-02T21:00", "2024-01-02T22:00", "2024-01-03T21:00",
+    ]  # fmt: skip
+    assert messages[-1].time == "2024-01-10T22:00" and not caplog.records
+    # The same days written day-first read day-first.
+    messages = parse(tmp_path, _dated_chat([f"{day}/1/24" for day in days]))
+    assert [m.time[:10] for m in messages] == [f"2024-01-{day:02d}" for day in days]
+
+
 def test_order_proven_after_the_lookahead_switches_and_says_so(tmp_path, caplog):
     ambiguous = ["1/2/22"] * whatsapp_dates.LOOKAHEAD_HEADERS
     with caplog.at_level(logging.WARNING, logger="model.data.formats.whatsapp_dates"):

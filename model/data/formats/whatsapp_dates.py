@@ -15,8 +15,9 @@ pattern, so later lines must match the file's own layout to start a new message:
 continuation line that merely looks like a date stays part of its message.
 
 Day/month order is a property of the file (`DayOrder`): any first field above 12 proves
-day-first, any second field above 12 proves month-first; otherwise the order under which
-the dates never go backwards wins; failing all evidence the locale default is assumed.
+day-first, any second field above 12 proves month-first; otherwise the reading under which
+the dates run forward in the smallest steps wins; failing all evidence the locale default
+is assumed.
 """
 
 from __future__ import annotations
@@ -296,20 +297,22 @@ class DayOrder:
         self.proven = True
         return True
 
-    def decide_from_sequence(self, dates: list[tuple[int, int, int]]) -> None:
-        """No date proved the order: prefer the one under which dates never go backwards."""
-        backwards = {True: 0, False: 0}
-        for day_first in backwards:
-            previous = None
-            for year, first, second in dates:
-                key = (year, second, first) if day_first else (year, first, second)
-                if previous is not None and key < previous:
-                    backwards[day_first] += 1
-                previous = key
-        if backwards[True] != backwards[False]:
-            self.day_first = backwards[True] < backwards[False]
-        else:
+    def decide_from_sequence(self, dates: list[tuple[int, int, int]]) -> bool:
+        """No date proved the order: read it from the chronology. True when that decided it.
+
+        A chat runs (nearly) forward in time and its days follow each other closely, so
+        the reading with fewer steps back, then fewer days between consecutive dates, wins
+        ("1/2, 1/3 … 1/10" is nine days of January, not the firsts of nine months). When
+        both read equally well the default holds. A capital AM/PM would hint at a US phone
+        (month-first), but not reliably enough to beat it: "3/6/18, 1:55 PM" alone is read
+        day-first, as upstream's test vectors expect.
+        """
+        plausibility = {day_first: _chronology(dates, day_first) for day_first in (True, False)}
+        if plausibility[True] == plausibility[False]:
             self.day_first = self.default_day_first
+            return False
+        self.day_first = plausibility[True] < plausibility[False]
+        return True
 
     def iso_date(self, year: int, first: int, second: int) -> str | None:
         """ISO date under the decided order; a date impossible that way is read the other way."""
@@ -321,6 +324,23 @@ class DayOrder:
         if 1300 <= year < 1500:  # Solar Hijri, the default calendar of Persian phones
             return _solar_hijri_to_gregorian(year, month, day).isoformat()
         return f"{year:04d}-{month:02d}-{day:02d}"
+
+
+def _chronology(dates: list[tuple[int, int, int]], day_first: bool) -> tuple[int, int]:
+    """(steps back in time, total days between consecutive dates) of dates read one way."""
+    backwards = days = 0
+    previous = None
+    for year, first, second in dates:
+        day, month = (first, second) if day_first else (second, first)
+        try:
+            ordinal = datetime.date(year, month, day).toordinal()
+        except ValueError:  # a 0 in a field: impossible either way, no evidence
+            continue
+        if previous is not None:
+            backwards += ordinal < previous
+            days += abs(ordinal - previous)
+        previous = ordinal
+    return backwards, days
 
 
 def _solar_hijri_to_gregorian(year: int, month: int, day: int) -> datetime.date:
@@ -350,8 +370,9 @@ class Clock:
 
         Messages are held back until a date proves the order (and, for unknown AM/PM
         words, until enough of them have shown which comes first in a day) or
-        LOOKAHEAD_HEADERS are held; then the order under which dates never go backwards
-        (else the default) is used, and a later proof of the other order switches it.
+        LOOKAHEAD_HEADERS are held; then the order under which dates run forward in the
+        smallest steps (else the default) is used, and a later proof of the other order
+        switches it.
         """
         held = []
         seen: dict[str, tuple[int, int, int]] = {}
@@ -372,11 +393,16 @@ class Clock:
             if (self.order.proven and learned) or len(held) >= LOOKAHEAD_HEADERS:
                 break
         if self.order.day_first is None:
-            self.order.decide_from_sequence(list(seen.values()))
-            log.warning(
-                "%s: day/month order not proven by the first %d messages; reading %s-first",
-                self.name, len(held), "day" if self.order.day_first else "month",
-            )
+            if self.order.decide_from_sequence(list(seen.values())):
+                log.info(
+                    "%s: day/month order read from the succession of dates: %s-first",
+                    self.name, "day" if self.order.day_first else "month",
+                )
+            else:
+                log.warning(
+                    "%s: day/month order not proven by the first %d messages; reading %s-first",
+                    self.name, len(held), "day" if self.order.day_first else "month",
+                )
         if self.layout.learn_markers:
             self._learn_markers(switches)
         for number, date, time, rest, extra in itertools.chain(held, raw):
