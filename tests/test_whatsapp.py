@@ -213,6 +213,8 @@ def test_upstream_attachment_forms_are_media(tmp_path, vector):
         ("image omitted, haha", "text"),
         ("my IMG-1.jpg (file attached) is late", "text"),
         ("<3", "text"),
+        ("null", "media"),  # Android's view-once photo or video
+        ("nullable", "text"),
     ],
 )
 def test_kinds_of_bodies(tmp_path, body, kind):

@@ -38,6 +38,7 @@ STRINGS: dict[str, dict[str, tuple[str, ...]]] = {
             "image omitted", "video omitted", "audio omitted", "sticker omitted", "GIF omitted",
             "document omitted", "Contact card omitted", "product image omitted", "Media omitted",
             "video note omitted", "video message omitted",
+            "null",  # Android's view-once photo or video, written so in every language
         ),
         "deleted": ("This message was deleted", "You deleted this message"),
         "edited": ("This message was edited",),
