@@ -10,6 +10,7 @@ import pytest
 
 from model.data.formats import whatsapp, whatsapp_dates
 from model.data.ingest import ingest
+from model.data.pairs import PairOptions, build_pairs
 from model.data.report import Report
 from model.data.sources import open_tree
 from model.errors import InputError
@@ -178,8 +179,9 @@ def test_header_of_another_layout_inside_a_message_is_not_a_new_message(tmp_path
 @pytest.mark.parametrize("vector", VECTORS["attachment_formats"], ids=range(4))
 def test_upstream_attachment_forms_are_media(tmp_path, vector):
     (message,) = parse(tmp_path, vector["line"] + "\n")
-    assert message.kind == "media"
-    assert message.sender == "a"
+    caption = vector["line"].partition("\n")[2]  # under the German one: "Dir auch frohe Ostern."
+    assert (message.kind, message.sender) == ("text" if caption else "media", "a")
+    assert not caption or message.text == caption
 
 
 @pytest.mark.parametrize(
@@ -221,6 +223,24 @@ def test_kinds_of_bodies(tmp_path, body, kind):
     (message,) = parse(tmp_path, f"27/03/2022, 21:41 - Ana: {body}\n")
     assert (message.kind, message.sender) == (kind, "Ana")
     assert message.text == body.lstrip("\u200e")
+
+
+def test_caption_under_a_file_is_a_text_message_that_reaches_pairs(tmp_path):
+    text = (
+        "13/01/2024, 09:00 - Bo: IMG-20240113-WA0001.jpg (file attached)\nlook at this view\n"
+        "13/01/2024, 09:01 - Nat: <Media omitted>\nsame view\nfrom here\n"
+        "13/01/2024, 09:02 - Nat: PTT-20240113-WA0002.opus (file attached)\n"
+        "13/01/2024, 09:03 - Bo: nice\n"
+    )
+    messages = parse(tmp_path, text)
+    assert [(m.sender, m.kind, m.text) for m in messages] == [
+        ("Bo", "text", "look at this view"),
+        ("Nat", "text", "same view\nfrom here"),
+        ("Nat", "media", "PTT-20240113-WA0002.opus (file attached)"),
+        ("Bo", "text", "nice"),
+    ]
+    (pair,) = build_pairs(messages, PairOptions(persona=["Nat"]))
+    assert pair["context"] == ["look at this view"] and "same view" in pair["reply"]
 
 
 @pytest.mark.parametrize(

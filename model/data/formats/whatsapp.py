@@ -6,7 +6,8 @@ A line that does not match continues the message before it. Dates are converted 
 per distinct date text (cached), after the file's day/month order is known: messages
 wait in a bounded look-ahead buffer until a date proves the order or the buffer fills.
 Bodies that are WhatsApp's own words in the phone's language (placeholders for left-out
-media, deleted messages, notices, edit markers) are found from `whatsapp_strings`.
+media, deleted messages, notices, edit markers) are found from `whatsapp_strings`; the
+lines under a media placeholder or file are its caption, kept as a text message.
 """
 
 from __future__ import annotations
@@ -148,7 +149,10 @@ def parse(entry, ctx) -> Iterator[Message]:
                 sender = _system_actor(text, sender)
             senders.add(sender)
         if extra is not None:
-            text = "\n".join([text, *extra])
+            if kind == "media":  # lines under a file are its caption: the sender's own words
+                text, kind = "\n".join(extra), "text"
+            else:
+                text = "\n".join([text, *extra])
         if text[-1:] == ">":
             text = _without_edit_marker(text)
         yield Message(NAME, conversation, stamp, sender, text, kind)
