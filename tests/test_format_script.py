@@ -363,8 +363,27 @@ def test_screenplay_action_line_is_not_a_speaker_on_the_speech_line(tmp_path):
     path = tmp_path / "heist.txt"
     text = (FIXTURES / "screenplay.txt").read_text(encoding="utf-8")
     path.write_text(text.replace("Jonah enters, dripping.", "BANG. The door flies open."))
-    messages, _ = read(path)
+    messages, report = read(path)
     assert "BANG" not in {m.sender for m in messages} and len(messages) == 5
+    # dropped, but counted (the title "COFFEE RUN" is counted as a heading without speech)
+    assert report.skipped["'NAME. speech' line of a name not yet heading a speech"] == 1
+
+
+def test_play_mixing_both_speaker_layouts_reads_every_speech(tmp_path):
+    path = tmp_path / "mixed.txt"
+    path.write_text(
+        "SCENE I. A room.\n\nHAMLET.\nTo be, or not to be.\n\nHORATIO.\nMy lord?\n\n"
+        "HAMLET. I mean, sir, nothing.\n\nHORATIO.\nFarewell then.\n",
+        encoding="utf-8",
+    )
+    messages, report = read(path, fmt="script")
+    assert [(m.sender, m.text) for m in messages] == [
+        ("HAMLET", "To be, or not to be."),
+        ("HORATIO", "My lord?"),
+        ("HAMLET", "I mean, sir, nothing."),
+        ("HORATIO", "Farewell then."),
+    ]
+    assert not report.skipped
 
 
 ROMEO_AND_JULIET_CAST = [

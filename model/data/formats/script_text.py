@@ -9,7 +9,9 @@ A speech runs to a blank line or the next heading; its lines are joined with spa
 and screenplay line breaks are layout). Which kinds of heading a file uses is decided from
 its first 64 KiB: abbreviations, and names on the speech line, count only where they start
 more speeches there than names in capitals alone do, so a screenplay's action line
-`BANG. The door flies open.` is not a speech.
+`BANG. The door flies open.` is not a speech. In a file of names alone on their lines, a
+name on the speech line is still read where that name has headed a speech before (both
+layouts mixed); a line of that shape that is not read is counted as skipped.
 
 `INT.`, `EXT.`, `ACT I.`, `SCENE II. A room.`, `PROLOGUE` start a new conversation (a line
 right under an act or scene heading names the place). Stage directions are dropped: whole
@@ -105,6 +107,8 @@ def read_play(entry, ctx) -> Iterator[tuple[str, str, str]]:
                 yield conversation, names[event.speaker], said
             case _Speech():
                 ctx.report.skip(entry.name, event.line, "speaker heading without speech")
+            case _Unread():
+                ctx.report.skip(entry.name, event.line, event.reason)
     if text.gutenberg and not text.ended:
         ctx.report.skip(
             entry.name, None, "Project Gutenberg text without its END line (truncated?)"
@@ -235,6 +239,12 @@ class _Heading:
 
 
 @dataclass
+class _Unread:
+    line: int
+    reason: str
+
+
+@dataclass
 class _CastEntry:
     line: int
     text: str
@@ -275,9 +285,10 @@ def _layout(lines: list[tuple[int, str]]) -> _Layout:
 
 
 def _events(numbered: Iterable[tuple[int, str]], layout: _Layout) -> Iterator:
-    """The headings, cast-list entries and speeches of a text, in order."""
+    """The headings, cast-list entries, speeches and unread speech-like lines of a text."""
     speech: _Speech | None = None
     after_blank, under_heading, in_cast = True, False, False
+    speakers: set[str] = set()  # named by a heading alone on its line so far
     for number, raw in numbered:
         line = raw.strip()
         if not line:
@@ -285,7 +296,7 @@ def _events(numbered: Iterable[tuple[int, str]], layout: _Layout) -> Iterator:
                 yield speech
             speech, after_blank, under_heading = None, True, False
             continue
-        starts = _speech_start(number, line, after_blank, speech, layout)
+        starts = _speech_start(number, line, after_blank, speech, layout, speakers)
         if _CAST_LIST.match(line):
             in_cast = True
         elif after_blank and _HEADING.match(line):
@@ -303,27 +314,47 @@ def _events(numbered: Iterable[tuple[int, str]], layout: _Layout) -> Iterator:
             if speech:
                 yield speech
             speech, in_cast = starts, False
+            if starts.kind == "capitals":
+                speakers.add(starts.speaker)
         elif speech:
             speech.lines.append(line)
         elif in_cast:
             yield _CastEntry(number, line)
+        elif _same_line_heading(line):
+            yield _Unread(number, "'NAME. speech' line of a name not yet heading a speech")
         after_blank, under_heading = False, False
     if speech:
         yield speech
 
 
 def _speech_start(
-    number: int, line: str, after_blank: bool, speech: _Speech | None, layout: _Layout
+    number: int,
+    line: str,
+    after_blank: bool,
+    speech: _Speech | None,
+    layout: _Layout,
+    speakers: set[str],
 ) -> _Speech | None:
     """The speech `line` starts with its speaker heading, if it is one."""
     # a name in capitals also starts a speech right under another one's words: plays
     # printed without blank lines between speeches
     if (after_blank or (speech and speech.lines)) and (name := speaker_name(line)):
         return _Speech(number, name, "capitals")
-    same_line = _SAME_LINE.match(line) if layout.same_line else None
-    if same_line and (name := speaker_name(same_line.group("name"))):
-        return _Speech(number, name, "same-line", [same_line.group("said")])
+    # A file mostly in the other layout may still put a speaker's name before the words
+    # (`HAMLET. I mean, sir, nothing.`); a name seen heading a speech makes it one, while
+    # an action line (`BANG. The door flies open.`) names no speaker.
+    heading = _same_line_heading(line)
+    if heading and (layout.same_line or heading[0] in speakers):
+        return _Speech(number, heading[0], "same-line", [heading[1]])
     # an abbreviation only after a blank line: inside a speech, `Farewell.` is verse
     if layout.abbreviated and after_blank and (name := abbreviated_name(line)):
         return _Speech(number, name, "abbreviated")
+    return None
+
+
+def _same_line_heading(line: str) -> tuple[str, str] | None:
+    """(speaker, words) of `HAMLET. To be, or not`; None for any other line."""
+    match = _SAME_LINE.match(line)
+    if match and (name := speaker_name(match.group("name"))):
+        return name, match.group("said")
     return None
