@@ -54,6 +54,44 @@ def test_generic_csv_with_scene_column():
     assert report.skipped == {"script row with no speaker or text": 1}
 
 
+def test_office_csv_with_line_text_and_seasons(tmp_path):
+    path = tmp_path / "the-office-lines.csv"
+    path.write_text(
+        "id,season,episode,scene,line_text,speaker,deleted\n"
+        '1,1,1,1,"All right Jim. Your quarterlies look very good.",Michael,FALSE\n'
+        '2,1,1,1,"Oh, I told you. I couldn\'t close it.",Jim,FALSE\n'
+        "3,2,1,1,Hello?,Pam,FALSE\n",
+        encoding="utf-8",
+    )
+    messages, report = read(path, fmt="script")
+    assert [(m.conversation, m.sender, m.text[:12]) for m in messages] == [
+        ("season 1, episode 1 / scene 1", "Michael", "All right Ji"),
+        ("season 1, episode 1 / scene 1", "Jim", "Oh, I told y"),
+        ("season 2, episode 1 / scene 1", "Pam", "Hello?"),  # not season 1's scene
+    ]
+    assert not report.skipped
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t", "|"])
+def test_csv_delimiter_is_found_from_the_header(tmp_path, delimiter):
+    path = tmp_path / "lines.csv"
+    rows = [["id", "Speaker", "Line"], ["1", "Ross", "hello, you"], ["2", "Rachel", "hey; there"]]
+    path.write_text("".join(delimiter.join(row) + "\n" for row in rows), encoding="utf-8")
+    messages, _ = read(path)
+    # an unquoted delimiter inside the last column's words stays in the words
+    assert [(m.sender, m.text) for m in messages] == [("Ross", "hello, you"), ("Rachel", "hey; there")]
+
+
+def test_csv_without_speaker_and_text_columns_names_its_header(tmp_path):
+    path = tmp_path / "lines.csv"
+    path.write_text("id,who_said,words_spoken\n1,Ana,hi\n", encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        read(path, fmt="script")
+    message = str(caught.value)
+    assert "'id,who_said,words_spoken'" in message
+    assert "speaker column (one of person_scene, speaker," in message and "line_text" in message
+
+
 def test_screenplay():
     messages, _ = read(FIXTURES / "screenplay.txt")
     assert [(m.conversation, m.sender, m.text) for m in messages] == [
