@@ -8,7 +8,8 @@ Replaced in this order, so an earlier kind wins where two overlap:
     <card>     13-19 digits passing the Luhn check
     <phone>    7-15 digits with the separators people type (not a date, a year or time range)
     <secret>   what follows "password is", "pin:", "locker code was"… (the cue stays)
-    <address>  a house number and a street: "42 Maple Lane", "Hauptstr. 5", "Rua Augusta, 45"
+    <address>  a house number and a street: "42 Maple Lane", "Hauptstr. 5", "Rua Augusta, 45";
+               a UK or Canadian postcode: "NW1 6XE", "K1A 0B1" (lower case after "postcode")
     <number>   any other run of 5+ digits, typed together or apart ("73914", "7 3 9 1 4")
 
 Ordinary numbers stay: ages, times, dates, years and year ranges, prices, "room 101".
@@ -90,6 +91,18 @@ _STREET_OTHER = re.compile(
     r"(?:\s+[^\W\d_][\w'’-]*){0,2}?,?\s*(?:n[º°o]\.?\s*)?\d{1,4}[a-z]?\b"
     r"|\b\d{1,4}(?:\s*(?:bis|ter))?,?\s+(?:rue|avenue|boulevard|bd|chemin|allée|impasse)\s+"
     r"(?:(?:de|du|des|la|le|les)\s+|[ld]['’])*[^\W\d_][\w'’-]*)")
+# Postcodes by the letters each place may hold. Written in capitals, or in any case right
+# after a cue ("my postcode is nw1 6xe"): "mp3", "a4 paper" stay words. The UK shape also
+# fits a size or an ordinal after a model name ("PS4 1TB", "M25 2ND exit"): those stay,
+# at the cost of the few real postcodes ending so.
+_POSTCODES = (
+    r"(?:[A-PR-UWYZ][A-HK-Y]?\d[A-Z\d]?\ ?(?!\d(?:[GT]B|ST|ND|RD|TH)\b)\d[ABD-HJLNP-UW-Z]{2}"
+    r"|[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z]\ ?\d[ABCEGHJ-NPRSTV-Z]\d)\b"
+)
+_POSTCODE = re.compile(rf"\b{_POSTCODES}")
+_CUED_POSTCODE = re.compile(
+    rf"(?i)(?P<cue>\b(?:post ?code|postal code|zip(?: code)?)(?:\s+is)?\s*:?\s*){_POSTCODES}"
+)
 # Digit groups apart by single spaces, not parts of a decimal or a thousands-separated number.
 _DIGIT_RUN = re.compile(r"(?<![\w.,:/-])\d+(?: \d+)*(?!\w|[.,:/]\d|-\w)")
 
@@ -112,6 +125,8 @@ def scrub_pii(text: str) -> str:
     if _DIGIT.search(text):
         text = _STREET_EN.sub(_street, text)
         text = _STREET_OTHER.sub("<address>", text)
+        text = _CUED_POSTCODE.sub(r"\g<cue><address>", text)
+        text = _POSTCODE.sub("<address>", text)
         text = _DIGIT_RUN.sub(_digit_run, text)
     return text
 

@@ -31,6 +31,12 @@ from model.serve.tokenizer import Tokenizer
     ("moro na Rua Augusta, 45", "moro na <address>"),
     ("Via Roma 10", "<address>"),
     ("12 rue de la Paix", "<address>"),
+    # UK and Canadian postcodes; lower case after a cue
+    ("221B Baker Street, London NW1 6XE", "<address>, London <address>"),
+    ("send it to EC1A 1BB or SW1A2AA", "send it to <address> or <address>"),
+    ("Ottawa ON K1A 0B1", "Ottawa ON <address>"),
+    ("my postcode is nw1 6xe", "my postcode is <address>"),
+    ("postal code: k1a 0b1", "postal code: <address>"),
     # passwords and codes: the cue stays, the secret goes
     ("my locker code is 7 3 9 1 4", "my locker code is <secret>"),
     ("the wifi password is hunter2!", "the wifi password is <secret>!"),
@@ -63,6 +69,9 @@ def test_scrubs_personal_data(text, expected):
     # identifiers: a hyphen-joined word is no phone number, however many digits it holds
     "31267496-e50f-4f91-a197-c5b1bfde803b", "6613498d-5412-4cd6-9ffc-0f2e7e1a0c6b joined",
     "build 20241130-rc2 is out",
+    # shaped a little like postcodes: models, paper, vitamins, sizes, ordinals, times
+    "my mp3 2gb", "A4 paper", "B12 vitamins", "CO2 levels", "COVID 19", "my PS4 1TB",
+    "take the M25 2ND exit", "F1 at 5PM", "nw1 6xe", "M4 is closed",
 ])
 def test_ordinary_chat_is_left_alone(text):
     assert scrub_pii(text) == text
