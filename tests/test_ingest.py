@@ -4,9 +4,11 @@ input can be wrong (one-line error naming file and line, exit status 2, no outpu
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 import zipfile
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -86,6 +88,59 @@ def test_several_paths_and_a_mixed_zip(tmp_path):
     ]
 
 
+def test_zips_in_a_folder_are_read_like_zips_given_directly(tmp_path):
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    shutil.copy(FIXTURES / "whatsapp" / "WhatsApp Chat - Ana.zip", folder)
+    with zipfile.ZipFile(folder / "several.zip", "w") as archive:
+        archive.write(TELEGRAM, "result.json")
+        archive.writestr("photo.jpg", b"\xff\xd8\xff\xe0" + bytes(32))
+    shutil.copy(FIXTURES / "discord" / "general.json", folder)
+    report = Report()
+    messages = list(ingest([str(folder)], report=report))
+    alone = list(ingest([str(FIXTURES / "whatsapp" / "WhatsApp Chat - Ana.zip")]))
+    assert [m.text for m in messages if m.source == "whatsapp"] == [m.text for m in alone]
+    assert Counter(m.source for m in messages) == {"whatsapp": len(alone), "telegram": 7, "discord": 7}
+    assert (f"{folder}/several.zip!result.json", "telegram") in report.files
+    assert f"{folder}/several.zip!photo.jpg" in report.examples["not a chat export"]
+
+
+def test_finding_no_chat_says_why_files_were_left_out(tmp_path):
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("remember to export WhatsApp too\n")
+    (folder / "photo.jpg").write_bytes(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00")
+    os.symlink(folder / "gone.txt", folder / "dangling.txt")
+    with pytest.raises(InputError) as caught:
+        list(ingest([str(folder)]))
+    assert str(caught.value) == (f"{folder}: found no chat export among 3 file(s) "
+                                 "(2 not a chat export; 1 not a regular file (dangling link))")
+
+
+def test_chats_of_the_same_name_in_two_files_stay_two_conversations(tmp_path):
+    for sub, line in (("work", "report done?"), ("family", "dinner sunday?")):
+        (tmp_path / sub).mkdir()
+        (tmp_path / sub / "WhatsApp Chat with Bo.txt").write_text(
+            f"[1/2/24, 21:01:00] Bo: {line}\n[1/2/24, 21:02:00] Ana: yes\n")
+    messages = list(ingest([str(tmp_path), str(tmp_path / "work")]))
+    assert [(m.conversation, m.text) for m in messages if m.sender == "Bo"] == [
+        ("WhatsApp Chat with Bo", "dinner sunday?"),  # family/ comes first in the walk
+        ("WhatsApp Chat with Bo (2)", "report done?"),
+        ("WhatsApp Chat with Bo (2)", "report done?"),  # the same file again: the same chat
+    ]
+
+
+def test_the_commands_own_output_is_not_read_back(tmp_path):
+    (tmp_path / "chat.txt").write_text("[1/2/24, 21:01:00] Bo: hi\n[1/2/24, 21:02:00] Ana: hello\n")
+    out = tmp_path / "messages.jsonl"
+    for _ in range(2):
+        report = Report()
+        messages = list(ingest([str(tmp_path)], report=report, exclude=[str(out)]))
+        out.write_text("".join(m.to_json() + "\n" for m in messages))
+        assert len(messages) == 2
+    assert report.examples["this command's own output (--out)"] == [str(out)]
+
+
 def test_cli_summary_lists_kinds_senders_and_skips(run_cli, tmp_path):
     folder = tmp_path / "chats"
     folder.mkdir()
@@ -160,6 +215,7 @@ CASES = {
                        "unrecognised chat format"),
     "binary": (lambda p: p.write_bytes(bytes(range(256)) * 4), None, "binary file of an unknown format"),
     "empty": (lambda p: p.write_bytes(b""), None, "empty file"),
+    "byte-order mark only": (lambda p: p.write_bytes(b"\xef\xbb\xbf\n"), None, "empty file"),
     "truncated json": (truncated_json, "line", "truncated JSON (file ends early)"),
     "invalid json": (invalid_json, "line", "invalid JSON (Expecting property name enclosed in double quotes)"),
     "zip without a chat": (chatless_zip, None, "found no chat export among 2 file(s)"),

@@ -46,10 +46,22 @@ def test_a_zip_bomb_member_is_left_out_with_its_reason(tmp_path):
         archive.writestr("bomb.txt", "a" * (20 << 20))
     result = run_ingest(path, tmp_path / "out.jsonl")
     assert result.returncode == 2
-    assert "found no chat export among 0 file(s) (1 left out, first: zip member compressed" in result.stderr
+    assert "found no chat export among 1 file(s) (1 zip member compressed more than 100:1" in result.stderr
     # raised, the limit lets the member be read (and found to be no chat)
-    with pytest.raises(InputError, match=r"found no chat export among 1 file\(s\)$"):
+    with pytest.raises(InputError, match=r"found no chat export among 1 file\(s\) \(1 not a chat export\)$"):
         ingest_all(path, Limits(max_zip_ratio=5000))
+
+
+def test_the_limits_apply_to_a_zip_inside_a_folder(tmp_path):
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    with zipfile.ZipFile(folder / "export.zip", "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("WhatsApp Chat.txt", CHAT)
+        archive.writestr("bomb.txt", "a" * (20 << 20))
+    texts, report = ingest_all(folder)
+    assert texts == ["hi there", "hello back"]
+    (reason,) = [r for r in report.skipped if "zip bomb" in r]
+    assert report.examples[reason] == [f"{folder}/export.zip!bomb.txt"]
 
 
 def test_a_member_over_the_size_limit_is_left_out(tmp_path):
@@ -106,15 +118,19 @@ def test_only_regular_files_inside_the_folder_are_read(tmp_path):
     (tmp_path / "outside.txt").write_text("[3/18/22, 15:00:00] Eve: secret\n")
     os.symlink(tmp_path / "outside.txt", folder / "escape.txt")
     os.symlink(folder / "gone.txt", folder / "dangling.txt")
+    os.symlink(tmp_path / "gone.txt", folder / "nowhere.txt")  # dangling, not leading out
     os.symlink(folder / "chat.txt", folder / "again.txt")  # a link to a file read anyway
     os.mkfifo(folder / "pipe.txt")
     result = run_ingest(folder, tmp_path / "out.jsonl", timeout=60)  # a FIFO read would hang
     assert result.returncode == 0, result.stderr
     texts = [json.loads(line)["text"] for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert texts == ["hi there", "hello back"]
-    for reason in ("link that points outside the folder", "not a regular file (dangling link)",
-                   "not a regular file (FIFO)", "same file as another entry (a link)"):
-        assert reason in result.stderr, reason
+    for reason, paths in (("link that points outside the folder", ["escape.txt"]),
+                          ("not a regular file (dangling link)", ["dangling.txt", "nowhere.txt"]),
+                          ("not a regular file (FIFO)", ["pipe.txt"]),
+                          ("same file as another entry (a link)", ["chat.txt"])):
+        shown = ", ".join(str(folder / path) for path in paths)
+        assert f"{len(paths)}  {reason} (e.g. {shown})" in result.stderr, reason
     single = run_ingest(folder / "pipe.txt", tmp_path / "fifo.jsonl", timeout=60)
     assert single.returncode == 2
     assert single.stderr.strip() == f"error: {folder / 'pipe.txt'}: not a regular file (FIFO)"

@@ -8,18 +8,37 @@ fatal); a single file that no format recognises is an error.
 from __future__ import annotations
 
 import contextlib
+import os
 import zipfile
 import zlib
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from model.data.formats import FORMATS
 from model.data.messages import Message
 from model.data.report import Report
-from model.data.sources import Entry, Limits, Tree, open_tree
+from model.data.sources import Entry, Limits, Tree, looks_binary, open_tree, zip_in_folder
 from model.errors import InputError
 
 DEFAULT_ME = "Me"
+
+
+class ConversationNames:
+    """Keeps the chats of different files apart: pairs never cross a conversation, so two
+    files that both hold a "WhatsApp Chat with Bo" must not become one. The first file
+    to use a name keeps it; any other gets "name (2)", "name (3)"… (as Telegram's
+    same-name chats get their id). One instance spans every PATH of one ingest."""
+
+    def __init__(self) -> None:
+        self._owner: dict[str, str] = {}  # conversation name -> the file that holds it
+
+    def name(self, file: str, conversation: str) -> str:
+        name, number = conversation, 1
+        while self._owner.setdefault(name, file) != file:
+            number += 1
+            name = f"{conversation} ({number})"
+        return name
 
 
 @dataclass
@@ -30,9 +49,7 @@ class Context:
     # relpaths a tree format (Slack) read as part of its export; the rest of the tree is
     # still looked at file by file, so a folder may hold a Slack export and other chats
     claimed: set[str] = field(default_factory=set)
-    # why files of the tree were not read (links, FIFOs, zip bombs): an error that finds
-    # no export says so
-    passed_over: list[str] = field(default_factory=list)
+    names: ConversationNames = field(default_factory=ConversationNames)
 
 
 def detect(entry: Entry) -> str | None:
@@ -49,62 +66,83 @@ def ingest(
     report: Report | None = None,
     me: str = DEFAULT_ME,
     limits: Limits = Limits(),
+    exclude: Iterable[str] = (),
+    names: ConversationNames | None = None,
 ) -> Iterator[Message]:
-    """Stream Messages from every PATH; `report` collects the summary."""
+    """Stream Messages from every PATH; `report` collects the summary.
+
+    Files in `exclude` (the command's --out) are never read from a folder: an output
+    written into the folder it reads would be read back by the next run. `names` keeps
+    conversations of different files apart across several calls (a manifest's sources).
+    """
     if fmt != "auto" and fmt not in FORMATS:
         raise InputError(f"unknown format {fmt!r} (choose from auto, {', '.join(FORMATS)})")
     report = report if report is not None else Report()
+    names = names if names is not None else ConversationNames()
+    excluded = frozenset(os.path.realpath(path) for path in exclude)
     for path in paths:
-        passed_over = []  # why the tree left files out (lines skipped later are not counted)
+        left_out = Counter()  # why files were not read (not lines: those are skipped later)
 
-        def skip(where, line, reason, passed_over=passed_over):
+        def skip(where, line, reason, left_out=left_out):
             if line is None:
-                passed_over.append(reason)
+                left_out[reason] += 1
             report.skip(where, line, reason)
 
-        tree = open_tree(path, limits, skip)
-        ctx = Context(report, tree, me, passed_over=passed_over)
-        for message in _ingest_tree(tree, fmt, ctx):
+        tree = open_tree(path, limits, skip, excluded)
+        read = len(report.files)
+        for message in _ingest_tree(Context(report, tree, me, names=names), fmt):
             report.count(message)
             yield message
+        if len(report.files) == read:
+            what = "chat export" if fmt == "auto" else f"{fmt} export"
+            raise InputError(f"found no {what} among {_why_left_out(left_out)}", tree.name)
 
 
-def _ingest_tree(tree: Tree, fmt: str, ctx: Context) -> Iterator[Message]:
-    tree_formats = [
-        (name, module)
-        for name, module in FORMATS.items()
-        if hasattr(module, "parse_tree") and fmt in ("auto", name)
-    ]
-    found = False
-    for name, module in tree_formats:
-        with _archive_errors(tree.name):
-            if module.sniff_tree(tree):
-                ctx.report.files.append((tree.name, name))
-                yield from module.parse_tree(tree, ctx)
-                found = True
-                break
+def _ingest_tree(ctx: Context, fmt: str) -> Iterator[Message]:
+    """Messages of every export in ctx.tree; each export read is added to report.files."""
+    tree = ctx.tree
+    for name, module in FORMATS.items():
+        if hasattr(module, "parse_tree") and fmt in ("auto", name):
+            with _archive_errors(tree.name):
+                if module.sniff_tree(tree):
+                    ctx.report.files.append((tree.name, name))
+                    yield from _named(module.parse_tree(tree, ctx), tree.name, ctx)
+                    break
     for entry in tree.entries:
         if entry.relpath in ctx.claimed:
             continue
         with _archive_errors(entry.name):
+            zipped = zip_in_folder(entry)
+            if zipped is not None:  # read like a zip given directly
+                yield from _ingest_tree(Context(ctx.report, zipped, ctx.me, names=ctx.names), fmt)
+                continue
             name, sniffed = _choose_format(entry, fmt, tree)
             if name is None:
                 if tree.is_single_file:
                     raise InputError(_unknown_reason(entry), entry.name)
-                ctx.report.skip(entry.name, None, "not a chat export")
+                entry.skip(entry.name, None, "not a chat export")
                 continue
-            found = True
             ctx.report.files.append((entry.name, name))
             count = 0
-            for message in FORMATS[name].parse(entry, ctx):
+            for message in _named(FORMATS[name].parse(entry, ctx), entry.name, ctx):
                 count += 1
                 yield message
         if not sniffed and count == 0:
             raise InputError(f"nothing in it could be read as a {fmt} export", entry.name)
-    if not found:
-        what = "chat export" if fmt == "auto" else f"{fmt} export"
-        why = f" ({len(ctx.passed_over)} left out, first: {ctx.passed_over[0]})" if ctx.passed_over else ""
-        raise InputError(f"found no {what} among {len(tree.entries)} file(s){why}", tree.name)
+
+
+def _named(messages: Iterator[Message], file: str, ctx: Context) -> Iterator[Message]:
+    """`messages` of one file (or tree export), their conversations kept apart from other files'."""
+    for message in messages:
+        message.conversation = ctx.names.name(file, message.conversation)
+        yield message
+
+
+def _why_left_out(left_out: Counter, shown: int = 3) -> str:
+    """"3 file(s) (2 not a chat export; 1 not a regular file (FIFO))": the commonest reasons."""
+    reasons = [f"{count} {reason}" for reason, count in left_out.most_common(shown)]
+    more = "; …" if len(left_out) > shown else ""
+    return f"{sum(left_out.values())} file(s)" + (f" ({'; '.join(reasons)}{more})" if reasons else "")
 
 
 def _choose_format(entry: Entry, fmt: str, tree: Tree) -> tuple[str | None, bool]:
@@ -134,8 +172,8 @@ def _archive_errors(name: str):
 
 
 def _unknown_reason(entry: Entry) -> str:
-    if entry.size == 0:
-        return "empty file"
-    if not entry.head_text():
+    if looks_binary(entry.head()):
         return "binary file of an unknown format"
+    if len(entry.head()) == entry.size and not entry.head_text().strip():
+        return "empty file"  # or only a byte-order mark and blank lines
     return f"unrecognised chat format (try --format; known: {', '.join(FORMATS)})"

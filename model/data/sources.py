@@ -224,14 +224,21 @@ def list_of(record, key: str) -> list:
     return value if isinstance(value, list) else []
 
 
+class Unusable(Exception):
+    """Raised by a format's record builder: skip the record, for the reason given."""
+
+
 def each_built(records, build: Callable, report, where: Callable[[int, object], str],
                missing: str, undated: str) -> Iterator:
     """What `build(record)` makes of each JSON record, in order. A record it makes nothing
     of (None) is skipped as `missing`, one whose date is impossible (build raises
-    ValueError, as time_of does) as `undated`; `where(number, record)` names it."""
+    ValueError, as time_of does) as `undated`, one it raises Unusable for with that
+    reason; `where(number, record)` names it."""
     for number, record in enumerate(records, 1):
         try:
             made, reason = build(record), missing
+        except Unusable as exc:
+            made, reason = None, str(exc)
         except ValueError:
             made, reason = None, undated
         if made is None:
@@ -259,30 +266,49 @@ def looks_binary(head: bytes) -> bool:
     return b"\x00" in head[:8192]
 
 
-def open_tree(path: str | Path, limits: Limits = Limits(), skip: Skip = _ignore) -> Tree:
+def open_tree(path: str | Path, limits: Limits = Limits(), skip: Skip = _ignore,
+              exclude: frozenset[str] = frozenset()) -> Tree:
     """Expand one PATH into a Tree; a missing or unreadable PATH is an InputError.
 
     Only regular files are read. In a folder, a symbolic link is followed only to a
     regular file inside the same folder; FIFOs, devices, sockets, dangling links and
-    links out of the tree are skipped with a reason (a FIFO would block forever).
+    links out of the tree are skipped with a reason (a FIFO would block forever), and so
+    are the files whose real path is in `exclude` (the command's own output).
     """
     path = Path(path)
     display = str(path)
     if path.is_dir():
-        return Tree(display, list(_folder_entries(path, display.rstrip("/"), limits, skip)), is_single_file=False)
+        entries = _folder_entries(path, display.rstrip("/"), limits, skip, exclude)
+        return Tree(display, list(entries), is_single_file=False)
     if not path.exists():
         raise InputError("no such file or folder", display)
     kind = _file_kind(path)
     if kind != "file":
         raise InputError(f"not a regular file ({kind})", display)
+    zipped = _open_zip(path, display, limits, skip)
+    if zipped is not None:
+        return zipped
+    return Tree(display, [_file_entry(str(path), display, path.name, limits, skip)], is_single_file=True)
+
+
+def zip_in_folder(entry: Entry) -> Tree | None:
+    """A .zip file found in a folder as the Tree it is when given directly (the same
+    limits apply to its members); None for any other entry, zip members included."""
+    if entry._local is None:
+        return None
+    return _open_zip(Path(entry._local), entry.name, entry.limits, entry.skip)
+
+
+def _open_zip(path: Path, display: str, limits: Limits, skip: Skip) -> Tree | None:
     if zipfile.is_zipfile(path):
         return _zip_tree(path, display, limits, skip)
     if _starts_like_zip(path):
         raise InputError("damaged or truncated zip archive (its index is missing)", display)
-    return Tree(display, [_file_entry(str(path), display, path.name, limits, skip)], is_single_file=True)
+    return None
 
 
-def _folder_entries(folder: Path, display: str, limits: Limits, skip: Skip) -> Iterator[Entry]:
+def _folder_entries(folder: Path, display: str, limits: Limits, skip: Skip,
+                    exclude: frozenset[str]) -> Iterator[Entry]:
     root = os.path.realpath(folder)
 
     def unreadable(exc: OSError) -> None:
@@ -299,12 +325,15 @@ def _folder_entries(folder: Path, display: str, limits: Limits, skip: Skip) -> I
             rel = os.path.relpath(full, folder).replace(os.sep, "/")
             shown = f"{display}/{rel}"
             target = os.path.realpath(full)
+            kind = _file_kind(Path(target))  # first: a dangling link points nowhere, not outside
+            if kind != "file":
+                skip(shown, None, f"not a regular file ({kind})")
+                continue
             if os.path.commonpath([root, target]) != root:
                 skip(shown, None, "link that points outside the folder")
                 continue
-            kind = _file_kind(Path(target))
-            if kind != "file":
-                skip(shown, None, f"not a regular file ({kind})")
+            if target in exclude:
+                skip(shown, None, "this command's own output (--out)")
                 continue
             if target in read:
                 skip(shown, None, "same file as another entry (a link)")
