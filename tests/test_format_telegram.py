@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from model.data.ingest import ingest
+from model.data.pairs import PairOptions, build_pairs
 from model.data.report import Report
 from model.errors import InputError
 
@@ -115,3 +116,36 @@ def test_chat_without_messages_is_still_telegram(tmp_path):
     path.write_text('{"name": "Quiet", "type": "private_group", "id": 5, "messages": []}')
     messages, report = read(path)
     assert messages == [] and report.files == [(str(path), "telegram")]
+
+
+def test_forwarded_messages_are_marked_and_never_learned_as_a_reply(tmp_path):
+    path = tmp_path / "result.json"
+    bo = {"type": "message", "date": "2024-01-02T21:00:00", "from": "Bo", "from_id": "user2"}
+    nat = {"type": "message", "date": "2024-01-02T21:01:00", "from": "Nat", "from_id": "user1"}
+    path.write_text(json.dumps({"name": "Bo", "type": "personal_chat", "id": 3, "messages": [
+        {**bo, "id": 1, "text": "seen this?"},
+        {**nat, "id": 2, "text": "look"},
+        {**nat, "id": 3, "forwarded_from": "News", "text": "Breaking: cats"},
+        {**nat, "id": 4, "forwarded_from": None, "photo": "(File not included)", "text": ""},
+        {**nat, "id": 5, "text": "wild"},
+    ]}))
+    messages, report = read(path)
+    assert [(m.kind, m.text) for m in messages][2:4] == [("forwarded", "Breaking: cats"), ("forwarded", "<photo>")]
+    assert report.by_kind == {"text": 3, "forwarded": 2}
+    (pair,) = build_pairs(messages, PairOptions(persona=["Nat"]))
+    assert pair["reply"] == "look <brk> wild"  # not another's words, nor a break in Nat's turn
+
+
+def test_wrongly_typed_fields_are_named_and_exports_without_ids_numbered(tmp_path):
+    path = tmp_path / "result.json"
+    good = {"type": "message", "date": "2024-01-01T10:00:00", "from": "A", "text": "hi"}
+    path.write_text(json.dumps({"name": "c", "type": "personal_chat", "messages": [
+        {**good, "id": 1}, "oops", {**good, "id": 3, "from": ["x"]}, {**good, "id": 4, "text": 12345},
+    ]}))
+    messages, report = read(path)
+    assert [m.text for m in messages] == ["hi"]
+    assert report.examples == {
+        "telegram message that is not a JSON object": [f"{path} (chat #1, message #2)"],
+        "telegram message with a wrongly typed 'from' field": [f"{path} (chat #1, message 3)"],
+        "telegram message with a wrongly typed 'text' field": [f"{path} (chat #1, message 4)"],
+    }

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from model.errors import InputError
 
-KINDS = ("text", "media", "system", "deleted")
+KINDS = ("text", "media", "system", "deleted", "forwarded")
 FIELDS = ("source", "conversation", "time", "sender", "text", "kind")
 _ENCODE = json.JSONEncoder(ensure_ascii=False).encode
 

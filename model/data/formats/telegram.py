@@ -14,7 +14,7 @@ from datetime import datetime
 from functools import partial
 
 from model.data.messages import Message
-from model.data.sources import dict_of, each_built, list_of, text_of, time_of
+from model.data.sources import Unusable, dict_of, each_built, list_of, text_of, time_of
 from model.errors import InputError
 
 NAME = "telegram"
@@ -26,6 +26,10 @@ _MESSAGE_FIELDS = re.compile(
     r'"(date_unixtime|from_id|actor_id)"\s*:|"type"\s*:\s*"(message|service)"'
     r'|"type"\s*:\s*"(personal_chat|bot_chat|saved_messages|(private|public)_(group|supergroup|channel))"'
 )
+
+# Fields whose value of another type makes a message unusable, and what they hold:
+# `from`/`actor` are null for deleted accounts, `text` is a string or a list of parts.
+_FIELD_TYPES = {"from": (str, type(None)), "actor": (str, type(None)), "text": (str, list)}
 
 # Media fields in the order Telegram fills them; the value names the placeholder.
 _MEDIA_KEYS = (
@@ -56,7 +60,7 @@ def parse(entry, ctx) -> Iterator[Message]:
         if not isinstance(chat, dict) or not isinstance(chat.get("messages"), list):
             ctx.report.skip(entry.name, None, "telegram chat without a message list")
             continue
-        chat_id = text_of(chat, "id")
+        chat_id = text_of(chat, "id") or f"#{index + 1}"  # an export without ids: its place
         conversation = _conversation_name(chat, index)
         if seen.setdefault(conversation, chat_id) != chat_id:
             conversation = f"{conversation} ({chat_id})"
@@ -105,7 +109,10 @@ def _known_names(chats: list) -> dict[str, str]:
 
 def _message(record, conversation: str, known: dict) -> Message | None:
     if not isinstance(record, dict):
-        return None
+        raise Unusable("telegram message that is not a JSON object")
+    for key, types in _FIELD_TYPES.items():
+        if key in record and not isinstance(record[key], types):
+            raise Unusable(f"telegram message with a wrongly typed {key!r} field")
     service = record.get("type") == "service"
     name_key, id_key = ("actor", "actor_id") if service else ("from", "from_id")
     sender_id = text_of(record, id_key)
@@ -121,6 +128,8 @@ def _message(record, conversation: str, known: dict) -> Message | None:
         placeholder = _media_placeholder(record)
         kind = "media" if placeholder else "text"
         text = text or placeholder or ""
+        if "forwarded_from" in record:  # someone else's words or media: never the sender's reply
+            kind = "forwarded"
     if not text:
         return None
     return Message(NAME, conversation, _time(record), sender, text, kind)
