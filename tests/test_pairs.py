@@ -54,6 +54,60 @@ def test_context_never_crosses_sessions():
     assert pairs[1]["context"] == ["morning", "hi"]  # not "great" from the session before
 
 
+def test_time_running_backwards_ends_the_session():
+    # one chat's two exports read one after the other: the second must not take the
+    # first's end as context; a message delivered late (a minute back) is no such jump
+    chat = [msg("Bo", "you up?", "2024-01-15T09:00:00"), msg("Ana", "yeah", "2024-01-15T09:01:00"),
+            msg("Bo", "k", "2024-01-12T10:02:00"), msg("Ana", "sure", "2024-01-12T10:03:00"),
+            msg("Bo", "sent late", "2024-01-12T10:01:00"), msg("Ana", ".", "2024-01-12T10:04:00")]
+    summary = PairSummary()
+    pairs = list(build_pairs(chat, PairOptions(persona=["Ana"]), summary))
+    assert [(p["context"], p["reply"]) for p in pairs] == [
+        (["you up?"], "yeah"), (["k"], "sure"), (["k", "sure", "sent late"], ".")]
+    assert summary.sessions == 2
+
+
+def test_naive_and_aware_times_compare_by_their_wall_time(tmp_path, run_cli):
+    messages = tmp_path / "messages.jsonl"
+    chat = [msg("Bo", "hi", "2024-01-13T09:00"), msg("Ana", "with tz", "2024-01-13T09:04+02:00"),
+            msg("Bo", "later", "2024-01-13T16:00-05:00"), msg("Ana", "new session", "2024-01-13T16:01")]
+    messages.write_text("".join(m.to_json() + "\n" for m in chat), encoding="utf-8")
+    result = run_cli("model", "pairs", messages, "--persona", "Ana")
+    assert result.returncode == 0, result.stderr
+    assert [json.loads(line)["context"] for line in result.stdout.splitlines()] == [["hi"], ["later"]]
+    assert "2 pairs from 1 conversations, 2 sessions" in result.stderr
+
+
+def test_another_speakers_media_or_deleted_message_ends_the_turn_and_the_context():
+    chat = [msg("Bo", "are you coming?"), msg("Bo", "it starts at 8"), msg("Ana", "yes!"),
+            msg("Ana", "see you at 8"), msg("Bo", "<Media omitted>", kind="media"),
+            msg("Ana", "lol nice pic"), msg("Bo", "This message was deleted", kind="deleted"),
+            msg("Ana", "what did you delete"), msg("Bo", "nothing"), msg("Ana", "ok")]
+    pairs = list(build_pairs(chat, PairOptions(persona=["Ana"])))
+    # no reply is learned after what the model cannot see: "lol nice pic" answers a photo
+    assert [(p["context"], p["reply"]) for p in pairs] == [
+        (["are you coming? <brk> it starts at 8"], "yes! <brk> see you at 8"),
+        (["what did you delete", "nothing"], "ok"),
+    ]
+
+
+def test_same_named_chats_of_two_manifest_sources_are_two_conversations(tmp_path):
+    from model.data.manifest import load_manifest
+    from model.data.pairs import build_pairs_from_manifest
+
+    for sub, line in (("work", "report done?"), ("family", "dinner sunday?")):
+        (tmp_path / sub).mkdir()
+        (tmp_path / sub / "WhatsApp Chat with Bo.txt").write_text(
+            f"[1/2/24, 21:01:00] Bo: {line}\n[1/2/24, 21:02:00] Ana: yes\n")
+    manifest = tmp_path / "manifest.yaml"
+    manifest.write_text("name: ana\npersona: Ana\nsources:\n"
+                        "  - {format: whatsapp, path: work/WhatsApp Chat with Bo.txt}\n"
+                        "  - {format: whatsapp, path: family/WhatsApp Chat with Bo.txt}\n")
+    pairs = build_pairs_from_manifest(load_manifest(manifest))
+    assert [(p["conversation"], p["context"]) for p in pairs] == [
+        ("WhatsApp Chat with Bo", ["report done?"]), ("WhatsApp Chat with Bo (2)", ["dinner sunday?"])]
+
+
 def test_session_gap_is_configurable():
     pairs = list(build_pairs(CHAT, PairOptions(persona=["Ana"], session_gap_hours=8)))
     assert [p["reply"] for p in pairs] == ["yes! <brk> see you at 8", "morning", "how did it go"]

@@ -4,7 +4,8 @@
               ──merge one speaker's run──▶ turns ("a <brk> b")
               ──each persona turn with earlier turns──▶ pair(context = last N turns, reply)
 
-Only `text` messages carry words; media, system and deleted messages never appear as text.
+Only `text` messages carry words; media, system, deleted and forwarded messages never
+appear as text (see _UNSEEN for what they still do).
 """
 
 from __future__ import annotations
@@ -20,6 +21,13 @@ from model.data.messages import Message
 from model.errors import InputError
 from model.pii import scrub_pii
 from model.text import BRK, BRK_JOIN
+
+# Another speaker's media, deleted or forwarded message ends the session, so no reply is
+# learned without what it answered: the model only ever sees text, and "lol nice pic"
+# learned as the answer to the words before the photo teaches non-sequiturs. A "<media>"
+# turn instead would be no token of the tokenizer and nothing serving ever sends. The
+# speaker's own such messages just drop out of their turn: forwarded words are not theirs.
+_UNSEEN = ("media", "deleted", "forwarded")
 
 
 def _hash_unit(conversation: str) -> float:
@@ -139,12 +147,12 @@ def build_pairs(
     clean = scrub_pii if options.scrub_pii else (lambda text: text)
     by_conversation: dict[str, list[Message]] = {}
     for message in messages:
-        if message.kind == "text" and message.text.strip():
+        if message.kind in _UNSEEN or message.kind == "text" and message.text.strip():
             by_conversation.setdefault(message.conversation, []).append(message)
     gap = options.session_gap_hours * 3600
     for conversation, convo in by_conversation.items():
         summary.conversations += 1
-        for session in _sessions(convo, gap):
+        for session in _sessions(convo, gap, labels):
             summary.sessions += 1
             turns = _turns(session, labels)
             summary.turns += len(turns)
@@ -175,16 +183,21 @@ def build_pairs(
                     }
 
 
-def _sessions(convo: list[Message], gap_seconds: float) -> Iterator[list[Message]]:
-    """Split a conversation where the silence between two messages exceeds the gap."""
+def _sessions(convo: list[Message], gap_seconds: float, labels: dict[str, str]) -> Iterator[list[Message]]:
+    """The text messages of a conversation, split where two messages lie further apart
+    than the gap, forwards (a silence) or backwards (one chat's two exports read one after
+    the other: context must not run from the 15th back to the 12th; a minute's jitter of
+    a late-delivered message stays), and at _UNSEEN messages of another speaker."""
     session: list[Message] = []
     last: datetime | None = None
     for message in convo:
         when = _parse_time(message.time)
-        if session and when is not None and last is not None and (when - last).total_seconds() > gap_seconds:
+        apart = when is not None and last is not None and abs((when - last).total_seconds()) > gap_seconds
+        if session and (apart or message.kind != "text" and _speaker(message, labels) != _speaker(session[-1], labels)):
             yield session
             session = []
-        session.append(message)
+        if message.kind == "text":
+            session.append(message)
         last = when if when is not None else last
     if session:
         yield session
@@ -194,7 +207,7 @@ def _turns(session: list[Message], labels: dict[str, str]) -> list[Turn]:
     """Merge consecutive messages of one speaker (aliases count as one speaker)."""
     turns: list[Turn] = []
     for message in session:
-        speaker = labels.get(message.sender, message.sender)
+        speaker = _speaker(message, labels)
         text = message.text.strip()
         if turns and turns[-1].speaker == speaker:
             turns[-1].texts.append(text)
@@ -203,11 +216,17 @@ def _turns(session: list[Message], labels: dict[str, str]) -> list[Turn]:
     return turns
 
 
+def _speaker(message: Message, labels: dict[str, str]) -> str:
+    return labels.get(message.sender, message.sender)
+
+
 def _parse_time(value: str | None) -> datetime | None:
     if not value:
         return None
     try:
-        return datetime.fromisoformat(value)
+        # times are local wall times (Message contract); an offset some tool wrote is
+        # dropped as formats drop it (sources.time_of), so naive and aware times compare
+        return datetime.fromisoformat(value).replace(tzinfo=None)
     except ValueError:
         return None
 
@@ -253,15 +272,17 @@ def messages_from_manifest(manifest, report=None, beyond_limit: bool = False) ->
     leaves out (none from a source without one): chats no model of the manifest has seen.
     """
     from model.data.formats import chitchat
-    from model.data.ingest import ingest
+    from model.data.ingest import ConversationNames, ingest
 
     messages: list[Message] = []
+    names = ConversationNames()  # two sources' chats of the same name stay two conversations
     for source in manifest.sources:
         if beyond_limit and source.limit is None:
             continue
         path = source.path if source.path is not None else chitchat.installed_corpus_path()
         places: dict[str, int] = {}  # conversation -> its place among the source's chats
-        for message in ingest([str(path)], source.format, report, me=source.me or manifest.me):
+        for message in ingest([str(path)], source.format, report, me=source.me or manifest.me,
+                              names=names):
             if source.limit is not None:
                 place = places.setdefault(message.conversation, len(places) + 1)
                 if place > source.limit and not beyond_limit:
