@@ -5,6 +5,8 @@ per-row bias held in the state (the row's "context"). That is a real step functi
 the decode contract, so every algorithm runs exactly as it does on the ONNX graphs.
 """
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -14,6 +16,7 @@ from model.serve.decode import (
     Decoding,
     TokenRules,
     block_repeated_ngrams,
+    case_fold_table,
     constrain,
     log_softmax,
     mmi_scores,
@@ -326,6 +329,26 @@ def test_no_copy_ngram_keeps_every_strategy_from_parroting_the_context():
         assert fresh[1] == [6, 7, 8, 9], settings  # a row whose context has no such words
     with pytest.raises(ValueError, match="no_copy_ngram"):
         Decoding.from_dict({"no_copy_ngram": 1})
+
+
+def test_no_copy_ngram_catches_a_copy_that_only_changes_case():
+    """QA: "i am going to paris" was answered "I am going to Paris". Tokens 6-9 are the
+    context's words in lower case; 7 and 11 are two cases of one word ("paris", "Paris")."""
+    vocab = {f"t{i}": i for i in range(VOCAB)} | {"ĠParis": 11, "Ġparis": 7}
+    del vocab["t7"], vocab["t11"]
+    fold = case_fold_table(vocab)
+    assert fold[11] == 7 and fold[7] == 7 and fold[6] == 6
+    table = chain_table((BOS, 6, 3.0), (6, 11, 3.0), (11, 8, 3.0), (8, EOS, 5.0),
+                        (6, 10, 1.0), (10, 8, 2.0))
+    step = make_step(table)
+    state = {"bias": np.zeros((1, VOCAB), np.float32)}
+    context = [[SEP, 6, 7, 8, SEP]]
+    beam = cfg(strategy="beam", beam_width=2, no_copy_ngram=2)
+    assert generate(step, state, RULES, beam, [None], contexts=context) == [[6, 11, 8]]
+    folding = dataclasses.replace(RULES, fold=fold)
+    assert generate(step, state, folding, beam, [None], contexts=context) == [[6, 10, 8]]
+    # a byte-level BPE's stand-ins for non-ASCII bytes ("Ā", "ā") are other bytes: no fold
+    assert list(case_fold_table({"\u0100": 0, "\u0101": 1})) == [0, 1]
 
 
 def test_sampling_records_the_teacher_forced_logprobs_so_rank_needs_no_second_pass():

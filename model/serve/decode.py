@@ -16,8 +16,9 @@ generate.py picks the strategy.
 from __future__ import annotations
 
 import dataclasses
+import string
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -134,6 +135,20 @@ class TokenRules:
     eos: int
     brk: int
     banned: tuple[int, ...]  # never generated: <pad>, <unk>, <s>, <sep>, speakers, PII
+    # [V]: each token's id with its capitals lowered (case_fold_table), so no_copy_ngram
+    # also catches a copy that only changed case; None compares ids as they are
+    fold: np.ndarray | None = field(default=None, compare=False, repr=False)
+
+
+def case_fold_table(vocab: dict[str, int]) -> np.ndarray:
+    """[V]: the id of each token with its ASCII capitals lowered where the vocabulary has
+    that token, else its own id ("ĠParis" -> "Ġparis"). Only ASCII: a byte-level BPE
+    writes other bytes as stand-in characters, which lowering would turn into other bytes."""
+    lower = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+    fold = np.arange(max(vocab.values()) + 1)
+    for token, token_id in vocab.items():
+        fold[token_id] = vocab.get(token.translate(lower), token_id)
+    return fold
 
 
 SHARED = "shared:"  # a state entry not per row (a pretrained prompt's cache): never reindexed
@@ -174,7 +189,7 @@ def constrain(logits: np.ndarray, history: np.ndarray, rules: TokenRules, cfg: D
     if cfg.no_repeat_ngram and length >= cfg.no_repeat_ngram:
         block_repeated_ngrams(logits, history, cfg.no_repeat_ngram)
     if cfg.no_copy_ngram and contexts is not None and length >= cfg.no_copy_ngram - 1:
-        block_copied_ngrams(logits, history, contexts, cfg.no_copy_ngram)
+        block_copied_ngrams(logits, history, contexts, cfg.no_copy_ngram, rules.fold)
     logits[lengths < cfg.min_len, rules.eos] = NEG_INF
     logits[lengths == 0, rules.brk] = NEG_INF  # never start with a bubble break
     if length:
@@ -197,19 +212,28 @@ def block_repeated_ngrams(logits: np.ndarray, history: np.ndarray, n: int) -> No
 
 
 def block_copied_ngrams(logits: np.ndarray, history: np.ndarray,
-                        contexts: Sequence[np.ndarray], n: int) -> None:
+                        contexts: Sequence[np.ndarray], n: int,
+                        fold: np.ndarray | None = None) -> None:
     """Ban every token that would complete an n-gram of the row's context.
 
     A reply that repeats the message it answers ("I wouldnt have expected you to be in
     south carolina" to "I wouldnt have expected you to / Its in south carolina") is the
     commonest nonsense of likelihood-seeking decoding (beam, sample-and-rank). n >= 2.
+    With `fold` (case_fold_table) tokens compare without case, and every case of the
+    completing token is banned: "i am going to paris" is not answered "I am going to Paris".
     """
+    prefixes = history[:, history.shape[1] - n + 1:]  # [N, n-1]: the last generated tokens
+    if fold is not None:
+        prefixes = np.where(prefixes == PAD, PAD, fold[prefixes])
     for row, context in enumerate(contexts):
         if len(context) < n:
             continue
-        windows = np.lib.stride_tricks.sliding_window_view(context, n)  # [W, n]
-        prefix = history[row, history.shape[1] - n + 1:]  # the last n-1 generated tokens
-        logits[row, windows[(windows[:, :-1] == prefix).all(axis=-1), -1]] = NEG_INF
+        windows = np.lib.stride_tricks.sliding_window_view(
+            context if fold is None else fold[context], n)  # [W, n]
+        completing = windows[(windows[:, :-1] == prefixes[row]).all(axis=-1), -1]
+        if fold is not None and len(completing):
+            completing = np.flatnonzero(np.isin(fold, completing))  # every case of them
+        logits[row, completing] = NEG_INF
 
 
 def filter_top(logits: np.ndarray, top_k: int, top_p: float) -> np.ndarray:

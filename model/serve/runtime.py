@@ -29,7 +29,7 @@ import onnxruntime as ort
 from model.pii import PII_TOKENS, strip_placeholders
 from model.serve import beam, decode, generate
 from model.serve.bundle import BundleError, verify_bundle
-from model.serve.decode import Decoding, State, TokenRules
+from model.serve.decode import Decoding, State, TokenRules, case_fold_table
 from model.serve.memorisation import MemorisationGuard
 from model.serve.retrieval import FILE_NAME as RETRIEVAL_FILE
 from model.serve.retrieval import Hit, RetrievalIndex
@@ -95,7 +95,8 @@ class Replier:
         banned = {tokenizer.pad_id, tokenizer.unk_id, tokenizer.bos_id, tokenizer.sep_id,
                   *tokenizer.speaker_ids.values(), *placeholders}
         self.rules = TokenRules(bos=tokenizer.bos_id, eos=tokenizer.eos_id,
-                                brk=tokenizer.brk_id, banned=tuple(sorted(banned)))
+                                brk=tokenizer.brk_id, banned=tuple(sorted(banned)),
+                                fold=case_fold_table(tokenizer.hf.get_vocab(with_added_tokens=True)))
 
     def _bundle_settings(self, bundle_dir: Path, meta: dict, max_len: int) -> None:
         """What every kind of bundle shares: names, personas, default decoding, retrieval."""

@@ -34,7 +34,7 @@ from tokenizers import Tokenizer as HFTokenizer
 
 from model.serve import beam
 from model.serve.bundle import BundleError
-from model.serve.decode import SHARED, State, TokenRules
+from model.serve.decode import SHARED, State, TokenRules, case_fold_table
 from model.serve.pretrained.assemble import GRAPH_FILE, TOKENIZER_FILE, serving_graph
 from model.serve.pretrained.prompt import PromptCodec, as_lines
 from model.serve.runtime import Replier, ReplyRequest
@@ -102,7 +102,8 @@ class LMReplier(Replier):
         control = {i for i, t in codec.hf.get_added_tokens_decoder().items() if t.special}
         banned = sorted(control - {codec.end_id})
         self.rules = TokenRules(bos=codec.newline_id, eos=codec.end_id, brk=codec.newline_id,
-                                banned=tuple(banned))
+                                banned=tuple(banned),
+                                fold=case_fold_table(codec.hf.get_vocab(with_added_tokens=True)))
         self._system: dict[str, tuple] = {}  # persona -> its system block's KV
         self._system_lock = threading.Lock()
 
