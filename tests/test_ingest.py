@@ -126,19 +126,32 @@ def test_chats_of_the_same_name_in_two_files_stay_two_conversations(tmp_path):
     assert [(m.conversation, m.text) for m in messages if m.sender == "Bo"] == [
         ("WhatsApp Chat with Bo", "dinner sunday?"),  # family/ comes first in the walk
         ("WhatsApp Chat with Bo (2)", "report done?"),
-        ("WhatsApp Chat with Bo (2)", "report done?"),  # the same file again: the same chat
-    ]
+    ]  # and work/ again is read once
 
 
-def test_the_commands_own_output_is_not_read_back(tmp_path):
+def test_the_commands_own_output_is_not_read_back(tmp_path, run_cli):
     (tmp_path / "chat.txt").write_text("[1/2/24, 21:01:00] Bo: hi\n[1/2/24, 21:02:00] Ana: hello\n")
     out = tmp_path / "messages.jsonl"
     for _ in range(2):
-        report = Report()
-        messages = list(ingest([str(tmp_path)], report=report, exclude=[str(out)]))
-        out.write_text("".join(m.to_json() + "\n" for m in messages))
-        assert len(messages) == 2
-    assert report.examples["this command's own output (--out)"] == [str(out)]
+        result = run_cli("model", "ingest", tmp_path, "--out", out)
+        assert result.returncode == 0, result.stderr
+        assert len(out.read_text().splitlines()) == 2
+    assert "this command's own output (--out)" in result.stderr
+
+
+def test_a_chat_read_once_however_often_it_is_found(tmp_path):
+    """An export's .txt beside the .zip it came in (or one file given twice) is one chat:
+    read twice, its replies were learned twice and could fall on both sides of the split."""
+    zipped = FIXTURES / "whatsapp" / "WhatsApp Chat - Ana.zip"
+    shutil.copy(zipped, tmp_path)
+    with zipfile.ZipFile(zipped) as archive:
+        [chat] = [name for name in archive.namelist() if name.endswith(".txt")]
+        (tmp_path / "unzipped.txt").write_bytes(archive.read(chat))
+    report = Report()
+    messages = list(ingest([str(tmp_path), str(tmp_path / "unzipped.txt")], report=report))
+    alone = list(ingest([str(zipped)]))
+    assert len(messages) == len(alone) and len({m.conversation for m in messages}) == 1
+    assert report.skipped["a copy of a chat export read already"] == 2
 
 
 def test_cli_summary_lists_kinds_senders_and_skips(run_cli, tmp_path):

@@ -8,6 +8,7 @@ fatal); a single file that no format recognises is an error.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import zipfile
 import zlib
@@ -22,16 +23,23 @@ from model.data.sources import Entry, Limits, Tree, looks_binary, open_tree, zip
 from model.errors import InputError
 
 DEFAULT_ME = "Me"
+COPY = "a copy of a chat export read already"  # a skip reason, and no error: it was read
 
 
-class ConversationNames:
-    """Keeps the chats of different files apart: pairs never cross a conversation, so two
-    files that both hold a "WhatsApp Chat with Bo" must not become one. The first file
+class Ingested:
+    """What one ingest has read so far, across every PATH (and a manifest's sources).
+
+    Conversations of different files are kept apart: pairs never cross a conversation, so
+    two files that both hold a "WhatsApp Chat with Bo" must not become one. The first file
     to use a name keeps it; any other gets "name (2)", "name (3)"… (as Telegram's
-    same-name chats get their id). One instance spans every PATH of one ingest."""
+    same-name chats get their id). And a file whose content was read already (a chat's
+    `.txt` beside the `.zip` it came in, one export given twice) is not read again: its
+    messages would be learned twice, and could land on both sides of the held-out split.
+    """
 
     def __init__(self) -> None:
         self._owner: dict[str, str] = {}  # conversation name -> the file that holds it
+        self._contents: dict[str, str] = {}  # sha256 of a file read -> its name
 
     def name(self, file: str, conversation: str) -> str:
         name, number = conversation, 1
@@ -39,6 +47,17 @@ class ConversationNames:
             number += 1
             name = f"{conversation} ({number})"
         return name
+
+    def read_before(self, entry: Entry) -> str | None:
+        """The name of a file read earlier with `entry`'s content, else None (and `entry`
+        is remembered as read)."""
+        digest = hashlib.sha256()
+        with entry.open_binary() as handle:
+            while block := handle.read(1 << 20):
+                digest.update(block)
+        earlier = self._contents.get(digest.hexdigest())
+        self._contents.setdefault(digest.hexdigest(), entry.name)
+        return earlier
 
 
 @dataclass
@@ -49,7 +68,7 @@ class Context:
     # relpaths a tree format (Slack) read as part of its export; the rest of the tree is
     # still looked at file by file, so a folder may hold a Slack export and other chats
     claimed: set[str] = field(default_factory=set)
-    names: ConversationNames = field(default_factory=ConversationNames)
+    ingested: Ingested = field(default_factory=Ingested)
 
 
 def detect(entry: Entry) -> str | None:
@@ -67,18 +86,18 @@ def ingest(
     me: str = DEFAULT_ME,
     limits: Limits = Limits(),
     exclude: Iterable[str] = (),
-    names: ConversationNames | None = None,
+    ingested: Ingested | None = None,
 ) -> Iterator[Message]:
     """Stream Messages from every PATH; `report` collects the summary.
 
     Files in `exclude` (the command's --out) are never read from a folder: an output
-    written into the folder it reads would be read back by the next run. `names` keeps
-    conversations of different files apart across several calls (a manifest's sources).
+    written into the folder it reads would be read back by the next run. `ingested` carries
+    what was read across several calls (a manifest's sources).
     """
     if fmt != "auto" and fmt not in FORMATS:
         raise InputError(f"unknown format {fmt!r} (choose from auto, {', '.join(FORMATS)})")
     report = report if report is not None else Report()
-    names = names if names is not None else ConversationNames()
+    ingested = ingested if ingested is not None else Ingested()
     excluded = frozenset(os.path.realpath(path) for path in exclude)
     for path in paths:
         left_out = Counter()  # why files were not read (not lines: those are skipped later)
@@ -90,10 +109,10 @@ def ingest(
 
         tree = open_tree(path, limits, skip, excluded)
         read = len(report.files)
-        for message in _ingest_tree(Context(report, tree, me, names=names), fmt):
+        for message in _ingest_tree(Context(report, tree, me, ingested=ingested), fmt):
             report.count(message)
             yield message
-        if len(report.files) == read:
+        if len(report.files) == read and not left_out[COPY]:
             what = "chat export" if fmt == "auto" else f"{fmt} export"
             raise InputError(f"found no {what} among {_why_left_out(left_out)}", tree.name)
 
@@ -114,13 +133,16 @@ def _ingest_tree(ctx: Context, fmt: str) -> Iterator[Message]:
         with _archive_errors(entry.name):
             zipped = zip_in_folder(entry)
             if zipped is not None:  # read like a zip given directly
-                yield from _ingest_tree(Context(ctx.report, zipped, ctx.me, names=ctx.names), fmt)
+                yield from _ingest_tree(Context(ctx.report, zipped, ctx.me, ingested=ctx.ingested), fmt)
                 continue
             name, sniffed = _choose_format(entry, fmt, tree)
             if name is None:
                 if tree.is_single_file:
                     raise InputError(_unknown_reason(entry), entry.name)
                 entry.skip(entry.name, None, "not a chat export")
+                continue
+            if ctx.ingested.read_before(entry):
+                entry.skip(entry.name, None, COPY)
                 continue
             ctx.report.files.append((entry.name, name))
             count = 0
@@ -134,7 +156,7 @@ def _ingest_tree(ctx: Context, fmt: str) -> Iterator[Message]:
 def _named(messages: Iterator[Message], file: str, ctx: Context) -> Iterator[Message]:
     """`messages` of one file (or tree export), their conversations kept apart from other files'."""
     for message in messages:
-        message.conversation = ctx.names.name(file, message.conversation)
+        message.conversation = ctx.ingested.name(file, message.conversation)
         yield message
 
 

@@ -38,6 +38,7 @@ def run(args) -> int:
     report = Report()
     with atomic_output(args.out) as out:
         limits = Limits(**{name: getattr(args, name) for name in Limits.__dataclass_fields__})
-        write_jsonl(ingest(args.paths, args.format, report, me=args.me, limits=limits), out)
+        write_jsonl(ingest(args.paths, args.format, report, me=args.me, limits=limits,
+                           exclude=[args.out] if args.out else ()), out)
     print(report.render(), file=sys.stderr)
     return 0

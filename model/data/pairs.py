@@ -272,17 +272,17 @@ def messages_from_manifest(manifest, report=None, beyond_limit: bool = False) ->
     leaves out (none from a source without one): chats no model of the manifest has seen.
     """
     from model.data.formats import chitchat
-    from model.data.ingest import ConversationNames, ingest
+    from model.data.ingest import Ingested, ingest
 
     messages: list[Message] = []
-    names = ConversationNames()  # two sources' chats of the same name stay two conversations
+    ingested = Ingested()  # two sources' same-named chats stay two, the same file is read once
     for source in manifest.sources:
         if beyond_limit and source.limit is None:
             continue
         path = source.path if source.path is not None else chitchat.installed_corpus_path()
         places: dict[str, int] = {}  # conversation -> its place among the source's chats
         for message in ingest([str(path)], source.format, report, me=source.me or manifest.me,
-                              names=names):
+                              ingested=ingested):
             if source.limit is not None:
                 place = places.setdefault(message.conversation, len(places) + 1)
                 if place > source.limit and not beyond_limit:

@@ -52,7 +52,8 @@ def run(args) -> int:
             extra_personas=args.extra_personas,
             augment=args.augment,
         )
-        messages = list(ingest(args.messages, "auto", Report()))
+        messages = list(ingest(args.messages, "auto", Report(),
+                               exclude=[args.out] if args.out else ()))
         pairs = list(build_pairs(messages, options, summary))
     print(summary.render(), file=sys.stderr)
     if not pairs:  # an empty file would only fail later, in `train`
