@@ -217,6 +217,9 @@ def test_upstream_attachment_forms_are_media(tmp_path, vector):
         ("<3", "text"),
         ("null", "media"),  # Android's view-once photo or video
         ("nullable", "text"),
+        ("location: https://maps.google.com/?q=52.5200,13.4050", "media"),  # a shared pin
+        ("Standort: https://maps.google.com/?q=-33.86,151.2", "media"),
+        ("meet me at the station https://maps.google.com/?q=52.52,13.40", "text"),
     ],
 )
 def test_kinds_of_bodies(tmp_path, body, kind):

@@ -231,10 +231,18 @@ def body_kind(text: str) -> str | None:
         last_mark = max(text.rfind("\u200e"), text.rfind("\u200f"))
         if _KINDS.get(_key(text[last_mark:])) == "media":
             return "media"
+    if "maps.google.com/?q=" in text and _SHARED_LOCATION.fullmatch(text):
+        return "media"
     heads = _NOTICE_HEADS.get(text[:_NOTICE_HEAD])
     if heads is not None and text.startswith(heads):
         return "system"
     return None
+
+
+# a shared location: "location: https://maps.google.com/?q=52.52,13.40", the first word in
+# the phone's language ("Standort", "ubicación", "位置"): a pin, not the sender's words
+_SHARED_LOCATION = re.compile(r"\s*[^\W\d_][^\W\d]*(?: [^\W\d]+)?\s?[:：] ?"
+                              r"https://maps\.google\.com/\?q=-?[\d.]+,-?[\d.]+\s*")
 
 
 def _is_attachment(text: str) -> bool:
