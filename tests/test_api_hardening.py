@@ -9,10 +9,11 @@ import sqlite3
 import subprocess
 
 import pytest
+import requests
 
 from backend.web.app import SECURITY_HEADERS, create_app
 from backend.web.ratelimit import Buckets, RateLimiter
-from backend.web.schema import ValidationError, reply_request_schema, validate
+from backend.web.schema import MAX_BODY_BYTES, ValidationError, reply_request_schema, validate
 from tests.test_chat_page import CHROMIUM, browser, page, send, serve, wait_for  # noqa: F401
 
 BODY = json.dumps({"message": "hi"})
@@ -123,6 +124,37 @@ def test_json_with_or_without_a_utf8_charset_is_accepted(client, content_type):
 def test_openapi_documents_the_415(client):
     responses = client.get("/openapi.json").get_json()["paths"]["/api/reply"]["post"]["responses"]
     assert "415" in responses
+
+
+def assert_bodies_over_the_limit_are_413_chunked_or_not(url: str) -> int:
+    """A body sent chunked (no Content-Length) is measured like a declared one: over the
+    limit it is refused, never cut at the limit and read as a whole body. Returns how
+    many requests it sent."""
+    def post(body: bytes, chunked: bool) -> requests.Response:
+        # requests sends a generator's pieces chunked and bytes with a Content-Length
+        data = (body[at:at + 4096] for at in range(0, len(body), 4096)) if chunked else body
+        return requests.post(f"{url}/api/reply", data=data, timeout=30,
+                             headers={"Content-Type": "application/json"})
+
+    def padded(size: int, tail: bytes = b"") -> bytes:
+        head = b'{"message": "hi"}'
+        return head + b" " * (size - len(head) - len(tail)) + tail
+
+    # cut at the limit, the first two would be valid JSON and the last invalid
+    too_large = (padded(MAX_BODY_BYTES + 1), padded(37_000, b"GARBAGE"),
+                 padded(100_000, b"GARBAGE"))
+    for chunked in (True, False):
+        assert post(padded(MAX_BODY_BYTES), chunked).status_code == 200
+        for body in too_large:
+            response = post(body, chunked)
+            assert response.status_code == 413, (len(body), chunked, response.text)
+            assert response.json()["error"]["code"] == "too_large"
+    return 2 * (1 + len(too_large))
+
+
+def test_bodies_over_the_limit_are_413_chunked_or_not(live_server, demo_bundle):
+    url = live_server(create_app({"bundle": str(demo_bundle), "rate_limit_per_s": 0}))
+    assert_bodies_over_the_limit_are_413_chunked_or_not(url)
 
 
 def test_telegram_webhook_refuses_non_json_bodies_like_the_api(demo_bundle):

@@ -17,6 +17,7 @@ import requests
 
 from model.serve.load import load_replier
 from model.serve.runtime import ReplyRequest
+from tests.test_api_hardening import assert_bodies_over_the_limit_are_413_chunked_or_not
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -70,6 +71,7 @@ def test_gunicorn_workers_serve_replies_and_metrics_then_stop_cleanly(demo_bundl
         wait_workers(url, 2)  # one live model_info series per worker
         assert_session_continues_across_workers(url, demo_bundle)
         assert_unparseable_requests_get_json_errors(url)
+        sized = assert_bodies_over_the_limit_are_413_chunked_or_not(url)
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) == 0
     finally:
@@ -80,8 +82,8 @@ def test_gunicorn_workers_serve_replies_and_metrics_then_stop_cleanly(demo_bundl
              if line.startswith("{")]
     replies_logged = [line for line in lines
                       if line["event"] == "request" and line["route"] == "/api/reply"]
-    assert len(replies_logged) == 7 + len(SESSION_TURNS)
-    assert {line["status"] for line in replies_logged} == {200, 400}
+    assert len(replies_logged) == 7 + len(SESSION_TURNS) + sized
+    assert {line["status"] for line in replies_logged} == {200, 400, 413}
     assert "hello number" not in log_path.read_text()  # message text is not logged
 
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 import logging
 import time
 
-from flask import Flask, g, jsonify, request
-from werkzeug.exceptions import HTTPException
+from flask import Flask, Request, g, jsonify, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.utils import cached_property
+from werkzeug.wsgi import LimitedStream
 
 from backend.config import load_config
 from backend.web.api import api
@@ -48,9 +50,35 @@ HTTP_ERROR_CODES = {400: "bad_request", 403: "forbidden", 404: "not_found",
                     431: "headers_too_large", 501: "not_implemented"}
 
 
+class _UnknownLengthBody(LimitedStream):
+    """A body sent without Content-Length (chunked), read up to the maximum size.
+
+    werkzeug's own stream stops reading at the maximum and hands what it read over as
+    the whole body: a cut body that may still parse and be answered. This one reads one
+    byte further and refuses (413) a body that has it, as a declared length is refused.
+    """
+
+    def readall(self) -> bytes:
+        data = super().readall()
+        if self.is_exhausted and self._stream.read(1):
+            raise RequestEntityTooLarge()
+        return data
+
+
+class _Request(Request):
+    @cached_property
+    def stream(self):
+        # gunicorn and the dev server both mark a chunked body's stream as terminated
+        if self.content_length is None and "wsgi.input_terminated" in self.environ:
+            return _UnknownLengthBody(self.environ["wsgi.input"], self.max_content_length,
+                                      is_max=True)
+        return super().stream
+
+
 def create_app(config: dict | None = None) -> Flask:
     settings = load_config(config)
     app = Flask(__name__)
+    app.request_class = _Request
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False
     if settings["trusted_proxies"] > 0:
