@@ -174,6 +174,26 @@ def test_serve_refuses_a_missing_bundle_with_one_line(run_cli, tmp_path):
     assert result.stderr.strip().count("\n") == 0 and "nowhere" in result.stderr
 
 
+@pytest.mark.parametrize(("flag", "value"), [
+    ("--workers", "0"),  # gunicorn would start with no worker and hang every request
+    ("--threads", "0"), ("--port", "99999"), ("--port", "0"), ("--timeout", "0"),
+])
+def test_serve_refuses_bad_flags_before_gunicorn_starts(run_cli, demo_bundle, flag, value):
+    result = run_cli("backend", "serve", "--bundle", demo_bundle, flag, value, timeout=60)
+    assert result.returncode == 2
+    assert f"error: argument {flag}: expected" in result.stderr
+    assert "Traceback" not in result.stderr and "gunicorn" not in result.stderr
+
+
+@pytest.mark.parametrize("dev", [[], ["--dev"]], ids=["gunicorn", "dev"])
+def test_serve_refuses_a_bad_setting_with_one_line(run_cli, demo_bundle, monkeypatch, dev):
+    monkeypatch.setenv("DOPPEL_RATE_LIMIT_PER_S", "abc")
+    result = run_cli("backend", "serve", "--bundle", demo_bundle, "--port", str(free_port()),
+                     *dev, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and "DOPPEL_RATE_LIMIT_PER_S" in result.stderr
+
+
 def test_dev_server_serves_the_same_app(demo_bundle, tmp_path):
     port = free_port()
     url = f"http://127.0.0.1:{port}"

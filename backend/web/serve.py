@@ -18,8 +18,11 @@ from pathlib import Path
 import gunicorn.util
 from gunicorn.app.base import BaseApplication
 
-from backend.config import SETTINGS
+from backend.config import SETTINGS, load_config
+from model.cli import positive_int
 from model.serve.bundle import verify_bundle
+
+MAX_PORT = 65535
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,22 +30,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"model bundle directory (default: ${SETTINGS['bundle'].env} "
                              f"or the demo bundle)")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)),
+    parser.add_argument("--port", type=port, default=8000)
+    parser.add_argument("--workers", type=positive_int, default=len(os.sched_getaffinity(0)),
                         help="worker processes, each with its own copy of the model "
                              "(default: one per CPU core)")
-    parser.add_argument("--threads", type=int, default=64,
+    parser.add_argument("--threads", type=positive_int, default=64,
                         help="request threads per worker (concurrent requests it can batch)")
-    parser.add_argument("--timeout", type=int, default=60,
+    parser.add_argument("--timeout", type=positive_int, default=60,
                         help="seconds before a stuck worker is restarted")
     parser.add_argument("--dev", action="store_true",
                         help="Flask's development server (one process, threads) instead")
 
 
+def port(text: str) -> int:
+    """argparse type: a TCP port number to listen on."""
+    if not text.isdigit() or not 1 <= int(text) <= MAX_PORT:
+        raise argparse.ArgumentTypeError(f"expected a port number 1-{MAX_PORT}, got {text!r}")
+    return int(text)
+
+
 def run(args: argparse.Namespace) -> int:
     overrides = {"bundle": args.bundle} if args.bundle else {}
-    bundle = args.bundle or os.environ.get(SETTINGS["bundle"].env, SETTINGS["bundle"].default)
-    verify_bundle(bundle)  # a wrong path or damaged bundle: one clear line, exit 2
+    # Here, before any worker starts: a bad setting or bundle is one line and exit 2, not
+    # a traceback from every worker and gunicorn's "Worker failed to boot".
+    settings = load_config(overrides)
+    verify_bundle(settings["bundle"])
     if args.dev:
         from backend.web.app import create_app
 
