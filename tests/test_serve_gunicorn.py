@@ -78,8 +78,10 @@ def test_gunicorn_workers_serve_replies_and_metrics_then_stop_cleanly(demo_bundl
         if process.poll() is None:
             process.kill()
             process.wait()
-    lines = [json.loads(line) for line in log_path.read_text().splitlines()
-             if line.startswith("{")]
+    # gunicorn's own lines too ("Handling signal: term"): one JSON line per event
+    lines = [json.loads(line) for line in log_path.read_text().splitlines()]
+    assert {"Handling signal: term", "Shutting down: Master"} <= {
+        line.get("message") for line in lines if line["logger"] == "gunicorn.error"}
     replies_logged = [line for line in lines
                       if line["event"] == "request" and line["route"] == "/api/reply"]
     assert len(replies_logged) == 7 + len(SESSION_TURNS) + sized
@@ -192,6 +194,18 @@ def test_serve_refuses_a_bad_setting_with_one_line(run_cli, demo_bundle, monkeyp
                      *dev, timeout=60)
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "DOPPEL_RATE_LIMIT_PER_S" in result.stderr
+
+
+def test_a_worker_that_fails_to_boot_is_logged_as_json_lines(run_cli, demo_bundle, tmp_path,
+                                                            monkeypatch):
+    monkeypatch.setenv("DOPPEL_SESSIONS_DB", str(tmp_path / "no-such-folder" / "s.sqlite"))
+    result = run_cli("backend", "serve", "--bundle", demo_bundle, "--port", str(free_port()),
+                     "--workers", "1", timeout=120)
+    assert result.returncode == 3  # gunicorn's "worker failed to boot"
+    lines = [json.loads(line) for line in result.stderr.splitlines()]
+    failed = [line for line in lines if line["event"] == "worker_boot_failed"]
+    assert len(failed) == 1 and "unable to open database file" in failed[0]["traceback"]
+    assert "Reason: Worker failed to boot." in [line.get("message") for line in lines]
 
 
 def test_dev_server_serves_the_same_app(demo_bundle, tmp_path):

@@ -10,18 +10,24 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
 import gunicorn.util
 from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
+from gunicorn.glogging import Logger
 
 from backend.config import SETTINGS, load_config
 from model.cli import positive_int
+from model.logs import log_event
 from model.serve.bundle import verify_bundle
 
+log = logging.getLogger("doppel.serve")
 MAX_PORT = 65535
 
 
@@ -83,7 +89,10 @@ def run(args: argparse.Namespace) -> int:
             "graceful_timeout": 10,
             "keepalive": 5,
             "accesslog": None,  # the app logs one JSON line per request itself
-            "errorlog": "-",
+            # gunicorn's own lines go through our logging instead of its plain text; its
+            # wsgi.errors then has no stream, which nothing of ours writes to
+            "errorlog": None,
+            "logger_class": _OurLogLines,
             "child_exit": _forget_worker_metrics,
             # one fixed control socket path per user would collide between servers
             "control_socket_disable": True,
@@ -112,6 +121,16 @@ def _write_json_error(sock, status: int, reason: str, message: str) -> None:
     gunicorn.util.write_nonblock(sock, ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
 
 
+class _OurLogLines(Logger):
+    """gunicorn's log (start, signals, worker boots and failures with their tracebacks)
+    handed on to the root logger, whose handler writes every line in our format
+    (model/logs.py, set up by the dispatcher in this process; workers inherit it)."""
+
+    def setup(self, cfg) -> None:
+        super().setup(cfg)  # with no errorlog it adds no handler of its own
+        self.error_log.propagate = True
+
+
 class _GunicornApp(BaseApplication):
     def __init__(self, app_config: dict, options: dict):
         self.app_config = app_config
@@ -125,4 +144,9 @@ class _GunicornApp(BaseApplication):
     def load(self):
         from backend.web.app import create_app  # in the worker, after the fork
 
-        return create_app(self.app_config)
+        try:
+            return create_app(self.app_config)
+        except Exception:
+            # gunicorn would log this too, then print the bare message outside any format
+            log_event(log, "worker_boot_failed", logging.ERROR, exc_info=True)
+            sys.exit(Arbiter.WORKER_BOOT_ERROR)
