@@ -361,6 +361,7 @@ def test_chat_page_embeds_personas_and_its_settings(demo_bundle, replier):
     assert config["personas"] == replier.personas
     assert config["defaultPersona"] == replier.default_persona
     assert config["burstPauseMs"] == 900 and config["ready"] is True
+    assert config["maxMessageChars"] == MAX_MESSAGE_CHARS
     assert client.get("/static/chat.js").status_code == 200
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from backend.web.app import create_app
+from backend.web.schema import MAX_MESSAGE_CHARS
 from tests.conftest import require
 
 CHROMIUM = Path(os.environ.get("DOPPEL_CHROMIUM", "/usr/bin/chromium"))
@@ -96,6 +97,26 @@ def test_a_burst_is_one_turn_and_the_reply_arrives_as_bubbles(page, live_server,
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     page.screenshot(path=tmp_path / "chat.png")
     assert (tmp_path / "chat.png").stat().st_size > 10_000
+
+
+def test_a_burst_too_long_for_one_turn_goes_as_turns_the_api_takes(page, live_server,
+                                                                    demo_bundle):
+    url = serve(live_server, demo_bundle)
+    page.goto(url)
+    assert page.get_attribute("#input", "maxlength") == str(MAX_MESSAGE_CHARS)
+    held = hold_replies(page)
+    first, second, third = "a" * 1200, "b" * 1200, "c" * 500
+    for text in (first, second, third):
+        send(page, text)
+    # first + second would be 2,407 characters: two turns, the third joining the second
+    for turn, expected in enumerate([first, f"{second} <brk> {third}"]):
+        wait_for(page, lambda: len(held) > turn)  # noqa: B023 (used at once)
+        assert json.loads(held[turn].request.post_data)["message"] == expected
+        with page.expect_response("**/api/reply") as answer:
+            held[turn].continue_()
+        assert answer.value.status == 200
+    assert len(held) == 2
+    assert page.locator(".notice.error").count() == 0
 
 
 def test_persona_picker_and_session_survive_a_reload(page, live_server, demo_bundle):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template
 
+from backend.web.schema import MAX_MESSAGE_CHARS
 from backend.web.service import current_service
 
 # Templates and static files come from the app's own backend/templates and backend/static.
@@ -21,6 +22,7 @@ def chat():
         "ready": service.ready,
         "notReadyReason": "" if service.ready else "The model is not loaded yet.",
         "burstPauseMs": service.settings["burst_pause_ms"],
+        "maxMessageChars": MAX_MESSAGE_CHARS,  # the API's limit, for the input and a burst
         "apiKeyRequired": bool(service.settings["api_key"]),
     }
     return render_template("chat.html", config=page_config)

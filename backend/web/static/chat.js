@@ -1,6 +1,7 @@
 // Doppel chat page. Messages typed in a quick burst go to POST /api/reply as ONE turn
-// (joined with " <brk> ") once the user pauses; the reply's `messages` arrive as
-// separate bubbles, one after another, with a typing indicator between them.
+// (joined with " <brk> ") once the user pauses, or as several turns where one would be
+// longer than the API takes; the reply's `messages` arrive as separate bubbles, one
+// after another, with a typing indicator between them.
 "use strict";
 
 (function () {
@@ -130,12 +131,27 @@
     }
   }
 
+  // The burst's messages joined into as few turns as the API's length limit allows, in
+  // order. Each message fits alone: the input's maxlength is the same limit.
+  function turns(messages) {
+    const joined = [];
+    for (const text of messages) {
+      const last = joined.length - 1;
+      if (last >= 0 && joined[last].length + BRK.length + text.length <= config.maxMessageChars) {
+        joined[last] += BRK + text;
+      } else {
+        joined.push(text);
+      }
+    }
+    return joined;
+  }
+
   function flush() {
     burstTimer = null;
-    if (!burst.length) return;
-    const message = burst.join(BRK);
+    for (const message of turns(burst)) {
+      queue = queue.then(function () { return ask(message); });
+    }
     burst = [];
-    queue = queue.then(function () { return ask(message); });
   }
 
   function restartBurstTimer() {
