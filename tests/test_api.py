@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import shutil
 
 import pytest
+from markupsafe import escape
 
 from backend.web.app import create_app
 from backend.web.ratelimit import Buckets, RateLimiter
@@ -253,6 +255,21 @@ def test_damaged_bundle_is_refused_naming_the_file(demo_bundle, tmp_path):
     ready = client.get("/readyz")
     assert ready.status_code == 503 and "decoder_step.onnx" in ready.get_json()["reason"]
     assert client.post("/api/reply", json={"message": "hi"}).status_code == 503
+
+
+def test_chat_page_says_the_model_failed_to_load_and_why(demo_bundle, tmp_path):
+    copy = tmp_path / "bundle"
+    shutil.copytree(demo_bundle, copy)
+    (copy / "encoder.onnx").write_bytes(b"not an onnx graph")
+    meta = json.loads((copy / "bundle.json").read_text())  # the checksum matches: it loads
+    meta["files"]["encoder.onnx"] = hashlib.sha256(b"not an onnx graph").hexdigest()
+    (copy / "bundle.json").write_text(json.dumps(meta))
+    client = create_app({"bundle": str(copy)}).test_client()
+    reason = client.get("/readyz").get_json()["reason"]
+    assert "encoder.onnx" in reason
+    page = client.get("/").get_data(as_text=True)
+    assert "could not be loaded" in page and escape(reason) in page  # as the page escapes it
+    assert "not loaded yet" not in page  # waiting would not help
 
 
 def test_readyz_and_personas_when_loaded(client, replier):

@@ -20,9 +20,16 @@ def chat():
         "defaultPersona": replier.default_persona if replier else "",
         "model": replier.name if replier else "",
         "ready": service.ready,
-        "notReadyReason": "" if service.ready else "The model is not loaded yet.",
+        "notReadyReason": "" if service.ready else _not_ready_notice(service.not_ready_reason),
         "burstPauseMs": service.settings["burst_pause_ms"],
         "maxMessageChars": MAX_MESSAGE_CHARS,  # the API's limit, for the input and a burst
         "apiKeyRequired": bool(service.settings["api_key"]),
     }
     return render_template("chat.html", config=page_config)
+
+
+def _not_ready_notice(reason: str) -> str:
+    """The app loads its model before it serves anything, so a page without one means the
+    load failed: waiting will not help. The reason is what /readyz already tells anyone."""
+    return ("The model could not be loaded, so there will be no replies until the server is "
+            f"restarted with a working one. Reason: {reason}")
