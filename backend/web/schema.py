@@ -19,11 +19,12 @@ from typing import Any
 import fastjsonschema
 from werkzeug.http import parse_options_header
 
+from model.serve.decode import MAX_SEED
+
 MAX_BODY_BYTES = 16 * 1024
 MAX_MESSAGE_CHARS = 2000
 MAX_CONTEXT_ITEMS = 20
 MAX_SESSION_ID_CHARS = 128
-MAX_SEED = 2**32 - 1
 
 _TYPE_NAMES = {
     "string": "a string",
