@@ -6,6 +6,7 @@ import json
 import logging
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -163,6 +164,27 @@ def test_own_tweets_old_mentions_and_opt_out(bot):
     assert bot.poll()["replied"] == 2
     assert len(bot.replies_to(start["id"])) == 1 and len(bot.replies_to(after["id"])) == 1
 
+
+def test_a_stop_covers_what_the_author_wrote_before_it(bot):
+    """Once a user said stop nothing more goes to them, not even an answer to a mention
+    they wrote before the stop, in the same chunk or an earlier one, "start" after or not."""
+    hello = bot.post("bob", "@doppel hello, what do you do for work?")
+    stop = bot.post("bob", "@doppel stop")
+    assert bot.poll()["replied"] == 0
+    assert skip_reasons(bot) == {hello["id"]: "opted_out", stop["id"]: "opt_out_request"}
+    start = bot.post("bob", "@doppel start")
+    assert bot.poll()["replied"] == 1 and len(bot.replies_to(start["id"])) == 1
+    question = bot.post("bob", "@doppel still there?")
+    others = [bot.post(f"user{i}", "@doppel hi") for i in range(poller_module.CHUNK)]
+    stop_again = bot.post("bob", "@doppel stop")  # in the chunk after the question's
+    start_again = bot.post("bob", "@doppel start")
+    totals = bot.poll()
+    assert totals["skipped"] == {"opted_out": 1, "opt_out_request": 1}
+    assert skip_reasons(bot)[question["id"]] == "opted_out"
+    assert skip_reasons(bot)[stop_again["id"]] == "opt_out_request"
+    assert bot.replies_to(question["id"]) == []
+    assert [len(bot.replies_to(t["id"])) for t in (*others, start_again)] == \
+        [1] * (1 + len(others))
 
 def test_per_user_hourly_cap(sandbox, tmp_path, replier):
     bot = Bot(sandbox, tmp_path, replier, x_user_replies_per_hour=2)
@@ -331,6 +353,31 @@ def test_a_reply_refused_twice_as_a_duplicate_is_a_skip(bot):
     assert (record.status, record.reason) == ("skipped", "duplicate_content")
     assert bot.replies_to(mention["id"]) == []
 
+
+def test_a_stop_handled_while_a_reply_is_made_stops_that_reply(bot, replier):
+    """Another poller sharing the state handles the author's stop while this one holds
+    the mention's claim and makes its reply again (a duplicate-content refusal, then a
+    slow look at the timeline): the opt-out is read again right before posting."""
+    hello = bot.post("bob", "@doppel hello")
+    bot.fault(**DUPLICATE_403)
+    bot.fault(endpoint="user_tweets", delay_s=2.0)
+
+    def other_poller_takes_the_stop():
+        while getattr(bot.state.mention(hello["id"]), "status", None) != "claimed":
+            time.sleep(0.02)
+        bot.post("bob", "@doppel stop")
+        other = Poller(make_client(bot.config), open_state(bot.config["bot_state"]), replier,
+                       bot.config)
+        assert other.poll_once()["skipped"] == {"opt_out_request": 1}
+
+    helper = threading.Thread(target=other_poller_takes_the_stop)
+    helper.start()
+    totals = bot.poll()
+    helper.join()
+    assert (totals["replied"], totals["skipped"]) == (0, {"opted_out": 1})
+    assert bot.replies_to(hello["id"]) == []
+    record = bot.state.mention(hello["id"])
+    assert (record.status, record.reason) == ("skipped", "opted_out")
 
 @pytest.fixture
 def strict_bot(strict_sandbox, tmp_path, replier):

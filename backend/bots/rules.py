@@ -95,14 +95,9 @@ class Rules:
     def check(self, mention: Tweet, thread: list[Tweet], bot: dict, now: float, state,
               planned_replies: int) -> Verdict:
         """Decide on one mention. `planned_replies`: replies to its author earlier this poll."""
-        if mention.author_id == bot["id"]:
-            return Verdict("own_tweet")
-        if mention.retweet:
-            return Verdict("retweet")
-        if bot["username"].lower() not in (m.lower() for m in MENTION.findall(mention.text)):
-            return Verdict("not_mentioned")
-        if mention.created_at is not None and now - mention.created_at > self.settings.max_age_s:
-            return Verdict("too_old")
+        ignored = self._ignored(mention, bot, now)
+        if ignored:
+            return Verdict(ignored)
         message = strip_mentions(mention.text)
         if OPT_OUT.match(message):
             return Verdict("opt_out_request", opt_out=True)
@@ -112,6 +107,23 @@ class Rules:
         if state.opted_out(mention.author_id):
             return Verdict(OPTED_OUT)
         return Verdict(self._reason(mention, message, thread, bot, now, state, planned_replies))
+
+    def says_stop(self, mention: Tweet, bot: dict, now: float) -> bool:
+        """The mention is a "stop" that `check` acts on (opt_out_request)."""
+        return (self._ignored(mention, bot, now) is None
+                and OPT_OUT.match(strip_mentions(mention.text)) is not None)
+
+    def _ignored(self, mention: Tweet, bot: dict, now: float) -> str | None:
+        """Why the mention is none of the bot's business, whatever it says."""
+        if mention.author_id == bot["id"]:
+            return "own_tweet"
+        if mention.retweet:
+            return "retweet"
+        if bot["username"].lower() not in (m.lower() for m in MENTION.findall(mention.text)):
+            return "not_mentioned"
+        if mention.created_at is not None and now - mention.created_at > self.settings.max_age_s:
+            return "too_old"
+        return None
 
     def _reason(self, mention: Tweet, message: str, thread: list[Tweet], bot: dict, now: float,
                 state, planned_replies: int) -> str | None:

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from backend.bots.ledger.stores import open_state
 from backend.bots.replies import outgoing
 from backend.bots.rules import Blocklist, Rules, RuleSettings, strip_mentions
-from backend.bots.skips import BLOCKED_OUTGOING
+from backend.bots.skips import BLOCKED_OUTGOING, OPTED_OUT
 from backend.bots.x.client import (
     AuthError,
     DuplicateContent,
@@ -188,16 +188,31 @@ class Poller:
     def _handle(self, mentions: list[Tweet], known: dict[str, Tweet], counters: Counters,
                 claimed: bool) -> None:
         """Plan, generate and post in chunks, so replies start flowing before all are made."""
+        stopped = self._stopped_later(mentions)
         for start in range(0, len(mentions), CHUNK):
-            self._handle_chunk(mentions[start:start + CHUNK], known, counters, claimed)
+            self._handle_chunk(mentions[start:start + CHUNK], known, counters, claimed, stopped)
+
+    def _stopped_later(self, mentions: list[Tweet]) -> set[str]:
+        """Ids of mentions whose author says "stop" in a later one (`mentions` is oldest
+        first): a stop covers what they wrote before it and is not answered yet, even when
+        the stop falls in a later chunk or a "start" follows it."""
+        stopped, stopping, now = set(), set(), self.clock()
+        for mention in reversed(mentions):
+            if mention.author_id in stopping:
+                stopped.add(mention.id)
+            if self.rules.says_stop(mention, self.bot, now):
+                stopping.add(mention.author_id)
+        return stopped
 
     def _handle_chunk(self, mentions: list[Tweet], known: dict[str, Tweet], counters: Counters,
-                      claimed: bool) -> None:
+                      claimed: bool, stopped: set[str]) -> None:
         threads = self._threads(mentions, known)
         per_author: Counter = Counter()
         plans = []
         for mention in mentions:
             plan = self._plan(mention, threads[mention.id], per_author[mention.author_id])
+            if plan.skip is None and mention.id in stopped:
+                plan.skip = OPTED_OUT
             if plan.skip is None:
                 per_author[mention.author_id] += 1
             plans.append(plan)
@@ -282,6 +297,10 @@ class Poller:
         if not claimed and not self.state.claim(mention.id, mention.author_id, self.owner,
                                                 self.clock()):
             counters.skipped["claimed_elsewhere"] += 1
+            return
+        if self.state.opted_out(mention.author_id):  # a stop came while the reply was made
+            plan.skip = OPTED_OUT
+            self._skip(plan, counters)
             return
         try:
             reply_id = self.client.post_reply(plan.text, mention.id)
