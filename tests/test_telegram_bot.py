@@ -247,6 +247,40 @@ def test_stop_opts_the_chat_out_and_start_back_in(sandbox, bot, replier):
     assert (record.status, record.reason) == ("skipped", "opted_out")
 
 
+def test_a_stop_right_after_a_message_leaves_that_message_unanswered(sandbox, bot):
+    """Said 0.3 s later, within the burst window: the /stop ends the burst, and the
+    message before it, not answered yet, never gets an answer."""
+    hello = say(sandbox, 510, "hello, are you there?")
+    time.sleep(0.3)
+    say(sandbox, 510, "/stop")
+    assert wait_texts(sandbox, 510, 1, bot) == [
+        "Okay, I'll stay quiet here. Send /start to talk again."]
+    state = SqliteState(bot.state_path)
+    wait_for(lambda: state.mention(f"tg7000000001:{hello['update_id']}").status != CLAIMED,
+             "the message's record", log=bot.log)
+    record = state.mention(f"tg7000000001:{hello['update_id']}")
+    assert (record.status, record.reason) == ("skipped", "opted_out")
+    time.sleep(1.5)
+    assert len(texts(sandbox, 510)) == 1
+
+
+def test_a_stop_handled_while_the_reply_is_made_cancels_it(sandbox, bot):
+    """Another process (a webhook worker) handles the chat's /stop while this one types
+    and generates: the opt-out is read again before the reply is sent."""
+    fault(sandbox, method="sendChatAction", chat_id=520, kind="hang", seconds=30)
+    update = say(sandbox, 520, "hello")
+    try:
+        wait_for(lambda: any(c["status"] == "held" for c in calls(sandbox, 520)),
+                 "the held typing action", log=bot.log)
+        SqliteState(bot.state_path).set_opted_out("tg:520", True, time.time())
+    finally:
+        requests.delete(f"{sandbox.url}/control/faults", timeout=5).raise_for_status()
+    state = SqliteState(bot.state_path)
+    key = f"tg7000000001:{update['update_id']}"
+    wait_for(lambda: state.mention(key).status != CLAIMED, "the message's record", log=bot.log)
+    assert (state.mention(key).status, state.mention(key).reason) == ("skipped", "opted_out")
+    assert texts(sandbox, 520) == []
+
 def test_persona_command_lists_and_switches_and_forget_clears_context(sandbox, bot, replier):
     if len(replier.personas) < 2:
         pytest.skip("the demo bundle has one persona")
@@ -359,6 +393,31 @@ def test_dry_run_once_prints_replies_and_confirms_nothing(own_sandbox, demo_bund
     assert texts(sandbox, 1000) == []
     assert update["update_id"] in [u["update_id"] for u in sandbox.world.updates]
 
+
+def test_a_backlog_is_answered_in_order_with_the_senders_timing(own_sandbox, demo_bundle,
+                                                                replier, tmp_path):
+    """Updates read at once are handled in order; a command ends a burst (/forget forgets
+    the message before it, which is answered first); bursts follow the messages' own
+    dates, not when the bot read them."""
+    sandbox, sent_at = own_sandbox, int(time.time()) - 60
+    name = say(sandbox, 1010, "my name is bob", date=sent_at)
+    say(sandbox, 1010, "/forget", date=sent_at + 2)
+    question = say(sandbox, 1010, "what is my name?", date=sent_at + 5)
+    burst = [say(sandbox, 1020, text, date=sent_at + offset)
+             for text, offset in (("wait", 0), ("i have news", 1))]
+    later = say(sandbox, 1020, "big news", date=sent_at + 4)
+    process = BotProcess(sandbox, tmp_path / "state.sqlite", demo_bundle)
+    result = subprocess.run([sys.executable, "-m", "backend", "telegram", "--once"],
+                            cwd=ROOT, env=process.env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    want_name = expected(replier, "my name is bob", name["update_id"])
+    assert texts(sandbox, 1010) == want_name + ["Done, I forgot our conversation."] + \
+        expected(replier, "what is my name?", question["update_id"])  # no history
+    want_burst = expected(replier, "wait <brk> i have news", burst[0]["update_id"])
+    history = [("wait <brk> i have news", None), (BRK.join(want_burst), replier.default_persona)]
+    assert texts(sandbox, 1020) == want_burst + expected(replier, "big news", later["update_id"],
+                                                          history)
 
 def test_server_errors_are_retried_and_the_reply_goes_once(sandbox, bot, replier):
     fault(sandbox, method="sendMessage", chat_id=1100, kind="500", times=2)

@@ -8,7 +8,8 @@ getUpdates answers 409 while a webhook is set, and injected messages are then PO
 the webhook with its secret token header.
 
 A control API under `/control/` lets tests and people play the users and the network:
-  POST   /control/messages  {chat_id, text, chat_type?, user?, mention?, reply_to?}
+  POST   /control/messages  {chat_id, text, chat_type?, user?, mention?, reply_to?,
+                             date? (epoch seconds the user sent it; default now)}
   POST   /control/faults    {method, chat_id?, kind: 429|403|500|hang, retry_after?,
                              seconds?, after?, times?}
   DELETE /control/faults    clear faults (and release calls held by a hang)
@@ -102,8 +103,8 @@ class TelegramWorld:
             entities.append({"type": "bot_command", "offset": 0,
                              "length": _utf16_len(text.split()[0])})
         with self.changed:
-            message = {"message_id": self.next_message_id, "date": int(time.time()),
-                       "chat": chat, "text": text,
+            message = {"message_id": self.next_message_id,
+                       "date": int(spec.get("date", time.time())), "chat": chat, "text": text,
                        "from": {"id": int(user["id"]), "is_bot": False,
                                 "first_name": user.get("first_name", "User")}}
             if entities:

@@ -1,11 +1,15 @@
 """The Telegram channel's conversation logic, shared by long polling and the webhook.
 
 In private chats every text message is answered; in groups only messages that mention
-the bot (@username) or reply to it. Messages one person sends in a quick burst (the
-burst window) are answered as one turn, like the chat page does. A reply with `<brk>`
-goes out as several messages with a typing action between them. Commands: /persona
-[NAME] lists or switches personas, /forget clears the chat's context, /stop and /start
-opt the chat out and back in.
+the bot (@username) or reply to it. A chat's updates are handled in the order sent.
+Messages one person sends in a quick burst (the burst window, measured on the messages'
+own dates, so a backlog read at once keeps the sender's timing) are answered as one
+turn, like the chat page does; a command ends a burst. A reply with `<brk>` goes out as
+several messages with a typing action between them. Commands: /persona [NAME] lists or
+switches personas, /forget clears the chat's context, /stop and /start opt the chat out
+and back in. After a /stop nothing but command answers goes to the chat, not even the
+answer to a message sent before the /stop: the opt-out is read before a reply is made
+and again before each of its bubbles is sent.
 
 Exactly-once: every update is claimed in the ledger (backend/bots/ledger/, keyed
 `tg<bot id>:<update id>`) before anything is sent, and each bubble is claimed and
@@ -25,7 +29,7 @@ import os
 import socket
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from telegram import Update, User
 from telegram.error import (
@@ -60,6 +64,7 @@ class Incoming:
     message_id: int
     text: str  # the bot's @mention removed
     group: bool
+    sent_at: float  # the message's date (Telegram's, whole seconds)
     command: str | None = None  # start | stop | forget | persona | help
     argument: str = ""
 
@@ -74,7 +79,8 @@ def parse_update(update: Update, me: User) -> Incoming | None:
     handle = f"@{me.username}".lower()
     text = message.text.strip()
     base = dict(update_id=update.update_id, chat_id=message.chat.id,
-                user_id=message.from_user.id, message_id=message.message_id, group=group)
+                user_id=message.from_user.id, message_id=message.message_id, group=group,
+                sent_at=message.date.timestamp())
     if text.startswith("/"):
         word, _, argument = text.partition(" ")
         name, _, target = word[1:].partition("@")
@@ -94,14 +100,25 @@ def parse_update(update: Update, me: User) -> Incoming | None:
 
 @dataclass
 class Burst:
-    """Messages waiting to be answered together (or one command waiting for its claim)."""
+    """One turn waiting to be answered: messages answered together, or one command."""
 
-    items: list[Incoming] = field(default_factory=list)
-    last_at: float = 0.0  # monotonic time of the latest message
+    items: list[Incoming]
+    arrived: float  # monotonic time the latest message reached us
+    closed: bool = False  # nothing more joins it: a command, or the next message did not
 
     @property
-    def command(self) -> bool:
-        return self.items[0].command is not None
+    def command(self) -> str | None:
+        return self.items[0].command
+
+    def takes(self, item: Incoming, window: float) -> bool:
+        """The same person's next text, sent within the window after the last one."""
+        last = self.items[-1]
+        return (not self.closed and item.command is None and item.user_id == last.user_id
+                and item.sent_at - last.sent_at <= window)
+
+    def ready(self, window: float) -> bool:
+        """Nothing more can join: closed, or the window passed with no new message."""
+        return self.closed or time.monotonic() - self.arrived >= window
 
 
 class ChatBot:
@@ -114,8 +131,7 @@ class ChatBot:
         self.sessions = SessionStore(100_000, 7 * 86400, settings["telegram_context_turns"])
         self.personas: dict[int, str] = {}  # chat id -> chosen persona
         self.default_persona = replier.persona_name(settings["telegram_persona"] or None)
-        # (chat, user) -> messages waiting; (chat, user, update) -> a command waiting
-        self.bursts: dict[tuple, Burst] = {}
+        self.bursts: dict[int, list[Burst]] = {}  # chat id -> its turns waiting, in order
         self.blocklist = Blocklist.load(settings["telegram_blocklist"])
 
     def key(self, update_id: int) -> str:
@@ -123,11 +139,14 @@ class ChatBot:
 
     def pending(self) -> list[int]:
         """Update ids still waiting in a burst (the offset must not pass them)."""
-        return [item.update_id for burst in self.bursts.values() for item in burst.items]
+        return [item.update_id for turns in self.bursts.values() for burst in turns
+                for item in burst.items]
 
     def next_flush_in(self) -> float:
+        """Seconds until a chat's first waiting turn may be answered."""
         now, window = time.monotonic(), self.settings["telegram_burst_s"]
-        return min((b.last_at + window - now for b in self.bursts.values()), default=window)
+        return min((0.0 if turns[0].closed else turns[0].arrived + window - now
+                    for turns in self.bursts.values()), default=window)
 
     async def receive(self, update: Update) -> None:
         item = parse_update(update, self.me)
@@ -136,27 +155,35 @@ class ChatBot:
         record = self.state.mention(self.key(item.update_id))
         if record is not None and record.status != CLAIMED:
             return  # finished before (a redelivery after a restart)
-        if item.command:  # at once, so "/stop" counts for the messages after it
-            if not await self.deliver([item], self.run_command):
-                key = (item.chat_id, item.user_id, item.update_id)
-                self.bursts[key] = Burst([item], time.monotonic())
-        elif self.state.opted_out(f"tg:{item.chat_id}"):
-            self.state.skip(self.key(item.update_id), f"tg:{item.chat_id}", OPTED_OUT,
-                            time.time())
-        else:
-            burst = self.bursts.setdefault((item.chat_id, item.user_id), Burst())
-            if all(i.update_id != item.update_id for i in burst.items):
-                burst.items.append(item)
-            burst.last_at = time.monotonic()
+        turns = self.bursts.setdefault(item.chat_id, [])
+        if any(i.update_id == item.update_id for burst in turns for i in burst.items):
+            return
+        if turns and turns[-1].takes(item, self.settings["telegram_burst_s"]):
+            turns[-1].items.append(item)
+            turns[-1].arrived = time.monotonic()
+            return
+        if turns:
+            turns[-1].closed = True
+        turns.append(Burst([item], time.monotonic(), closed=item.command is not None))
 
     async def flush(self, force: bool = False) -> None:
-        """Answer every burst whose window has passed (all of them with `force`)."""
+        """Answer each chat's waiting turns in order, up to the first one still open to more
+        messages (all of them with `force`) or one that cannot be delivered yet."""
         window = self.settings["telegram_burst_s"]
-        for key, burst in list(self.bursts.items()):
-            ready = force or burst.command or time.monotonic() - burst.last_at >= window
-            compose = self.run_command if burst.command else self.generate
-            if ready and await self.deliver(burst.items, compose):
-                del self.bursts[key]
+        for chat_id, turns in list(self.bursts.items()):
+            while turns and (force or turns[0].ready(window)):
+                turns[0].closed = True
+                if not await self.deliver(turns[0]):
+                    break
+                turns.pop(0)
+            if not turns:
+                del self.bursts[chat_id]
+
+    def quiet(self, chat_id: int) -> bool:
+        """The chat said /stop: stored, or waiting among its turns (a /stop covers the
+        messages sent before it that are not answered yet)."""
+        return (self.state.opted_out(f"tg:{chat_id}")
+                or any(burst.command == "stop" for burst in self.bursts.get(chat_id, ())))
 
     def claim(self, item: Incoming) -> str:
         """'won' (ours to answer), 'finished' (answered before) or 'busy' (another holds it)."""
@@ -174,20 +201,22 @@ class ChatBot:
             return "won"
         return "busy"
 
-    async def deliver(self, items: list[Incoming], make_bubbles) -> bool:
+    async def deliver(self, burst: Burst) -> bool:
         """Claim, compose, send and confirm; False to try again later (another process
         holds a claim, or Telegram could not be reached)."""
-        outcomes = [self.claim(item) for item in items]
+        outcomes = [self.claim(item) for item in burst.items]
         if "busy" in outcomes:
             return False
-        items = [item for item, outcome in zip(items, outcomes, strict=True) if outcome == "won"]
+        items = [item for item, outcome in zip(burst.items, outcomes, strict=True)
+                 if outcome == "won"]
         if not items:
             return True
         lead, chat_id, now = items[0], items[0].chat_id, time.time()
+        compose = self.run_command if burst.command else self.generate
         try:
-            bubbles, turns = await make_bubbles(items)
+            bubbles, turns = await compose(items)
             sent = await self.send_bubbles(lead, bubbles, reply_to=items[-1].message_id
-                                           if lead.group else None)
+                                           if lead.group else None, answer=not burst.command)
         except (Blocked, Skip) as error:
             reason = "blocked" if isinstance(error, Blocked) else str(error)
             log_event(log, "skipped", logging.WARNING, chat=chat_id, reason=reason)
@@ -207,9 +236,11 @@ class ChatBot:
                   bubbles=len(bubbles))
         return True
 
-    async def send_bubbles(self, lead: Incoming, bubbles: list[str],
-                           reply_to: int | None) -> str | None:
-        """Send each bubble not sent before; returns the first bubble's message id."""
+    async def send_bubbles(self, lead: Incoming, bubbles: list[str], reply_to: int | None,
+                           answer: bool) -> str | None:
+        """Send each bubble not sent before; returns the first bubble's message id.
+        `answer`: a reply to what the user said, which a /stop meanwhile cancels (a
+        command's answer, /stop's own included, always goes)."""
         chat_id, author, first_id = lead.chat_id, f"tg:{lead.chat_id}", None
         for index, text in enumerate(bubbles):
             key = f"{self.key(lead.update_id)}#{index}"
@@ -222,6 +253,8 @@ class ChatBot:
             if index > 0:
                 await self.api.typing(chat_id)
                 await asyncio.sleep(self.settings["telegram_typing_s"])
+            if answer and self.quiet(chat_id):  # said while the reply was made or typed
+                raise Skip(OPTED_OUT)
             self.state.claim(key, author, self.owner, time.time())
             try:
                 message_id = await self.api.send(chat_id, text, reply_to if index == 0 else None)
@@ -243,6 +276,8 @@ class ChatBot:
     async def generate(self, items: list[Incoming]) -> tuple[list[str], list[Turn]]:
         """The persona's reply to a burst given the chat's recent turns; the two new turns."""
         chat_id, lead = items[0].chat_id, items[0]
+        if self.quiet(chat_id):
+            raise Skip(OPTED_OUT)
         await self.api.typing(chat_id)
         history = self.sessions.history(str(chat_id))
         message = BRK_JOIN.join(item.text for item in items)
