@@ -139,14 +139,14 @@ class ChatBot:
 
     def pending(self) -> list[int]:
         """Update ids still waiting in a burst (the offset must not pass them)."""
-        return [item.update_id for turns in self.bursts.values() for burst in turns
+        return [item.update_id for queue in self.bursts.values() for burst in queue
                 for item in burst.items]
 
     def next_flush_in(self) -> float:
         """Seconds until a chat's first waiting turn may be answered."""
         now, window = time.monotonic(), self.settings["telegram_burst_s"]
-        return min((0.0 if turns[0].closed else turns[0].arrived + window - now
-                    for turns in self.bursts.values()), default=window)
+        return min((0.0 if queue[0].closed else queue[0].arrived + window - now
+                    for queue in self.bursts.values()), default=window)
 
     async def receive(self, update: Update) -> None:
         item = parse_update(update, self.me)
@@ -155,32 +155,32 @@ class ChatBot:
         record = self.state.mention(self.key(item.update_id))
         if record is not None and record.status != CLAIMED:
             return  # finished before (a redelivery after a restart)
-        turns = self.bursts.setdefault(item.chat_id, [])
-        if any(i.update_id == item.update_id for burst in turns for i in burst.items):
+        queue = self.bursts.setdefault(item.chat_id, [])
+        if any(i.update_id == item.update_id for burst in queue for i in burst.items):
+            return  # delivered again while it waits
+        if queue and queue[-1].takes(item, self.settings["telegram_burst_s"]):
+            queue[-1].items.append(item)
+            queue[-1].arrived = time.monotonic()
             return
-        if turns and turns[-1].takes(item, self.settings["telegram_burst_s"]):
-            turns[-1].items.append(item)
-            turns[-1].arrived = time.monotonic()
-            return
-        if turns:
-            turns[-1].closed = True
-        turns.append(Burst([item], time.monotonic(), closed=item.command is not None))
+        if queue:
+            queue[-1].closed = True
+        queue.append(Burst([item], time.monotonic(), closed=item.command is not None))
 
     async def flush(self, force: bool = False) -> None:
         """Answer each chat's waiting turns in order, up to the first one still open to more
         messages (all of them with `force`) or one that cannot be delivered yet."""
         window = self.settings["telegram_burst_s"]
-        for chat_id, turns in list(self.bursts.items()):
-            while turns and (force or turns[0].ready(window)):
-                turns[0].closed = True
-                if not await self.deliver(turns[0]):
+        for chat_id, queue in list(self.bursts.items()):
+            while queue and (force or queue[0].ready(window)):
+                queue[0].closed = True
+                if not await self.deliver(queue[0]):
                     break
-                turns.pop(0)
-            if not turns:
+                queue.pop(0)
+            if not queue:
                 del self.bursts[chat_id]
 
     def quiet(self, chat_id: int) -> bool:
-        """The chat said /stop: stored, or waiting among its turns (a /stop covers the
+        """The chat said /stop: stored, or waiting in its queue (a /stop covers the
         messages sent before it that are not answered yet)."""
         return (self.state.opted_out(f"tg:{chat_id}")
                 or any(burst.command == "stop" for burst in self.bursts.get(chat_id, ())))
