@@ -22,7 +22,7 @@ from backend.bots.x.poller import Poller, handle_scheduled
 from backend.bots.x.tweet_text import fit_tweet, weighted_length
 from backend.config import load_config
 from backend.local.x_sandbox import serve
-from backend.local.x_world import World
+from backend.local.x_world import RATE_LIMITS, World
 from model.errors import InputError
 from model.logs import record_fields
 from model.pii import strip_placeholders
@@ -492,3 +492,36 @@ def test_poll_once_command_prints_counters(sandbox, tmp_path):
     no_keys = subprocess.run(run, cwd=ROOT, env={**env, "X_API_BASE": ""},
                              capture_output=True, text=True, timeout=120)
     assert no_keys.returncode == 2 and "no X credentials" in no_keys.stderr
+
+
+def test_the_poll_loop_sleeps_until_the_rate_limit_resets(sandbox, tmp_path):
+    """An interval must be above 0, and a 429 is waited out to its reset time in one
+    sleep: no poll, no log line, no busy loop until then."""
+    env = {"X_API_BASE": sandbox.url, "BOT_STATE": f"sqlite:///{tmp_path}/loop.sqlite",
+           "DOPPEL_BUNDLE": str(DEMO_BUNDLE), "PATH": "/usr/bin:/bin"}
+    poll = [sys.executable, "-m", "backend", "poll"]
+    for interval in ("0", "-1"):
+        refused = subprocess.run([*poll, "--interval", interval], cwd=ROOT, env=env,
+                                 capture_output=True, text=True, timeout=120)
+        assert refused.returncode == 2
+        assert "expected a number above 0" in refused.stderr.splitlines()[-1]
+    refused = subprocess.run(poll, cwd=ROOT, env={**env, "X_POLL_INTERVAL_S": "0"},
+                             capture_output=True, text=True, timeout=120)
+    assert (refused.returncode, refused.stderr.strip()) == (
+        2, "error: X_POLL_INTERVAL_S must be above 0, not 0.0")
+    requests.post(f"{sandbox.url}/sandbox/faults",
+                  json={"endpoint": "mentions", "status": 429, "reset_in": 300})
+    state = open_state(env["BOT_STATE"])
+    process = subprocess.Popen([*poll, "--interval", "0.01"], cwd=ROOT, env=env,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while state.reset_time() == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert state.reset_time() > time.time() + 290
+        time.sleep(1.5)  # a hundred polls' time at --interval 0.01
+    finally:
+        process.terminate()
+        log = process.communicate(timeout=30)[1]
+    assert '"rate_limited"' in log and '"rate_limit_wait"' not in log
+    assert sandbox.world.windows["mentions"][0] == RATE_LIMITS["mentions"] - 1  # one request

@@ -47,6 +47,7 @@ from backend.bots.x.client import (
 )
 from backend.bots.x.tweet_text import fit_tweet
 from backend.config import load_config
+from model.cli import positive_float
 from model.errors import InputError
 from model.logs import log_event
 from model.serve.decode import Decoding
@@ -108,9 +109,9 @@ class Poller:
     def poll_once(self) -> dict:
         counters = Counters()
         now = self.clock()
-        wait_until = self.state.reset_time()
-        if wait_until > now:
-            log_event(log, "rate_limit_wait", seconds=round(wait_until - now, 1))
+        wait = self.rate_limited_for()
+        if wait > 0:
+            log_event(log, "rate_limit_wait", seconds=round(wait, 1))
             counters.skipped["rate_limit_wait"] += 1
             return counters.as_dict()
         try:
@@ -136,6 +137,11 @@ class Poller:
         if self.client.exhausted_until > self.clock() and not self.dry_run:
             self.state.set_reset_time(max(self.state.reset_time(), self.client.exhausted_until))
         return counters.as_dict()
+
+    def rate_limited_for(self) -> float:
+        """Seconds until the stored reset time of a 429 (0 when none is pending): polling
+        before then would only find it again."""
+        return max(0.0, self.state.reset_time() - self.clock())
 
     def _first_start(self) -> None:
         newest = self.client.newest_mention_id(self.bot["id"])
@@ -354,27 +360,31 @@ def build_poller(config: dict, replier=None, *, dry_run: bool = False) -> Poller
 def add_arguments(parser) -> None:
     parser.add_argument("--once", action="store_true", help="poll once, print counters, exit")
     parser.add_argument("--dry-run", action="store_true", help="log replies instead of posting")
-    parser.add_argument("--interval", type=float, help="seconds between polls (X_POLL_INTERVAL_S)")
+    parser.add_argument("--interval", type=positive_float,
+                        help="seconds between polls, above 0 (X_POLL_INTERVAL_S)")
 
 
 def run(args) -> int:
     config = load_config()
-    poller = build_poller(config, dry_run=args.dry_run)
     interval = args.interval if args.interval is not None else config["x_poll_interval_s"]
+    if interval <= 0:  # a loop with no pause would spin
+        raise InputError(f"X_POLL_INTERVAL_S must be above 0, not {interval}")
+    poller = build_poller(config, dry_run=args.dry_run)
     if args.once:
         print(json.dumps(poller.poll_once()), flush=True)
         return 0
     log_event(log, "poller_started", interval_s=interval, owner=poller.owner, dry_run=args.dry_run)
     while True:
-        started = time.monotonic()
+        started, rate_limited_s = time.monotonic(), 0.0
         try:
             totals = poller.poll_once()
             if totals["mentions_seen"] or totals["errors"]:
                 log_event(log, "poll_done", **totals)
+            rate_limited_s = poller.rate_limited_for()
         except Exception as exc:  # a bug or a broken state store: log, keep the loop alive
             log_event(log, "poll_crashed", logging.ERROR, error=type(exc).__name__,
                       detail=str(exc)[:500])
-        time.sleep(max(0.0, interval - (time.monotonic() - started)))
+        time.sleep(max(interval - (time.monotonic() - started), rate_limited_s))
 
 
 _scheduled_poller: Poller | None = None
