@@ -224,6 +224,12 @@ def test_blocklist_filters_incoming_and_outgoing(sandbox, tmp_path, replier):
     assert bot.tweets(author="doppel") == []
 
 
+def test_the_blocklist_is_not_fooled_by_full_width_letters(bot):
+    mentions = [bot.post("frank", text) for text in (
+        "@doppel you are a \uff23\uff35\uff2e\uff34", "@doppel k\u200bys")]
+    assert bot.poll()["skipped"] == {"blocked_incoming": 2}
+    assert [bot.replies_to(m["id"]) for m in mentions] == [[], []]
+
 def test_429_stores_reset_time_and_skips_polls_until_then(bot):
     mention = bot.post("gina", "@doppel hi")
     bot.fault(endpoint="mentions", status=429, reset_in=300)

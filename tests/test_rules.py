@@ -68,6 +68,33 @@ def test_the_shipped_blocklist_loads_and_blocks_slurs():
     assert blocklist.blocks("you are a retard") and not blocklist.blocks("see you at 8")
 
 
+# Look-alikes of blocked words (the shipped list), and innocent text they must not catch.
+DISGUISED = ["you are a \uff23\uff35\uff2e\uff34",  # full-width letters
+             "\uff4b\uff49\uff4c\uff4c\u3000\uff59\uff4f\uff55\uff52\uff53\uff45\uff4c\uff46",
+             "k\u200bys", "KILL\u00ad YOURSELF", "k\u200dys!",  # zero-width, soft hyphen
+             "k1ll y0urs3lf", "r@pe", "\U0001d42b\U0001d41a\U0001d429\U0001d41e"]  # 𝐫𝐚𝐩𝐞
+INNOCENT = ["see you at 8", "4chan is old", "i was 1st in 2020", "the skys the limit",
+            "\uff48\uff45\uff4c\uff4c\uff4f", "mail me@rapeseed.org", "grape juice",
+            "my therapist", "scunthorpe", "call 1488 or 5am"]
+
+
+def test_the_blocklist_reads_through_look_alike_letters_and_invisible_characters():
+    blocklist = Blocklist.load(load_config()["x_blocklist"])
+    assert [text for text in DISGUISED if not blocklist.blocks(text)] == []
+    assert [text for text in INNOCENT if blocklist.blocks(text)] == []
+
+
+def test_blocklist_entries_are_normalised_too(tmp_path):
+    path = tmp_path / "block.txt"
+    path.write_text("\uff33\uff54\uff52\u00e4\u00dfe\n", encoding="utf-8")  # Ｓｔｒäße
+    assert Blocklist.load(path).blocks("STRÄSSE")
+
+
+def test_outgoing_refuses_a_reply_with_a_disguised_blocked_word():
+    blocklist = Blocklist.load(load_config()["x_blocklist"])
+    for text in DISGUISED:
+        assert outgoing(Reply(text, [text], "Ana"), blocklist) == ([], BLOCKED_OUTGOING)
+
 def test_chain_depth_counts_bot_replies_to_this_author():
     thread = [tweet("5", "x", "100", in_reply_to_user="7"), tweet("4", "x", "7"),
               tweet("3", "x", "100", in_reply_to_user="8"), tweet("2", "x", "100",

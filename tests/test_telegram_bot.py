@@ -281,6 +281,16 @@ def test_a_stop_handled_while_the_reply_is_made_cancels_it(sandbox, bot):
     assert (state.mention(key).status, state.mention(key).reason) == ("skipped", "opted_out")
     assert texts(sandbox, 520) == []
 
+def test_the_blocklist_is_not_fooled_by_full_width_letters(sandbox, bot):
+    update = say(sandbox, 530, "you are a \uff23\uff35\uff2e\uff34")
+    state = SqliteState(bot.state_path)
+    key = f"tg7000000001:{update['update_id']}"
+    wait_for(lambda: getattr(state.mention(key), "status", CLAIMED) != CLAIMED,
+             "the message's record", log=bot.log)
+    assert (state.mention(key).status, state.mention(key).reason) == \
+        ("skipped", "blocked_incoming")
+    assert texts(sandbox, 530) == []
+
 def test_persona_command_lists_and_switches_and_forget_clears_context(sandbox, bot, replier):
     if len(replier.personas) < 2:
         pytest.skip("the demo bundle has one persona")

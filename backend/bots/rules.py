@@ -7,6 +7,7 @@ state store and counts. The order of checks matters only for which reason is rec
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,10 @@ LEADING_MENTIONS = re.compile(r"^(?:\s*@\w{1,15})+\s*")
 MENTION = re.compile(r"(?<![\w@])@(\w{1,15})")
 OPT_OUT = re.compile(r"^(?:stop|unsubscribe|leave me alone)\W*$", re.IGNORECASE)
 OPT_IN = re.compile(r"^(?:start|unstop)\W*$", re.IGNORECASE)
+# Digits and symbols that stand for letters (k1ll, r@pe), read as letters only inside a
+# word, next to a letter: "1488", "8 pm" or "4 u" stay as they are.
+LEET = str.maketrans("013457@$", "oieastas")
+LEET_IN_WORD = re.compile(r"(?<=[^\W\d_])[013457@$]|[013457@$](?=[^\W\d_])")
 
 
 def strip_mentions(text: str) -> str:
@@ -25,8 +30,17 @@ def strip_mentions(text: str) -> str:
     return LEADING_MENTIONS.sub("", text).strip()
 
 
+def normalise(text: str) -> str:
+    """Text as the blocklist reads it: compatibility forms folded (full-width ＡＢＣ, ligatures,
+    styled math letters), case folded, and invisible format characters (zero-width space
+    and joiners, soft hyphen, BOM) dropped, so none of them slips a word past a pattern."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    return "".join(c for c in folded if unicodedata.category(c) != "Cf")
+
+
 class Blocklist:
-    """Words/phrases (whole-word, case-insensitive) and `re:` regexes, one per line."""
+    """Words/phrases (whole-word, case-insensitive) and `re:` regexes, one per line; both
+    match the normalised text, and the same text with in-word leetspeak read as letters."""
 
     def __init__(self, patterns: list[re.Pattern]):
         self.patterns = patterns
@@ -49,12 +63,14 @@ class Blocklist:
                 except re.error as exc:
                     raise InputError(f"bad regex: {exc}", path=str(path), line=number) from None
             else:
-                words = r"\s+".join(map(re.escape, entry.split()))
+                words = r"\s+".join(map(re.escape, normalise(entry).split()))
                 patterns.append(re.compile(rf"(?<!\w){words}(?!\w)", re.IGNORECASE))
         return cls(patterns)
 
     def blocks(self, text: str) -> bool:
-        return any(p.search(text) for p in self.patterns)
+        plain = normalise(text)
+        readings = {plain, LEET_IN_WORD.sub(lambda m: m[0].translate(LEET), plain)}
+        return any(p.search(reading) for p in self.patterns for reading in readings)
 
 
 @dataclass(frozen=True)
