@@ -8,6 +8,7 @@ defaults below. The README's configuration table lists exactly these rows.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,6 +45,17 @@ class Setting:
     default: Any
     doc: str
     parse: Callable[[str], Any] = str
+    # numbers are finite and never negative; these must also be above 0 (a poll interval
+    # of 0 spun the poller, a batch of 0 never answers)
+    positive: bool = False
+
+    def check(self, value: Any) -> Any:
+        """`value` if it is in range, else ValueError."""
+        if isinstance(value, int | float) and not isinstance(value, bool) and (
+                not math.isfinite(value) or value < 0 or (self.positive and value == 0)):
+            raise ValueError(f"expected a number {'above 0' if self.positive else '>= 0'}, "
+                             f"got {value!r}")
+        return value
 
 
 SETTINGS: dict[str, Setting] = {
@@ -91,12 +103,14 @@ SETTINGS: dict[str, Setting] = {
     ),
     "batch_max": Setting("DOPPEL_BATCH_MAX", 64, "largest micro-batch (64 measured best on 2 "
                          "cores); a pretrained bundle's running beam search takes as many as "
-                         "its 32 rows hold", int),
+                         "its 32 rows hold", int, positive=True),
     "session_max": Setting(
-        "DOPPEL_SESSION_MAX", 10000, "sessions kept per worker (least recently used go)", int
+        "DOPPEL_SESSION_MAX", 10000, "sessions kept per worker (least recently used go)", int,
+        positive=True,
     ),
     "session_ttl_s": Setting(
-        "DOPPEL_SESSION_TTL_S", 3600.0, "a session idle this long is forgotten", float
+        "DOPPEL_SESSION_TTL_S", 3600.0, "a session idle this long is forgotten", float,
+        positive=True,
     ),
     "sessions_db": Setting(
         "DOPPEL_SESSIONS_DB", "", "SQLite file for session history shared by workers "
@@ -126,7 +140,8 @@ SETTINGS: dict[str, Setting] = {
     "bot_state": Setting("BOT_STATE", f"sqlite:///{ROOT / 'var' / 'poller.sqlite'}",
                          "poller state: sqlite:///path or dynamodb://table"),
     "x_persona": Setting("X_PERSONA", "", "persona the bot answers as (default: the bundle's)"),
-    "x_poll_interval_s": Setting("X_POLL_INTERVAL_S", 60.0, "seconds between polls", float),
+    "x_poll_interval_s": Setting("X_POLL_INTERVAL_S", 60.0, "seconds between polls", float,
+                                 positive=True),
     "x_max_chain_depth": Setting(
         "X_MAX_CHAIN_DEPTH", 3, "bot replies allowed in one reply chain with the same account", int
     ),
@@ -134,7 +149,7 @@ SETTINGS: dict[str, Setting] = {
         "X_USER_REPLIES_PER_HOUR", 5, "replies to one user per hour", int
     ),
     "x_max_mention_age_s": Setting(
-        "X_MAX_MENTION_AGE_S", 1800.0, "older mentions are skipped", float
+        "X_MAX_MENTION_AGE_S", 1800.0, "older mentions are skipped", float, positive=True
     ),
     "x_blocklist": Setting(
         "X_BLOCKLIST", str(ROOT / "backend" / "bots" / "blocklist.txt"),
@@ -150,9 +165,11 @@ SETTINGS: dict[str, Setting] = {
         "X_DECODING", {}, "decoding options for replies, as JSON (e.g. {\"strategy\": \"beam\"})",
         _json_object,
     ),
-    "x_request_timeout_s": Setting("X_REQUEST_TIMEOUT_S", 10.0, "timeout of one X request", float),
+    "x_request_timeout_s": Setting("X_REQUEST_TIMEOUT_S", 10.0, "timeout of one X request",
+                                   float, positive=True),
     "x_retry_attempts": Setting(
-        "X_RETRY_ATTEMPTS", 3, "tries of one X read on 5xx/timeouts (a post: only while it never reached X)", int
+        "X_RETRY_ATTEMPTS", 3, "tries of one X read on 5xx/timeouts (a post: only while it "
+        "never reached X)", int, positive=True,
     ),
     "x_backoff_s": Setting("X_BACKOFF_S", 1.0, "first retry delay (doubles, with jitter)", float),
     "x_rate_limit_backoff_s": Setting(
@@ -202,10 +219,10 @@ SETTINGS: dict[str, Setting] = {
         "TELEGRAM_POLL_TIMEOUT_S", 25, "getUpdates long-poll timeout", int
     ),
     "telegram_request_timeout_s": Setting(
-        "TELEGRAM_REQUEST_TIMEOUT_S", 10.0, "timeout of one Bot API request", float
+        "TELEGRAM_REQUEST_TIMEOUT_S", 10.0, "timeout of one Bot API request", float, positive=True
     ),
     "telegram_retry_attempts": Setting(
-        "TELEGRAM_RETRY_ATTEMPTS", 5, "tries of one Bot API call on 429/5xx", int
+        "TELEGRAM_RETRY_ATTEMPTS", 5, "tries of one Bot API call on 429/5xx", int, positive=True
     ),
     "telegram_backoff_s": Setting(
         "TELEGRAM_BACKOFF_S", 1.0, "first retry delay on 5xx/connection errors (doubles)", float
@@ -213,6 +230,7 @@ SETTINGS: dict[str, Setting] = {
     "telegram_claim_timeout_s": Setting(
         "TELEGRAM_CLAIM_TIMEOUT_S", 120.0,
         "an update claimed this long without an answer is taken over (after a crash)", float,
+        positive=True,
     ),
 }
 
@@ -230,7 +248,7 @@ def load_config(overrides: dict | None = None, environ: dict | None = None) -> d
             config[key] = overrides[key]
         elif setting.env in environ:
             try:
-                config[key] = setting.parse(environ[setting.env])
+                config[key] = setting.check(setting.parse(environ[setting.env]))
             except ValueError as exc:
                 raise InputError(f"bad value for {setting.env}: {exc}") from None
         else:

@@ -134,6 +134,8 @@ def test_hourly_cap_counts_stored_and_planned_replies(rules, state):
 def test_stop_and_start(rules, state):
     stop = check(rules, state, tweet("70", "@doppel STOP!"))
     assert (stop.skip, stop.opt_out) == ("opt_out_request", True)
+    wide = check(rules, state, tweet("69", "@doppel ｓｔｏｐ"))  # full-width, as phones offer
+    assert (wide.skip, wide.opt_out) == ("opt_out_request", True)
     state.set_opted_out("7", True, NOW)
     assert check(rules, state, tweet("71", "@doppel hello?")).skip == "opted_out"
     start = check(rules, state, tweet("72", "@doppel start"))

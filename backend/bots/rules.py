@@ -115,9 +115,9 @@ class Rules:
         if ignored:
             return Verdict(ignored)
         message = strip_mentions(mention.text)
-        if OPT_OUT.match(message):
+        if OPT_OUT.match(normalise(message)):
             return Verdict("opt_out_request", opt_out=True)
-        if OPT_IN.match(message):  # "start" lifts an opt-out, then is answered like any mention
+        if OPT_IN.match(normalise(message)):  # "start" lifts an opt-out, then is answered like any mention
             return Verdict(self._reason(mention, message, thread, bot, now, state,
                                         planned_replies), opt_out=False)
         if state.opted_out(mention.author_id):
@@ -127,7 +127,7 @@ class Rules:
     def says_stop(self, mention: Tweet, bot: dict, now: float) -> bool:
         """The mention is a "stop" that `check` acts on (opt_out_request)."""
         return (self._ignored(mention, bot, now) is None
-                and OPT_OUT.match(strip_mentions(mention.text)) is not None)
+                and OPT_OUT.match(normalise(strip_mentions(mention.text))) is not None)
 
     def _ignored(self, mention: Tweet, bot: dict, now: float) -> str | None:
         """Why the mention is none of the bot's business, whatever it says."""
