@@ -514,7 +514,7 @@ def test_the_poll_loop_sleeps_until_the_rate_limit_resets(sandbox, tmp_path):
     refused = subprocess.run(poll, cwd=ROOT, env={**env, "X_POLL_INTERVAL_S": "0"},
                              capture_output=True, text=True, timeout=120)
     assert (refused.returncode, refused.stderr.strip()) == (
-        2, "error: X_POLL_INTERVAL_S must be above 0, not 0.0")
+        2, "error: bad value for X_POLL_INTERVAL_S: expected a number above 0, got 0.0")
     requests.post(f"{sandbox.url}/sandbox/faults",
                   json={"endpoint": "mentions", "status": 429, "reset_in": 300})
     state = open_state(env["BOT_STATE"])
