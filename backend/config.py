@@ -178,7 +178,7 @@ SETTINGS: dict[str, Setting] = {
     "x_claim_timeout_s": Setting(
         "X_CLAIM_TIMEOUT_S", 120.0,
         "a claimed mention unconfirmed this long is checked and retried (must exceed a post)",
-        float,
+        float, positive=True,
     ),
     # --- Telegram channel (backend/bots/telegram/polling.py, backend/bots/telegram/webhook.py) ----------
     "telegram_bot_token": Setting("TELEGRAM_BOT_TOKEN", "", "Telegram bot token from @BotFather"),
@@ -188,7 +188,7 @@ SETTINGS: dict[str, Setting] = {
     ),
     "telegram_state": Setting(
         "TELEGRAM_STATE", f"sqlite:///{ROOT / 'var' / 'telegram.sqlite'}",
-        "Telegram bot state: sqlite:///path or dynamodb://table (not the X poller's table)",
+        "Telegram bot state: sqlite:///path or dynamodb://table (may be the X poller's: on Lambda both use the stage's one table)",
     ),
     "telegram_webhook_secret": Setting(
         "TELEGRAM_WEBHOOK_SECRET", "",
