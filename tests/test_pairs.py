@@ -14,6 +14,7 @@ from model.data.pairs import (
     is_heldout,
     read_pairs,
     scrub_pii,
+    split_of,
 )
 from model.errors import InputError
 
@@ -44,6 +45,7 @@ def test_turns_join_with_brk_and_skip_media():
         "context_speakers": ["Bo"],
         "reply": "yes! <brk> see you at 8",
         "conversation": "chat",
+        "session": 0,
     }
     assert all("Media omitted" not in p["reply"] for p in pairs)
 
@@ -137,7 +139,7 @@ def test_aliases_merge_into_one_speaker_and_extra_personas():
     pairs = list(build_pairs(chat, options))
     ana = [p for p in pairs if p["persona"] == "Ana"]
     assert ana == [{"persona": "Ana", "context": ["hey"], "context_speakers": ["Bo"],
-                    "reply": "hi <brk> what's up", "conversation": "chat"}]
+                    "reply": "hi <brk> what's up", "conversation": "chat", "session": 0}]
     # Bo is the most active other sender, so he becomes a learned speaker; Cy does not.
     assert {p["persona"] for p in pairs} == {"Ana", "Bo"}
     assert [p["context_speakers"] for p in pairs if p["reply"] == "ok"] == [["Bo", "Ana", "Bo", "Cy"]]
@@ -239,3 +241,23 @@ def test_pairs_cli_with_no_pairs_fails_instead_of_writing_an_empty_file(tmp_path
 def test_pairs_cli_refuses_settings_out_of_range(tmp_path, run_cli, flag, value):
     result = run_cli("model", "pairs", tmp_path / "any.jsonl", "--persona", "Ana", flag, value)
     assert result.returncode == 2 and f"argument {flag}: expected" in result.stderr
+
+
+def test_one_long_chat_is_split_by_session_many_chats_by_conversation():
+    """One chat with one person is the commonest export: split by conversation, all of it
+    fell in one split (QA: no val_fraction could train on it)."""
+    from model.data.pairs import MIN_CONVERSATIONS_TO_SPLIT, Split
+
+    one_chat = [msg(sender, f"{sender} on day {day}", f"2022-03-{day:02d}T1{i}:00:00")
+                for day in range(1, 29) for i, sender in enumerate(("Bo", "Ana", "Bo", "Ana"))]
+    pairs = list(build_pairs(one_chat, PairOptions(persona=["Ana"])))
+    assert {p["session"] for p in pairs} == set(range(28))  # a day apart: 28 sessions
+    split = Split(pairs, 0.2)
+    assert split.by_session and {split.of(p) for p in pairs} == {"test", "val", "train"}
+    for session in range(28):  # a session is never cut between splits
+        assert len({split.of(p) for p in pairs if p["session"] == session}) == 1
+    many = [{**p, "conversation": f"chat {i}"} for i in range(MIN_CONVERSATIONS_TO_SPLIT)
+            for p in pairs[:2]]
+    split = Split(many, 0.2)
+    assert not split.by_session
+    assert all(split.of(p) == split_of(p["conversation"], 0.2) for p in many)

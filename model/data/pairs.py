@@ -48,6 +48,46 @@ def split_of(conversation: str, fraction: float) -> str:
     return "test" if unit < fraction else "val" if unit < 2 * fraction else "train"
 
 
+# With fewer conversations than this the splits hold out sessions instead: one long chat
+# with one person is the commonest export, and whole conversations put all of it in one
+# split (no validation, or nothing to train on), or ten chats 60% in validation.
+MIN_CONVERSATIONS_TO_SPLIT = 20
+
+
+class Split:
+    """Which split each pair of a data set is in.
+
+    With MIN_CONVERSATIONS_TO_SPLIT conversations or more, `split_of` each conversation: a
+    stable hash, so adding chats moves none. With fewer, whole sessions: ranked by the same
+    hash, the first `fraction` of them (at least one) is "test", the next "val", so a
+    handful of sessions is not left with an empty split by chance. Training and eval build
+    the same pairs from a manifest, so they agree on every pair's split.
+    """
+
+    def __init__(self, pairs: Iterable[dict], fraction: float):
+        pairs = list(pairs)
+        self.fraction = fraction
+        self.by_session = len({p["conversation"] for p in pairs}) < MIN_CONVERSATIONS_TO_SPLIT
+        self._ranked: dict[str, str] = {}
+        if self.by_session:
+            units = sorted({self._unit(p) for p in pairs}, key=_hash_unit)
+            held = max(round(len(units) * fraction), 1)
+            self._ranked = {unit: "test" if rank < held else "val" if rank < 2 * held
+                            else "train" for rank, unit in enumerate(units)}
+
+    @staticmethod
+    def _unit(pair: dict) -> str:  # pairs written before sessions were recorded: one
+        return f"{pair['conversation']}\x00session {pair.get('session', 0)}"
+
+    def of(self, pair: dict) -> str:
+        if self.by_session:
+            return self._ranked.get(self._unit(pair), "train")
+        return split_of(pair["conversation"], self.fraction)
+
+    def heldout(self, pair: dict) -> bool:
+        return self.of(pair) == "test"
+
+
 @dataclass
 class PairOptions:
     persona: list[str]  # aliases, first is canonical
@@ -152,7 +192,7 @@ def build_pairs(
     gap = options.session_gap_hours * 3600
     for conversation, convo in by_conversation.items():
         summary.conversations += 1
-        for session in _sessions(convo, gap, labels):
+        for number, session in enumerate(_sessions(convo, gap, labels)):
             summary.sessions += 1
             turns = _turns(session, labels)
             summary.turns += len(turns)
@@ -180,6 +220,7 @@ def build_pairs(
                         "context_speakers": speakers[start:],
                         "reply": reply,
                         "conversation": conversation,
+                        "session": number,
                     }
 
 

@@ -139,10 +139,9 @@ def load_split(bundle_meta: dict, bundle_dir: Path, manifest_path: Path | None,
     read."""
     from model.data.manifest import load_manifest
     from model.data.pairs import (
+        Split,
         build_pairs_from_manifest,
-        is_heldout,
         read_pairs,
-        split_of,
         unseen_pairs_from_manifest,
     )
 
@@ -154,14 +153,15 @@ def load_split(bundle_meta: dict, bundle_dir: Path, manifest_path: Path | None,
     manifest = load_manifest(manifest_path)
     fraction = float(manifest.train["val_fraction"])
     pairs = build_pairs_from_manifest(manifest, augment=False)  # each real context once
+    splits = Split(pairs, fraction)
     if split == "dev":
-        return ([p for p in pairs if split_of(p["conversation"], fraction) == "train"],
-                [p for p in pairs if split_of(p["conversation"], fraction) == "val"])
-    train = [p for p in pairs if not is_heldout(p["conversation"], fraction)]
+        return ([p for p in pairs if splits.of(p) == "train"],
+                [p for p in pairs if splits.of(p) == "val"])
+    train = [p for p in pairs if not splits.heldout(p)]
     if split == "unseen":
         return train, unseen_pairs_from_manifest(manifest)
     test = list(read_pairs(pairs_path)) if pairs_path else \
-        [p for p in pairs if is_heldout(p["conversation"], fraction)]
+        [p for p in pairs if splits.heldout(p)]
     return train, test
 
 

@@ -64,17 +64,19 @@ def load_pairs(manifest) -> tuple[str, list[str], list[dict], object]:
 
 
 def split_examples(manifest, pairs: list[dict], summary, encode):
-    """(train examples, val examples, raw train pairs, data summary) by conversation.
+    """(train examples, val examples, raw train pairs, data summary) by conversation (by
+    session when there are few: pairs.Split).
 
     Test pairs are only counted (left for `python -m model eval`); an empty train or
     validation split is an InputError naming train.val_fraction.
     """
-    from model.data.pairs import split_of
+    from model.data.pairs import Split
 
     fraction = manifest.train["val_fraction"]
+    splits = Split(pairs, fraction)
     train, val, train_pairs, test_pairs = [], [], [], 0
     for pair in pairs:
-        split = split_of(pair["conversation"], fraction)
+        split = splits.of(pair)
         if split == "test":
             test_pairs += 1
             continue
@@ -82,10 +84,11 @@ def split_examples(manifest, pairs: list[dict], summary, encode):
         if split == "train":
             train_pairs.append(pair)
     if not val or not train:
+        units = "session" if splits.by_session else "conversation"
         raise InputError(
-            f"train.val_fraction: {fraction} puts {'no' if not val else 'every'} "
-            f"conversation in the validation split ({summary.conversations} conversations); "
-            "change it or add data", str(manifest.path))
+            f"train.val_fraction: {fraction} puts {'no' if not val else 'every'} {units} "
+            f"in the validation split ({summary.conversations} conversations, "
+            f"{summary.sessions} sessions); change it or add data", str(manifest.path))
     data_summary = summary.as_dict()
     data_summary.update(train_pairs=len(train), val_pairs=len(val), test_pairs=test_pairs)
     return train, val, train_pairs, data_summary
@@ -109,10 +112,10 @@ def prepare(manifest, resume_work: Path | None = None) -> Prepared:
                              f"{len(personas)} persona tokens", where)
         # the training conversations only: a word seen only in held-out chats must stay
         # unknown to the model, or eval's perplexity and novel-word share would flatter it
-        from model.data.pairs import split_of
+        from model.data.pairs import Split
 
-        fraction = manifest.train["val_fraction"]
-        texts = (text for pair in pairs if split_of(pair["conversation"], fraction) == "train"
+        splits = Split(pairs, manifest.train["val_fraction"])
+        texts = (text for pair in pairs if splits.of(pair) == "train"
                  for text in (pair["reply"], *pair["context"]))
         tokenizer = Tokenizer.train(texts, hp["vocab"], personas)
     tokenizer.max_context_tokens = hp["max_context_tokens"]
