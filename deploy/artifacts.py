@@ -28,7 +28,7 @@ from pathlib import Path, PurePosixPath
 
 from botocore.exceptions import ClientError
 
-from deploy.aws import Aws, add_aws_arguments, ensure_bucket, is_missing, parse_s3_url
+from deploy.aws import Aws, add_actions, ensure_bucket, is_missing, parse_s3_url
 from model.errors import InputError
 from model.files import sha256_file
 from model.serve.bundle import BUNDLE_JSON, BundleError, read_bundle, verify_bundle
@@ -270,30 +270,28 @@ def list_bundles(s3, bucket: str, prefix: str = DEFAULT_PREFIX,
 # --- command line ------------------------------------------------------------------------
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=["upload", "download", "list"])
-    parser.add_argument("bundle", nargs="?",
-                        help="upload: bundle directory; download: NAME or NAME@VERSION; "
-                             "list: optional NAME")
-    parser.add_argument("--bucket", required=True)
-    parser.add_argument("--prefix", default=DEFAULT_PREFIX, help="key prefix (default: models)")
-    parser.add_argument("--dest", default="artifacts/bundles",
-                        help="download: cache directory (the bundle lands in DEST/NAME/VERSION)")
-    add_aws_arguments(parser)
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument("--bucket", required=True)
+    options.add_argument("--prefix", default=DEFAULT_PREFIX, help="key prefix (default: models)")
+    actions = add_actions(parser, {"upload": "upload a bundle directory (content-addressed)",
+                                   "download": "download a bundle, verified",
+                                   "list": "list the uploaded versions"}, options)
+    actions["upload"].add_argument("bundle", help="bundle directory")
+    actions["download"].add_argument("bundle", help="NAME or NAME@VERSION (default: LATEST)")
+    actions["download"].add_argument("--dest", default="artifacts/bundles",
+                                     help="cache directory (the bundle lands in DEST/NAME/VERSION)")
+    actions["list"].add_argument("bundle", nargs="?", help="only this bundle NAME")
 
 
 def run(args: argparse.Namespace) -> int:
     aws = Aws.from_args(args)
     s3 = aws.client("s3")
     if args.action == "upload":
-        if not args.bundle:
-            raise InputError("upload needs the bundle directory")
         result = upload_bundle(s3, args.bundle, args.bucket, args.prefix, aws.region)
         state = "unchanged, nothing uploaded" if result.unchanged else (
             f"{len(result.uploaded)} file(s) uploaded")
         print(f"{result.url} ({state})")
     elif args.action == "download":
-        if not args.bundle:
-            raise InputError("download needs a bundle NAME or NAME@VERSION")
         name, _, version = args.bundle.partition("@")
         url = resolve_url(s3, args.bucket, args.prefix, name, version or None)
         print(download_bundle(s3, url, args.dest))

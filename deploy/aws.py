@@ -18,7 +18,22 @@ TAG_NAME = "doppel:name"
 TAG_MANAGED = "doppel:managed"
 
 
-def add_aws_arguments(parser: argparse.ArgumentParser) -> None:
+def add_actions(parser: argparse.ArgumentParser, actions: dict[str, str],
+                options: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """One sub-parser per action ({name: help}), each taking `options` (a parser made with
+    add_help=False) plus the AWS ones; returns them by name for per-action arguments.
+
+    As sub-parsers, not an `action` positional beside the others, so options may come
+    between the action and its operand: with one parser argparse matches every positional
+    at the first one (an optional operand matching nothing), so in
+    `artifacts upload --bucket B DIR` the DIR was left over."""
+    _add_aws_arguments(options)
+    subparsers = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    return {name: subparsers.add_parser(name, help=text, description=text, parents=[options])
+            for name, text in actions.items()}
+
+
+def _add_aws_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("AWS")
     group.add_argument("--endpoint-url", default=None,
                        help="AWS endpoint, e.g. a moto server (default: $AWS_ENDPOINT_URL, else AWS)")

@@ -25,7 +25,7 @@ from deploy.aws import (
     TAG_MANAGED,
     TAG_NAME,
     Aws,
-    add_aws_arguments,
+    add_actions,
     error_code,
     managed_tags,
     tag_dict,
@@ -226,22 +226,24 @@ def teardown(aws: Aws, name: str) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=["launch", "status", "teardown"])
-    parser.add_argument("--name", required=True, help="names and tags everything (doppel:name)")
-    parser.add_argument("--bucket", help="launch: S3 bucket for the bundle and source tarball")
-    parser.add_argument("--bundle", default=str(ROOT / "data" / "models" / "demo"),
-                        help="bundle directory to upload, or NAME[@VERSION] in the bucket")
-    parser.add_argument("--prefix", default=DEFAULT_PREFIX, help="bundle key prefix in S3")
-    parser.add_argument("--stage", default="prod", help="whose secrets (/doppel/STAGE/) to read")
-    parser.add_argument("--table", help="DynamoDB state table (default: SQLite on the instance)")
-    parser.add_argument("--instance-type", default="t3.small")
-    parser.add_argument("--ami", help="image id (default: latest Amazon Linux 2023)")
-    parser.add_argument("--port", type=int, default=80, help="HTTP port of the reply service")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
-    parser.add_argument("--http-cidr", default="0.0.0.0/0", help="who may reach the HTTP port")
-    parser.add_argument("--key-name", help="EC2 key pair for SSH (no SSH rule without one)")
-    parser.add_argument("--ssh-cidr", default="0.0.0.0/0", help="who may SSH (with --key-name)")
-    add_aws_arguments(parser)
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument("--name", required=True, help="names and tags everything (doppel:name)")
+    options.add_argument("--bucket", help="launch: S3 bucket for the bundle and source tarball")
+    options.add_argument("--bundle", default=str(ROOT / "data" / "models" / "demo"),
+                         help="bundle directory to upload, or NAME[@VERSION] in the bucket")
+    options.add_argument("--prefix", default=DEFAULT_PREFIX, help="bundle key prefix in S3")
+    options.add_argument("--stage", default="prod", help="whose secrets (/doppel/STAGE/) to read")
+    options.add_argument("--table", help="DynamoDB state table (default: SQLite on the instance)")
+    options.add_argument("--instance-type", default="t3.small")
+    options.add_argument("--ami", help="image id (default: latest Amazon Linux 2023)")
+    options.add_argument("--port", type=int, default=80, help="HTTP port of the reply service")
+    options.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    options.add_argument("--http-cidr", default="0.0.0.0/0", help="who may reach the HTTP port")
+    options.add_argument("--key-name", help="EC2 key pair for SSH (no SSH rule without one)")
+    options.add_argument("--ssh-cidr", default="0.0.0.0/0", help="who may SSH (with --key-name)")
+    add_actions(parser, {"launch": "launch (or bring up to date) the bot on one instance",
+                         "status": "show the instance and what launch made",
+                         "teardown": "remove exactly what launch made"}, options)
 
 
 def run(args: argparse.Namespace) -> int:

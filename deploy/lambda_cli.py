@@ -19,7 +19,7 @@ import subprocess
 from pathlib import Path
 
 from deploy.artifacts import DEFAULT_PREFIX, object_exists, resolve_url, upload_bundle
-from deploy.aws import Aws, add_aws_arguments
+from deploy.aws import Aws, add_actions
 from deploy.iam import delete_role, ensure_role, lambda_policy
 from deploy.lambda_package import build_package, find_python312, has_telegram
 from deploy.secrets_store import list_secrets
@@ -36,35 +36,38 @@ from deploy.zappa_config import (
 from model.errors import InputError
 from model.files import sha256_file
 
-ACTIONS = ("package", "deploy", "update", "status", "undeploy")
 TELEGRAM_SECRET = "TELEGRAM_WEBHOOK_SECRET"  # set: the app serves the Telegram webhook
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=ACTIONS)
-    parser.add_argument("--stage", required=True, help="deployment stage, e.g. dev or prod")
-    parser.add_argument("--bucket", default="",
-                        help="S3 bucket for the bundle and Zappa's uploads (deploy/update)")
-    parser.add_argument("--bundle", default=str(ROOT / "data" / "models" / "demo"),
-                        help="bundle directory to upload, or NAME[@VERSION] already in the "
-                             "bucket (default: the demo bundle)")
-    parser.add_argument("--prefix", default=DEFAULT_PREFIX, help="bundle key prefix in S3")
-    parser.add_argument("--table", default=None, help="state table (default doppel-STAGE-state)")
-    parser.add_argument("--zip", type=Path, default=None,
-                        help="package path (package: output; deploy/update: use this zip "
-                             "instead of building one)")
-    parser.add_argument("--build-dir", type=Path, default=ROOT / "build" / "lambda")
-    parser.add_argument("--wheelhouse", type=Path, default=ROOT / ".cache" / "lambda-wheels",
-                        help="downloaded wheels, kept so repeated packaging is offline")
-    parser.add_argument("--with-telegram", action="store_true",
-                        help="include the Telegram webhook (python-telegram-bot, httpx); "
-                             "needed when the stage has a TELEGRAM_WEBHOOK_SECRET")
-    parser.add_argument("--no-compile", action="store_true",
-                        help="skip byte-compiling with a local Python 3.12")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="deploy/update/undeploy: prepare everything, print the zappa "
-                             "command instead of running it")
-    add_aws_arguments(parser)
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument("--stage", required=True, help="deployment stage, e.g. dev or prod")
+    options.add_argument("--bucket", default="",
+                         help="S3 bucket for the bundle and Zappa's uploads (deploy/update)")
+    options.add_argument("--bundle", default=str(ROOT / "data" / "models" / "demo"),
+                         help="bundle directory to upload, or NAME[@VERSION] already in the "
+                              "bucket (default: the demo bundle)")
+    options.add_argument("--prefix", default=DEFAULT_PREFIX, help="bundle key prefix in S3")
+    options.add_argument("--table", default=None, help="state table (default doppel-STAGE-state)")
+    options.add_argument("--zip", type=Path, default=None,
+                         help="package path (package: output; deploy/update: use this zip "
+                              "instead of building one)")
+    options.add_argument("--build-dir", type=Path, default=ROOT / "build" / "lambda")
+    options.add_argument("--wheelhouse", type=Path, default=ROOT / ".cache" / "lambda-wheels",
+                         help="downloaded wheels, kept so repeated packaging is offline")
+    options.add_argument("--with-telegram", action="store_true",
+                         help="include the Telegram webhook (python-telegram-bot, httpx); "
+                              "needed when the stage has a TELEGRAM_WEBHOOK_SECRET")
+    options.add_argument("--no-compile", action="store_true",
+                         help="skip byte-compiling with a local Python 3.12")
+    options.add_argument("--dry-run", action="store_true",
+                         help="deploy/update/undeploy: prepare everything, print the zappa "
+                              "command instead of running it")
+    add_actions(parser, {"package": "build the zip and print its sizes",
+                         "deploy": "first deploy of the stage",
+                         "update": "deploy a new release to the stage",
+                         "status": "zappa status",
+                         "undeploy": "zappa undeploy, then delete the execution role"}, options)
 
 
 def _settings_path(args) -> Path:

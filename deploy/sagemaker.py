@@ -31,7 +31,7 @@ from botocore.exceptions import ClientError
 
 from deploy.aws import (
     Aws,
-    add_aws_arguments,
+    add_actions,
     ensure_bucket,
     is_missing,
     managed_tags,
@@ -204,29 +204,31 @@ def finish(aws: Aws, job: str, dest: Path, poll_s: float, timeout_s: float | Non
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=["train", "wait"])
-    parser.add_argument("target", help="train: the manifest (YAML); wait: the job name")
-    parser.add_argument("--role", help="train: IAM role ARN SageMaker runs the job as")
-    parser.add_argument("--bucket", help="train: S3 bucket for the inputs and the model "
-                        "(default: sagemaker-REGION-ACCOUNT, as the SageMaker SDK names it)")
-    parser.add_argument("--instance-type", default="ml.g5.xlarge")
-    parser.add_argument("--image-uri", help="training image (default: the AWS TensorFlow "
-                        "training image, " + DEFAULT_IMAGE.format(region="REGION") + ")")
-    parser.add_argument("--job-name", help="default: doppel-<manifest name>-<UTC time>")
-    parser.add_argument("--max-runtime", type=int, default=24 * 3600, help="seconds")
-    parser.add_argument("--no-wait", action="store_true", help="return once the job started")
-    parser.add_argument("--poll", type=float, default=30.0, help="seconds between status checks")
-    parser.add_argument("--wait-timeout", type=float, default=None,
-                        help="give up waiting after this many seconds (the job keeps running)")
-    parser.add_argument("--dest", type=Path, help="bundle folder (default: runs/<job name>)")
-    add_aws_arguments(parser)
+    options = argparse.ArgumentParser(add_help=False)  # waiting and downloading: both actions
+    options.add_argument("--poll", type=float, default=30.0, help="seconds between status checks")
+    options.add_argument("--wait-timeout", type=float, default=None,
+                         help="give up waiting after this many seconds (the job keeps running)")
+    options.add_argument("--dest", type=Path, help="bundle folder (default: runs/<job name>)")
+    actions = add_actions(parser, {
+        "train": "start a training job for a manifest, wait for it, download the bundle",
+        "wait": "wait for a started job and download its bundle"}, options)
+    train = actions["train"]
+    train.add_argument("target", metavar="MANIFEST", help="the training manifest (YAML)")
+    train.add_argument("--role", required=True, help="IAM role ARN SageMaker runs the job as")
+    train.add_argument("--bucket", help="S3 bucket for the inputs and the model "
+                       "(default: sagemaker-REGION-ACCOUNT, as the SageMaker SDK names it)")
+    train.add_argument("--instance-type", default="ml.g5.xlarge")
+    train.add_argument("--image-uri", help="training image (default: the AWS TensorFlow "
+                       "training image, " + DEFAULT_IMAGE.format(region="REGION") + ")")
+    train.add_argument("--job-name", help="default: doppel-<manifest name>-<UTC time>")
+    train.add_argument("--max-runtime", type=int, default=24 * 3600, help="seconds")
+    train.add_argument("--no-wait", action="store_true", help="return once the job started")
+    actions["wait"].add_argument("target", metavar="JOB", help="the training job's name")
 
 
 def run(args: argparse.Namespace) -> int:
     aws = Aws.from_args(args)
     if args.action == "train":
-        if not args.role:
-            raise InputError("train needs --role (the IAM role ARN the job runs as)")
         bucket = args.bucket or default_bucket(aws)
         job = start_training(aws, Path(args.target), bucket, args.role, args.instance_type,
                              args.image_uri, args.job_name, args.max_runtime)

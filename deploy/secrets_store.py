@@ -15,7 +15,7 @@ from collections.abc import Mapping, MutableMapping
 
 from botocore.exceptions import ClientError
 
-from deploy.aws import Aws, add_aws_arguments, is_missing
+from deploy.aws import Aws, add_actions, is_missing
 from model.errors import InputError
 
 # The backend settings (backend/config.py) that are credentials.
@@ -100,12 +100,14 @@ def delete_secrets(ssm, stage: str) -> list[str]:
 # --- command line ------------------------------------------------------------------------
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=["put", "list", "delete"])
-    parser.add_argument("--stage", required=True, help="deployment stage, e.g. dev or prod")
-    parser.add_argument("--stdin", action="store_true",
-                        help="put: read NAME=value lines from stdin instead of the environment "
-                             f"({', '.join(SECRET_ENV)})")
-    add_aws_arguments(parser)
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument("--stage", required=True, help="deployment stage, e.g. dev or prod")
+    options.add_argument("--stdin", action="store_true",
+                         help="put: read NAME=value lines from stdin instead of the environment "
+                              f"({', '.join(SECRET_ENV)})")
+    add_actions(parser, {"put": "store the credentials as SecureStrings",
+                         "list": "list the stored names (never the values)",
+                         "delete": "delete the stage's credentials"}, options)
 
 
 def run(args: argparse.Namespace) -> int:

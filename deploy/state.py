@@ -11,7 +11,7 @@ import argparse
 from botocore.exceptions import ClientError
 
 from backend.bots.ledger.dynamo import create_table
-from deploy.aws import Aws, add_aws_arguments, is_missing
+from deploy.aws import Aws, add_actions, is_missing
 
 
 def table_name(stage: str) -> str:
@@ -36,10 +36,12 @@ def ensure_table(dynamodb, table: str) -> bool:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=["create", "status", "delete"])
-    parser.add_argument("--stage", default="dev", help="stage; names the table doppel-STAGE-state")
-    parser.add_argument("--table", default=None, help="table name (overrides --stage)")
-    add_aws_arguments(parser)
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument("--stage", default="dev", help="stage; names the table doppel-STAGE-state")
+    options.add_argument("--table", default=None, help="table name (overrides --stage)")
+    add_actions(parser, {"create": "create the table unless it exists",
+                         "status": "show the table (exit 1 when absent)",
+                         "delete": "delete the table"}, options)
 
 
 def run(args: argparse.Namespace) -> int:

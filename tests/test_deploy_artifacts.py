@@ -129,6 +129,7 @@ def test_download_refuses_a_tampered_object_and_leaves_no_cache(aws, tmp_path):
 
 
 def test_command_line_upload_list_download(aws, tmp_path, run_cli):
+    """Options go before or after the operand (`upload --bucket B DIR`, QA: refused)."""
     bundle = make_bundle(tmp_path / "ana")
     version = bundle_version(bundle)
     common = ["--bucket", BUCKET, *aws.args()]
@@ -136,14 +137,16 @@ def test_command_line_upload_list_download(aws, tmp_path, run_cli):
     up = run_cli("deploy", "artifacts", "upload", bundle, *common)
     assert up.returncode == 0, up.stderr
     assert up.stdout.strip() == f"s3://{BUCKET}/models/ana/{version} (5 file(s) uploaded)"
-    again = run_cli("deploy", "artifacts", "upload", bundle, *common)
+    again = run_cli("deploy", "artifacts", "upload", *common, bundle)
+    assert again.returncode == 0, again.stderr
     assert again.stdout.strip().endswith("(unchanged, nothing uploaded)")
 
-    listed = run_cli("deploy", "artifacts", "list", *common)
+    listed = run_cli("deploy", "artifacts", "list", *common, "ana")
+    assert listed.returncode == 0, listed.stderr
     assert listed.stdout.split("\t")[:3] == ["ana", version, "5 files"]
     assert listed.stdout.rstrip().endswith("latest")
 
-    down = run_cli("deploy", "artifacts", "download", "ana", "--dest", tmp_path / "c", *common)
+    down = run_cli("deploy", "artifacts", "download", "--dest", tmp_path / "c", *common, "ana")
     assert down.returncode == 0, down.stderr
     assert Path(down.stdout.strip()) == tmp_path / "c" / "ana" / version
     meta = json.loads((tmp_path / "c" / "ana" / version / "bundle.json").read_text())
