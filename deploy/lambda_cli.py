@@ -147,6 +147,7 @@ def _upload_zip(args, aws: Aws, zip_path: Path) -> str:
 
 
 def _run_zappa(command: list[str], args, aws: Aws) -> int:
+    aws.check_credentials()  # even for --dry-run: the command printed must be runnable
     print("zappa command: " + shlex.join(command), flush=True)
     if args.dry_run:
         return 0

@@ -312,3 +312,16 @@ def test_real_zappa_deploy_and_undeploy_against_moto(aws, run_cli, demo_bundle, 
     assert aws.client("lambda").list_functions()["Functions"] == []
     assert events.list_rules()["Rules"] == []
     assert "doppel-dev-lambda" not in {r["RoleName"] for r in aws.client("iam").list_roles()["Roles"]}
+
+
+def test_zappa_actions_without_credentials_say_so_before_zappa_runs(
+        aws, run_cli, monkeypatch, tmp_path):
+    """QA: undeploy printed Zappa's traceback, status 'No Lambda doppel-qa detected'."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance-role lookup
+    for action in ("status", "undeploy"):
+        result = run_cli("deploy", "lambda", action, "--stage", "qa", "--build-dir", tmp_path,
+                         *aws.args())
+        assert (result.returncode, result.stderr, result.stdout) == (
+            1, "error: AWS: Unable to locate credentials\n", "")
