@@ -120,11 +120,27 @@ def upload_inputs(s3, manifest_path: Path, bucket: str, base_key: str) -> int:
     return uploaded + 1
 
 
+def check_trainable(manifest) -> None:
+    """Run here what `python -m model train` runs before training (model.train: every
+    problem of the manifest or its data raises there, before TensorFlow), so a job that
+    could only fail (a persona who sent nothing, an empty split, too small a vocab) is
+    never started. A pretrained manifest's known base must be installed here for it."""
+    if manifest.model["kind"] == "pretrained":
+        from model.train.pretrained.finetune import prepare_pretrained
+
+        prepare_pretrained(manifest)
+    else:
+        from model.train.training_data import prepare
+
+        prepare(manifest)
+
+
 def start_training(aws: Aws, manifest_path: Path, bucket: str, role: str, instance_type: str,
                    image_uri: str | None, name: str, max_runtime_s: int) -> str:
+    manifest = load_manifest(manifest_path)
+    check_trainable(manifest)
     s3 = aws.client("s3")
     ensure_bucket(s3, bucket, aws.region)
-    manifest = load_manifest(manifest_path)
     job = job_name(manifest.name) if name is None else name
     prefix = f"sagemaker/{job}"
     files = upload_inputs(s3, manifest_path, bucket, f"{prefix}/input")

@@ -185,3 +185,16 @@ def test_default_bucket_is_the_sagemaker_sdk_one(aws, run_cli, demo_bundle, tmp_
     assert f"s3://{bucket}/sagemaker/{JOB}/" in result.stdout
     job = aws.client("sagemaker").describe_training_job(TrainingJobName=JOB)
     assert job["OutputDataConfig"]["S3OutputPath"] == f"s3://{bucket}/sagemaker"
+
+
+def test_manifest_that_model_train_refuses_starts_nothing(aws, run_cli, demo_bundle, tmp_path):
+    """QA: a persona who sent no messages got a GPU job that could only fail."""
+    manifest = write_manifest(tmp_path, demo_bundle)
+    raw = yaml.safe_load(manifest.read_text())
+    manifest.write_text(yaml.safe_dump({**raw, "persona": "Zed"}, sort_keys=False))
+    local = run_cli("model", "train", manifest, "--out", tmp_path / "out")
+    result = train(run_cli, aws, manifest, "--no-wait")
+    assert (result.returncode, result.stderr) == (2, local.stderr)
+    assert "persona: 'Zed' sent no text messages" in result.stderr
+    assert aws.client("sagemaker").list_training_jobs()["TrainingJobSummaries"] == []
+    assert aws.client("s3").list_buckets()["Buckets"] == []
