@@ -76,13 +76,17 @@ def _keys(s3, bucket: str, prefix: str) -> dict[str, int]:
     return found
 
 
+def version_url(bucket: str, prefix: str, name: str, version: str) -> str:
+    return f"s3://{bucket}/{_join(prefix, name, version)}"
+
+
 def upload_bundle(s3, bundle_dir: str | Path, bucket: str, prefix: str = DEFAULT_PREFIX,
                   region: str = "us-east-1") -> Upload:
     root = Path(bundle_dir)
     meta = verify_bundle(root)  # never publish a damaged bundle
     version = bundle_version(root)
     base = _join(prefix, meta["name"], version)
-    url = f"s3://{bucket}/{base}"
+    url = version_url(bucket, prefix, meta["name"], version)
     ensure_bucket(s3, bucket, region)
     uploaded = _upload_base(s3, root, meta, bucket, prefix)
     if object_exists(s3, bucket, f"{base}/{SUMS}"):
@@ -168,7 +172,7 @@ def resolve_url(s3, bucket: str, prefix: str, name: str, version: str | None = N
         version = _read_text(s3, bucket, _join(prefix, name, LATEST))
         if version is None:
             raise InputError(f"no bundle named {name!r} in s3://{_join(bucket, prefix)}")
-    return f"s3://{bucket}/{_join(prefix, name, version)}"
+    return version_url(bucket, prefix, name, version)
 
 
 def _parse_sums(text: str, where: str) -> dict[str, str]:

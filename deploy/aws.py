@@ -58,11 +58,11 @@ class Aws:
             raise InputError("no AWS region: pass --region or set AWS_DEFAULT_REGION")
         return self.session.region_name
 
-    def check_credentials(self) -> None:
-        """Raise botocore's own error (NoCredentialsError, or a refusal of bad keys) now, as
-        every boto3 call here would: for a tool with its own error handling (Zappa) that
-        would otherwise answer with a traceback or a wrong reason."""
-        self.client("sts").get_caller_identity()
+    def caller_identity(self) -> dict:
+        """STS GetCallerIdentity. Also a credentials check: botocore's own error (no
+        credentials, or bad ones) now, as every boto3 call here would raise it, where a tool
+        with its own error handling (Zappa) would answer with a traceback or a wrong reason."""
+        return self.client("sts").get_caller_identity()
 
     def client(self, service: str):
         return self.session.client(service, region_name=self.region,

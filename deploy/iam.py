@@ -77,14 +77,20 @@ def iam_tags(iam, kind: str, resource: str) -> list[dict] | None:
         raise
 
 
-def ensure_role(iam, role: str, name: str, service: str, policy: dict,
-                instance_profile: bool = False) -> tuple[str, str]:
-    """Create or update `role` (tagged doppel:name=`name`) for `service`, e.g.
-    "lambda.amazonaws.com"; returns (role ARN, "created" | "exists")."""
+def own_role_tags(iam, role: str, name: str) -> list[dict] | None:
+    """Tags of `role`, None when it does not exist; someone else's role is refused."""
     tags = iam_tags(iam, "role", role)
     if tags is not None and not is_ours(tags, name):
         raise InputError(f"IAM role {role} exists but was not made by python -m deploy "
                          "(no doppel tags); pick another name")
+    return tags
+
+
+def ensure_role(iam, role: str, name: str, service: str, policy: dict,
+                instance_profile: bool = False) -> tuple[str, str]:
+    """Create or update `role` (tagged doppel:name=`name`) for `service`, e.g.
+    "lambda.amazonaws.com"; returns (role ARN, "created" | "exists")."""
+    tags = own_role_tags(iam, role, name)
     if tags is None:
         assume = {"Version": "2012-10-17", "Statement": [{
             "Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]}

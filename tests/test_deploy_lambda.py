@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from deploy.artifacts import bundle_version
+from deploy.artifacts import bundle_version, upload_bundle
+from deploy.iam import ensure_role, lambda_policy
 from deploy.lambda_package import (
     ENTRY_MODULES,
     PROJECT_PACKAGES,
@@ -23,6 +24,7 @@ from deploy.lambda_package import (
     remove_distributions,
 )
 from deploy.source import ROOT
+from deploy.state import ensure_table
 from deploy.zappa_config import StageValues, stage_settings, zappa_executable, zappa_settings_py
 from model.errors import InputError
 from model.files import sha256_file
@@ -107,8 +109,9 @@ def test_tree_with_tensorflow_inside_is_refused(tmp_path):
         check_no_forbidden(tmp_path)
 
 
-def test_deploy_dry_run_prepares_aws_and_prints_the_zappa_command(
+def test_deploy_dry_run_changes_nothing_in_aws_and_prints_the_zappa_command(
         aws, run_cli, demo_bundle, tmp_path):
+    """QA: --dry-run made the role and uploaded the bundle and the zip."""
     fake_zip = tmp_path / "doppel-dev.zip"
     with zipfile.ZipFile(fake_zip, "w") as archive:
         archive.writestr("handler.py", "")
@@ -121,56 +124,78 @@ def test_deploy_dry_run_prepares_aws_and_prints_the_zappa_command(
     zip_url = f"s3://{BUCKET}/lambda/doppel-dev-{sha256_file(fake_zip)[:16]}.zip"
     command = shlex.join([zappa_executable(), "deploy", "dev", "-s", str(settings_path),
                           "--zip", zip_url])
+    role_arn = "arn:aws:iam::123456789012:role/doppel-dev-lambda"  # moto's account
 
     first = run_cli("deploy", "lambda", "deploy", *args)
     assert first.returncode == 0, first.stderr
     lines = first.stdout.splitlines()
-    assert lines[0].startswith(f"bundle: {bundle_url} (") and "uploaded" in lines[0]
-    assert lines[1] == "state table: doppel-dev-state (created)"
+    assert lines[:2] == [f"bundle: {bundle_url} (would be uploaded)",
+                         "state table: doppel-dev-state (would be created)"]
     assert lines[2].startswith("warning: no secrets under /doppel/dev/")
-    assert lines[3:] == ["role: doppel-dev-lambda (created)", f"settings: {settings_path}",
-                         f"zappa command: {command}"]
+    assert lines[3:] == ["role: doppel-dev-lambda (would be created)", f"settings: {settings_path}",
+                         f"zip: {zip_url} (would be uploaded)", f"zappa command: {command}"]
     settings = json.loads(settings_path.read_text())["dev"]
     assert settings["aws_environment_variables"]["DOPPEL_BUNDLE_S3"] == bundle_url
+    assert settings["role_arn"] == role_arn
+    s3, iam = aws.client("s3"), aws.client("iam")
+    assert s3.list_buckets()["Buckets"] == []
+    assert aws.client("dynamodb").list_tables()["TableNames"] == []
+    assert iam.list_roles()["Roles"] == []
 
-    iam = aws.client("iam")
-    role = iam.get_role(RoleName="doppel-dev-lambda")["Role"]
-    assert settings["role_arn"] == role["Arn"]
-    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
-        "Service": "lambda.amazonaws.com"}
-    document = iam.get_role_policy(RoleName="doppel-dev-lambda",
-                                   PolicyName="doppel-access")["PolicyDocument"]
-    resources = {s["Action"][0]: s["Resource"] for s in document["Statement"]}
-    bundle_key = bundle_url.split(f"{BUCKET}/", 1)[1]
-    assert resources == {
-        "s3:GetObject": [f"arn:aws:s3:::{BUCKET}/{bundle_key}/*"],
-        "ssm:GetParametersByPath": "arn:aws:ssm:us-east-1:*:parameter/doppel/dev",
-        "kms:Decrypt": "*",
-        "dynamodb:GetItem": "arn:aws:dynamodb:us-east-1:*:table/doppel-dev-state",
-        "logs:CreateLogGroup": ["arn:aws:logs:us-east-1:*:log-group:/aws/lambda/doppel-dev",
-                                "arn:aws:logs:us-east-1:*:log-group:/aws/lambda/doppel-dev:*"]}
-
-    s3 = aws.client("s3")
-    assert s3.head_object(Bucket=BUCKET, Key=zip_url.split(f"{BUCKET}/")[1])["ContentLength"] == (
-        fake_zip.stat().st_size)
+    # What a real deploy makes (the role as deploy makes it); a dry run then finds it all.
+    upload_bundle(s3, demo_bundle, BUCKET)
+    ensure_table(aws.client("dynamodb"), "doppel-dev-state")
+    ensure_role(iam, "doppel-dev-lambda", "doppel-dev", "lambda.amazonaws.com",
+                lambda_policy(aws.region, "dev", "doppel-dev", bundle_url, "doppel-dev-state"))
+    s3.upload_file(str(fake_zip), BUCKET, zip_url.split(f"{BUCKET}/")[1])
     keys_before = {o["Key"]: o["ETag"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]}
-
+    policy_before = iam.get_role_policy(RoleName="doppel-dev-lambda", PolicyName="doppel-access")
     again = run_cli("deploy", "lambda", "update", *args)
     assert again.returncode == 0, again.stderr
-    assert again.stdout.splitlines()[:2] == [f"bundle: {bundle_url} (unchanged)",
-                                             "state table: doppel-dev-state (exists)"]
-    assert "role: doppel-dev-lambda (exists)" in again.stdout.splitlines()
-    assert again.stdout.splitlines()[-1] == f"zappa command: {command}".replace(
-        " deploy dev ", " update dev ")
+    lines = again.stdout.splitlines()
+    assert lines[:2] == [f"bundle: {bundle_url} (unchanged)",
+                         "state table: doppel-dev-state (exists)"]
+    assert lines[3:] == ["role: doppel-dev-lambda (exists; its policy would be rewritten)",
+                         f"settings: {settings_path}", f"zip: {zip_url} (unchanged)",
+                         "zappa command: " + command.replace(" deploy dev ", " update dev ")]
+    assert json.loads(settings_path.read_text())["dev"]["role_arn"] == role_arn
     assert {o["Key"]: o["ETag"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]} == (
         keys_before)
-    assert aws.client("dynamodb").list_tables()["TableNames"] == ["doppel-dev-state"]
+    assert iam.get_role_policy(RoleName="doppel-dev-lambda",
+                               PolicyName="doppel-access")["PolicyDocument"] == (
+        policy_before["PolicyDocument"])
 
     gone = run_cli("deploy", "lambda", "undeploy", "--stage", "dev", "--build-dir", build,
                    "--dry-run", *aws.args())
     assert gone.stdout.strip() == "zappa command: " + shlex.join(
         [zappa_executable(), "undeploy", "dev", "-s", str(settings_path), "--yes",
          "--remove-logs"])
+    assert [r["RoleName"] for r in iam.list_roles()["Roles"]] == ["doppel-dev-lambda"]
+
+
+def test_lambda_policy_reads_the_bundle_and_the_stage_and_writes_its_logs():
+    document = lambda_policy("us-east-1", "dev", "doppel-dev",
+                             f"s3://{BUCKET}/models/demo/0123abcd", "doppel-dev-state")
+    resources = {s["Action"][0]: s["Resource"] for s in document["Statement"]}
+    assert resources == {
+        "s3:GetObject": [f"arn:aws:s3:::{BUCKET}/models/demo/0123abcd/*"],
+        "ssm:GetParametersByPath": "arn:aws:ssm:us-east-1:*:parameter/doppel/dev",
+        "kms:Decrypt": "*",
+        "dynamodb:GetItem": "arn:aws:dynamodb:us-east-1:*:table/doppel-dev-state",
+        "logs:CreateLogGroup": ["arn:aws:logs:us-east-1:*:log-group:/aws/lambda/doppel-dev",
+                                "arn:aws:logs:us-east-1:*:log-group:/aws/lambda/doppel-dev:*"]}
+
+
+def test_deploy_with_a_missing_zip_is_an_error_not_a_new_package(aws, run_cli, tmp_path):
+    """QA: `--zip /nonexistent.zip` silently built a package there."""
+    missing = tmp_path / "nonexistent.zip"
+    result = run_cli("deploy", "lambda", "deploy", "--stage", "dev", "--bucket", BUCKET,
+                     "--zip", missing, "--build-dir", tmp_path / "build", "--dry-run",
+                     *aws.args())
+    assert (result.returncode, result.stderr) == (
+        2, f"error: {missing}: no such zip (--zip names a package to deploy; "
+           "`lambda package --zip PATH` builds one)\n")
+    assert not missing.exists()
 
 
 def test_deploy_without_bucket_is_a_clear_error(aws, run_cli, tmp_path):
