@@ -37,8 +37,20 @@ def dispatch(prog: str, doc: str, commands: dict[str, tuple[str, str]],
             module.add_arguments(sub)
     args = parser.parse_args(argv)
     setup_logging()
-    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+    ours = signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    if ours:
         signal.signal(signal.SIGTERM, _terminated)
+    try:
+        return _run(module, args, remote_errors, remote_label)
+    finally:
+        if ours:  # done: a SIGTERM while Python shuts down (`backend run` stopping its
+            # children after a Ctrl-C) just ends the process, with no traceback from
+            # inside threading's shutdown
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _run(module, args, remote_errors: tuple[str, ...], remote_label: str) -> int:
+    """The command's exit status; bad input and interrupts become one line (or none)."""
     try:
         return module.run(args) or 0
     except InputError as exc:

@@ -119,7 +119,10 @@ def test_a_burst_too_long_for_one_turn_goes_as_turns_the_api_takes(page, live_se
     assert page.locator(".notice.error").count() == 0
 
 
-def test_persona_picker_and_session_survive_a_reload(page, live_server, demo_bundle):
+def test_a_reload_keeps_the_conversation_and_another_persona_starts_a_new_one(
+        page, live_server, demo_bundle):
+    """What the page shows is what the model answers from (QA: after a reload or a persona
+    switch, the next reply drew on a conversation no longer on screen)."""
     from model.serve.load import load_replier
 
     personas = load_replier(demo_bundle).personas
@@ -130,17 +133,25 @@ def test_persona_picker_and_session_survive_a_reload(page, live_server, demo_bun
     with page.expect_response("**/api/reply") as answer:
         send(page, "hello")
     session_id = answer.value.json()["session_id"]
-    wait_for(page, lambda: page.evaluate("sessionStorage.getItem('doppel-session-id')") == session_id)
+    bubbles = page.locator(".row:not(.typing) .bubble")
+    wait_for(page, lambda: bubbles.count() >= 2)
+    on_screen = bubbles.all_inner_texts()
     page.reload()
-    assert page.evaluate("sessionStorage.getItem('doppel-session-id')") == session_id
-    if len(personas) > 1:
-        page.select_option("#persona", personas[-1])
-        assert page.locator("#persona-name").inner_text() == personas[-1]
+    assert bubbles.all_inner_texts() == on_screen
+    with page.expect_request("**/api/reply") as sent:
+        send(page, "and you?")
+    assert json.loads(sent.value.post_data)["session_id"] == session_id
+    page.locator(".row.bot:not(.typing) .bubble").nth(1).wait_for()
+    page.select_option("#persona", personas[-1])
+    assert page.locator("#persona-name").inner_text() == personas[-1]
+    assert bubbles.count() == 0  # the last persona's conversation is gone from the screen
     with page.expect_request("**/api/reply") as sent:
         send(page, "hi")
     body = json.loads(sent.value.post_data)
-    assert body["persona"] == personas[-1] and body["session_id"] == session_id
+    assert body["persona"] == personas[-1] and body["session_id"] == "new"
     page.locator(".row.bot:not(.typing) .bubble").first.wait_for()
+    page.reload()
+    assert page.locator("#persona-name").inner_text() == personas[-1]
 
 
 def test_api_errors_are_shown_to_the_user(page, live_server, demo_bundle):
@@ -150,3 +161,14 @@ def test_api_errors_are_shown_to_the_user(page, live_server, demo_bundle):
     error = page.locator(".notice.error", has_text="Could not get a reply")
     error.wait_for()
     assert "API key" in error.inner_text()
+
+
+def test_a_withheld_reply_is_a_notice_not_an_empty_bubble(page, live_server, demo_bundle):
+    url = serve(live_server, demo_bundle)
+    page.goto(url)
+    page.route("**/api/reply", lambda route: route.fulfill(
+        status=200, content_type="application/json",
+        body=json.dumps({"reply": "", "messages": [], "persona": "Sam", "session_id": "s1"})))
+    send(page, "hello")
+    page.locator(".notice", has_text="has no answer to that").wait_for()
+    assert page.locator(".row.bot:not(.typing) .bubble").count() == 0

@@ -449,8 +449,9 @@ def test_every_decoding_setting_has_a_command_line_flag_of_its_type():
     assert given == {"strategy": "beam", "beam_width": 3, "early_stopping": True, "top_p": 0.9}
     assert decoding_from_args(parser.parse_args(["--no-early-stopping"])) == {
         "early_stopping": False}
-    flags = {action.dest for action in parser._actions}
-    assert {f.name for f in dataclasses.fields(Decoding)} <= flags
+    flags = {action.dest: action for action in parser._actions}
+    assert {f.name for f in dataclasses.fields(Decoding)} <= set(flags)
+    assert all(flags[f.name].help for f in dataclasses.fields(Decoding))  # --help says what
 
 
 def reference_beam(step, bias, k, max_len, length_penalty):

@@ -131,11 +131,14 @@ def _save_history() -> None:
 
 
 FLAG_HELP = {
-    "beam_width": "beams per reply", "temperature": "sampling temperature",
+    "strategy": "greedy, beam search or sampling", "beam_width": "beams per reply",
+    "temperature": "sampling temperature",
     "top_k": "sample from the k likeliest tokens (0: all)",
     "top_p": "sample from the smallest set holding this much probability",
     "repetition_penalty": "CTRL penalty on tokens already generated (1: off)",
     "no_repeat_ngram": "never repeat an n-gram of this size (0: off)",
+    "no_copy_ngram": "never copy an n-gram of this size from the conversation, in any "
+                     "case (0: off)",
     "min_len": "tokens before </s> is allowed", "max_len": "most tokens per reply",
     "rerank": "MMI-antiLM rerank of N candidates (0: off)",
     "mmi_lambda": "weight of the anti-LM", "mmi_gamma": "tokens the anti-LM penalises",

@@ -17,12 +17,18 @@
   const personaName = document.getElementById("persona-name");
   const avatar = document.getElementById("avatar");
 
-  // One session per browser tab: sessionStorage survives reloads but not new tabs. The
-  // server issues the id: the first turn asks for a "new" one, each reply carries it.
+  // One conversation per browser tab, kept in sessionStorage (it survives a reload, not a
+  // new tab): the persona, the server's session id and the bubbles on screen, so what the
+  // page shows is what the model answers from. The server issues the id: the first turn
+  // asks for a "new" one, each reply carries it. Another persona starts a new one.
   const SESSION_KEY = "doppel-session-id";
-  let sessionId = sessionStorage.getItem(SESSION_KEY) || "new";
+  const CONVERSATION_KEY = "doppel-conversation";
+  const saved = JSON.parse(sessionStorage.getItem(CONVERSATION_KEY) || "null");
+  let sessionId = (saved && sessionStorage.getItem(SESSION_KEY)) || "new";
+  let shown = [];         // [side, text] of the bubbles on screen
 
-  let persona = config.defaultPersona;
+  let persona = saved && config.personas.includes(saved.persona)
+    ? saved.persona : config.defaultPersona;
   let burst = [];         // messages typed since the last flush
   let burstTimer = null;
   let lastSide = null;    // "me" | "bot": groups consecutive bubbles of one side
@@ -48,8 +54,26 @@
     pickerWrap.hidden = config.personas.length < 2;
     picker.addEventListener("change", function () {
       setPersona(picker.value);
-      notice("Now talking to " + picker.value + ".");
+      newConversation();
+      notice("Now talking to " + picker.value + ": a new conversation.");
     });
+  }
+
+  function save() {
+    sessionStorage.setItem(SESSION_KEY, sessionId);
+    sessionStorage.setItem(CONVERSATION_KEY, JSON.stringify({persona: persona, bubbles: shown}));
+  }
+
+  // Another persona does not carry on the last one's conversation (the server's session
+  // holds its history): the old bubbles go, the next turn asks for a new session.
+  function newConversation() {
+    for (const row of Array.from(thread.querySelectorAll(".row:not(.typing), .notice"))) {
+      row.remove();
+    }
+    shown = [];
+    lastSide = null;
+    sessionId = "new";
+    save();
   }
 
   function scrollDown() {
@@ -65,6 +89,8 @@
     row.appendChild(body);
     thread.insertBefore(row, typing);
     lastSide = side;
+    shown.push([side, text]);
+    save();
     scrollDown();
   }
 
@@ -114,9 +140,15 @@
       }
       if (data.session_id) {
         sessionId = data.session_id;
-        sessionStorage.setItem(SESSION_KEY, sessionId);
+        save();
       }
-      const messages = data.messages && data.messages.length ? data.messages : [data.reply];
+      const messages = (data.messages && data.messages.length ? data.messages : [data.reply])
+        .filter(function (text) { return text && text.trim(); });
+      if (!messages.length) {  // a reply withheld (a guard refused every draw)
+        showTyping(false);
+        notice(persona + " has no answer to that.");
+        return;
+      }
       for (let i = 0; i < messages.length; i++) {
         if (i > 0) {
           showTyping(true);
@@ -176,6 +208,7 @@
 
   setPersona(persona);
   fillPicker();
+  for (const [side, text] of saved ? saved.bubbles : []) bubble(side, text);
   if (config.apiKeyRequired) {
     notice("This server needs an API key; the page cannot send one.", true);
   }
