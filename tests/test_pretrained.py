@@ -460,11 +460,15 @@ def test_a_graph_with_an_older_cache_signature_is_refused_with_the_fix(cache_inp
         load_replier(old)
 
 
-def test_train_cli_rejects_an_unknown_base_before_training(tmp_path, run_cli):
-    manifest = write_manifest(tmp_path, "gpt-9")
+@pytest.mark.parametrize("base, expected", [
+    ("gpt-9", "model.base: unknown pretrained base 'gpt-9'"),
+    ("moved.gguf", "model.base: {folder}/moved.gguf: this .gguf file does not exist"),
+])
+def test_train_cli_rejects_an_unknown_base_before_training(tmp_path, run_cli, base, expected):
+    manifest = write_manifest(tmp_path, base)
     result = run_cli("model", "train", manifest, "--out", tmp_path / "out")
     assert result.returncode == 2
-    assert "model.base" in result.stderr and "unknown pretrained base 'gpt-9'" in result.stderr
+    assert expected.format(folder=tmp_path.resolve()) in result.stderr
     assert not (tmp_path / "out").exists()
 
 

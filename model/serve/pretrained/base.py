@@ -129,7 +129,10 @@ class Base:
         name, path, pinned = resolve_base(base, folder)
         expected = pinned or sha256
         if not path.is_file():
-            raise InputError("pretrained base file is missing (damaged install?)", str(path))
+            # a known base's file comes with its wheel; a path is the user's to fix
+            reason = ("pretrained base file is missing (damaged install?)" if name in KNOWN_BASES
+                      else "this .gguf file does not exist")
+            raise InputError(reason, str(path))
         actual = sha256_file(path)
         if expected is not None and actual != expected:
             raise InputError(f"pretrained base sha256 {actual[:12]}… is not the pinned "
