@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -76,3 +77,66 @@ def test_a_closed_stdout_ends_quietly(tmp_path):
     stderr = process.stderr.read().decode()
     assert process.wait(timeout=60) == 141, stderr
     assert "Traceback" not in stderr and "BrokenPipe" not in stderr
+
+
+# --- train --out: the bundle folder a run replaces (model/train/outputs.py) -------------
+
+
+def _earlier_bundle(folder: Path) -> Path:
+    """A bundle as training leaves it: its files listed in bundle.json."""
+    from model.serve.bundle import write_bundle
+
+    (folder / "keras").mkdir(parents=True)
+    (folder / "keras" / "model.keras").write_bytes(b"weights")
+    (folder / "loss.png").write_bytes(b"png")
+    write_bundle(folder, {"name": "b", "kind": "lstm", "personas": ["Ana"],
+                          "special_tokens": {}})
+    return folder
+
+
+@pytest.mark.parametrize("stray, named", [
+    ("eval/blind/grades-reader1.csv", "eval/"),   # a reader's marks
+    ("NOTES.txt", "NOTES.txt"),
+    ("keras/older.keras", "keras/older.keras"),
+    (".hidden", ".hidden"),
+])
+def test_a_bundle_holding_files_it_does_not_list_is_not_replaced(tmp_path, stray, named):
+    from model.errors import InputError
+    from model.train.outputs import check_replaceable
+
+    out = _earlier_bundle(tmp_path / "bundle")
+    check_replaceable(out)  # its own files only: training may replace it
+    (out / stray).parent.mkdir(parents=True, exist_ok=True)
+    (out / stray).write_text("mine\n")
+    message = f"{out}: --out: {named} would be lost: move it or choose another --out"
+    with pytest.raises(InputError, match=f"^{re.escape(message)}$"):
+        check_replaceable(out)
+
+
+@pytest.mark.parametrize("failure", [KeyboardInterrupt, RuntimeError])
+def test_a_staged_bundle_is_removed_on_failure_or_interrupt(tmp_path, failure):
+    from model.train.outputs import staged_bundle
+
+    out = _earlier_bundle(tmp_path / "bundle")
+    before = sorted(os.listdir(out))
+    with pytest.raises(failure), staged_bundle(out) as staging:
+        (staging / "delta.npz").write_bytes(b"half written")
+        raise failure()
+    assert sorted(os.listdir(tmp_path)) == ["bundle"] and sorted(os.listdir(out)) == before
+
+
+def test_the_swap_checks_the_bundle_again_and_leaves_no_staging(tmp_path):
+    """A file put into --out while training ran is not swapped away either."""
+    from model.errors import InputError
+    from model.train.outputs import staged_bundle
+
+    out = _earlier_bundle(tmp_path / "bundle")
+    with pytest.raises(InputError, match="eval/ would be lost"), staged_bundle(out) as staging:
+        (staging / "loss.png").write_bytes(b"new")
+        (out / "eval").mkdir()
+        (out / "eval" / "report.md").write_text("a report\n")
+    assert sorted(os.listdir(tmp_path)) == ["bundle"]
+    assert (out / "eval" / "report.md").is_file() and (out / "loss.png").read_bytes() == b"png"
+    with staged_bundle(tmp_path / "new") as staging:
+        (staging / "loss.png").write_bytes(b"new")
+    assert sorted(os.listdir(tmp_path)) == ["bundle", "new"]

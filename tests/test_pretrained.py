@@ -472,6 +472,20 @@ def test_train_cli_rejects_an_unknown_base_before_training(tmp_path, run_cli, ba
     assert not (tmp_path / "out").exists()
 
 
+def test_resume_refuses_a_work_folder_that_trained_other_layers(tmp_path, tiny_base,
+                                                                 tiny_bundle, run_cli):
+    """A checkpoint of 1 trained block is not one of 2 (it was a ValueError traceback)."""
+    manifest = write_manifest(tmp_path, str(tiny_base))
+    manifest.write_text(manifest.read_text().replace("train_layers: 1", "train_layers: 2"))
+    work = tiny_bundle.parent / "work"
+    result = run_cli("model", "train", manifest, "--out", tmp_path / "out", "--work", work,
+                     "--resume")
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.stderr == (f"error: {work / 'state.json'}: --resume: model.train_layers is 2 "
+                             "but the work folder's run was started with 1; train afresh "
+                             "without --resume or choose another --work\n")
+
+
 def test_zero_shot_bundle_is_the_base_with_its_validation_loss(tmp_path, tiny_base, run_cli,
                                                                 cache):
     manifest = write_manifest(tmp_path, str(tiny_base))

@@ -115,18 +115,22 @@ def test_the_runtime_answers_with_the_trained_bundle(trained):
     assert reply.persona == "Ana" and isinstance(reply.text, str)
 
 
-def test_resumed_run_ends_where_an_uninterrupted_one_does(trained, tmp_path):
+def test_resumed_run_ends_where_an_uninterrupted_one_does(trained, tmp_path, capsys):
     from model.train.nets import load_keras_model
 
     manifest = write_manifest(tmp_path)
-    work = tmp_path / "work"
-    train(manifest, "--out", tmp_path / "bundle", "--work", work, "--epochs", "1", "--no-export")
+    work = tmp_path / "bundle-training"  # the default: beside --out, wherever we stand
+    train(manifest, "--out", tmp_path / "bundle", "--epochs", "1", "--no-export")
     state = json.loads((work / "state.json").read_text())
     assert state["epoch"] == 1
-    train(manifest, "--out", tmp_path / "bundle", "--work", work, "--epochs", "2", "--resume",
-          "--no-export")
+    train(manifest, "--out", tmp_path / "bundle", "--epochs", "2", "--resume", "--no-export")
+    assert "resuming at epoch 2" in capsys.readouterr().err
     state = json.loads((work / "state.json").read_text())
     assert [row["epoch"] for row in state["history"]] == [1, 2]
+    train(manifest, "--out", tmp_path / "bundle", "--epochs", "2", "--resume", "--no-export")
+    assert "nothing left to train: the work folder's run has done 2 of 2 epochs" in (
+        capsys.readouterr().err)
+    assert json.loads((work / "state.json").read_text()) == state
 
     resumed = load_keras_model(work / "last.keras")
     straight = load_keras_model(trained / "work" / "last.keras")
@@ -217,3 +221,68 @@ def test_out_that_is_not_a_bundle_is_refused_before_training(run_cli, tmp_path, 
         assert out.read_text() == "a chat export\n"
     else:
         assert sorted(p.name for p in out.iterdir()) == ["notes.txt", "photos"]
+
+
+def refused(capsys, *args) -> str:
+    """Run `train` in this process; it must exit 2 with one line, which is returned."""
+    assert model_cli(["train", *map(str, args)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1, err
+    return err
+
+
+@pytest.mark.parametrize("out, work", [("same", "same"), ("runs/b", "runs"),
+                                       ("runs", "runs/b-training")])
+def test_out_and_work_holding_each_other_are_refused_before_training(tmp_path, capsys, out,
+                                                                     work):
+    manifest = write_manifest(tmp_path)
+    err = refused(capsys, manifest, "--out", tmp_path / out, "--work", tmp_path / work)
+    assert "--out and --work must be separate folders" in err
+    assert not (tmp_path / out).exists() and not (tmp_path / work).exists()
+
+
+def test_out_naming_the_base_bundle_is_refused_before_training(trained, tmp_path, capsys):
+    base = trained / "bundle"
+    manifest = write_manifest(tmp_path, extra=f"base: {base}\n")
+    err = refused(capsys, manifest, "--out", base, "--work", tmp_path / "work")
+    assert err.startswith(f"error: {base}: --out never names an input")
+    assert not (tmp_path / "work").exists()
+
+
+def test_retraining_keeps_a_bundle_that_holds_the_readers_marks(trained, tmp_path, capsys):
+    import shutil
+
+    out = tmp_path / "bundle"
+    shutil.copytree(trained / "bundle", out)
+    (out / "eval" / "blind").mkdir(parents=True)
+    (out / "eval" / "blind" / "grades-reader1.csv").write_text("1,0\n")
+    err = refused(capsys, write_manifest(tmp_path), "--out", out, "--work", tmp_path / "work")
+    assert "--out: eval/ would be lost: move it or choose another --out" in err
+    assert (out / "eval" / "blind" / "grades-reader1.csv").read_text() == "1,0\n"
+    assert not (tmp_path / "work").exists()
+
+
+@pytest.mark.parametrize("change, expected", [
+    (("units: 16", "units: 24"), "--resume: model.units is 24 but the work folder's run was "
+                                 "started with 16"),
+    (("kind: lstm", "kind: transformer"), "--resume: model.kind is 'transformer' but"),
+    (("batch_size: 16", "batch_size: 8"), "--resume: train.batch_size is 8 but"),
+])
+def test_resume_refuses_a_work_folder_started_with_another_model(trained, tmp_path, capsys,
+                                                                  change, expected):
+    manifest = write_manifest(tmp_path)
+    manifest.write_text(manifest.read_text().replace(*change))
+    work = trained / "work"
+    before = (work / "state.json").read_text()
+    err = refused(capsys, manifest, "--out", tmp_path / "b", "--work", work, "--resume")
+    assert err.startswith(f"error: {work / 'state.json'}: {expected}")
+    assert (work / "state.json").read_text() == before and not (tmp_path / "b").exists()
+
+
+def test_resume_refuses_a_work_folder_that_does_not_say_how_it_started(tmp_path, capsys):
+    manifest = write_manifest(tmp_path)
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "state.json").write_text('{"epoch": 1, "history": []}')
+    err = refused(capsys, manifest, "--out", tmp_path / "b", "--work", tmp_path / "work",
+                  "--resume")
+    assert "does not record what its run was started with" in err

@@ -1,32 +1,100 @@
-"""What a training run leaves behind: the bundle swapped into place, the loss chart."""
+"""What a training run reads and leaves behind: the bundle folder (checked before training,
+staged, swapped into place), the work folder's checkpoints (checked before --resume), the
+loss chart."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 from pathlib import Path
 
+from model.data.manifest import kind_hyperparameters
 from model.errors import InputError
 from model.files import atomic_output
+from model.serve.bundle import BUNDLE_JSON, BundleError, read_bundle
+
+
+def default_work(out: Path) -> Path:
+    """Checkpoints go beside the bundle, not into whatever folder the command runs in."""
+    return out.parent / f"{out.name}-training"
+
+
+def check_folders(out: Path, work: Path, base: Path | None) -> None:
+    """Before training: --out and --work must not hold each other (one would replace or
+    fill the other), and --out must not hold the base bundle the run reads."""
+    if _overlap(out, work):
+        raise InputError("--out and --work must be separate folders, neither inside the "
+                         f"other (--work: {work})", str(out))
+    if base is not None and _overlap(out, base):
+        raise InputError(f"--out never names an input: it holds the manifest's base: {base}",
+                         str(out))
+    check_replaceable(out)
+
+
+def _overlap(a: Path, b: Path) -> bool:
+    a, b = a.resolve(), b.resolve()
+    return a == b or a in b.parents or b in a.parents
 
 
 def check_replaceable(out: Path) -> None:
     """A training run may replace `out` only if it is new, an empty folder or an earlier
-    bundle: `--out .` or a typo naming a folder of exports must not delete the user's files
+    bundle holding nothing but its own files: `--out .`, a typo naming a folder of exports,
+    or a bundle with eval/'s blind sheets and marks must not lose the user's files
     (checked before training starts, and again before the swap)."""
     if not out.exists() and not out.is_symlink():
         return
-    if out.is_dir() and not out.is_symlink() and (
-            (out / "bundle.json").is_file() or not any(out.iterdir())):
+    if not out.is_dir() or out.is_symlink():
+        raise InputError("--out: a file that is not a model bundle is already there and "
+                         "would be replaced; give a new folder", str(out))
+    if not any(out.iterdir()):
         return
-    kind = "folder" if out.is_dir() else "file"
-    raise InputError(f"--out: a {kind} that is not a model bundle (no bundle.json) is "
-                     "already there and would be replaced; give a new folder", str(out))
+    if not (out / BUNDLE_JSON).is_file():
+        raise InputError("--out: a folder that is not a model bundle (no bundle.json) is "
+                         "already there and would be replaced; give a new folder", str(out))
+    try:
+        listed = set(read_bundle(out)["files"])
+    except BundleError as exc:
+        raise InputError(f"--out: {exc.reason}, so what it holds cannot be told from the "
+                         "user's files; give a new folder", exc.path) from None
+    stray = _unlisted(out, out, listed)
+    if stray is not None:
+        raise InputError(f"--out: {stray} would be lost: move it or choose another --out",
+                         str(out))
+
+
+def _unlisted(root: Path, folder: Path, listed: set[str]) -> str | None:
+    """The first entry under `folder` that bundle.json does not list (a folder holding no
+    listed file is named whole, `eval/`); None when every entry is the bundle's own."""
+    for path in sorted(folder.iterdir()):
+        name = path.relative_to(root).as_posix()
+        if path.is_dir() and not path.is_symlink():
+            if not any(file.startswith(f"{name}/") for file in listed):
+                return f"{name}/"
+            inner = _unlisted(root, path, listed)
+            if inner is not None:
+                return inner
+        elif name not in listed and name != BUNDLE_JSON:
+            return name
+    return None
+
+
+@contextlib.contextmanager
+def staged_bundle(out: Path):
+    """Yield an empty staging folder beside `out`; swap it in when the block finishes. On
+    any failure, Ctrl-C or SIGTERM it is removed: a failed run leaves nothing behind."""
+    staging = out.with_name(f".{out.name}.staging")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        yield staging
+        swap_in(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def swap_in(staging: Path, out: Path) -> None:
     """Replace the bundle folder `out` by the finished `staging` one (never half of each)."""
-    import shutil
-
     check_replaceable(out)
     retired = out.with_name(f".{out.name}.old")
     shutil.rmtree(retired, ignore_errors=True)
@@ -34,6 +102,51 @@ def swap_in(staging: Path, out: Path) -> None:
         os.replace(out, retired)
     os.replace(staging, out)
     shutil.rmtree(retired, ignore_errors=True)
+
+
+# --- the work folder ---------------------------------------------------------------------
+
+
+def started_with(manifest) -> dict:
+    """What a run's checkpoints depend on, recorded in state.json when it starts: resuming
+    with another model (kind or size), another base or another batch size (the saved step
+    indexes that epoch's batches) would fail on the weights' shapes or, worse, train on."""
+    return {**{f"model.{key}": value for key, value in
+               kind_hyperparameters(manifest.model).items()},
+            "base": str(manifest.base) if manifest.base else None,
+            "train.batch_size": manifest.train["batch_size"]}
+
+
+def check_resumable(work: Path, manifest) -> None:
+    """--resume only continues a run started with what this manifest (and its flags) asks
+    for."""
+    import json
+
+    path = work / "state.json"
+    if not path.is_file():
+        raise InputError("--resume: no checkpoint to resume from (state.json missing)",
+                         str(work))
+    state = json.loads(path.read_text(encoding="utf-8"))
+    recorded = state.get("started_with")
+    if recorded is None:
+        raise InputError("--resume: state.json does not record what its run was started "
+                         "with (an older work folder); train afresh without --resume",
+                         str(path))
+    wanted = started_with(manifest)
+    # the kind first: another kind differs in every key, and its name says the most
+    for key in sorted(wanted.keys() | recorded.keys(), key=lambda k: (k != "model.kind", k)):
+        if wanted.get(key) != recorded.get(key):
+            raise InputError(f"--resume: {key} is {wanted.get(key)!r} but the work folder's run "
+                             f"was started with {recorded.get(key)!r}; train afresh without "
+                             "--resume or choose another --work", str(path))
+
+
+def resume_message(epoch: int, epochs: int, step: int = 0) -> str:
+    """What --resume will do, from the checkpoint's epochs done and the run's epochs."""
+    if epoch >= epochs:
+        return (f"nothing left to train: the work folder's run has done {epoch} of {epochs} "
+                "epochs (--epochs N trains on); writing the bundle from its best checkpoint")
+    return f"resuming at epoch {epoch + 1}" + (f", step {step}" if step else "")
 
 
 def plot_losses(history: list[dict], path: Path) -> None:

@@ -4,7 +4,7 @@ Everything the manifest can get wrong (model kind, vocab size, a persona with no
 pairs, an empty validation split) is checked before TensorFlow trains anything.
 
 Two folders: the bundle (`--out`, default runs/<name>) gets what serving and
-fine-tuning need; the work folder (`--work`, default runs/<out name>-training) keeps
+fine-tuning need; the work folder (`--work`, default <out>-training beside it) keeps
 checkpoints, state.json and the tokenizer for --resume, the CSV and TensorBoard logs.
 """
 
@@ -23,14 +23,22 @@ from model.errors import InputError
 from model.files import atomic_output
 from model.serve.tokenizer import SPECIAL_TOKENS
 from model.train.nets import build_model, load_keras_model, setup_tensorflow
-from model.train.outputs import check_replaceable, plot_losses, swap_in
+from model.train.outputs import (
+    check_folders,
+    check_resumable,
+    default_work,
+    plot_losses,
+    resume_message,
+    staged_bundle,
+    started_with,
+)
 from model.train.training_data import KERAS_FILE, Prepared, learning_rate, make_dataset, prepare
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("manifest", help="training manifest (YAML)")
     parser.add_argument("--out", help="bundle folder (default: runs/<manifest name>)")
-    parser.add_argument("--work", help="checkpoints and logs (default: runs/<out name>-training)")
+    parser.add_argument("--work", help="checkpoints and logs (default: <out>-training, beside --out)")
     parser.add_argument("--resume", action="store_true",
                         help="continue from the work folder's last checkpoint")
     parser.add_argument("--epochs", type=int, help="override train.epochs")
@@ -47,8 +55,8 @@ def run(args) -> int:
 
     manifest = load_manifest(args.manifest)
     out = Path(args.out) if args.out else Path("runs") / manifest.name
-    check_replaceable(out)
-    work = Path(args.work) if args.work else Path("runs") / f"{out.name}-training"
+    work = Path(args.work) if args.work else default_work(out)
+    check_folders(out, work, manifest.base)
     if args.epochs is not None:
         if args.epochs < (0 if manifest.model["kind"] == "pretrained" else 1):
             raise InputError("--epochs must be positive (0 is allowed for a pretrained "
@@ -56,8 +64,8 @@ def run(args) -> int:
         manifest.train["epochs"] = args.epochs
     if args.no_persona:
         manifest.model["persona_embedding"] = False
-    if args.resume and not (work / "state.json").is_file():
-        raise InputError("--resume: no checkpoint to resume from (state.json missing)", str(work))
+    if args.resume:
+        check_resumable(work, manifest)
     if manifest.model["kind"] == "pretrained":
         from model.train.pretrained.finetune import finetune
 
@@ -100,12 +108,12 @@ def train_bundle(manifest, data: Prepared, out: Path, work: Path, resume: bool =
         if resume:
             state = json.loads(state_path.read_text(encoding="utf-8"))
             model = load_keras_model(work / "last.keras")
-            print(f"resuming after epoch {state['epoch']}", file=sys.stderr)
+            print(resume_message(state["epoch"], settings["epochs"]), file=sys.stderr)
         else:
             for stale in ("state.json", "last.keras", "best.keras", "log.csv"):
                 (work / stale).unlink(missing_ok=True)
             state = {"epoch": 0, "best_val_loss": None, "bad_epochs": 0, "history": [],
-                     "seconds": 0.0}
+                     "seconds": 0.0, "started_with": started_with(manifest)}
             model = build_model(data.hp, data.tokenizer.vocab_size, len(data.personas))
             if data.base_model is not None:
                 copy_base_weights(model, data.base_model)
@@ -195,41 +203,39 @@ def write_bundle_dir(manifest, data: Prepared, state: dict, work: Path, out: Pat
     from model.serve.retrieval import RetrievalIndex
     from model.train.export import export_bundle
 
-    staging = out.with_name(f".{out.name}.staging")
-    shutil.rmtree(staging, ignore_errors=True)
-    (staging / "keras").mkdir(parents=True)
-    data.tokenizer.save(staging / "tokenizer.json")
-    load_keras_model(work / "best.keras", compile=False).save(staging / KERAS_FILE)
-    shutil.copyfile(work / "log.csv", staging / "training_log.csv")
-    plot_losses(state["history"], staging / "loss.png")
-    RetrievalIndex.from_pairs(data.train_pairs, persona=data.default_persona).save(
-        staging / RETRIEVAL_FILE)
-    write_guard_index(staging, data.train_pairs, data.train,
-                      data.tokenizer.hf.get_vocab(with_added_tokens=True))
-    best = min(state["history"], key=lambda row: row["val_loss"])
-    tokenizer = data.tokenizer
-    write_bundle(staging, {
-        "name": manifest.name,
-        "kind": data.hp["kind"],
-        "hyperparameters": kind_hyperparameters(data.hp),
-        "special_tokens": dict(zip(("pad", "bos", "eos", "unk", "brk", "sep"), SPECIAL_TOKENS,
-                                   strict=True)),
-        "personas": data.personas,
-        "default_persona": data.default_persona,
-        "speaker_tokens": {name: f"<p:{name}>" for name in data.personas},
-        "max_context_tokens": tokenizer.max_context_tokens,
-        "max_reply_tokens": tokenizer.max_reply_tokens,
-        "data": data.summary,
-        "training": {**manifest.train, "epochs_run": state["epoch"], "best_epoch": best["epoch"],
-                     "seconds": round(state["seconds"], 1),
-                     "base": str(manifest.base) if manifest.base else None},
-        "eval": {"val_loss": round(best["val_loss"], 4),
-                 "val_perplexity": round(math.exp(best["val_loss"]), 3)},
-        "command": command,
-    })
-    if export:
-        export_bundle(staging)
-    swap_in(staging, out)
+    with staged_bundle(out) as staging:
+        (staging / "keras").mkdir()
+        data.tokenizer.save(staging / "tokenizer.json")
+        load_keras_model(work / "best.keras", compile=False).save(staging / KERAS_FILE)
+        shutil.copyfile(work / "log.csv", staging / "training_log.csv")
+        plot_losses(state["history"], staging / "loss.png")
+        RetrievalIndex.from_pairs(data.train_pairs, persona=data.default_persona).save(
+            staging / RETRIEVAL_FILE)
+        write_guard_index(staging, data.train_pairs, data.train,
+                          data.tokenizer.hf.get_vocab(with_added_tokens=True))
+        best = min(state["history"], key=lambda row: row["val_loss"])
+        tokenizer = data.tokenizer
+        write_bundle(staging, {
+            "name": manifest.name,
+            "kind": data.hp["kind"],
+            "hyperparameters": kind_hyperparameters(data.hp),
+            "special_tokens": dict(zip(("pad", "bos", "eos", "unk", "brk", "sep"), SPECIAL_TOKENS,
+                                       strict=True)),
+            "personas": data.personas,
+            "default_persona": data.default_persona,
+            "speaker_tokens": {name: f"<p:{name}>" for name in data.personas},
+            "max_context_tokens": tokenizer.max_context_tokens,
+            "max_reply_tokens": tokenizer.max_reply_tokens,
+            "data": data.summary,
+            "training": {**manifest.train, "epochs_run": state["epoch"], "best_epoch": best["epoch"],
+                         "seconds": round(state["seconds"], 1),
+                         "base": str(manifest.base) if manifest.base else None},
+            "eval": {"val_loss": round(best["val_loss"], 4),
+                     "val_perplexity": round(math.exp(best["val_loss"]), 3)},
+            "command": command,
+        })
+        if export:
+            export_bundle(staging)
     print(f"bundle written to {out} (best val loss {best['val_loss']:.4f} at epoch "
           f"{best['epoch']}, {state['seconds']:.0f}s training)", file=sys.stderr)
     return state

@@ -54,53 +54,50 @@ def write_pretrained_bundle(manifest, data, state: dict, work: Path, out: Path,
     from model.serve.memorisation import write_guard_index
     from model.serve.retrieval import FILE_NAME as RETRIEVAL_FILE
     from model.serve.retrieval import RetrievalIndex
-    from model.train.outputs import plot_losses, swap_in
+    from model.train.outputs import plot_losses, staged_bundle
 
-    staging = out.with_name(f".{out.name}.staging")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    with np.load(work / "best.npz") as best_weights:
-        packed = pack_delta({name: best_weights[name] for name in best_weights.files})
-    with atomic_output(staging / DELTA_FILE, mode="wb") as handle:
-        np.savez_compressed(handle, **packed)
-    shutil.copyfile(work / "log.csv", staging / "training_log.csv")
-    plot_losses([row for row in state["history"] if row["loss"] is not None],
-                staging / "loss.png")
-    RetrievalIndex.from_pairs(data.train_pairs, persona=data.default_persona).save(
-        staging / RETRIEVAL_FILE)
-    write_guard_index(staging, data.train_pairs, data.train,
-                      data.codec.hf.get_vocab(with_added_tokens=True))
-    with atomic_output(staging / HEAD_TOKENS_FILE, mode="wb") as handle:
-        np.save(handle, head_tokens(data.train, data.base.config.vocab,
-                                    (data.codec.end_id, data.codec.newline_id)))
-    known = KNOWN_BASES.get(data.base.name)
-    if known is not None:  # the base's licence travels with what derives from it
-        (staging / "NOTICE.txt").write_text(known.notice(), encoding="utf-8")
-    checks = [row for row in state["history"] if row["loss"] is not None] or state["history"]
-    best = min(checks, key=lambda row: row["val_loss"])
-    write_bundle(staging, {
-        "name": manifest.name,
-        "kind": "pretrained",
-        "hyperparameters": kind_hyperparameters(data.hp),
-        "base": data.base.describe(),
-        "special_tokens": {"eos": END, "brk": "\n"},
-        "prompt": {"format": "chatml", "system": SYSTEM},
-        "personas": data.personas,
-        "default_persona": data.default_persona,
-        "max_context_tokens": data.codec.max_context_tokens,
-        "max_reply_tokens": data.codec.max_reply_tokens,
-        "data": data.summary,
-        "training": {**manifest.train, "epochs_run": state["history"][-1]["epoch"],
-                     "best_epoch": best["epoch"], "seconds": round(state["seconds"], 1),
-                     "base_val_loss": state["history"][0]["val_loss"]},
-        "eval": {"val_loss": best["val_loss"],
-                 "val_perplexity": round(math.exp(best["val_loss"]), 3)},
-        "decoding": dict(DEFAULT_DECODING),
-        "command": command,
-    })
-    if export:
-        export_pretrained(staging)
-    swap_in(staging, out)
+    with staged_bundle(out) as staging:
+        with np.load(work / "best.npz") as best_weights:
+            packed = pack_delta({name: best_weights[name] for name in best_weights.files})
+        with atomic_output(staging / DELTA_FILE, mode="wb") as handle:
+            np.savez_compressed(handle, **packed)
+        shutil.copyfile(work / "log.csv", staging / "training_log.csv")
+        plot_losses([row for row in state["history"] if row["loss"] is not None],
+                    staging / "loss.png")
+        RetrievalIndex.from_pairs(data.train_pairs, persona=data.default_persona).save(
+            staging / RETRIEVAL_FILE)
+        write_guard_index(staging, data.train_pairs, data.train,
+                          data.codec.hf.get_vocab(with_added_tokens=True))
+        with atomic_output(staging / HEAD_TOKENS_FILE, mode="wb") as handle:
+            np.save(handle, head_tokens(data.train, data.base.config.vocab,
+                                        (data.codec.end_id, data.codec.newline_id)))
+        known = KNOWN_BASES.get(data.base.name)
+        if known is not None:  # the base's licence travels with what derives from it
+            (staging / "NOTICE.txt").write_text(known.notice(), encoding="utf-8")
+        checks = [row for row in state["history"] if row["loss"] is not None] or state["history"]
+        best = min(checks, key=lambda row: row["val_loss"])
+        write_bundle(staging, {
+            "name": manifest.name,
+            "kind": "pretrained",
+            "hyperparameters": kind_hyperparameters(data.hp),
+            "base": data.base.describe(),
+            "special_tokens": {"eos": END, "brk": "\n"},
+            "prompt": {"format": "chatml", "system": SYSTEM},
+            "personas": data.personas,
+            "default_persona": data.default_persona,
+            "max_context_tokens": data.codec.max_context_tokens,
+            "max_reply_tokens": data.codec.max_reply_tokens,
+            "data": data.summary,
+            "training": {**manifest.train, "epochs_run": state["history"][-1]["epoch"],
+                         "best_epoch": best["epoch"], "seconds": round(state["seconds"], 1),
+                         "base_val_loss": state["history"][0]["val_loss"]},
+            "eval": {"val_loss": best["val_loss"],
+                     "val_perplexity": round(math.exp(best["val_loss"]), 3)},
+            "decoding": dict(DEFAULT_DECODING),
+            "command": command,
+        })
+        if export:
+            export_pretrained(staging)
     print(f"bundle written to {out} (best val loss {best['val_loss']:.4f} at epoch "
           f"{best['epoch']}, {state['seconds']:.0f}s training)", flush=True)
     return state

@@ -97,6 +97,7 @@ def finetune(manifest, out: Path, work: Path, resume: bool = False, threads: int
     tf, keras = setup_tensorflow(settings["seed"], threads)
     if use_bfloat16(data.hp["precision"]):
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    from model.train.outputs import resume_message, started_with
     from model.train.pretrained.keras_llama import LlamaParts
     from model.train.training_data import learning_rate
 
@@ -112,12 +113,12 @@ def finetune(manifest, out: Path, work: Path, resume: bool = False, threads: int
     if resume:
         state = json.loads(state_path.read_text(encoding="utf-8"))
         restore_checkpoint(work / "last.npz", parts, optimizer)
-        log(f"resuming at epoch {state['epoch'] + 1}, step {state['step']}")
+        log(resume_message(state["epoch"], settings["epochs"], state["step"]))
     else:
         for stale in ("state.json", "last.npz", "best.npz", "log.csv"):
             (work / stale).unlink(missing_ok=True)
         state = {"epoch": 0, "step": 0, "best_val_loss": None, "bad_checks": 0,
-                 "history": [], "seconds": 0.0}
+                 "history": [], "seconds": 0.0, "started_with": started_with(manifest)}
 
     trainer = Trainer(tf, parts, optimizer, variables)
     done = zero_shot or state["epoch"] >= settings["epochs"]  # e.g. --resume --epochs 1
