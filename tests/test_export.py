@@ -159,3 +159,57 @@ def test_export_cli_reports_a_folder_that_is_not_a_bundle(run_cli, tmp_path):
     result = run_cli("model", "export", tmp_path)
     assert result.returncode == 2
     assert f"{tmp_path}: not a model bundle (no bundle.json)" in result.stderr
+
+
+def snapshot(folder):
+    return {path: path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def wrong_sha(folder, name):
+    meta = json.loads((folder / "bundle.json").read_text())
+    meta["files"][name] = "0" * 64
+    (folder / "bundle.json").write_text(json.dumps(meta))
+
+
+@pytest.mark.parametrize(("damage", "name", "message"), [
+    (lambda path: path.write_bytes(path.read_bytes()[:100]), "memorisation.npz", "sha256"),
+    (lambda path: path.write_bytes(path.read_bytes()[:100]), "retrieval.json", "sha256"),
+    (lambda path: path.unlink(), "retrieval.json", "missing"),
+    (lambda path: wrong_sha(path.parent, path.name), "memorisation.npz", "sha256"),
+], ids=["truncated-memorisation", "truncated-retrieval", "deleted-retrieval", "wrong-sha"])
+def test_export_refuses_a_damaged_bundle_before_writing(demo_bundle, tmp_path, damage, name,
+                                                       message):
+    """Export records hashes: it must not vouch for (or drop) a file damaged since."""
+    folder = tmp_path / "copy"
+    shutil.copytree(demo_bundle, folder)
+    damage(folder / name)
+    before = snapshot(folder)
+    with pytest.raises(BundleError, match=rf"{name}: .*{message}"):
+        export_bundle(folder)
+    assert snapshot(folder) == before
+
+
+@pytest.mark.parametrize("demo", ["demo", "demo-pretrained"])
+def test_export_cli_names_the_damaged_file(run_cli, demo_bundle, tmp_path, demo):
+    folder = tmp_path / demo
+    shutil.copytree(demo_bundle.parent / demo, folder)
+    with open(folder / "memorisation.npz", "r+b") as handle:
+        handle.truncate(100)
+    before = snapshot(folder)
+    result = run_cli("model", "export", folder)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: {folder / 'memorisation.npz'}: sha256 does not match bundle.json "
+        "(damaged or replaced file)"]
+    assert snapshot(folder) == before
+
+
+def test_export_records_only_the_graphs_it_wrote(lstm_bundle, tmp_path):
+    folder = tmp_path / "copy"
+    shutil.copytree(lstm_bundle[0], folder)
+    listed = read_bundle(folder)["files"]
+    (folder / "notes.txt").write_text("not part of the model\n")
+    export_bundle(folder)
+    files = verify_bundle(folder)["files"]  # the graphs' new hashes are recorded
+    assert "notes.txt" not in files
+    assert files.keys() == listed.keys()

@@ -65,10 +65,21 @@ def read_bundle(bundle_dir: str | Path) -> dict:
     return meta
 
 
-def write_bundle(bundle_dir: str | Path, meta: dict) -> dict:
-    """Write bundle.json atomically with `files` recomputed from what is on disk."""
-    meta = dict(meta, format_version=FORMAT_VERSION, files=file_hashes(bundle_dir))
-    with atomic_output(Path(bundle_dir) / BUNDLE_JSON) as handle:
+def write_bundle(bundle_dir: str | Path, meta: dict,
+                 written: tuple[str, ...] | None = None) -> dict:
+    """Write bundle.json atomically with `files` recomputed from what is on disk.
+
+    Given `written`, only those files' hashes are (re)recorded and the rest of
+    meta["files"] is kept: hashing a verified bundle's other files again would vouch
+    for a file damaged since, and drop one deleted since.
+    """
+    root = Path(bundle_dir)
+    if written is None:
+        files = file_hashes(root)
+    else:
+        files = {**meta["files"], **{name: sha256_file(root / name) for name in written}}
+    meta = dict(meta, format_version=FORMAT_VERSION, files=files)
+    with atomic_output(root / BUNDLE_JSON) as handle:
         json.dump(meta, handle, indent=2, ensure_ascii=False)
         handle.write("\n")
     return meta

@@ -7,9 +7,11 @@
 ONNX forbids an output named like an input it does not pass through, so the updated
 states are named `next_<state>`, in the same (sorted) order as the state inputs.
 
-The graphs are written to a temporary folder and checked against Keras first (logits
-within 1e-4, identical greedy tokens on fixed inputs); only then do they replace the
-bundle's files and bundle.json's sha256 list. A failed check leaves the bundle as it was.
+The bundle is verified against bundle.json's sha256s first, as `chat` and `eval` do: export
+records hashes, and must not vouch for a damaged file. The graphs are written to a
+temporary folder and checked against Keras (logits within 1e-4, identical greedy tokens
+on fixed inputs); only then do they replace the bundle's files, and bundle.json records
+their new hashes (the other files' are kept). A failed run leaves the bundle as it was.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import numpy as np
 
 from model.errors import InputError
 from model.files import atomic_output
-from model.serve.bundle import read_bundle, write_bundle
+from model.serve.bundle import read_bundle, verify_bundle, write_bundle
 from model.serve.tokenizer import Tokenizer
 
 OPSET = 17
@@ -51,11 +53,12 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from model.serve.bundle import read_bundle
-
     if read_bundle(args.bundle).get("kind") == "pretrained":
+        from model.serve.pretrained.assemble import DELTA_FILE
         from model.train.pretrained.bundle_writer import export_pretrained
 
+        # export_pretrained re-hashes every file: none may be damaged before it does
+        verify_bundle(args.bundle, required=(DELTA_FILE,))
         report = export_pretrained(Path(args.bundle))["export"]
         print(f"exported {args.bundle}: the 8-bit serving graph is within "
               f"{report['max_logit_diff']:.3f} of the Keras logits on {report['prompts']} "
@@ -81,10 +84,8 @@ def export_bundle(bundle_dir: Path, threads: int = 0) -> dict:
     from model.train.training_data import KERAS_FILE
 
     bundle_dir = Path(bundle_dir)
-    meta = read_bundle(bundle_dir)
+    meta = verify_bundle(bundle_dir, required=(KERAS_FILE, "tokenizer.json"))
     tf, _ = setup_tensorflow(0, threads)
-    if not (bundle_dir / KERAS_FILE).is_file():
-        raise InputError(f"no {KERAS_FILE} to export", str(bundle_dir))
     inference = inference_for(load_keras_model(bundle_dir / KERAS_FILE, compile=False),
                               meta["kind"])
     tokenizer = Tokenizer.load(bundle_dir)
@@ -100,7 +101,7 @@ def export_bundle(bundle_dir: Path, threads: int = 0) -> dict:
                               f"{report['greedy_identical']}); bundle unchanged", str(bundle_dir))
         for name, path in staged.items():
             os.replace(path, bundle_dir / name)
-    write_bundle(bundle_dir, {**meta, "export": {**report, "opset": OPSET}})
+    write_bundle(bundle_dir, {**meta, "export": {**report, "opset": OPSET}}, written=GRAPH_FILES)
     return report
 
 
