@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from model.__main__ import main
 from model.data.manifest import load_manifest
 from model.data.pairs import split_of
 from model.errors import InputError
@@ -177,3 +178,22 @@ def test_the_manifest_is_found_from_bundle_json():
     assert recorded_manifest({"command": f"python -m model train {TINY} --out o"}) == Path(TINY)
     assert recorded_manifest({"command": "python -m model train missing.yaml"}) is None
     assert recorded_manifest({}) is None
+
+
+@pytest.mark.parametrize("value", ["0", "-5"])
+@pytest.mark.parametrize("flag", ["--contexts", "--limit", "--hits-contexts", "--batch-size"])
+def test_counts_below_one_are_refused_before_anything_runs(demo_bundle, tmp_path, capsys,
+                                                            flag, value):
+    """--contexts 0 once wrote "no held-out pairs … to grade" although there were 56."""
+    with pytest.raises(SystemExit) as exited:
+        main(["eval", str(demo_bundle), "--blind", str(tmp_path / "sheet"), flag, value])
+    assert exited.value.code == 2
+    assert f"{flag}: expected a positive whole number, got '{value}'" in capsys.readouterr().err
+    assert not (tmp_path / "sheet").exists()
+
+
+def test_negative_threads_are_refused(demo_bundle, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exited:  # --blind: were it run, it writes only there
+        main(["eval", str(demo_bundle), "--blind", str(tmp_path), "--threads", "-1"])
+    assert exited.value.code == 2
+    assert "--threads: expected a whole number (0 or more), got '-1'" in capsys.readouterr().err

@@ -53,7 +53,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model.cli import positive_int
+from model.cli import positive_int, whole_number
 from model.errors import InputError
 from model.eval import metrics
 from model.eval.report import label, plot_sweep, plot_systems, render_report, render_table
@@ -98,19 +98,20 @@ def add_arguments(parser) -> None:
                         help="try a decoding grid on validation chats; report its pick")
     parser.add_argument("--adopt-sweep", action="store_true",
                         help="with --sweep: store the pick as the bundle's default decoding")
-    parser.add_argument("--limit", type=int, default=500, help="at most this many test pairs")
-    parser.add_argument("--hits-contexts", type=int, default=100,
+    parser.add_argument("--limit", type=positive_int, default=500, help="at most this many test pairs")
+    parser.add_argument("--hits-contexts", type=positive_int, default=100,
                         help=f"Hits@1 of {HITS_CANDIDATES} over at most this many test pairs "
                              "(each scores that many candidates)")
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=positive_int, default=32)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=whole_number, default=1,
+                        help="onnxruntime threads per model (0: its own choice)")
     parser.add_argument("--blind", type=Path, metavar="DIR",
                         help="write a blind sense-grading sheet into DIR instead of the metrics")
     parser.add_argument("--compare", type=Path, nargs="+", default=[], metavar="BUNDLE",
                         help="more bundles answering the same pairs as the same persona: "
                              "rows of the report, or replies in the --blind sheet")
-    parser.add_argument("--contexts", type=int, default=60,
+    parser.add_argument("--contexts", type=positive_int, default=60,
                         help="with --blind: how many held-out contexts (default 60)")
     parser.add_argument("--personas", nargs="+", metavar="NAME",
                         help="with --blind: contexts answered by these personas (or 'all' "

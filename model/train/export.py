@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from model.cli import whole_number
 from model.errors import InputError
 from model.files import atomic_output
 from model.serve.bundle import read_bundle, verify_bundle, write_bundle
@@ -49,7 +50,8 @@ class ExportError(InputError):
 def add_arguments(parser) -> None:
     parser.add_argument("bundle", help="bundle folder (keras/model.keras, or a pretrained "
                         "bundle's delta.npz)")
-    parser.add_argument("--threads", type=int, default=0, help="TensorFlow CPU threads")
+    parser.add_argument("--threads", type=whole_number, default=0,
+                        help="TensorFlow CPU threads (0: its own choice)")
 
 
 def run(args) -> int:
