@@ -60,6 +60,16 @@ def test_prompt_keeps_speakers_newest_turns_and_ends_on_the_persona_newline(tiny
     assert as_lines("a\nb <brk>  <brk> c") == "a b\nc"
 
 
+def test_decode_drops_an_incomplete_utf8_sequence(tiny_base):
+    """A reply cut inside an emoji showed U+FFFD, as the LSTM's did."""
+    codec = PromptCodec(Base.open(str(tiny_base)).tokenizer, 260, 24)
+    ids = codec.encode("hi 😀")
+    emoji = len(ids) - len(codec.encode("hi "))  # ~ one token a byte
+    assert emoji > 1 and codec.decode(ids) == "hi 😀"
+    assert codec.decode(ids[:-1]) == "hi"
+    assert codec.decode(ids[:-emoji] + ids[-1:] + codec.encode("\nok")) == f"hi {BRK} ok"
+
+
 def test_control_tokens_typed_in_a_message_stay_text(tiny_base):
     """A user who writes "<|im_end|>" must not end the turn or drop the persona (QA: the
     demo answered "<|endoftext|>" as a generic assistant)."""

@@ -113,3 +113,13 @@ def test_unreadable_tokenizer_file_is_an_input_error(tmp_path):
     bad.write_text("{not json")
     with pytest.raises(InputError, match="tokenizer.json"):
         Tokenizer.load(bad)
+
+
+def test_decode_drops_an_incomplete_utf8_sequence(tokenizer):
+    """A reply cut inside a character (or a stray sampled byte) showed U+FFFD ("d�")."""
+    east = tokenizer.encode_text("東")  # never in the corpus: its three bytes, one a token
+    hi, ok = tokenizer.encode_text("hi"), tokenizer.encode_text(" ok")
+    assert len(east) == 3
+    assert tokenizer.decode(hi + east[:2]) == "hi"
+    assert tokenizer.decode(hi + east[1:] + ok) == "hi ok"
+    assert tokenizer.decode(hi + east + ok) == "hi東 ok"

@@ -28,6 +28,12 @@ SPECIAL_TOKENS = [PAD, BOS, EOS, UNK, BRK, SEP]
 BYTE_ALPHABET = len(pre_tokenizers.ByteLevel.alphabet())
 
 
+def without_broken_bytes(text: str) -> str:
+    """Byte-level decoding writes U+FFFD for bytes that make no UTF-8 character (a reply
+    stopped inside an emoji, a stray sampled byte); the reader sees them dropped instead."""
+    return text.replace("\ufffd", "")
+
+
 def speaker_token(persona: str) -> str:
     return f"<p:{persona}>"
 
@@ -164,7 +170,8 @@ class Tokenizer:
                 pieces.append([])
             elif token not in self._hidden_ids:
                 pieces[-1].append(token)
-        texts = [self.hf.decode(piece, skip_special_tokens=False).strip() for piece in pieces]
+        texts = [without_broken_bytes(self.hf.decode(piece, skip_special_tokens=False)).strip()
+                 for piece in pieces]
         return join_bubbles(texts)
 
     def split_messages(self, text: str) -> list[str]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from model.serve.tokenizer import without_broken_bytes
 from model.text import BRK, join_bubbles
 
 START, END = "<|im_start|>", "<|im_end|>"
@@ -140,5 +141,5 @@ class PromptCodec:
         ids = list(ids)
         if self.end_id in ids:
             ids = ids[:ids.index(self.end_id)]
-        text = self.hf.decode(ids, skip_special_tokens=True)
+        text = without_broken_bytes(self.hf.decode(ids, skip_special_tokens=True))
         return join_bubbles(line.strip() for line in text.split("\n"))
