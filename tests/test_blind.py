@@ -86,7 +86,7 @@ def test_sheet_is_blind_and_lists_every_system_once_per_item(tmp_path):
     assert len({item["labels"]["A"] for item in key["items"]}) > 1
     with open(tmp_path / "grades.csv", newline="") as handle:
         rows = list(csv.reader(handle))
-    assert rows[0] == ["item", "label", "sensible", "specific"]
+    assert rows[0] == ["item", "label", "sensible", "specific", f"sheet {key['sheet']}"]
     assert len(rows) == 1 + len(items) * len(SYSTEMS)
     assert all(row[2:] == ["", ""] for row in rows[1:])
 
@@ -162,6 +162,41 @@ def test_missing_rows_and_a_filled_sheet_are_refused(tmp_path):
     shutil.copy(path, tmp_path / "grades.csv")
     with pytest.raises(InputError, match="holds marks already"):
         sheet(tmp_path, count=2)
+
+
+def test_marks_of_another_sheet_of_the_same_size_are_refused(tmp_path):
+    """grades.csv names its sheet: marks for sheet b scored against a's key were taken."""
+    first, second = tmp_path / "a", tmp_path / "b"
+    sheet(first)
+    items = pairs()
+    write_sheet(second, items, {name: [f"other {i}" for i in range(len(items))]
+                                for name in SYSTEMS}, seed=4)
+    path = fill(second, lambda name: ("1", "1"))
+    with pytest.raises(InputError) as caught:
+        grade(first, path)
+    sheets = {folder: json.loads((folder / "key.json").read_text())["sheet"]
+              for folder in (first, second)}
+    assert sheets[first] != sheets[second]
+    assert str(caught.value) == (
+        f"{path}:1: these marks are for sheet {sheets[second]}, not for the sheet of this "
+        f"key.json ({sheets[first]}): grade them with their own sheet's folder")
+    assert not (first / "ssa.json").exists()
+    grade(second, path)  # their own sheet takes them
+
+
+def test_marks_without_a_sheet_id_are_still_read(tmp_path):
+    """grades.csv files from before sheets had ids (the repository's own) still count."""
+    sheet(tmp_path, count=2)
+    path = fill(tmp_path, lambda name: ("1", "0"))
+    rows = path.read_text().splitlines()
+    path.write_text("\n".join(["item,label,sensible,specific", *rows[1:]]) + "\n")
+    grade(tmp_path, path)
+    assert json.loads((tmp_path / "ssa.json").read_text())["systems"]["human-gold"]["n"] == 2
+    sheet_now = json.loads((tmp_path / "key.json").read_text())["sheet"]
+    kept = sorted(Path("data/models").glob("*/eval/**/grades*.csv"))
+    assert kept
+    for old in kept:
+        assert read_grades(old, sheet=sheet_now)
 
 
 @pytest.mark.parametrize("successes", [0, 60])

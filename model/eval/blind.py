@@ -4,7 +4,8 @@ A reader who knows which system wrote a reply grades it differently, so the shee
 read (`sheet.md`) shows only contexts and candidate replies under neutral labels, and
 the labels are reshuffled for every item: "B" means nothing from one item to the next.
 The only file that names systems is `key.json`; the reader fills `grades.csv`, and
-`grade()` joins it with the key into per-system rates with 95% intervals (at n = 60 a
+`grade()` joins it with the key (both carry the sheet's id, so marks made on another sheet
+of the same size are refused rather than scored against the wrong key) into per-system rates with 95% intervals (at n = 60 a
 difference of ±12 points is noise, so the table must say how wide it is).
 
 stdlib only: `python -m model eval --grades` scores a sheet without loading a model.
@@ -13,6 +14,7 @@ stdlib only: `python -m model eval --grades` scores a sheet without loading a mo
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import math
 import random
@@ -29,6 +31,7 @@ Z95 = 1.959964  # two-sided 95% normal quantile
 MARKS = {"1": True, "y": True, "yes": True, "true": True,
          "0": False, "n": False, "no": False, "false": False}
 GRADES_HEADER = ["item", "label", "sensible", "specific"]
+SHEET_CELL = "sheet "  # grades.csv's header ends with "sheet <id>", key.json holds the id
 
 INSTRUCTIONS = """\
 # Sense grading sheet
@@ -131,15 +134,24 @@ def write_sheet(folder: str | Path, pairs: Sequence[dict], systems: dict[str, Se
         items.append({"item": number, "conversation": pair.get("conversation"),
                       "persona": pair.get("persona"), "labels": labels})
 
+    text = "\n".join(sheet) + "\n"
+    key = {"items": items, "systems": names, "seed": seed}
+    key["sheet"] = sheet_id(text, key)
     with atomic_output(folder / "sheet.md") as handle:
-        handle.write("\n".join(sheet) + "\n")
+        handle.write(text)
     with atomic_output(folder / "grades.csv") as handle:
         writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(GRADES_HEADER)
+        writer.writerow([*GRADES_HEADER, SHEET_CELL + key["sheet"]])
         writer.writerows(rows)
     with atomic_output(folder / "key.json") as handle:
-        json.dump({"items": items, "systems": names, "seed": seed}, handle, indent=2,
-                  ensure_ascii=False)
+        json.dump(key, handle, indent=2, ensure_ascii=False)
+
+
+def sheet_id(text: str, key: dict) -> str:
+    """A sheet's id: the hash of what the reader sees and what the labels stand for, so
+    the same sheet written again keeps its id and any other sheet gets another."""
+    content = text + json.dumps(key, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(content.encode("utf-8")).hexdigest()[:12]
 
 
 def _refuse_to_overwrite_marks(path: Path) -> None:
@@ -152,12 +164,15 @@ def _refuse_to_overwrite_marks(path: Path) -> None:
                              path=str(path))
 
 
-def read_grades(path: str | Path) -> dict[tuple[int, str], tuple[bool, bool]]:
+def read_grades(path: str | Path,
+                sheet: str | None = None) -> dict[tuple[int, str], tuple[bool, bool]]:
     """{(item, label): (sensible, specific)} from a filled grades.csv.
 
     Marks are 1/0, y/n, yes/no or true/false in any case. A reply that is not sensible
     is not specific whatever its mark says (the note's rule), and its `specific` may be
-    left empty; any other empty or unreadable mark names its file and line.
+    left empty; any other empty or unreadable mark names its file and line. A header
+    naming a sheet other than `sheet` (key.json's id) is refused; files from before
+    sheets had ids name none and are read as they are.
     """
     path = Path(path)
     try:
@@ -168,6 +183,11 @@ def read_grades(path: str | Path) -> dict[tuple[int, str], tuple[bool, bool]]:
     header = [cell.strip().lower() for cell in lines[0]] if lines else []
     if header[:4] != GRADES_HEADER:
         raise InputError(f"header must be {','.join(GRADES_HEADER)}", path=str(path), line=1)
+    marked = [cell.removeprefix(SHEET_CELL) for cell in header[4:] if cell.startswith(SHEET_CELL)]
+    if sheet and marked and marked[0] != sheet:
+        raise InputError(f"these marks are for sheet {marked[0]}, not for the sheet of this "
+                         f"key.json ({sheet}): grade them with their own sheet's folder",
+                         path=str(path), line=1)
     grades: dict[tuple[int, str], tuple[bool, bool]] = {}
     for number, row in enumerate(lines[1:], start=2):
         if not any(cell.strip() for cell in row):
@@ -265,7 +285,7 @@ def grade(folder: str | Path, grades_path: str | Path) -> str:
     except (OSError, ValueError) as exc:
         raise InputError(f"cannot read the key: {exc}", path=str(folder / "key.json")) from exc
     try:
-        result = ssa_by_system(read_grades(grades_path), key)
+        result = ssa_by_system(read_grades(grades_path, key.get("sheet")), key)
     except (KeyError, TypeError, AttributeError) as exc:
         raise InputError(f"malformed key: {exc!r}", path=str(folder / "key.json")) from exc
     except InputError as exc:
