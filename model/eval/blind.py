@@ -4,9 +4,10 @@ A reader who knows which system wrote a reply grades it differently, so the shee
 read (`sheet.md`) shows only contexts and candidate replies under neutral labels, and
 the labels are reshuffled for every item: "B" means nothing from one item to the next.
 The only file that names systems is `key.json`; the reader fills `grades.csv`, and
-`grade()` joins it with the key (both carry the sheet's id, so marks made on another sheet
-of the same size are refused rather than scored against the wrong key) into per-system rates with 95% intervals (at n = 60 a
-difference of ±12 points is noise, so the table must say how wide it is).
+`grade()` joins it with the key into per-system rates with 95% intervals (at n = 60 a
+difference of ±12 points is noise, so the table must say how wide it is). Both files carry
+the sheet's id: marks made on another sheet of the same size are refused, not scored
+against the wrong key.
 
 stdlib only: `python -m model eval --grades` scores a sheet without loading a model.
 """
@@ -183,7 +184,8 @@ def read_grades(path: str | Path,
     header = [cell.strip().lower() for cell in lines[0]] if lines else []
     if header[:4] != GRADES_HEADER:
         raise InputError(f"header must be {','.join(GRADES_HEADER)}", path=str(path), line=1)
-    marked = [cell.removeprefix(SHEET_CELL) for cell in header[4:] if cell.startswith(SHEET_CELL)]
+    marked = [cell.removeprefix(SHEET_CELL) for cell in header[4:]
+              if cell.startswith(SHEET_CELL)]
     if sheet and marked and marked[0] != sheet:
         raise InputError(f"these marks are for sheet {marked[0]}, not for the sheet of this "
                          f"key.json ({sheet}): grade them with their own sheet's folder",

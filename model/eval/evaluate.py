@@ -98,7 +98,8 @@ def add_arguments(parser) -> None:
                         help="try a decoding grid on validation chats; report its pick")
     parser.add_argument("--adopt-sweep", action="store_true",
                         help="with --sweep: store the pick as the bundle's default decoding")
-    parser.add_argument("--limit", type=positive_int, default=500, help="at most this many test pairs")
+    parser.add_argument("--limit", type=positive_int, default=500,
+                        help="at most this many test pairs")
     parser.add_argument("--hits-contexts", type=positive_int, default=100,
                         help=f"Hits@1 of {HITS_CANDIDATES} over at most this many test pairs "
                              "(each scores that many candidates)")
