@@ -156,9 +156,13 @@ def export_pretrained(bundle_dir: Path) -> dict:
         json.dump(weight_layout(config), handle)
     with atomic_output(bundle_dir / GRAPH_FILE, mode="wb") as handle:
         handle.write(build_decoder(config, head_tokens=listed).SerializeToString())
-    meta = write_bundle(bundle_dir, meta)
+    # only what this wrote is hashed again: the rest was verified, and a file damaged or
+    # left beside the bundle since must not be vouched for (the parity check loads the
+    # bundle, so its new graphs are recorded first)
+    wrote = (SMOOTHING_FILE, LAYOUT_FILE, GRAPH_FILE)
+    meta = write_bundle(bundle_dir, meta, written=wrote)
     meta["export"] = parity_check(bundle_dir, meta)
-    return write_bundle(bundle_dir, meta)
+    return write_bundle(bundle_dir, meta, written=wrote)
 
 
 def parity_check(bundle_dir: Path, meta: dict) -> dict:
