@@ -69,3 +69,29 @@ def test_object_without_message_list_is_an_input_error(tmp_path):
     with pytest.raises(InputError, match="message list") as caught:
         read(path, fmt="discord")
     assert caught.value.path == str(path)
+
+
+def channel(tmp_path, *records):
+    """A one-channel export of `records` ({"type", "content", ...} over a plain message)."""
+    base = {"timestamp": "2023-05-30T18:00:00.1234567+02:00", "content": "",
+            "author": {"id": "1", "name": "mee6", "isBot": True},
+            "attachments": [], "embeds": [], "stickers": []}  # fmt: skip
+    data = {"guild": {"id": "1", "name": "G"}, "channel": {"id": "2", "name": "c"},
+            "messages": [{**base, "id": str(n), **r} for n, r in enumerate(records, 1)]}  # fmt: skip
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return read(path)[0]
+
+
+def test_command_answers_written_as_numbers_are_text(tmp_path):
+    # DiscordChatExporter writes types its enum lacks as numbers: 20 and 23 answer commands
+    messages = channel(tmp_path, {"type": "20", "content": "your rank is 5"},
+                       {"type": "23", "content": "translated: hi"}, {"type": "24", "content": "blocked"})
+    assert [(m.kind, m.text) for m in messages] == [
+        ("text", "your rank is 5"), ("text", "translated: hi"), ("system", "blocked")]
+
+
+def test_embed_and_sticker_without_a_name(tmp_path):
+    messages = channel(tmp_path, {"type": "Default", "embeds": [{"description": "a card"}]},
+                       {"type": "Default", "stickers": [{"id": "9", "name": ""}]})
+    assert [(m.kind, m.text) for m in messages] == [("media", "<embed>"), ("media", "<sticker>")]

@@ -18,7 +18,10 @@ from model.errors import InputError
 
 NAME = "discord"
 
-TEXT_TYPES = {"Default", "Reply", "ChatInputCommand", "ContextMenuCommand"}
+# DiscordChatExporter names only the types its enum knows (Default, Reply and the system
+# events) and writes any other as its number: a slash or context-menu command's answer,
+# words like any reply, is "20" or "23"
+TEXT_TYPES = {"Default", "Reply", "ChatInputCommand", "ContextMenuCommand", "20", "23"}
 _SNIFF = re.compile(r'"guild"\s*:\s*\{[^{}]*"name"')
 
 
@@ -67,10 +70,14 @@ def _media_placeholder(record: dict) -> str:
     for attachment in list_of(record, "attachments"):
         return f"<attachment: {text_of(attachment, 'fileName') or 'file'}>"
     for sticker in list_of(record, "stickers"):
-        return f"<sticker: {text_of(sticker, 'name')}>"
-    for embed in list_of(record, "embeds"):
-        return f"<embed: {text_of(embed, 'title') or text_of(embed, 'url')}>"
+        return _placeholder("sticker", text_of(sticker, "name"))
+    for embed in list_of(record, "embeds"):  # a bot's card may have neither title nor url
+        return _placeholder("embed", text_of(embed, "title") or text_of(embed, "url"))
     return ""
+
+
+def _placeholder(what: str, name: str) -> str:
+    return f"<{what}: {name}>" if name else f"<{what}>"
 
 
 def _words(message_type: str) -> str:
