@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from pathlib import Path
@@ -107,3 +108,39 @@ def test_export_beside_other_chats_in_one_folder(utc, tmp_path):
     assert len([m for m in messages if m.source == "telegram"]) == 7
     assert [fmt for _, fmt in report.files] == ["slack", "telegram"]
     assert report.skipped["not a Slack conversation file"] == 1  # integration_logs.json
+
+
+def with_day(tmp_path, *records):
+    """The fixture workspace with one more day of `records` in #random; its messages."""
+    shutil.copytree(WORKSPACE, tmp_path / "w")
+    (tmp_path / "w" / "random" / "2020-01-05.json").write_text(json.dumps(list(records)))
+    messages, _ = read(tmp_path / "w")
+    return [(m.sender, m.kind, m.text) for m in messages if m.time.startswith("2020-01-05")]
+
+
+def test_notices_of_any_subtype_are_system(utc, tmp_path):
+    assert with_day(tmp_path,
+        {"subtype": "bot_add", "ts": "1578218400.1", "user": "U01ANA",
+         "text": "added an integration to this channel: <https://a.slack.com/services/B1|github>"},
+        {"subtype": "reminder_add", "ts": "1578218401.1", "user": "U01ANA", "text": "set up a reminder"},
+        {"subtype": "me_message", "ts": "1578218402.1", "user": "U01ANA", "text": "waves"},
+    ) == [("Ana", "system", "added an integration to this channel: github"),
+          ("Ana", "system", "set up a reminder"), ("Ana", "text", "waves")]  # fmt: skip
+
+
+def test_words_posted_with_a_file_are_text(utc, tmp_path):
+    assert with_day(tmp_path,
+        {"subtype": "file_share", "ts": "1578218400.1", "user": "U01ANA", "text": "the plan, finally",
+         "files": [{"id": "F9", "name": "plan.pdf"}]},
+        {"ts": "1578218401.1", "user": "U01ANA", "text": "", "files": [{"id": "F8", "name": "a.png"}]},
+    ) == [("Ana", "text", "the plan, finally"), ("Ana", "media", "<file: a.png>")]  # fmt: skip
+
+
+def test_people_of_a_shared_channel_are_named_by_their_profile(utc, tmp_path):
+    # Slack Connect: users of another workspace are in no users.json, only in user_profile
+    assert with_day(tmp_path,
+        {"ts": "1578218400.1", "user": "UEXT1", "text": "hi <@U01ANA>, <@UEXT2> joins too",
+         "user_profile": {"display_name": "", "real_name": "Eve Ext", "name": "eve"}},
+        {"ts": "1578218401.1", "user": "UEXT2", "text": "hello",
+         "user_profile": {"display_name": "zed", "real_name": "Zed Ext", "name": "zed.x"}},
+    ) == [("Eve Ext", "text", "hi @Ana, @zed joins too"), ("zed", "text", "hello")]  # fmt: skip

@@ -6,7 +6,9 @@ one `YYYY-MM-DD.json` list of messages per day. Channel, private-channel and gro
 folders are named after the conversation; DM folders after the DM id.
 
 Sender: the user's display name, else real name, else user name (bots: the bot's
-name). Markup is turned back into what people saw: `<@U1>` -> `@Ana`, `<#C1|general>`
+name); people of another workspace in a shared channel, absent from users.json, by the
+profile their messages carry. Slack's notices (joins, topics, integrations, reminders…)
+are `system`; a file is `media` unless posted with words, which are kept as text. Markup is turned back into what people saw: `<@U1>` -> `@Ana`, `<#C1|general>`
 -> `#general`, `<https://x|label>` -> `label`, `<!here>` -> `@here`, `&amp;` -> `&`.
 `time` is the message `ts` (epoch seconds) in the machine's local zone.
 """
@@ -26,11 +28,9 @@ NAME = "slack"
 _META = ("channels.json", "groups.json", "dms.json", "mpims.json")
 _DAY_FILE = re.compile(r"^([^/]+)/\d{4}-\d{2}-\d{2}\.json$")
 _MARKUP = re.compile(r"<([@#!])?([^<>|]*)(?:\|([^<>]*))?>")
-_SYSTEM_SUBTYPES = {
-    "channel_join", "channel_leave", "channel_topic", "channel_purpose", "channel_name",
-    "channel_archive", "channel_unarchive", "group_join", "group_leave", "group_topic",
-    "group_purpose", "group_name", "pinned_item", "unpinned_item",
-}  # fmt: skip
+# Subtypes that are someone's words; every other (channel_join, bot_add, reminder_add,
+# channel_convert_to_private, huddle_thread… Slack keeps adding them) is Slack's notice
+_MESSAGE_SUBTYPES = {"", "bot_message", "me_message", "thread_broadcast", "file_share"}
 _DROPPED_SUBTYPES = {"message_deleted", "message_changed", "tombstone"}
 
 
@@ -72,8 +72,9 @@ def parse_tree(tree: Tree, ctx) -> Iterator[Message]:
         for entry in sorted(days[folder], key=lambda e: e.relpath):
             records.extend((entry, r) for r in _json_list(entry) if isinstance(r, dict))
         records.sort(key=lambda pair: _ts(pair[1]) or 0.0)
+        known = {**_profile_names(record for _, record in records), **names}
         for entry, record in records:
-            message = _message(record, conversation, names)
+            message = _message(record, conversation, known)
             if message is None:
                 ctx.report.skip(entry.name, None, _skip_reason(record))
             else:
@@ -106,6 +107,18 @@ def _user_name(user: dict) -> str:
     )  # fmt: skip
 
 
+def _profile_names(records) -> dict[str, str]:
+    """User id -> name from the profile each message carries: people of another workspace
+    in a shared channel are in no users.json, yet post and are mentioned like anyone."""
+    names = {}
+    for record in records:
+        profile = dict_of(record, "user_profile")
+        name = _first_text((profile, "display_name"), (profile, "real_name"), (profile, "name"))
+        if text_of(record, "user") and name:
+            names[text_of(record, "user")] = name
+    return names
+
+
 def _conversation_titles(tree: Tree, names: dict) -> dict[str, str]:
     """Folder name -> conversation title, for every kind of conversation in the export."""
     titles = {}
@@ -132,12 +145,13 @@ def _message(record: dict, conversation: str, names: dict) -> Message | None:
     sender = _sender(record, names)
     text = unformat(text_of(record, "text"), names)
     kind = "text"
-    if subtype in _SYSTEM_SUBTYPES:
+    if subtype not in _MESSAGE_SUBTYPES:
         kind = "system"
-    elif list_of(record, "files") or subtype == "file_share":
+    elif not text and (list_of(record, "files") or subtype == "file_share"):
+        # a file with words is kept as their text, as a caption is in other formats
         kind = "media"
         files = ", ".join(text_of(f, "name") or "?" for f in list_of(record, "files"))
-        text = text or f"<file: {files}>"
+        text = f"<file: {files}>"
     if not text or not sender:
         return None
     time = datetime.fromtimestamp(stamp).isoformat(timespec="seconds")
@@ -156,10 +170,9 @@ def _ts(record: dict) -> float | None:
 def _sender(record: dict, names: dict) -> str:
     if text_of(record, "user") in names:
         return names[text_of(record, "user")]
-    profile = dict_of(record, "user_profile")
     return _first_text(
-        (profile, "display_name"), (profile, "real_name"), (record, "username"),
-        (dict_of(record, "bot_profile"), "name"), (record, "user"), (record, "bot_id"),
+        (record, "username"), (dict_of(record, "bot_profile"), "name"), (record, "user"),
+        (record, "bot_id"),
     )  # fmt: skip
 
 
