@@ -34,8 +34,9 @@ def test_single_chat_every_kind():
             "Ya casi llego, mira https://maps.example.org/x y no te vayas\nsegunda línea",
         ),
         ("2021-03-14T09:05:31", "Марина 🌸", "media", "<photo>"),
-        # `from` is null: the name comes from the same from_id elsewhere in the export
-        ("2021-03-14T09:06:00", "Tomás", "media", "mira esto"),
+        # `from` is null: the name comes from the same from_id elsewhere in the export;
+        # the words under the video are its caption, kept as text
+        ("2021-03-14T09:06:00", "Tomás", "text", "mira esto"),
         ("2021-03-14T09:06:30", "Марина 🌸", "media", "<sticker: 😂>"),
         ("2021-03-14T09:07:00", "Tomás", "system", "poll: ¿Pizza o sushi?"),
     ]
@@ -149,3 +150,17 @@ def test_wrongly_typed_fields_are_named_and_exports_without_ids_numbered(tmp_pat
         "telegram message with a wrongly typed 'from' field": [f"{path} (chat #1, message 3)"],
         "telegram message with a wrongly typed 'text' field": [f"{path} (chat #1, message 4)"],
     }
+
+
+def test_words_under_a_photo_are_text_and_reach_pairs(tmp_path):
+    path = tmp_path / "result.json"
+    base = {"type": "message", "date": "2024-01-02T21:00:00", "from_id": "user1"}
+    path.write_text(json.dumps({"name": "Bo", "type": "personal_chat", "id": 3, "messages": [
+        {**base, "id": 1, "from": "Bo", "from_id": "user2", "text": "where are you?"},
+        {**base, "id": 2, "from": "Nat", "photo": "photos/a.jpg", "text": "on the beach!"},
+        {**base, "id": 3, "from": "Nat", "photo": "photos/b.jpg", "text": ""},
+    ]}))
+    messages, _ = read(path)
+    assert [(m.kind, m.text) for m in messages][1:] == [("text", "on the beach!"), ("media", "<photo>")]
+    (pair,) = build_pairs(messages, PairOptions(persona=["Nat"]))
+    assert pair["reply"] == "on the beach!"

@@ -165,7 +165,7 @@ def test_cli_summary_lists_kinds_senders_and_skips(run_cli, tmp_path):
     assert len(out.read_text(encoding="utf-8").splitlines()) == 7
     summary = result.stderr
     assert "7 messages from 1 file(s)" in summary
-    assert "by kind: media 3, system 2, text 2" in summary
+    assert "by kind: text 3, system 2, media 2" in summary
     assert "       4  Марина 🌸" in summary and "       3  Tomás" in summary
     assert "1  not a chat export" in summary and "IMG_0001.jpg" in summary
     assert "1  telegram message without sender or content" in summary

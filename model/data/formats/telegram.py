@@ -125,9 +125,9 @@ def _message(record, conversation: str, known: dict) -> Message | None:
     elif "poll" in record:
         kind, text = "system", f"poll: {text_of(dict_of(record, 'poll'), 'question')}".strip()
     else:
-        placeholder = _media_placeholder(record)
-        kind = "media" if placeholder else "text"
-        text = text or placeholder or ""
+        # words under a photo or file are its caption, the sender's own: kept as text
+        kind = "text" if text else "media"
+        text = text or _media_placeholder(record) or ""
         if "forwarded_from" in record:  # someone else's words or media: never the sender's reply
             kind = "forwarded"
     if not text:
