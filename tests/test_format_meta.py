@@ -147,3 +147,24 @@ def test_truncated_thread_is_one_line_exit_2_and_no_output(run_cli, tmp_path):
 def test_no_other_format_is_taken_for_meta():
     others = [p for p in FIXTURES.parent.rglob("*") if p.is_file() and FIXTURES not in p.parents]
     assert [p for p in others if meta.sniff(open_tree(p).entries[0])] == []
+
+
+@pytest.mark.parametrize(
+    "content, kind",
+    [
+        ("Bo sent a GIF from GIPHY.", "media"),
+        ("Bo waved at you!", "system"),
+        # Messenger's greeting atop a new chat, under the other person's name
+        ("You can now message and call each other and see info like Active Status and when "
+         "you've read messages.", "system"),
+        ("You are now connected on Messenger.", "system"),
+        ("Say hi to your new Facebook friend, Ana.", "system"),
+        ("you can now call me", "text"),
+    ],
+)
+def test_meta_lines_are_not_the_senders_words(tmp_path, content, kind):
+    path = tmp_path / "message_1.json"
+    record = {"sender_name": "Bo", "timestamp_ms": 1710950000000, "content": content}
+    path.write_text(json.dumps({"participants": [{"name": "Bo"}], "messages": [record]}))
+    messages, _ = read(path)
+    assert [(m.kind, m.text) for m in messages] == [(kind, content)]

@@ -15,7 +15,8 @@ Meta writes text as UTF-8 bytes escaped one by one (`"caf\\u00c3\\u00a9"` for "c
 emoji as four escapes); names, titles and text are repaired wherever the bytes decode.
 The parts of a thread are merged and put in time order; reactions are not messages.
 Media without words become `media` messages ("<photo>"), unsent messages `deleted`,
-calls, joins and Meta's own "Ana reacted 😍 to your message" lines `system` (the
+calls, joins, waves, Messenger's greeting atop a new chat ("You can now message and call
+each other…") and Meta's own "Ana reacted 😍 to your message" lines `system` (the
 English phrasing; exports in other languages keep those lines as text). Times are
 instants (ms since 1970), written in the local zone of the machine running the ingest.
 Threads with the same title are told apart by their folder (or file) name.
@@ -50,7 +51,7 @@ _EXTENSIONS = {
 # Meta's own lines in a thread, after the actor's name (or "You"): kind by phrase
 _MEDIA_LINE = re.compile(
     r"sent (?:an attachment|a link|a live location|a location|an? (?:photo|video|GIF|sticker|"
-    r"voice message|audio clip|file)|\d+ (?:photos|videos|GIFs|files))\.?",
+    r"voice message|audio clip|file)(?: from .+)?|\d+ (?:photos|videos|GIFs|files))\.?",
     re.IGNORECASE,
 )
 _UNSENT_LINE = re.compile(r"unsent a message\.?", re.IGNORECASE)
@@ -64,7 +65,10 @@ _SYSTEM_LINE = re.compile(
     r"|joined the (?:video |audio )?(?:call|chat)\.?|missed (?:your|a|an) (?:video |audio )?"
     r"(?:call|chat).*|called you\.?|called .+\.|created a poll: .+|voted for .+"
     r"|changed (?:their|his|her|your) vote.*|pinned a message\.?"
-    r"|the (?:video |audio )?(?:call|chat) ended\.?)",
+    r"|the (?:video |audio )?(?:call|chat) ended\.?|waved at .+"
+    # Messenger's greeting atop a new chat, under the other's name ("You " is cut as an actor)
+    r"|can now (?:message and )?call each other.*|are now connected on messenger\.?"
+    r"|say hi to your new facebook friend.*)",
     re.IGNORECASE,
 )
 
