@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -29,12 +30,13 @@ def test_tweets_become_threads_named_by_their_root():
     tweets = [m for m in messages if not m.conversation.startswith(("DM", "bike"))]
     assert by_file(tweets) == [
         ("tweets", "2023-02-28T07:30:00", "Inês 🚲", "text", "bom dia ☀️"),
-        # a reply to someone else's tweet: the thread is rooted at that tweet
-        ("thread 2499", "2023-03-01T20:00:00", "Inês 🚲", "text", "@kofi_a ha, exactly https://t.co/abc123"),
+        # a reply to someone else's tweet: the thread is rooted at that tweet; the @name
+        # X puts first to address it is not the owner's words
+        ("thread 2499", "2023-03-01T20:00:00", "Inês 🚲", "text", "ha, exactly https://t.co/abc123"),
         # a self-thread stored newest first comes out oldest first, entities unescaped
         ("thread 3001", "2023-03-02T09:05:00", "Inês 🚲", "text", "1/ a thread about commuting in Lisboa 🚲"),
         ("thread 3001", "2023-03-02T09:10:00", "Inês 🚲", "text", "2/ bikes & trains > cars"),
-        ("thread 3001", "2023-03-02T09:15:00", "Inês 🚲", "text", "@ines_dev and a third one <3"),
+        ("thread 3001", "2023-03-02T09:15:00", "Inês 🚲", "text", "and a third one <3"),
     ]  # fmt: skip
     assert report.skipped["retweet (not the owner's words)"] == 1
     # account.js and like.js are part of the archive, but not chats
@@ -76,6 +78,37 @@ def test_zipped_archive_with_neutral_names(tmp_path):
     assert {fmt for _, fmt in report.files} == {"x-archive"}
 
 
+def write_ytd(path, name, items):
+    path.write_text(f"window.YTD.{name} = {json.dumps(items)}", encoding="utf-8")
+
+
+def test_tweets_split_over_parts_keep_their_threads_whole(tmp_path):
+    def tweet(tweet_id, minute, text, parent=None):
+        record = {"id_str": tweet_id, "full_text": text,
+                  "created_at": f"Thu Mar 02 09:{minute:02d}:00 +0000 2023"}
+        if parent:
+            record |= {"in_reply_to_status_id_str": parent, "in_reply_to_screen_name": "ines_dev"}
+        return {"tweet": record}
+
+    write_ytd(tmp_path / "tweets.js", "tweets.part0",
+              [tweet("11", 5, "1/ root"), tweet("13", 15, "@ines_dev 3/ end", "12")])
+    write_ytd(tmp_path / "tweets-part1.js", "tweets.part1",
+              [tweet("12", 10, "2/ middle", "11"), tweet("20", 20, "on its own")])
+    messages, _ = read(tmp_path, me="Inês")
+    assert [(m.conversation, m.text) for m in messages] == [
+        ("thread 11", "1/ root"), ("thread 11", "2/ middle"), ("thread 11", "3/ end"),
+        ("tweets", "on its own"),
+    ]  # fmt: skip
+
+
+def test_who_left_a_group_dm(tmp_path):
+    leave = {"participantsLeave": {"userIds": ["2000"], "createdAt": "2023-04-01T10:05:00.000Z"}}
+    write_ytd(tmp_path / "direct-messages-group.js", "direct_messages_group.part0",
+              [{"dmConversation": {"conversationId": "999", "messages": [leave]}}])
+    messages, _ = read(tmp_path)
+    assert [(m.sender, m.text, m.kind) for m in messages] == [("2000", "left the conversation", "system")]
+
+
 def test_real_sample_tweets():
     messages, report = read(FIXTURES / "sample" / "tweets.js", me="exGenesis")
     assert len(messages) == 7 and {m.sender for m in messages} == {"exGenesis"}
@@ -83,6 +116,9 @@ def test_real_sample_tweets():
     assert times == sorted(times) and times[0] == "2023-02-18T00:48:56"
     thread = [m.text[:20] for m in messages if m.conversation == "thread 1626699961042698240"]
     assert thread == ["into the thick of it", "Another lesson is: t"]
+    # replies to others start with the @names X added, not with what the owner wrote
+    assert "did NOT know but now I'm listening to her solo act bc of u" in [m.text for m in messages]
+    assert not any(m.text.startswith("@") for m in messages)
     assert not report.skipped
 
 

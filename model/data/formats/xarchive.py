@@ -1,7 +1,9 @@
 """X (Twitter) account archive: `data/tweets.js` and `data/direct-messages*.js`.
 
 Each file is JavaScript: `window.YTD.<kind>.partN = [ ...JSON... ]`.
-- tweets: the owner's own tweets (retweets skipped), oldest first. A reply chain forms
+- tweets: the owner's own tweets (retweets skipped), oldest first, tweets.js and its
+  parts (tweets-part1.js…) read together. A reply's leading @names, which X adds to
+  address it, are dropped. A reply chain forms
   one conversation named after its root tweet ("thread <id>"); stand-alone tweets go
   to the conversation "tweets". Sender is the account's display name from `account.js`
   in the same archive, else `ctx.me`.
@@ -18,6 +20,7 @@ import html
 import re
 from collections.abc import Iterator
 from datetime import datetime
+from pathlib import PurePosixPath
 
 from model.data.messages import Message
 from model.data.sources import dict_of, list_of, parse_json, text_of, time_of
@@ -29,6 +32,8 @@ _HEADER = re.compile(r"^\s*window\.YTD\.([A-Za-z_]+)\.part\d+\s*=\s*")
 _TWEETS = {"tweets", "tweet"}
 _TWEETS_FILE = re.compile(r"(^|/)tweets?(-part\d+)?\.js$")
 _DIRECT = {"direct_messages", "direct_messages_group"}
+# the @names X puts before a reply's text to address it: X's, not the owner's words
+_REPLY_MENTIONS = re.compile(r"^(?:@\w{1,15}(?:\s+|$))+")
 _DM_EVENTS = {
     "joinConversation": "joined the conversation",
     "participantsJoin": "added people to the conversation",
@@ -46,7 +51,7 @@ def parse(entry, ctx) -> Iterator[Message]:
     account = _account(ctx.tree)
     owner = text_of(account, "accountDisplayName") or ctx.me
     if kind in _TWEETS:
-        yield from _tweets(entry, items, owner, ctx)
+        yield from _tweets(entry, items + _other_tweet_parts(entry, ctx), owner, ctx)
     elif kind in _DIRECT:
         names = _screen_names(ctx.tree)
         owner_id = text_of(account, "accountId") or _guess_owner_id(ctx.tree, items)
@@ -77,6 +82,20 @@ def _account(tree) -> dict:
                 if dict_of(item, "account"):
                     return dict_of(item, "account")
     return {}
+
+
+def _other_tweet_parts(entry, ctx) -> list:
+    """The items of the archive's other tweet files (tweets-part1.js…), read with this one
+    and claimed from the ingest: a thread may run across the parts, and one file's
+    conversations are kept apart from another's."""
+    items = []
+    for other in ctx.tree.entries:
+        beside = PurePosixPath(other.relpath).parent == PurePosixPath(entry.relpath).parent
+        if other is not entry and beside and _TWEETS_FILE.search(other.relpath) \
+                and other.relpath not in ctx.claimed:
+            ctx.claimed.add(other.relpath)
+            items += _read_ytd(other)[1]
+    return items
 
 
 def _tweet_records(items: list) -> list[dict]:
@@ -124,6 +143,8 @@ def _tweets(entry, items: list, owner: str, ctx) -> Iterator[Message]:
     parent = {}  # tweet id -> the id it replies to
     for tweet in _tweet_records(items):
         text = text_of(tweet, "full_text") or text_of(tweet, "text")
+        if text_of(tweet, "in_reply_to_status_id_str"):
+            text = _REPLY_MENTIONS.sub("", text)
         tweet_id = text_of(tweet, "id_str")
         if tweet.get("retweeted_status") or text.startswith("RT @"):
             ctx.report.skip(entry.name, None, "retweet (not the owner's words)")
@@ -205,10 +226,10 @@ def _dm_message(event_type: str, body: dict, conversation: str, names: dict) -> 
         if not text or not sender:
             return None
         return Message(NAME, conversation, time, names.get(sender, sender), text, kind)
-    actor = next(
-        (text_of(body, k) for k in ("initiatingUserId", "userId", "senderId") if text_of(body, k)),
-        "",
-    )
+    # participantsLeave names who left only in userIds
+    ids = [text_of(body, k) for k in ("initiatingUserId", "userId", "senderId")]
+    ids += [user for user in list_of(body, "userIds") if isinstance(user, str)]
+    actor = next(filter(None, ids), "")
     if event_type == "conversationNameUpdate":
         text = f"named the conversation {text_of(body, 'name')}"
     elif event_type in _DM_EVENTS:
