@@ -366,3 +366,34 @@ def test_rows_with_surprising_types_do_not_stop_the_ingest(tmp_path, zone):
         ("15558675309", "15558675309", "2023-01-02T16:05:06", "42"),
         ("15558675309", "15558675309", None, "café \ufffd ok"),
     ]
+
+
+def test_one_contact_over_imessage_and_sms_is_one_conversation_in_time_order(tmp_path, zone):
+    """Messages keeps a chat per service for one number (iMessage;-;+1555…, SMS;-;+1555…):
+    both are the conversation with that number, and its messages interleave."""
+    zone("UTC")
+    db = create_schema(tmp_path / "chat.db", "sms_db_iOS11.2.sql")
+    db.execute("INSERT INTO handle (ROWID, id, service) VALUES (1, '+15558675309', 'iMessage')")
+    db.execute("INSERT INTO handle (ROWID, id, service) VALUES (2, '+15558675309', 'SMS')")
+    db.executemany(
+        "INSERT INTO chat (ROWID, guid, chat_identifier) VALUES (?, ?, '+15558675309')",
+        [(1, "iMessage;-;+15558675309"), (2, "SMS;-;+15558675309")],
+    )
+    rows = [(1, 1, 1, 0, "on iMessage"), (2, 2, 2, 60, "no signal, sms"),
+            (3, 1, 1, 120, "back on iMessage"), (4, 1, 1, 180, "removed sticker tapback")]
+    for rowid, chat, handle, offset, text in rows:
+        db.execute(
+            "INSERT INTO message (ROWID, guid, text, handle_id, date, associated_message_type)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (rowid, f"m{rowid}", text, handle, (T0 + offset - APPLE_EPOCH) * 10**9,
+             3007 if rowid == 4 else 0),
+        )
+        db.execute("INSERT INTO chat_message_join (chat_id, message_id) VALUES (?, ?)", (chat, rowid))
+    db.commit()
+    db.close()
+    messages, report = read(tmp_path / "chat.db")
+    assert [(m.conversation, m.text) for m in messages] == [
+        ("+15558675309", "on iMessage"), ("+15558675309", "no signal, sms"),
+        ("+15558675309", "back on iMessage"),
+    ]  # fmt: skip
+    assert report.skipped == {"tapback/reaction": 1}

@@ -1,7 +1,7 @@
 """iMessage: the macOS/iOS `chat.db` / `sms.db` SQLite database, or imessage-exporter TXT.
 
-Database: one conversation per chat (its display name, else its identifier such as a
-phone number). `message.date` counts from 2001-01-01 UTC, in nanoseconds on current
+Database: one conversation per chat name (its display name, else its identifier such as
+a phone number): the iMessage and the SMS chat Messages keeps for one number are one. `message.date` counts from 2001-01-01 UTC, in nanoseconds on current
 systems and in seconds on old ones (told apart by magnitude); it is written as local
 time of the machine running the ingest (`datetime.fromtimestamp`, i.e. the TZ
 environment variable / system zone), because the database itself stores no zone.
@@ -33,7 +33,8 @@ NAME = "imessage"
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 APPLE_EPOCH = 978307200  # 2001-01-01T00:00:00Z as a Unix timestamp
-TAPBACKS = range(2000, 3007)  # associated_message_type of reactions and their removals
+# associated_message_type of reactions (2006 an emoji, 2007 a sticker) and their removals
+TAPBACKS = range(2000, 3008)
 ATTACHMENT_CHAR = "\ufffc"  # where an attachment sits inside the text
 
 _TXT_DATE = re.compile(
@@ -126,21 +127,23 @@ def _database_messages(db: sqlite3.Connection, entry, ctx) -> Iterator[Message]:
                {column("date")}, {column("is_from_me")}, CAST(h.id AS TEXT),
                {column("associated_message_type")}, {column("item_type")},
                {column("group_title", "TEXT")}, {column("cache_has_attachments")},
-               CAST({chat_name} AS TEXT)
+               COALESCE(CAST({chat_name} AS TEXT), CAST(h.id AS TEXT), 'iMessage') AS conversation
         FROM message m
         LEFT JOIN handle h ON h.ROWID = m.handle_id
         LEFT JOIN chat_message_join j ON j.message_id = m.ROWID
         LEFT JOIN chat c ON c.ROWID = j.chat_id
-        ORDER BY c.ROWID IS NULL, c.ROWID, m.date, m.ROWID
+        ORDER BY conversation, m.date, m.ROWID
     """
+    # by name, not by chat: Messages keeps one chat per service (iMessage, SMS) for the
+    # same number, and both are the one conversation with it, their messages interleaved
     for row in db.execute(query):
-        rowid, text, body, date, from_me, handle, associated, item_type, title, attached, chat = row
+        rowid, text, body, date, from_me, handle, associated, item_type, title, attached, \
+            conversation = row
         where = f"{entry.name} (message {rowid})"
         if associated in TAPBACKS:
             ctx.report.skip(where, None, "tapback/reaction")
             continue
         sender = ctx.me if from_me else (handle or "unknown")
-        conversation = chat or handle or "iMessage"
         if item_type:
             event = _GROUP_EVENTS.get(item_type)
             if event is None:
