@@ -109,3 +109,20 @@ def test_messages_before_any_date_line_are_one_line_exit_2_and_no_output(run_cli
 def test_no_other_format_is_taken_for_line():
     others = [p for p in FIXTURES.parent.rglob("*") if p.is_file() and FIXTURES not in p.parents]
     assert [p for p in others if line.sniff(open_tree(p).entries[0])] == []
+
+
+def test_ios_english_and_simplified_chinese_layouts(tmp_path):
+    # iOS English writes "2025.12.10 Wednesday" and "09:15am"; Simplified Chinese "2026/1/30周五"
+    (tmp_path / "ios.txt").write_text(
+        "[LINE] Chat history with Ana\nSaved on: 2025/12/11 10:00\n\n2025.12.10 Wednesday\n"
+        "09:15am\tAna\tmorning\n01:05pm\tBo\t[Photo]\n", encoding="utf-8")
+    (tmp_path / "zh_cn.txt").write_text(
+        "[LINE] 与小明的聊天记录\n保存日期：2026/01/31 10:00\n\n2026/1/30周五\n"
+        "下午07:04\t\t小明已加入该群\n下午07:05\t小明\t[贴图]\n", encoding="utf-8")
+    messages, _ = read(tmp_path)
+    assert [(m.conversation, m.time, m.sender, m.kind, m.text) for m in messages] == [
+        ("Ana", "2025-12-10T09:15", "Ana", "text", "morning"),
+        ("Ana", "2025-12-10T13:05", "Bo", "media", "[Photo]"),
+        ("小明", "2026-01-30T19:04", "", "system", "小明已加入该群"),
+        ("小明", "2026-01-30T19:05", "小明", "media", "[贴图]"),
+    ]  # fmt: skip

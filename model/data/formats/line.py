@@ -1,4 +1,4 @@
-"""LINE "Export chat history" text (.txt), English, Japanese and Traditional Chinese UI.
+"""LINE "Export chat history" text (.txt), English, Japanese and Chinese UI.
 
     [LINE] Chat history with Ana            [LINE] Anaとのトーク履歴
     Saved on: 2024/01/02 12:34              保存日時：2024/01/02 12:34
@@ -7,9 +7,10 @@
     09:15<TAB>Ana<TAB>good morning          午前9:15<TAB>Ana<TAB>おはよう
 
 The title names the chat ("Chat history with Ana", "Chat history in Family",
-"Anaとのトーク履歴", "與Ana的聊天記錄"); a date line opens each day (`2024/01/01(Mon)`,
-`Mon, 01/01/2024`, `2017/11/20（一）`); a message is time, sender and text separated by
-tabs, the time 24-hour or 12-hour (`04:46 PM`, `午後4:46`, `下午04:46`). A message with
+"Anaとのトーク履歴", "與Ana的聊天記錄", "与Ana的聊天记录"); a date line opens each day
+(`2024/01/01(Mon)`, `Mon, 01/01/2024`, `2017/11/20（一）`, iOS's `2024.01.01 Monday`,
+`2024/1/1周一`); a message is time, sender and text separated by tabs, the time 24-hour
+or 12-hour (`04:46 PM`, `04:46pm`, `午後4:46`, `下午04:46`). A message with
 line breaks is written in double quotes over several lines; lines inside it that look
 like dates or messages are part of it. Lines with no sender column are LINE's own
 (joins, "Ana unsent a message.") and become `system` (`deleted` for unsent messages);
@@ -34,15 +35,17 @@ QUOTED_LINES = 1000  # a quoted message not closed within this many lines was no
 
 _TITLE = re.compile(
     r"^\[LINE\]\s*(?:Chat history (?:with|in) (?P<en>.+)|(?P<ja>.+?)とのトーク履歴"
-    r"|(?P<jag>.+?)のトーク履歴|與(?P<zh>.+?)的聊天記錄|(?P<zhg>.+?)的聊天記錄|(?P<other>.*))$"
+    r"|(?P<jag>.+?)のトーク履歴|[與与](?P<zh>.+?)的聊天[記记][錄录]|(?P<zhg>.+?)的聊天[記记][錄录]"
+    r"|(?P<other>.*))$"
 )
-_SAVED = re.compile(r"^(?:Saved on|保存日時|儲存日期)\s*[:：]")
+_SAVED = re.compile(r"^(?:Saved on|保存日時|儲存日期|保存日期)\s*[:：]")
 _DATE = re.compile(
-    r"^(?:(?P<y>\d{4})[/.](?P<m>\d{1,2})[/.](?P<d>\d{1,2})\s*[(（][^)）]*[)）]"
+    r"^(?:(?P<y>\d{4})[/.](?P<m>\d{1,2})[/.](?P<d>\d{1,2})"
+    r"\s*(?:[(（][^)）]*[)）]|[A-Z][a-z]+day|周.)"  # (Mon), （一）, iOS's Monday, 周一
     r"|(?P<weekday>[A-Z][a-z]{2}), (?P<a>\d{1,2})/(?P<b>\d{1,2})/(?P<year>\d{4}))\s*$"
 )
 _MESSAGE = re.compile(
-    r"^(?P<pre>AM|PM|午前|午後|上午|下午)?\s?(?P<h>\d{1,2}):(?P<min>\d{2})(?:\s?(?P<post>AM|PM))?"
+    r"^(?P<pre>AM|PM|午前|午後|上午|下午)?\s?(?P<h>\d{1,2}):(?P<min>\d{2})(?:\s?(?P<post>[AaPp][Mm]))?"
     r"\t(?P<rest>.*)$"
 )
 _AFTERNOON = {"PM", "午後", "下午"}
@@ -54,6 +57,7 @@ _MEDIA = frozenset(
         "[写真]", "[スタンプ]", "[動画]", "[ファイル]", "[ボイスメッセージ]", "[連絡先]",
         "[位置情報]", "[アルバム]", "[ノート]",
         "[照片]", "[貼圖]", "[影片]", "[檔案]", "[語音訊息]", "[聯絡資訊]", "[位置資訊]",
+        "[贴图]", "[视频]", "[文件]", "[语音信息]", "[位置]",
     }
 )  # fmt: skip
 _UNSENT = re.compile(
@@ -167,7 +171,7 @@ def _time(day: date, header: re.Match) -> str:
     if meridiem:
         if hour > 12:
             raise ValueError("12-hour time past 12")
-        hour = hour % 12 + (12 if meridiem in _AFTERNOON else 0)
+        hour = hour % 12 + (12 if meridiem.upper() in _AFTERNOON else 0)  # iOS: "01:05pm"
     if hour > 23 or minute > 59:
         raise ValueError("no such time")
     return f"{day.isoformat()}T{hour:02d}:{minute:02d}"
