@@ -129,6 +129,18 @@ def test_chats_of_the_same_name_in_two_files_stay_two_conversations(tmp_path):
     ]  # and work/ again is read once
 
 
+def test_a_discord_channel_exported_in_parts_is_one_conversation(tmp_path):
+    """DiscordChatExporter splits a long channel into "[part 1]", "[part 2]" files: the
+    chat names itself (guild and channel), so the same name in two files is one chat."""
+    export = json.loads((FIXTURES / "discord" / "general.json").read_text(encoding="utf-8"))
+    half = len(export["messages"]) // 2
+    for part, messages in ((1, export["messages"][:half]), (2, export["messages"][half:])):
+        (tmp_path / f"chat [part {part}].json").write_text(
+            json.dumps({**export, "messages": messages}), encoding="utf-8")
+    messages = list(ingest([str(tmp_path)]))
+    assert len(messages) == 7 and len({m.conversation for m in messages}) == 1
+
+
 def test_the_commands_own_output_is_not_read_back(tmp_path, run_cli):
     (tmp_path / "chat.txt").write_text("[1/2/24, 21:01:00] Bo: hi\n[1/2/24, 21:02:00] Ana: hello\n")
     out = tmp_path / "messages.jsonl"

@@ -153,10 +153,16 @@ def _ingest_tree(ctx: Context, fmt: str) -> Iterator[Message]:
             raise InputError(f"nothing in it could be read as a {fmt} export", entry.name)
 
 
+# formats whose conversation names come from the chat itself, not from a file name: the
+# same name in two files is one chat (a DiscordChatExporter channel split into parts)
+NAMED_BY_THE_CHAT = frozenset({"discord"})
+
+
 def _named(messages: Iterator[Message], file: str, ctx: Context) -> Iterator[Message]:
     """`messages` of one file (or tree export), their conversations kept apart from other files'."""
     for message in messages:
-        message.conversation = ctx.ingested.name(file, message.conversation)
+        if message.source not in NAMED_BY_THE_CHAT:
+            message.conversation = ctx.ingested.name(file, message.conversation)
         yield message
 
 
