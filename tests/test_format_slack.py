@@ -11,10 +11,13 @@ import pytest
 
 from model.data.formats.slack import unformat
 from model.data.ingest import ingest
+from model.data.pairs import PairOptions, build_pairs
 from model.data.report import Report
 from model.errors import InputError
 
 WORKSPACE = Path(__file__).parent / "fixtures" / "slack" / "workspace"
+THREADS = WORKSPACE.parent / "threads"  # #dev: a thread spanning two day files
+PR_THREAD = "#dev / thread 1614592800.000100"
 
 
 def read(path, **options):
@@ -22,17 +25,19 @@ def read(path, **options):
     return list(ingest([str(path)], report=report, **options)), report
 
 
+THREAD = "#general / thread 1577872860.000200"  # Bo's reply to Ana, with her message
 EXPECTED = [
     ("DM Ana, Bo Chen", "2020-01-03T09:59:00", "Bo Chen", "text", "call at 3?"),
     ("DM Ana, Bo Chen", "2020-01-03T10:00:00", "Ana", "text", "tá bom"),
     ("#general", "2020-01-01T10:00:00", "Bo Chen", "system", "@Bo Chen has joined the channel"),
     ("#general", "2020-01-01T10:01:00", "Ana", "text", "hi @Bo Chen! see the plan & #random <3"),
-    ("#general", "2020-01-01T10:02:00", "Bo Chen", "text", "obrigado! @here 🎉\nsecond line"),
     ("#general", "2020-01-01T10:03:00", "Ana", "system", "@Ana set the channel topic: planning 2020"),
     ("#general", "2020-01-01T10:04:00", "deploybot", "text", "Deployed https://ci.example.org/1 to prod"),
     ("#general", "2020-01-01T10:05:00", "Ana", "media", "<file: roadmap.pdf>"),
     ("#general", "2020-01-02T10:00:00", "chidi", "text", "こんにちは chidi@example.org"),
     ("#general", "2020-01-02T10:02:00", "Ana", "media", "<file: foto.jpg>"),
+    (THREAD, "2020-01-01T10:01:00", "Ana", "text", "hi @Bo Chen! see the plan & #random <3"),
+    (THREAD, "2020-01-01T10:02:00", "Bo Chen", "text", "obrigado! @here 🎉\nsecond line"),
     ("group DM Ana, Bo Chen, chidi", "2020-01-04T10:00:00", "chidi", "text", "@design review pls"),
     ("#random", "2020-01-01T12:00:00", "Bo Chen", "text", "lunch? @ghost"),
 ]  # fmt: skip
@@ -144,3 +149,29 @@ def test_people_of_a_shared_channel_are_named_by_their_profile(utc, tmp_path):
         {"ts": "1578218401.1", "user": "UEXT2", "text": "hello",
          "user_profile": {"display_name": "zed", "real_name": "Zed Ext", "name": "zed.x"}},
     ) == [("Eve Ext", "text", "hi @Ana, @zed joins too"), ("zed", "text", "hello")]  # fmt: skip
+
+
+def test_a_thread_is_its_own_conversation_across_day_files(utc):
+    messages, report = read(THREADS)
+    question = (PR_THREAD, "2021-03-01T10:00:00", "Ana", "text", "who can review the parser PR?")
+    assert rows(messages) == [
+        ("#dev", *question[1:]),  # the parent stays in the channel's flow
+        ("#dev", "2021-03-01T10:01:00", "Cy", "text", "lunch at 12?"),
+        ("#dev", "2021-03-01T10:03:00", "Ana", "text", "12 works"),  # a thread without replies
+        ("#dev", "2021-03-02T10:00:00", "Bo", "text", "approved, two nits"),  # also sent to #dev
+        ("#dev", "2021-03-02T10:02:00", "Cy", "text", "morning all"),
+        question,
+        (PR_THREAD, "2021-03-01T10:02:00", "Bo", "text", "I can, after standup"),
+        (PR_THREAD, "2021-03-02T10:00:00", "Bo", "text", "approved, two nits"),
+        (PR_THREAD, "2021-03-02T10:01:00", "Ana", "text", "thanks!"),
+    ]
+    assert not report.skipped
+
+
+def test_a_reply_learns_from_the_message_it_answers(utc):
+    messages, _ = read(THREADS)
+    pairs = build_pairs(messages, PairOptions(persona=["Bo"], session_gap_hours=48))
+    assert [(p["context"][-1], p["reply"]) for p in pairs] == [
+        ("12 works", "approved, two nits"),  # the broadcast, as #dev shows it
+        ("who can review the parser PR?", "I can, after standup <brk> approved, two nits"),
+    ]

@@ -8,8 +8,14 @@ folders are named after the conversation; DM folders after the DM id.
 Sender: the user's display name, else real name, else user name (bots: the bot's
 name); people of another workspace in a shared channel, absent from users.json, by the
 profile their messages carry. Slack's notices (joins, topics, integrations, reminders…)
-are `system`; a file is `media` unless posted with words, which are kept as text. Markup is turned back into what people saw: `<@U1>` -> `@Ana`, `<#C1|general>`
+are `system`; a file is `media` unless posted with words, which are kept as text.
+Markup is turned back into what people saw: `<@U1>` -> `@Ana`, `<#C1|general>`
 -> `#general`, `<https://x|label>` -> `label`, `<!here>` -> `@here`, `&amp;` -> `&`.
+
+A thread is a conversation of its own, "#general / thread 1577872860.000200" (its
+parent's ts): the parent, then the replies in time order, whichever day files hold them.
+The channel keeps its top-level messages, thread parents included, and the replies also
+sent to the channel (`thread_broadcast`), as Slack shows it.
 `time` is the message `ts` (epoch seconds) in the machine's local zone.
 """
 
@@ -17,6 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime
 
 from model.data.messages import Message
@@ -73,12 +80,50 @@ def parse_tree(tree: Tree, ctx) -> Iterator[Message]:
             records.extend((entry, r) for r in _json_list(entry) if isinstance(r, dict))
         records.sort(key=lambda pair: _ts(pair[1]) or 0.0)
         known = {**_profile_names(record for _, record in records), **names}
-        for entry, record in records:
-            message = _message(record, conversation, known)
-            if message is None:
-                ctx.report.skip(entry.name, None, _skip_reason(record))
-            else:
-                yield message
+        yield from _with_threads(_messages(records, conversation, known, ctx), conversation)
+
+
+def _messages(records, conversation: str, names: dict, ctx) -> Iterator[tuple[dict, Message]]:
+    """(record, message) of each record that is a message; the others skipped with why."""
+    for entry, record in records:
+        message = _message(record, conversation, names)
+        if message is None:
+            ctx.report.skip(entry.name, None, _skip_reason(record))
+        else:
+            yield record, message
+
+
+def _with_threads(made, conversation: str) -> Iterator[Message]:
+    """A conversation's messages as Slack shows them: the channel's own first, then each
+    thread as a conversation of its own, its parent followed by the replies.
+
+    A reply answers its parent, not what the channel said meanwhile, so a reply must not
+    get the channel's timeline as its context. The parent stays in the channel (its flow
+    goes on from it) and so does a reply also sent to the channel (thread_broadcast).
+    """
+    made = list(made)
+    replied = {_thread_of(record) for record, _ in made if _is_reply(record)}
+    channel, threads = [], {}
+    for record, message in made:
+        if not _is_reply(record) or text_of(record, "subtype") == "thread_broadcast":
+            channel.append(message)
+        thread = _thread_of(record)
+        if thread in replied:  # a reply, or the parent of replies
+            title = f"{conversation} / thread {thread}"
+            threads.setdefault(thread, []).append(replace(message, conversation=title))
+    yield from channel
+    for thread in threads.values():
+        yield from thread
+
+
+def _thread_of(record: dict) -> str:
+    """The ts of the thread a message starts or answers ("" for none): Slack gives a
+    parent and its replies the parent's ts as `thread_ts`."""
+    return text_of(record, "thread_ts")
+
+
+def _is_reply(record: dict) -> bool:
+    return _thread_of(record) not in ("", text_of(record, "ts"))
 
 
 def _meta_entry(tree: Tree, name: str):
