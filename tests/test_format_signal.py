@@ -179,3 +179,21 @@ def test_truncated_data_json_is_one_line_exit_2_and_no_output(run_cli, tmp_path)
 def test_no_other_format_is_taken_for_signal():
     others = [p for p in FIXTURES.parent.rglob("*") if p.is_file() and FIXTURES not in p.parents]
     assert [p for p in others if signal.sniff(open_tree(p).entries[0])] == []
+
+
+def chat(tmp_path, name, text):
+    """The rows of `text` read as the file `name` of a chat folder "Ana Lima"."""
+    path = tmp_path / "Ana Lima" / name
+    path.parent.mkdir()
+    path.write_text(text, encoding="utf-8")
+    return rows(read(path)[0])
+
+
+def test_attachment_names_with_parentheses(tmp_path):
+    # signal-export keeps a file's own name after the date: "IMG (1).jpg" -> "…_IMG_(1).jpg"
+    photo = "2024-03-20T18-06-30.104_00_IMG_(1).jpg"
+    assert chat(tmp_path, "chat.md",
+        f"[2024-03-20 18:06:30] Me: ![{photo}](./media/{photo})  \n\n"
+        f"[2024-03-20 18:07:00] Me: the view  ![{photo}](./media/{photo})  \n\n",
+    ) == [("2024-03-20T18:06:30", "Me", "media", f"<attachment: {photo}>"),
+          ("2024-03-20T18:07:00", "Me", "text", "the view")]  # fmt: skip

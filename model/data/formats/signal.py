@@ -48,8 +48,10 @@ _BACKUP_FILE = re.compile(r"^\*\*\* <(?P<sender>[^<>]*)> sent file(?: \"?(?P<wha
 _BACKUP_TEXT = re.compile(r"^<(?P<sender>[^<>]*)> (?P<text>.*)$", re.DOTALL)
 _BACKUP_ID = re.compile(r" \(_id\d+\)$")  # signalbackup-tools' "Ana (_id12).txt"
 _BACKUP_REACTIONS = re.compile(r" \([^():;\n]+: [^\s():;]+(?:; [^():;\n]+: [^\s():;]+)*\)$")
+# the link's path keeps the file's own parentheses: "media/2024-03-20_00_IMG_(1).jpg"
 _ATTACHMENT = re.compile(
-    r"!?\[(?P<name>[^\]\n]*)\]\((?:\.{1,2}/)?(?P<folder>media|exported_stickers)/[^)\s]*\)"
+    r"!?\[(?P<name>[^\]\n]*)\]\((?:\.{1,2}/)?(?P<folder>media|exported_stickers)/"
+    r"(?:[^()\s]|\([^()\s]*\))*\)"
     r"|\((?:media|attachment) not exported\)"
 )
 # reactions and a sticker start a line; attachment links may follow them on it
