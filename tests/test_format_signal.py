@@ -197,3 +197,14 @@ def test_attachment_names_with_parentheses(tmp_path):
         f"[2024-03-20 18:07:00] Me: the view  ![{photo}](./media/{photo})  \n\n",
     ) == [("2024-03-20T18:06:30", "Me", "media", f"<attachment: {photo}>"),
           ("2024-03-20T18:07:00", "Me", "text", "the view")]  # fmt: skip
+
+
+def test_old_layout_quote_of_several_lines_is_not_the_senders(tmp_path):
+    # signal-export 1.x: f"\n>\n> {quote}\n>\n", so only the quote's first line has a ">"
+    assert chat(tmp_path, "index.md",
+        "[2022-07-04 18:30] Tomás: who's bringing\nthe cake?  \n"
+        "[2022-07-04 18:33] Marina: \n>\n> who's bringing\nthe cake?\n>\nI can do drinks  \n"
+        "[2022-07-04 18:34] Me: \n>\n> I can do drinks\n>\n> see  \n",
+    ) == [("2022-07-04T18:30", "Tomás", "text", "who's bringing\nthe cake?"),
+          ("2022-07-04T18:33", "Marina", "text", "I can do drinks"),
+          ("2022-07-04T18:34", "Me", "text", "> see")]  # fmt: skip

@@ -5,9 +5,10 @@ exporters write; each layout is recognised by content.
   versions) per chat folder: `[2024-03-20 12:00:00] Ana: text` (older versions: no
   seconds, or `[2020-07-20, 12:00]`), a blank line after each message, the text ending
   in two spaces (Markdown line breaks). Inside a message: the replied-to message first as
-  `> ` lines (dropped: those are the other person's words), reactions as `(- Bo: 👍 -)`
-  (dropped), a sticker as `(( 😀 ))`, attachments as links into `media/`, deleted
-  messages as `(This message was deleted)`, calls as "Missed voice call" and the like.
+  `> ` lines (1.x: between two lone `>` lines; dropped: those are the other person's
+  words), reactions as `(- Bo: 👍 -)` (dropped), a sticker as `(( 😀 ))`, attachments
+  as links into `media/`, deleted messages as `(This message was deleted)`, calls as
+  "Missed voice call" and the like.
   Plain `[2019-12-24, 12:23] Name: text` files (chat-miner's sample) read the same way.
 - signal-export's `data.json` beside it: one JSON object per line (`date`, `sender`,
   `body`, `attachments`, `sticker`, `deleted`, `call`). When both are in a chat folder,
@@ -218,13 +219,8 @@ def _parse_markdown(entry, conversation: str, ctx) -> Iterator[Message]:
 
 def _markdown_body(lines: list[str]) -> tuple[str, str]:
     """(text, kind) of one Markdown message, its quote, reactions and links taken out."""
-    if not lines[0].strip():  # a reply: the quoted message comes first, as "> " lines
-        start = 1
-        while start < len(lines) and (not lines[start].strip() or lines[start].startswith(">")):
-            start += 1
-        lines = lines[start:]
     kept, sticker = [], None
-    for line in lines:
+    for line in _without_quote(lines):
         line = _REACTIONS.sub("", line)
         if match := _STICKER.match(line):
             sticker, line = match["emoji"], line[match.end() :]
@@ -246,6 +242,21 @@ def _markdown_body(lines: list[str]) -> tuple[str, str]:
     if links:
         return f"<attachment: {links[0]['name'] or 'file'}>", "media"
     return "", "text"
+
+
+def _without_quote(lines: list[str]) -> list[str]:
+    """A message's lines without the message it replies to (the other person's words),
+    which comes first, on the lines after the empty header line. signal-export 2.x writes
+    every quoted line as "> "; 1.x put the quote between two lone ">" lines and prefixed
+    only its first line."""
+    if lines[0].strip():
+        return lines
+    if lines[1:2] == [">"] and ">" in lines[2:]:
+        return lines[lines.index(">", 2) + 1 :]
+    start = 1
+    while start < len(lines) and (not lines[start].strip() or lines[start].startswith(">")):
+        start += 1
+    return lines[start:]
 
 
 def _parse_backup(entry, conversation: str, ctx) -> Iterator[Message]:
