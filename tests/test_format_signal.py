@@ -208,3 +208,11 @@ def test_old_layout_quote_of_several_lines_is_not_the_senders(tmp_path):
     ) == [("2022-07-04T18:30", "Tomás", "text", "who's bringing\nthe cake?"),
           ("2022-07-04T18:33", "Marina", "text", "I can do drinks"),
           ("2022-07-04T18:34", "Me", "text", "> see")]  # fmt: skip
+
+
+def test_backup_words_in_parentheses_are_not_reactions(tmp_path):
+    assert chat(tmp_path, "Bo 🌸 (_id9).txt",
+        "[Jan 05, 2024 14:03:40] <Bo 🌸> later (reason: traffic)\n"
+        "[Jan 05, 2024 14:06:00] <Dana> ok (Bo 🌸: 👍🏽; Dana: 1️⃣)\n",
+    ) == [("2024-01-05T14:03:40", "Bo 🌸", "text", "later (reason: traffic)"),
+          ("2024-01-05T14:06:00", "Dana", "text", "ok")]  # fmt: skip

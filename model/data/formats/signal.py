@@ -48,7 +48,10 @@ _BACKUP = re.compile(r"^\[(?P<stamp>[A-Z][a-z]{2} \d{2}, \d{4} \d{2}:\d{2}:\d{2}
 _BACKUP_FILE = re.compile(r"^\*\*\* <(?P<sender>[^<>]*)> sent file(?: \"?(?P<what>.*?)\"?)?$")
 _BACKUP_TEXT = re.compile(r"^<(?P<sender>[^<>]*)> (?P<text>.*)$", re.DOTALL)
 _BACKUP_ID = re.compile(r" \(_id\d+\)$")  # signalbackup-tools' "Ana (_id12).txt"
-_BACKUP_REACTIONS = re.compile(r" \([^():;\n]+: [^\s():;]+(?:; [^():;\n]+: [^\s():;]+)*\)$")
+# " (Bo: 👍; Ana: ❤️)" after a message; a reaction is an emoji, so words a message ends
+# with, "(reason: traffic)", stay
+_BACKUP_REACTION = r"[^():;\n]+: [^\s():;]*[^\s\x00-\x7f][^\s():;]*"
+_BACKUP_REACTIONS = re.compile(rf" \({_BACKUP_REACTION}(?:; {_BACKUP_REACTION})*\)$")
 # the link's path keeps the file's own parentheses: "media/2024-03-20_00_IMG_(1).jpg"
 _ATTACHMENT = re.compile(
     r"!?\[(?P<name>[^\]\n]*)\]\((?:\.{1,2}/)?(?P<folder>media|exported_stickers)/"
