@@ -130,3 +130,47 @@ def test_truncated_file_names_file_and_line(tmp_path):
         read(path)
     assert caught.value.path == str(path)
     assert caught.value.line == text[:300].count("\n") + 1
+
+
+def test_long_tweets_get_their_whole_text_from_note_tweet_js(tmp_path):
+    """tweets.js keeps a long tweet's start, "…" and a t.co link; note-tweet.js keeps its
+    whole text with no tweet id: the note created in the same second whose text starts
+    with the kept start is the tweet's."""
+    data = tmp_path / "archive" / "data"
+    data.mkdir(parents=True)
+    long_text = "Cycling to work in Lisboa, a long story & its hills: " + "up, down, " * 30 + "home."
+    reply_text = "A long answer about trains: " + "the 7:40 is late again, " * 12 + "so I ride."
+
+    def tweet(tweet_id, second, text, reply_to=None):
+        record = {"id_str": tweet_id, "full_text": text,
+                  "created_at": f"Sun Mar 05 10:00:{second:02d} +0000 2023"}
+        if reply_to:
+            record |= {"in_reply_to_status_id_str": reply_to, "in_reply_to_screen_name": "kofi_a"}
+        return {"tweet": record}
+
+    def note(note_id, second, text):
+        return {"noteTweet": {"noteTweetId": note_id, "core": {"text": text, "urls": [], "mentions": []},
+                              "createdAt": f"2023-03-05T10:00:{second:02d}.000Z",
+                              "updatedAt": f"2023-03-05T10:00:{second:02d}.000Z"}}
+
+    truncated = long_text[:270].replace("&", "&amp;") + "… https://t.co/AbC123"
+    write_ytd(data / "tweets.js", "tweets.part0", [
+        tweet("1", 0, truncated),
+        tweet("2", 1, "@kofi_a " + reply_text[:260] + "… https://t.co/XyZ789", reply_to="900"),
+        tweet("3", 2, "short, with a link https://t.co/Q1w2E3"),  # no note: kept as is
+        tweet("4", 3, "not the start of the note made then https://t.co/R4t5Y6"),
+    ])  # fmt: skip
+    write_ytd(data / "note-tweet.js", "note_tweet.part0", [
+        note("71", 0, long_text), note("72", 1, "@kofi_a " + reply_text),
+        note("73", 3, "another long text " * 20),
+    ])  # fmt: skip
+    write_ytd(data / "account.js", "account.part0",
+              [{"account": {"accountId": "1000", "accountDisplayName": "Inês"}}])
+    messages, _ = read(tmp_path / "archive")
+    assert [(m.conversation, m.time, m.text) for m in messages] == [
+        ("tweets", "2023-03-05T10:00:00", long_text),
+        ("thread 900", "2023-03-05T10:00:01", reply_text),
+        ("tweets", "2023-03-05T10:00:02", "short, with a link https://t.co/Q1w2E3"),
+        ("tweets", "2023-03-05T10:00:03", "not the start of the note made then https://t.co/R4t5Y6"),
+    ]  # fmt: skip
+    assert {m.sender for m in messages} == {"Inês"}

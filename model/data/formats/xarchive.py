@@ -5,8 +5,9 @@ Each file is JavaScript: `window.YTD.<kind>.partN = [ ...JSON... ]`.
   parts (tweets-part1.js…) read together. A reply's leading @names, which X adds to
   address it, are dropped. A reply chain forms
   one conversation named after its root tweet ("thread <id>"); stand-alone tweets go
-  to the conversation "tweets". Sender is the account's display name from `account.js`
-  in the same archive, else `ctx.me`.
+  to the conversation "tweets". A long tweet (over 280 characters) is only its start and
+  a t.co link in tweets.js; its whole text comes from note-tweet.js beside it. Sender is
+  the account's display name from `account.js` in the same archive, else `ctx.me`.
 - direct messages: both sides of every conversation, oldest first. The owner's id maps
   to the account name; other ids map to the @screen_name the archive reveals (reply
   targets and mentions in the tweets), else stay ids.
@@ -31,6 +32,9 @@ NAME = "x-archive"
 _HEADER = re.compile(r"^\s*window\.YTD\.([A-Za-z_]+)\.part\d+\s*=\s*")
 _TWEETS = {"tweets", "tweet"}
 _TWEETS_FILE = re.compile(r"(^|/)tweets?(-part\d+)?\.js$")
+_NOTES_FILE = re.compile(r"(^|/)note-tweets?(-part\d+)?\.js$")
+# what tweets.js keeps of a long tweet after its start: "…" and a t.co link to the rest
+_TRUNCATED_END = re.compile(r"\s*…?\s*https://t\.co/\w+\s*$")
 _DIRECT = {"direct_messages", "direct_messages_group"}
 # the @names X puts before a reply's text to address it: X's, not the owner's words
 _REPLY_MENTIONS = re.compile(r"^(?:@\w{1,15}(?:\s+|$))+")
@@ -89,13 +93,43 @@ def _other_tweet_parts(entry, ctx) -> list:
     and claimed from the ingest: a thread may run across the parts, and one file's
     conversations are kept apart from another's."""
     items = []
-    for other in ctx.tree.entries:
-        beside = PurePosixPath(other.relpath).parent == PurePosixPath(entry.relpath).parent
-        if other is not entry and beside and _TWEETS_FILE.search(other.relpath) \
-                and other.relpath not in ctx.claimed:
+    for other in _beside(entry, ctx.tree, _TWEETS_FILE):
+        if other is not entry and other.relpath not in ctx.claimed:
             ctx.claimed.add(other.relpath)
             items += _read_ytd(other)[1]
     return items
+
+
+def _beside(entry, tree, name: re.Pattern) -> list:
+    """The files of `tree` in `entry`'s folder whose path matches `name`."""
+    folder = PurePosixPath(entry.relpath).parent
+    return [other for other in tree.entries
+            if PurePosixPath(other.relpath).parent == folder and name.search(other.relpath)]
+
+
+def _note_texts(entry, tree) -> dict[str, list[str]]:
+    """Creation time -> the whole texts of the long tweets ("note tweets") created then,
+    from note-tweet.js beside `entry`. X keeps only a long tweet's start in tweets.js, and
+    a note names no tweet id: its createdAt, to the second, is its tweet's created_at."""
+    notes: dict[str, list[str]] = {}
+    for other in _beside(entry, tree, _NOTES_FILE):
+        for item in _read_ytd(other)[1]:
+            note = dict_of(item, "noteTweet")
+            try:
+                time = time_of(note, "createdAt")
+            except ValueError:
+                continue  # a note without its time cannot be matched; its tweet keeps its start
+            text = text_of(dict_of(note, "core"), "text")
+            if time and text:
+                notes.setdefault(time, []).append(html.unescape(text))
+    return notes
+
+
+def _whole_text(text: str, notes: list[str]) -> str:
+    """The note, of those created with the tweet, that begins with what the tweet kept of
+    it; else the tweet's own text (it was not a long tweet)."""
+    start = _TRUNCATED_END.sub("", text)
+    return next((note for note in notes if start and note.startswith(start)), text)
 
 
 def _tweet_records(items: list) -> list[dict]:
@@ -138,13 +172,17 @@ def _guess_owner_id(tree, dm_items: list) -> str | None:
     return common.pop() if len(common) == 1 else None
 
 
+def _own_words(text: str, tweet: dict) -> str:
+    """The text without the @names X puts before a reply to address it."""
+    return _REPLY_MENTIONS.sub("", text) if text_of(tweet, "in_reply_to_status_id_str") else text
+
+
 def _tweets(entry, items: list, owner: str, ctx) -> Iterator[Message]:
     tweets = []  # (id, text, time)
     parent = {}  # tweet id -> the id it replies to
+    notes = _note_texts(entry, ctx.tree)
     for tweet in _tweet_records(items):
-        text = text_of(tweet, "full_text") or text_of(tweet, "text")
-        if text_of(tweet, "in_reply_to_status_id_str"):
-            text = _REPLY_MENTIONS.sub("", text)
+        text = _own_words(text_of(tweet, "full_text") or text_of(tweet, "text"), tweet)
         tweet_id = text_of(tweet, "id_str")
         if tweet.get("retweeted_status") or text.startswith("RT @"):
             ctx.report.skip(entry.name, None, "retweet (not the owner's words)")
@@ -152,10 +190,12 @@ def _tweets(entry, items: list, owner: str, ctx) -> Iterator[Message]:
             ctx.report.skip(entry.name, None, "tweet without text or id")
         else:
             try:
-                tweets.append((tweet_id, html.unescape(text), _tweet_time(tweet)))
+                time = _tweet_time(tweet)
             except ValueError:
                 ctx.report.skip(f"{entry.name} (tweet {tweet_id})", None, "tweet with an impossible created_at")
                 continue
+            long_texts = [_own_words(note, tweet) for note in notes.get(time, [])]
+            tweets.append((tweet_id, _whole_text(html.unescape(text), long_texts), time))
             parent[tweet_id] = text_of(tweet, "in_reply_to_status_id_str")
     replied_to = set(parent.values())
     tweets.sort(key=lambda t: (t[2] or "", t[0]))
