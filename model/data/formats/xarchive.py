@@ -10,7 +10,8 @@ Each file is JavaScript: `window.YTD.<kind>.partN = [ ...JSON... ]`.
   the account's display name from `account.js` in the same archive, else `ctx.me`.
 - direct messages: both sides of every conversation, oldest first. The owner's id maps
   to the account name; other ids map to the @screen_name the archive reveals (reply
-  targets and mentions in the tweets), else stay ids.
+  targets and mentions in the tweets), else stay ids. A group's joinConversation is the
+  owner joining, added by its initiatingUserId.
 Times are UTC, as the archive writes them, without the offset. HTML entities (&amp;)
 are unescaped; the text is otherwise kept as written, t.co links included.
 """
@@ -39,7 +40,6 @@ _DIRECT = {"direct_messages", "direct_messages_group"}
 # the @names X puts before a reply's text to address it: X's, not the owner's words
 _REPLY_MENTIONS = re.compile(r"^(?:@\w{1,15}(?:\s+|$))+")
 _DM_EVENTS = {
-    "joinConversation": "joined the conversation",
     "participantsJoin": "added people to the conversation",
     "participantsLeave": "left the conversation",
 }
@@ -61,7 +61,7 @@ def parse(entry, ctx) -> Iterator[Message]:
         owner_id = text_of(account, "accountId") or _guess_owner_id(ctx.tree, items)
         if owner_id:
             names[owner_id] = owner
-        yield from _direct_messages(entry, items, names, ctx)
+        yield from _direct_messages(entry, items, names, owner, ctx)
     else:
         raise InputError(f"not tweets or direct messages (window.YTD.{kind})", entry.name, 1)
 
@@ -217,7 +217,7 @@ def _tweet_time(tweet: dict) -> str | None:
     return stamp.replace(tzinfo=None).isoformat(timespec="seconds")
 
 
-def _direct_messages(entry, items: list, names: dict, ctx) -> Iterator[Message]:
+def _direct_messages(entry, items: list, names: dict, owner: str, ctx) -> Iterator[Message]:
     for item in items:
         thread = dict_of(item, "dmConversation")
         if not thread:
@@ -235,7 +235,7 @@ def _direct_messages(entry, items: list, names: dict, ctx) -> Iterator[Message]:
         title = _dm_title(thread, events, names)
         for event_type, body in events:
             try:
-                message = _dm_message(event_type, body, title, names)
+                message = _dm_message(event_type, body, title, names, owner)
                 reason = f"direct-message {event_type} without text"
             except ValueError:
                 message, reason = None, "direct message with an impossible createdAt"
@@ -256,7 +256,8 @@ def _dm_title(thread: dict, events: list, names: dict) -> str:
     return f"DM group {text_of(thread, 'conversationId')}"
 
 
-def _dm_message(event_type: str, body: dict, conversation: str, names: dict) -> Message | None:
+def _dm_message(event_type: str, body: dict, conversation: str, names: dict,
+                owner: str) -> Message | None:
     time = time_of(body, "createdAt")
     if event_type == "messageCreate":
         sender = text_of(body, "senderId")
@@ -266,6 +267,11 @@ def _dm_message(event_type: str, body: dict, conversation: str, names: dict) -> 
         if not text or not sender:
             return None
         return Message(NAME, conversation, time, names.get(sender, sender), text, kind)
+    if event_type == "joinConversation":
+        # the archive owner joining; initiatingUserId is who added them, not who joined
+        adder = text_of(body, "initiatingUserId")
+        text = "joined the conversation" + (f", added by {names.get(adder, adder)}" if adder else "")
+        return Message(NAME, conversation, time, owner, text, "system")
     # participantsLeave names who left only in userIds
     ids = [text_of(body, k) for k in ("initiatingUserId", "userId", "senderId")]
     ids += [user for user in list_of(body, "userIds") if isinstance(user, str)]
