@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import plistlib
 import shutil
 import sqlite3
 import tempfile
@@ -397,3 +398,62 @@ def test_one_contact_over_imessage_and_sms_is_one_conversation_in_time_order(tmp
         ("+15558675309", "back on iMessage"),
     ]  # fmt: skip
     assert report.skipped == {"tapback/reaction": 1}
+
+
+def summary_info(parts: int, unsent: tuple[int, ...] = (), edits: dict | None = None) -> bytes:
+    """A message_summary_info as Messages writes it (macOS 13 / iOS 16 on; the layout of the
+    Deleted.plist and Edited.plist samples of ReagentX/imessage-exporter): `otr` the
+    message's parts by index, `rp` those unsent, `ec` each edited part's texts in turn."""
+    info = {"amc": 0, "otr": {str(i): {"lo": 0, "le": 5} for i in range(parts)}}
+    if unsent:
+        info |= {"ust": True, "rp": list(unsent)}
+    if edits:
+        info["ec"] = {str(part): [{"d": 695000000.5 + n, "t": attributed_body(text)}
+                                  for n, text in enumerate(texts)] for part, texts in edits.items()}
+    return plistlib.dumps(info, fmt=plistlib.FMT_BINARY)
+
+
+def test_unsent_messages_are_deleted_and_edited_ones_keep_their_last_text(tmp_path, zone):
+    """Since macOS 13 / iOS 16 a message unsent within two minutes keeps its row with the text
+    and attributedBody emptied; message_summary_info says which parts were unsent."""
+    zone("UTC")
+    db = create_schema(tmp_path / "chat.db", "sms_db_iOS11.2.sql")
+    for column in ("date_edited", "date_retracted"):  # the macOS 13 columns iOS 11 lacks
+        db.execute(f"ALTER TABLE message ADD COLUMN {column} INTEGER DEFAULT 0")
+    db.execute("INSERT INTO handle (ROWID, id, service) VALUES (1, '+15558675309', 'iMessage')")
+    db.execute("INSERT INTO chat (ROWID, guid, chat_identifier) VALUES (1, 'c', '+15558675309')")
+    edited = (T0 + 30 - APPLE_EPOCH) * 10**9
+    rows = [
+        # rowid, from_me, text, attributedBody, date_edited, date_retracted, summary, attached
+        (1, 0, "are you coming?", None, 0, 0, None, 0),
+        (2, 1, None, None, edited, edited, summary_info(1, (0,)), 0),  # unsent
+        (3, 0, None, None, edited, 0, summary_info(1, (0,)), 0),  # unsent, date_retracted cleared
+        (4, 1, None, None, edited, edited, summary_info(2, (0, 1)), 1),  # a photo and words unsent
+        (5, 1, None, attributed_body("yes, at 8"), edited, 0,
+         summary_info(1, edits={0: ["yes, at 7", "yes, at 8"]}), 0),  # edited: its last text
+        (6, 0, "the words stay", None, edited, edited, summary_info(2, (1,)), 1),  # only the photo
+        (7, 0, None, None, edited, 0, b"bplist00 damaged", 0),  # nothing says it was unsent
+        (8, 0, None, None, 0, 0, None, 0),
+    ]
+    for rowid, me, text, body, date_edited, retracted, summary, attached in rows:
+        db.execute(
+            "INSERT INTO message (ROWID, guid, text, attributedBody, handle_id, is_from_me, date,"
+            " date_edited, date_retracted, message_summary_info, cache_has_attachments)"
+            " VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)",
+            (rowid, f"m{rowid}", text, body, me, (T0 + rowid - APPLE_EPOCH) * 10**9, date_edited,
+             retracted, summary, attached),
+        )
+        db.execute("INSERT INTO chat_message_join (chat_id, message_id) VALUES (1, ?)", (rowid,))
+    db.commit()
+    db.close()
+    messages, report = read(tmp_path / "chat.db", me="Lu")
+    assert [(m.time, m.sender, m.kind, m.text) for m in messages] == [
+        ("2023-01-02T16:05:07", "+15558675309", "text", "are you coming?"),
+        ("2023-01-02T16:05:08", "Lu", "deleted", "<unsent>"),
+        ("2023-01-02T16:05:09", "+15558675309", "deleted", "<unsent>"),
+        ("2023-01-02T16:05:10", "Lu", "deleted", "<unsent>"),
+        ("2023-01-02T16:05:11", "Lu", "text", "yes, at 8"),
+        ("2023-01-02T16:05:12", "+15558675309", "media", "the words stay"),
+    ]  # fmt: skip
+    assert report.skipped == {"empty message (unsent or edited away?)": 1, "empty message": 1}
+    assert "message 7" in report.examples["empty message (unsent or edited away?)"][0]

@@ -8,7 +8,9 @@ environment variable / system zone), because the database itself stores no zone.
 Newer macOS versions leave `message.text` NULL and keep the text only in
 `attributedBody`, an archived NSAttributedString that model.data.formats.typedstream reads; a
 blob it cannot read is skipped with the reason. Tapbacks and empty rows are skipped and
-counted; attachments become `media` messages (their caption, if any).
+counted; attachments become `media` messages (their caption, if any). A message its
+sender unsent (macOS 13 / iOS 16 on) keeps its row, emptied: `message_summary_info`
+tells it apart, and it becomes a `deleted` message. An edited message keeps its last text.
 
 TXT: the files `imessage-exporter -f txt` writes, one per chat (the file name is the
 conversation): blocks of a date line (`May 17, 2022  5:29:42 PM`, maybe followed by a
@@ -19,6 +21,7 @@ are indented by four spaces and become messages of their own.
 from __future__ import annotations
 
 import itertools
+import plistlib
 import re
 import sqlite3
 from collections.abc import Iterator
@@ -27,6 +30,7 @@ from pathlib import Path
 
 from model.data.formats.typedstream import TypedstreamError, attributed_string_text
 from model.data.messages import Message
+from model.data.sources import dict_of, list_of
 from model.errors import InputError
 
 NAME = "imessage"
@@ -36,6 +40,7 @@ APPLE_EPOCH = 978307200  # 2001-01-01T00:00:00Z as a Unix timestamp
 # associated_message_type of reactions (2006 an emoji, 2007 a sticker) and their removals
 TAPBACKS = range(2000, 3008)
 ATTACHMENT_CHAR = "\ufffc"  # where an attachment sits inside the text
+UNSENT = "<unsent>"  # the text of a message its sender unsent
 
 _TXT_DATE = re.compile(
     r"^(?P<mon>[A-Z][a-z]{2}) (?P<day>\d{2}), (?P<year>\d{4}) +"
@@ -127,6 +132,8 @@ def _database_messages(db: sqlite3.Connection, entry, ctx) -> Iterator[Message]:
                {column("date")}, {column("is_from_me")}, CAST(h.id AS TEXT),
                {column("associated_message_type")}, {column("item_type")},
                {column("group_title", "TEXT")}, {column("cache_has_attachments")},
+               {column("message_summary_info", "BLOB")},
+               {column("date_edited")} OR {column("date_retracted")},
                COALESCE(CAST({chat_name} AS TEXT), CAST(h.id AS TEXT), 'iMessage') AS conversation
         FROM message m
         LEFT JOIN handle h ON h.ROWID = m.handle_id
@@ -138,7 +145,7 @@ def _database_messages(db: sqlite3.Connection, entry, ctx) -> Iterator[Message]:
     # same number, and both are the one conversation with it, their messages interleaved
     for row in db.execute(query):
         rowid, text, body, date, from_me, handle, associated, item_type, title, attached, \
-            conversation = row
+            summary, changed, conversation = row
         where = f"{entry.name} (message {rowid})"
         if associated in TAPBACKS:
             ctx.report.skip(where, None, "tapback/reaction")
@@ -152,6 +159,9 @@ def _database_messages(db: sqlite3.Connection, entry, ctx) -> Iterator[Message]:
             text = f"{event} to {title}" if item_type == 2 and title else event
             yield Message(NAME, conversation, apple_time(date), sender, text, "system")
             continue
+        if _unsent(summary):
+            yield Message(NAME, conversation, apple_time(date), sender, UNSENT, "deleted")
+            continue
         if text is None and body:
             try:
                 text = attributed_string_text(bytes(body))
@@ -164,9 +174,26 @@ def _database_messages(db: sqlite3.Connection, entry, ctx) -> Iterator[Message]:
         if kind == "media":
             text = text or "<attachment>"
         if not text:
-            ctx.report.skip(where, None, "empty message")
+            # edited or unsent, yet message_summary_info does not say it was unsent
+            reason = "empty message (unsent or edited away?)" if changed else "empty message"
+            ctx.report.skip(where, None, reason)
             continue
         yield Message(NAME, conversation, apple_time(date), sender, text, kind)
+
+
+def _unsent(summary: bytes | None) -> bool:
+    """Whether every part of a message was unsent, by its `message_summary_info`: a binary
+    plist whose `otr` holds the message's parts by index ("0", "1"…) and `rp` the indexes
+    of the parts unsent (read here rather than `date_retracted`, which third-party notes
+    say may be cleared later). A message only partly unsent (its photo, not its words)
+    keeps what is left."""
+    try:
+        info = plistlib.loads(summary, fmt=plistlib.FMT_BINARY) if summary else {}
+    except ValueError:  # damaged: plistlib raises InvalidFileException, a ValueError
+        return False
+    parts = set(dict_of(info, "otr"))
+    unsent = {str(index) for index in list_of(info, "rp") if type(index) is int}
+    return bool(parts) and parts <= unsent
 
 
 def apple_time(value: int | None) -> str | None:
