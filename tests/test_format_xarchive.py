@@ -83,18 +83,22 @@ def write_ytd(path, name, items):
     path.write_text(f"window.YTD.{name} = {json.dumps(items)}", encoding="utf-8")
 
 
-def test_tweets_split_over_parts_keep_their_threads_whole(tmp_path):
-    def tweet(tweet_id, minute, text, parent=None):
-        record = {"id_str": tweet_id, "full_text": text,
-                  "created_at": f"Thu Mar 02 09:{minute:02d}:00 +0000 2023"}
-        if parent:
-            record |= {"in_reply_to_status_id_str": parent, "in_reply_to_screen_name": "ines_dev"}
-        return {"tweet": record}
+def tweet(tweet_id: str, when: str, text: str, parent: str | None = None,
+          parent_author: str = "") -> dict:
+    """A tweets.js item; `when` as X writes it, without the zone and year (UTC, 2023)."""
+    record = {"id_str": tweet_id, "full_text": text, "created_at": f"{when} +0000 2023"}
+    if parent:
+        record |= {"in_reply_to_status_id_str": parent, "in_reply_to_screen_name": parent_author}
+    return {"tweet": record}
 
+
+def test_tweets_split_over_parts_keep_their_threads_whole(tmp_path):
     write_ytd(tmp_path / "tweets.js", "tweets.part0",
-              [tweet("11", 5, "1/ root"), tweet("13", 15, "@ines_dev 3/ end", "12")])
+              [tweet("11", "Thu Mar 02 09:05:00", "1/ root"),
+               tweet("13", "Thu Mar 02 09:15:00", "@ines_dev 3/ end", "12", "ines_dev")])
     write_ytd(tmp_path / "tweets-part1.js", "tweets.part1",
-              [tweet("12", 10, "2/ middle", "11"), tweet("20", 20, "on its own")])
+              [tweet("12", "Thu Mar 02 09:10:00", "2/ middle", "11", "ines_dev"),
+               tweet("20", "Thu Mar 02 09:20:00", "on its own")])
     messages, _ = read(tmp_path, me="Inês")
     assert [(m.conversation, m.text) for m in messages] == [
         ("thread 11", "1/ root"), ("thread 11", "2/ middle"), ("thread 11", "3/ end"),
@@ -142,13 +146,6 @@ def test_long_tweets_get_their_whole_text_from_note_tweet_js(tmp_path):
     long_text = "Cycling to work in Lisboa, a long story & its hills: " + "up, down, " * 30 + "home."
     reply_text = "A long answer about trains: " + "the 7:40 is late again, " * 12 + "so I ride."
 
-    def tweet(tweet_id, second, text, reply_to=None):
-        record = {"id_str": tweet_id, "full_text": text,
-                  "created_at": f"Sun Mar 05 10:00:{second:02d} +0000 2023"}
-        if reply_to:
-            record |= {"in_reply_to_status_id_str": reply_to, "in_reply_to_screen_name": "kofi_a"}
-        return {"tweet": record}
-
     def note(note_id, second, text):
         return {"noteTweet": {"noteTweetId": note_id, "core": {"text": text, "urls": [], "mentions": []},
                               "createdAt": f"2023-03-05T10:00:{second:02d}.000Z",
@@ -156,10 +153,11 @@ def test_long_tweets_get_their_whole_text_from_note_tweet_js(tmp_path):
 
     truncated = long_text[:270].replace("&", "&amp;") + "… https://t.co/AbC123"
     write_ytd(data / "tweets.js", "tweets.part0", [
-        tweet("1", 0, truncated),
-        tweet("2", 1, "@kofi_a " + reply_text[:260] + "… https://t.co/XyZ789", reply_to="900"),
-        tweet("3", 2, "short, with a link https://t.co/Q1w2E3"),  # no note: kept as is
-        tweet("4", 3, "not the start of the note made then https://t.co/R4t5Y6"),
+        tweet("1", "Sun Mar 05 10:00:00", truncated),
+        tweet("2", "Sun Mar 05 10:00:01", "@kofi_a " + reply_text[:260] + "… https://t.co/XyZ789",
+              "900", "kofi_a"),
+        tweet("3", "Sun Mar 05 10:00:02", "short, with a link https://t.co/Q1w2E3"),  # kept
+        tweet("4", "Sun Mar 05 10:00:03", "not the start of the note made then https://t.co/R4t5Y6"),
     ])  # fmt: skip
     write_ytd(data / "note-tweet.js", "note_tweet.part0", [
         note("71", 0, long_text), note("72", 1, "@kofi_a " + reply_text),
