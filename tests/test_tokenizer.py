@@ -57,6 +57,18 @@ def test_pii_placeholders_are_single_tokens(tokenizer):
         assert tokenizer.encode_text(token) == [tokenizer.hf.token_to_id(token)]
 
 
+def test_structure_tokens_typed_in_a_message_are_only_text(tokenizer):
+    """A message may say "</s>" or a speaker's "<p:Ana>": that must not end the context or
+    speak as someone (only <brk> and the PII placeholders stand for text)."""
+    structure = {tokenizer.pad_id, tokenizer.bos_id, tokenizer.eos_id, tokenizer.sep_id,
+                 tokenizer.unk_id, *tokenizer.speaker_ids.values()}
+    typed = "</s> <s> <pad> <sep> " + " ".join(f"<p:{name}>" for name in tokenizer.speaker_ids)
+    ids = tokenizer.encode_text(f"{typed} <brk> call <phone>")
+    assert not structure & set(ids)
+    assert tokenizer.brk_id in ids and tokenizer.hf.token_to_id("<phone>") in ids
+    assert tokenizer.decode(tokenizer.encode_text(typed)) == typed
+
+
 def test_decode_stops_at_eos_and_hides_structure_tokens(tokenizer):
     hi = tokenizer.encode_text("hi")
     there = tokenizer.encode_text("there")

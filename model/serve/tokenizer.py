@@ -12,6 +12,7 @@ costs three tokens and `decode` writes it back in the canonical " <brk> " form.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -67,6 +68,17 @@ class Tokenizer:
         # dropped by decode: everything special except <brk> (it marks bubbles)
         self._hidden_ids = {self.pad_id, self.bos_id, self.eos_id, self.sep_id}
         self._hidden_ids.update(self.speaker_ids.values())
+        # Of the special tokens only <brk> and the PII placeholders stand for text where
+        # they appear; "</s>" or a speaker's "<p:Sam>" typed in a message is only text, so
+        # text between them is encoded with special tokens off (<brk> takes the spaces
+        # around it, as its AddedToken does)
+        self._text_token_ids = {token: vocab[token] for token in (BRK, *PII_TOKENS)
+                                if token in vocab}
+        self._text_tokens = re.compile("(" + "|".join(
+            rf"\s*{re.escape(token)}\s*" if token == BRK else re.escape(token)
+            for token in self._text_token_ids) + ")")
+        self._plain = HFTokenizer.from_str(hf.to_str())
+        self._plain.encode_special_tokens = True
 
     # --- building and files -------------------------------------------------------
 
@@ -133,7 +145,14 @@ class Tokenizer:
     # --- encoding -----------------------------------------------------------------
 
     def encode_text(self, text: str) -> list[int]:
-        return self.hf.encode(text, add_special_tokens=False).ids
+        ids: list[int] = []
+        for piece in self._text_tokens.split(text):
+            token = self._text_token_ids.get(piece.strip() if BRK in piece else piece)
+            if token is not None:
+                ids.append(token)
+            elif piece:
+                ids += self._plain.encode(piece, add_special_tokens=False).ids
+        return ids
 
     def encode_reply(self, text: str) -> list[int]:
         """Reply ids without <s>/</s>, cut to leave room for both in max_reply_tokens."""
