@@ -86,9 +86,14 @@ def _umask() -> int:
     return mask
 
 
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
+def sha256_file(path: str | Path) -> str:
     with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
+        return sha256_stream(handle)
+
+
+def sha256_stream(handle, chunk: int = 1 << 20) -> str:
+    """The sha256 of what a binary handle has left to read (a file, a zip member)."""
+    digest = hashlib.sha256()
+    while block := handle.read(chunk):
+        digest.update(block)
     return digest.hexdigest()

@@ -8,7 +8,6 @@ fatal); a single file that no format recognises is an error.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import zipfile
 import zlib
@@ -21,6 +20,7 @@ from model.data.messages import Message
 from model.data.report import Report
 from model.data.sources import Entry, Limits, Tree, looks_binary, open_tree, zip_in_folder
 from model.errors import InputError
+from model.files import sha256_stream
 
 DEFAULT_ME = "Me"
 COPY = "a copy of a chat export read already"  # a skip reason, and no error: it was read
@@ -48,16 +48,14 @@ class Ingested:
             name = f"{conversation} ({number})"
         return name
 
-    def read_before(self, entry: Entry) -> str | None:
-        """The name of a file read earlier with `entry`'s content, else None (and `entry`
-        is remembered as read)."""
-        digest = hashlib.sha256()
+    def read_before(self, entry: Entry) -> bool:
+        """Whether a file with `entry`'s content was read already (it is, from now on)."""
         with entry.open_binary() as handle:
-            while block := handle.read(1 << 20):
-                digest.update(block)
-        earlier = self._contents.get(digest.hexdigest())
-        self._contents.setdefault(digest.hexdigest(), entry.name)
-        return earlier
+            digest = sha256_stream(handle)
+        if digest in self._contents:
+            return True
+        self._contents[digest] = entry.name
+        return False
 
 
 @dataclass

@@ -59,7 +59,7 @@ def run(args) -> int:
         from model.serve.pretrained.assemble import DELTA_FILE
         from model.train.pretrained.bundle_writer import export_pretrained
 
-        # export_pretrained re-hashes every file: none may be damaged before it does
+        # the graph is assembled from the bundle's files: a damaged one is refused first
         verify_bundle(args.bundle, required=(DELTA_FILE,))
         report = export_pretrained(Path(args.bundle))["export"]
         print(f"exported {args.bundle}: the 8-bit serving graph is within "

@@ -80,6 +80,7 @@ class PromptCodec:
         # the tokenizer splits text at control tokens before anything else.
         tokenizer.encode_special_tokens = True
         self.newline_id = self._single("\n")
+        self.closer = [self.end_id, self.newline_id]  # `<|im_end|>\n`
 
     def _control(self, token: str) -> int:
         token_id = self.hf.token_to_id(token)
@@ -96,15 +97,13 @@ class PromptCodec:
     def encode(self, text: str) -> list[int]:
         return self.hf.encode(text, add_special_tokens=False).ids
 
-    def _block(self, role: str, text: str | None = None) -> list[int]:
-        """`<|im_start|>role\n`, and with `text`: `text<|im_end|>\n`."""
-        opener = [self.start_id, *self.encode(f"{role}\n")]
-        return opener if text is None else opener + self.encode(text) + [self.end_id,
-                                                                         self.newline_id]
+    def _opener(self, role: str) -> list[int]:
+        """`<|im_start|>role\n` (a block ends with `self.closer`)."""
+        return [self.start_id, *self.encode(f"{role}\n")]
 
     def system_ids(self, persona: str) -> list[int]:
         """The system block every prompt of `persona` starts with (its KV is cached)."""
-        return self._block("system", SYSTEM.format(persona=persona))
+        return self._opener("system") + self.encode(SYSTEM.format(persona=persona)) + self.closer
 
     def prompt_ids(self, turns: Sequence[str], speakers: Sequence[str | None] | None,
                    persona: str) -> list[int]:
@@ -114,20 +113,19 @@ class PromptCodec:
         labels = speaker_labels(speakers if speakers is not None else [None] * len(turns),
                                 persona)
         head = self.system_ids(persona)
-        tail = self._block(speaker_label(persona))
+        tail = self._opener(speaker_label(persona))
         budget = self.max_context_tokens - len(head) - len(tail)
         blocks: list[list[int]] = []
         for index in range(len(turns) - 1, -1, -1):  # newest first
-            opener = self._block(labels[index])
+            opener = self._opener(labels[index])
             text = self.encode(as_lines(turns[index]))
-            closer = [self.end_id, self.newline_id]
-            size = len(opener) + len(text) + len(closer)
+            size = len(opener) + len(text) + len(self.closer)
             if size > budget:
                 if not blocks:  # the newest message alone is too long: keep its end
-                    keep = max(budget - len(opener) - len(closer), 0)
-                    blocks.append(opener + text[len(text) - keep:] + closer)
+                    keep = max(budget - len(opener) - len(self.closer), 0)
+                    blocks.append(opener + text[len(text) - keep:] + self.closer)
                 break
-            blocks.append(opener + text + closer)
+            blocks.append(opener + text + self.closer)
             budget -= size
         return head + [token for block in reversed(blocks) for token in block] + tail
 
