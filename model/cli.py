@@ -3,7 +3,8 @@
 Each command lives in its own module exposing `add_arguments(parser)` and
 `run(args) -> int`; only the chosen one is imported (so `ingest` never loads
 TensorFlow). Bad input (InputError, or an OSError naming a file) is one line on stderr
-and exit status 2; a closed stdout (`| head`) ends quietly with 141; errors
+and exit status 2, and so is a third-party package this Python lacks (most often: the
+virtualenv is not active); a closed stdout (`| head`) ends quietly with 141; errors
 whose type comes from a module named in `remote_errors` (an AWS refusal, say) are one
 line and exit status 1; Ctrl-C is 130, SIGTERM 143. Both unwind the stack, so a half-
 written output's temporary file is removed (model.files.atomic_output) either way.
@@ -30,11 +31,14 @@ def dispatch(prog: str, doc: str, commands: dict[str, tuple[str, str]],
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     chosen = argv[0] if argv and argv[0] in commands else None
     module = None
-    for name, (module_name, help_text) in commands.items():
-        sub = subparsers.add_parser(name, help=help_text, description=help_text)
-        if name == chosen:
-            module = importlib.import_module(module_name)
-            module.add_arguments(sub)
+    try:
+        for name, (module_name, help_text) in commands.items():
+            sub = subparsers.add_parser(name, help=help_text, description=help_text)
+            if name == chosen:
+                module = importlib.import_module(module_name)
+                module.add_arguments(sub)
+    except ModuleNotFoundError as exc:
+        return _missing_package(exc, f"{prog} {chosen}")
     args = parser.parse_args(argv)
     setup_logging()
     ours = signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
@@ -42,6 +46,8 @@ def dispatch(prog: str, doc: str, commands: dict[str, tuple[str, str]],
         signal.signal(signal.SIGTERM, _terminated)
     try:
         return _run(module, args, remote_errors, remote_label)
+    except ModuleNotFoundError as exc:  # a command's lazy import (TensorFlow for training)
+        return _missing_package(exc, f"{prog} {chosen}")
     finally:
         if ours:  # done: a SIGTERM while Python shuts down (`backend run` stopping its
             # children after a Ctrl-C) just ends the process, with no traceback from
@@ -73,6 +79,20 @@ def _run(module, args, remote_errors: tuple[str, ...], remote_label: str) -> int
             print(f"error: {remote_label}{exc}", file=sys.stderr)
             return 1
         raise
+
+
+OUR_PACKAGES = ("model", "backend", "deploy")
+
+
+def _missing_package(exc: ModuleNotFoundError, command: str) -> int:
+    """One line for a third-party package this Python lacks; one of ours missing is a bug."""
+    package = (exc.name or "").partition(".")[0]
+    if not package or package in OUR_PACKAGES:
+        raise exc
+    print(f"error: {command} needs the Python package {package!r}, which {sys.executable} "
+          "does not have: `make venv` installs everything into .venv; then "
+          "`source .venv/bin/activate` (or run .venv/bin/python -m ...)", file=sys.stderr)
+    return 2
 
 
 def _terminated(signum, frame):
