@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from model.data.ingest import detect, ingest
+from model.data.pairs import PairOptions, build_pairs
 from model.data.report import Report
 from model.data.sources import open_tree
 from model.errors import InputError
@@ -139,6 +140,25 @@ def test_a_discord_channel_exported_in_parts_is_one_conversation(tmp_path):
             json.dumps({**export, "messages": messages}), encoding="utf-8")
     messages = list(ingest([str(tmp_path)]))
     assert len(messages) == 7 and len({m.conversation for m in messages}) == 1
+
+
+def test_two_discord_servers_with_namesake_channels_stay_two_conversations(tmp_path):
+    """A channel is its id: two servers both called "Friends" with a "#general" are two
+    chats, and a reply in one is never learned as answering the other."""
+    servers = {"1": [("bo", "pizza tonight?")],
+               "2": [("kai", "is the build red?"), ("nat", "yes, fixing it")]}
+    for server, said in servers.items():
+        (tmp_path / f"server{server}.json").write_text(json.dumps({
+            "guild": {"id": server, "name": "Friends"},
+            "channel": {"id": f"{server}0", "type": "GuildTextChat", "name": "general"},
+            "messages": [{"id": f"{server}{n}", "type": "Default", "content": text,
+                          "timestamp": f"2024-01-02T21:0{n}:00+01:00", "author": {"name": who}}
+                         for n, (who, text) in enumerate(said, 1)]}))  # fmt: skip
+    messages = list(ingest([str(tmp_path)]))
+    assert [(m.conversation, m.sender) for m in messages] == [
+        ("Friends / general", "bo"), ("Friends / general (2)", "kai"), ("Friends / general (2)", "nat")]
+    (pair,) = build_pairs(messages, PairOptions(persona=["nat"]))
+    assert pair["context"] == ["is the build red?"]
 
 
 def test_the_commands_own_output_is_not_read_back(tmp_path, run_cli):

@@ -31,19 +31,20 @@ class Ingested:
 
     Conversations of different files are kept apart: pairs never cross a conversation, so
     two files that both hold a "WhatsApp Chat with Bo" must not become one. The first file
-    to use a name keeps it; any other gets "name (2)", "name (3)"… (as Telegram's
-    same-name chats get their id). And a file whose content was read already (a chat's
-    `.txt` beside the `.zip` it came in, one export given twice) is not read again: its
-    messages would be learned twice, and could land on both sides of the held-out split.
+    (or Discord channel: see NAMED_BY_THE_CHAT) to use a name keeps it; any other gets
+    "name (2)", "name (3)"… (as Telegram's same-name chats get their id). And a file
+    whose content was read already (a chat's `.txt` beside the `.zip` it came in, one
+    export given twice) is not read again: its messages would be learned twice, and
+    could land on both sides of the held-out split.
     """
 
     def __init__(self) -> None:
-        self._owner: dict[str, str] = {}  # conversation name -> the file that holds it
+        self._owner: dict[str, str] = {}  # conversation name -> the file (or chat) that holds it
         self._contents: dict[str, str] = {}  # sha256 of a file read -> its name
 
-    def name(self, file: str, conversation: str) -> str:
+    def name(self, owner: str, conversation: str) -> str:
         name, number = conversation, 1
-        while self._owner.setdefault(name, file) != file:
+        while self._owner.setdefault(name, owner) != owner:
             number += 1
             name = f"{conversation} ({number})"
         return name
@@ -151,8 +152,9 @@ def _ingest_tree(ctx: Context, fmt: str) -> Iterator[Message]:
             raise InputError(f"nothing in it could be read as a {fmt} export", entry.name)
 
 
-# formats whose conversation names come from the chat itself, not from a file name: the
-# same name in two files is one chat (a DiscordChatExporter channel split into parts)
+# formats whose reader keeps its conversations apart itself (ctx.ingested.name), by the
+# chat's own id rather than by file: a Discord channel is one conversation in however
+# many files it was exported to, and two servers' "Friends / general" are two
 NAMED_BY_THE_CHAT = frozenset({"discord"})
 
 

@@ -34,7 +34,12 @@ def parse(entry, ctx) -> Iterator[Message]:
     data = entry.read_json()
     if not isinstance(data, dict) or not isinstance(data.get("messages"), list):
         raise InputError("expected a DiscordChatExporter object with a message list", entry.name)
-    conversation = _conversation(data)
+    # a channel is its id, in every file it was exported to (DiscordChatExporter's
+    # --partition writes "[part 2]" files with the same channel): namesake channels of
+    # two servers stay two conversations, the parts of one channel are one
+    channel_id = text_of(dict_of(data, "channel"), "id")
+    owner = f"discord channel {channel_id}" if channel_id else entry.name
+    conversation = ctx.ingested.name(owner, _conversation(data))
     yield from each_built(
         data["messages"], lambda record: _message(record, conversation) if isinstance(record, dict)
         else None, ctx.report,
