@@ -164,3 +164,44 @@ def test_words_under_a_photo_are_text_and_reach_pairs(tmp_path):
     assert [(m.kind, m.text) for m in messages][1:] == [("text", "on the beach!"), ("media", "<photo>")]
     (pair,) = build_pairs(messages, PairOptions(persona=["Nat"]))
     assert pair["reply"] == "on the beach!"
+
+
+def test_forum_topics_are_conversations_of_their_own():
+    # a message in a topic points at the topic's creation (its id is the topic's) or at
+    # the message it answers there; one that points nowhere is in "General"
+    messages, _ = read(FIXTURES / "forum.json")
+    assert [(m.conversation, m.sender, m.text) for m in messages] == [
+        ("Trail Runners / General", "Ana", "create channel: Trail Runners"),
+        ("Trail Runners / General", "Ana", "welcome everyone!"),
+        ("Trail Runners / Routes 🗺️", "Ana", "topic created: Routes 🗺️"),
+        ("Trail Runners / Gear", "Bo", "topic created: Gear"),
+        ("Trail Runners / Routes 🗺️", "Bo", "which trail on Sunday?"),
+        ("Trail Runners / Gear", "Kai", "anyone tried the new Speedgoats?"),
+        ("Trail Runners / Routes 🗺️", "Nat", "the ridge loop, 18 km"),
+        ("Trail Runners / Gear", "Nat", "mine gave me blisters"),
+        ("Trail Runners / General", "Kai", "parking is free this week"),
+        ("Trail Runners / Routes 🗺️", "Bo", "perfect, I'm in"),  # answers 7, which answers 5
+        # the export does not say the topic of a message that answers one deleted since,
+        # nor of a reply to another chat's message
+        ("Trail Runners / topic 11", "Kai", "who deleted that?"),
+        ("Trail Runners / topic 13", "Nat", "the club posted this too"),
+    ]
+    pairs = build_pairs(messages, PairOptions(persona=["Nat"]))
+    assert [(p["context"], p["reply"]) for p in pairs] == [
+        (["which trail on Sunday?"], "the ridge loop, 18 km"),
+        (["anyone tried the new Speedgoats?"], "mine gave me blisters"),
+    ]
+
+
+def test_forum_topics_of_the_same_title_stay_apart(tmp_path):
+    path = tmp_path / "result.json"
+    base = {"type": "message", "date": "2024-01-02T21:00:00", "from": "A", "from_id": "user1"}
+    topic = {"type": "service", "date": "2024-01-02T20:00:00", "actor": "A", "action": "topic_created"}
+    path.write_text(json.dumps({"name": "G", "type": "private_supergroup", "id": 7, "messages": [
+        {**topic, "id": 2, "title": "Random"}, {**topic, "id": 3, "title": "Random"},
+        {**base, "id": 4, "reply_to_message_id": 3, "text": "in the second"},
+        {**base, "id": 5, "reply_to_message_id": 2, "text": "in the first"},
+    ]}))
+    messages, _ = read(path)
+    assert [(m.conversation, m.text) for m in messages][2:] == [
+        ("G / Random (3)", "in the second"), ("G / Random", "in the first")]

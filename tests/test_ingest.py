@@ -25,7 +25,7 @@ TELEGRAM = FIXTURES / "telegram" / "result.json"
 # one sample per format and shape, each detected by content alone
 SAMPLES = {
     "jsonl": ["jsonl/messages.jsonl"],
-    "telegram": ["telegram/result.json", "telegram/full_account.json"],
+    "telegram": ["telegram/result.json", "telegram/full_account.json", "telegram/forum.json"],
     "chitchat": ["chitchat/chitchat_sample_top_speaker.json"],
     "discord": ["discord/general.json"],
     "x-archive": ["xarchive/sample/tweets.js", "xarchive/archive/data/direct-messages.js"],
@@ -310,7 +310,8 @@ def _mutate(node, rng, depth=0):
 
 @pytest.mark.parametrize(
     "sample",
-    ["telegram/result.json", "telegram/full_account.json", "discord/general.json",
+    ["telegram/result.json", "telegram/full_account.json", "telegram/forum.json",
+     "discord/general.json",
      "chitchat/chitchat_sample_top_speaker.json", "jsonl/messages.jsonl"],
 )  # fmt: skip
 def test_wrongly_typed_values_never_crash(tmp_path, sample):

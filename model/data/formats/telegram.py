@@ -4,12 +4,18 @@ A single chat is `{"name", "type", "id", "messages": [...]}`; a full-account exp
 holds chats under `{"chats": {"list": [...]}, "left_chats": {"list": [...]}}`.
 `time` is the export's `date` field, local time as Telegram Desktop wrote it; older
 exports that only carry `date_unixtime` are converted with the machine's local zone.
+
+A forum (a supergroup with topics) is one message list in which Telegram Desktop marks
+no topic. A topic's id is the id of its `topic_created` service message, and a message
+in a topic answers that message or another in the topic (`reply_to_message_id`), so
+following the answers up finds the topic; a message that answers nothing is in the
+General topic. Each topic is a conversation, "Group / Topic".
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from functools import partial
 
@@ -64,8 +70,10 @@ def parse(entry, ctx) -> Iterator[Message]:
         conversation = _conversation_name(chat, index)
         if seen.setdefault(conversation, chat_id) != chat_id:
             conversation = f"{conversation} ({chat_id})"
+        conversation_of = _conversation_of(chat["messages"], conversation)
         yield from each_built(
-            chat["messages"], partial(_message, conversation=conversation, known=known), ctx.report,
+            chat["messages"], partial(_message, conversation_of=conversation_of, known=known),
+            ctx.report,
             lambda number, record, chat_id=chat_id: f"{entry.name} (chat {chat_id}, message "
                                    f"{text_of(record, 'id') or f'#{number}'})",
             "telegram message without sender or content", "telegram message with an impossible date")
@@ -96,6 +104,48 @@ def _conversation_name(chat: dict, index: int) -> str:
     return f"Telegram chat {text_of(chat, 'id') or index + 1}"
 
 
+def _conversation_of(messages: list, chat: str) -> Callable[[dict], str]:
+    """record -> its conversation: the chat, or in a forum the topic the record is in."""
+    topics = {text_of(record, "id"): f"{chat} / {text_of(record, 'title')}" for record in messages
+              if isinstance(record, dict) and record.get("action") == "topic_created"
+              and text_of(record, "id")}
+    if not topics:
+        return lambda record: chat
+    names = {"": f"{chat} / General"}  # topic id -> its conversation; "" is General
+    taken = set(names.values())
+    for topic, name in topics.items():  # Telegram lets two topics have one title
+        names[topic] = f"{name} ({topic})" if name in taken else name
+        taken.add(name)
+    # message id -> the id of the message it answers ("" none); a reply to another chat's
+    # message (`reply_to_peer_id`) is left out: the export does not say its topic here
+    answered = {text_of(record, "id"): text_of(record, "reply_to_message_id") for record in messages
+                if isinstance(record, dict) and not record.get("reply_to_peer_id")}
+    topic_of = {"": ""}  # message id -> its topic's id; answering nothing is General
+
+    def find(message_id: str) -> str:
+        chain = {}
+        while message_id not in topic_of:
+            if message_id in topics or message_id not in answered:
+                # a topic; or a message whose topic the export does not say (one deleted
+                # since or older than the export's start date, a reply to another chat):
+                # it and what answers it are kept together, as a topic of their own
+                topic_of[message_id] = message_id
+            elif message_id in chain:  # answers going round in a circle: no topic
+                topic_of[message_id] = ""
+            else:
+                chain[message_id] = None
+                message_id = answered[message_id]
+        for link in chain:
+            topic_of[link] = topic_of[message_id]
+        return topic_of[message_id]
+
+    def conversation_of(record: dict) -> str:
+        topic = find(text_of(record, "id"))
+        return names.get(topic) or f"{chat} / topic {topic}"
+
+    return conversation_of
+
+
 def _known_names(chats: list) -> dict[str, str]:
     """from_id -> name, for messages whose `from` is null (deleted or hidden accounts)."""
     names = {}
@@ -107,7 +157,7 @@ def _known_names(chats: list) -> dict[str, str]:
     return names
 
 
-def _message(record, conversation: str, known: dict) -> Message | None:
+def _message(record, conversation_of: Callable[[dict], str], known: dict) -> Message | None:
     if not isinstance(record, dict):
         raise Unusable("telegram message that is not a JSON object")
     for key, types in _FIELD_TYPES.items():
@@ -132,7 +182,7 @@ def _message(record, conversation: str, known: dict) -> Message | None:
             kind = "forwarded"
     if not text:
         return None
-    return Message(NAME, conversation, _time(record), sender, text, kind)
+    return Message(NAME, conversation_of(record), _time(record), sender, text, kind)
 
 
 def flatten_text(text) -> str:
