@@ -175,3 +175,21 @@ def test_a_reply_learns_from_the_message_it_answers(utc):
         ("12 works", "approved, two nits"),  # the broadcast, as #dev shows it
         ("who can review the parser PR?", "I can, after standup <brk> approved, two nits"),
     ]
+
+
+def test_emoji_codes_are_the_emoji_people_saw(utc, tmp_path):
+    # names as Slack writes them (emoji-datasource's, skin tone as a second code);
+    # a workspace's custom emoji has no character and stays as written
+    assert with_day(tmp_path,
+        {"ts": "1578218400.1", "user": "U01ANA", "text": ":joy: :+1::skin-tone-3: :simple_smile:"},
+        {"ts": "1578218401.1", "user": "U01ANA",
+         "text": ":man-shrugging::skin-tone-5: :flag-br: :first_place_medal: :partyparrot:"},
+    ) == [("Ana", "text", "😂 👍🏼 🙂"),
+          ("Ana", "text", "🤷🏾\u200d♂️ 🇧🇷 🥇 :partyparrot:")]  # fmt: skip
+
+
+def test_emoji_codes_in_code_and_links_stay_as_typed(utc, tmp_path):
+    text = "run `echo :joy:` then\n```\nx = {':tada:': 1}\n``` <https://x.org/a:b:c> :tada:"
+    assert with_day(tmp_path, {"ts": "1578218400.1", "user": "U01ANA", "text": text}) == [
+        ("Ana", "text", "run `echo :joy:` then\n```\nx = {':tada:': 1}\n``` https://x.org/a:b:c 🎉")
+    ]

@@ -10,7 +10,9 @@ name); people of another workspace in a shared channel, absent from users.json, 
 profile their messages carry. Slack's notices (joins, topics, integrations, reminders…)
 are `system`; a file is `media` unless posted with words, which are kept as text.
 Markup is turned back into what people saw: `<@U1>` -> `@Ana`, `<#C1|general>`
--> `#general`, `<https://x|label>` -> `label`, `<!here>` -> `@here`, `&amp;` -> `&`.
+-> `#general`, `<https://x|label>` -> `label`, `<!here>` -> `@here`, `&amp;` -> `&`,
+and outside code, Slack's emoji codes `:joy:` -> 😂, `:+1::skin-tone-3:` -> 👍🏼 (a
+workspace's custom emoji, `:partyparrot:`, stay as written: they have no character).
 
 A thread is a conversation of its own, "#general / thread 1577872860.000200" (its
 parent's ts): the parent, then the replies in time order, whichever day files hold them.
@@ -22,9 +24,13 @@ sent to the channel (`thread_broadcast`), as Slack shows it.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime
+from functools import cache
+
+import emoji
 
 from model.data.messages import Message
 from model.data.sources import Tree, dict_of, list_of, text_of
@@ -39,6 +45,13 @@ _MARKUP = re.compile(r"<([@#!])?([^<>|]*)(?:\|([^<>]*))?>")
 # channel_convert_to_private, huddle_thread… Slack keeps adding them) is Slack's notice
 _MESSAGE_SUBTYPES = {"", "bot_message", "me_message", "thread_broadcast", "file_share"}
 _DROPPED_SUBTYPES = {"message_deleted", "message_changed", "tombstone"}
+# Code (a span or block) or markup (a link's URL), kept as they are; else an emoji code
+# with the skin tone Slack writes after it as a code of its own: `:wave::skin-tone-4:`
+_KEPT_OR_EMOJI = re.compile(
+    r"(```.*?```|`[^`\n]+`|<[^<>]*>)|:([a-z0-9_+-]+):(?::(skin-tone-[2-6]):)?", re.DOTALL
+)
+# Slack's names beyond emoji-datasource's: its own smiley from before Unicode had one
+_SLACK_ONLY_NAMES = {"simple_smile": "\U0001f642"}
 
 
 def sniff(entry) -> bool:
@@ -231,7 +244,7 @@ def _skip_reason(record: dict) -> str:
 
 
 def unformat(text: str, names: dict) -> str:
-    """Slack's `<...>` markup and its three HTML escapes back to plain text."""
+    """Slack's `<...>` markup, emoji codes and three HTML escapes back to plain text."""
 
     def replace(match: re.Match) -> str:
         sigil, target, label = match.group(1), match.group(2), match.group(3)
@@ -243,5 +256,53 @@ def unformat(text: str, names: dict) -> str:
             return label or "@" + target.split("^")[0]
         return label or target.removeprefix("mailto:")
 
-    text = _MARKUP.sub(replace, text)
+    text = _MARKUP.sub(replace, _KEPT_OR_EMOJI.sub(_emoji_of_code, text))
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def _emoji_of_code(match: re.Match) -> str:
+    kept, name, tone = match.groups()
+    glyph = None if kept else _standard_emoji(name)
+    if glyph is None:
+        return match.group(0)
+    return _toned(glyph, _standard_emoji(tone)) if tone else glyph
+
+
+@cache
+def _standard_emoji(name: str) -> str | None:
+    """The emoji for one of Slack's standard names, None for a custom emoji.
+
+    Slack names emoji as emoji-datasource does. The emoji package knows most names as
+    they are or with `_` for `-`, and CLDR's man/woman for its male/female; the others
+    are Unicode character names ("first_place_medal"), skin tones ("skin-tone-2", the
+    Fitzpatrick modifiers from U+1F3FB) and flags by region code ("flag-br").
+    """
+    if name in _SLACK_ONLY_NAMES:
+        return _SLACK_ONLY_NAMES[name]
+    underscored = name.replace("-", "_")
+    gendered = re.sub(r"^(fe)?male_", lambda m: "woman_" if m[1] else "man_", underscored)
+    for candidate in (name, underscored, gendered):
+        found = emoji.emojize(f":{candidate}:", language="alias")
+        if found != f":{candidate}:":
+            return found
+    if tone := re.fullmatch(r"skin-tone-([2-6])", name):
+        return chr(0x1F3FB + int(tone[1]) - 2)
+    if region := re.fullmatch(r"flag-([a-z]{2})", name):
+        found = "".join(chr(0x1F1E6 + ord(letter) - ord("a")) for letter in region[1])
+    else:
+        found = _character_named(underscored.replace("_", " "))
+    return found if found and emoji.is_emoji(found) else None
+
+
+def _character_named(name: str) -> str | None:
+    try:
+        return unicodedata.lookup(name)
+    except KeyError:
+        return None
+
+
+def _toned(glyph: str, tone: str) -> str:
+    """`glyph` in a skin tone: the modifier follows the person it colours, the first
+    character, in place of the emoji-style selector after it (U+FE0F)."""
+    toned = glyph[0] + tone + glyph[1:].removeprefix("\ufe0f")
+    return toned if emoji.is_emoji(toned) else glyph + tone
