@@ -85,7 +85,8 @@ def test_old_signal_export_layout():
         ("2022-07-04T18:33", "Marina", "text", "I can do drinks"),  # after a ">" quote
         ("2022-07-04T18:40", "Tomás", "media", "<attachment: IMG_1.jpeg>"),
         ("2022-07-04T19:02", "Marina", "system", "Incoming call"),
-        ("2022-07-04T19:10", "Tomás", "text", "🎈"),
+        ("2022-07-04T19:10", "Tomás", "media", "<sticker: 🎈>"),  # 1.x: the emoji alone
+        ("2022-07-04T19:11", "Marina", "text", "😍"),  # an emoji typed: the two spaces after
     ]
     assert {m.conversation for m in messages} == {"Family"}
 
@@ -216,3 +217,11 @@ def test_backup_words_in_parentheses_are_not_reactions(tmp_path):
         "[Jan 05, 2024 14:06:00] <Dana> ok (Bo 🌸: 👍🏽; Dana: 1️⃣)\n",
     ) == [("2024-01-05T14:03:40", "Bo 🌸", "text", "later (reason: traffic)"),
           ("2024-01-05T14:06:00", "Dana", "text", "ok")]  # fmt: skip
+
+
+def test_a_lone_emoji_in_other_markdown_stays_text(tmp_path):
+    # only signal-export (dates without a comma) wrote a sticker as its bare emoji
+    path = tmp_path / "chat.txt"
+    path.write_text("[2019-12-24, 12:23] Jane Doe: 👍\n[2019-12-24, 12:24] John Doe: ok\n")
+    messages, _ = read(path)
+    assert [(m.kind, m.text) for m in messages] == [("text", "👍"), ("text", "ok")]

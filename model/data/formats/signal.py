@@ -31,6 +31,8 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import PurePosixPath
 
+from emoji import is_emoji
+
 from model.data.messages import Message
 from model.data.sources import list_of, text_of, time_of
 from model.errors import InputError
@@ -212,7 +214,7 @@ def _parse_markdown(entry, conversation: str, ctx) -> Iterator[Message]:
         except ValueError:
             ctx.report.skip(entry.name, number, "signal message with an impossible date")
             continue
-        text, kind = _markdown_body(lines)
+        text, kind = _markdown_body(lines, exported=not header["comma"])
         if not text:
             ctx.report.skip(entry.name, number, "signal message without text or attachment")
             continue
@@ -220,10 +222,17 @@ def _parse_markdown(entry, conversation: str, ctx) -> Iterator[Message]:
         yield Message(NAME, conversation, time, sender, text, kind)
 
 
-def _markdown_body(lines: list[str]) -> tuple[str, str]:
-    """(text, kind) of one Markdown message, its quote, reactions and links taken out."""
+def _markdown_body(lines: list[str], exported: bool) -> tuple[str, str]:
+    """(text, kind) of one Markdown message, its quote, reactions and links taken out.
+    `exported`: written by signal-export (whose dates have no comma)."""
+    own = _without_quote(lines)
+    written = [line for line in own if line.strip()]
+    # signal-export 1.x put a sticker's emoji in place of the message, so without the two
+    # spaces it ends every text with
+    if exported and len(written) == 1 and is_emoji(written[0]):
+        return f"<sticker: {written[0]}>", "media"
     kept, sticker = [], None
-    for line in _without_quote(lines):
+    for line in own:
         line = _REACTIONS.sub("", line)
         if match := _STICKER.match(line):
             sticker, line = match["emoji"], line[match.end() :]
