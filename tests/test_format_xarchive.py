@@ -145,6 +145,8 @@ def test_long_tweets_get_their_whole_text_from_note_tweet_js(tmp_path):
     data.mkdir(parents=True)
     long_text = "Cycling to work in Lisboa, a long story & its hills: " + "up, down, " * 30 + "home."
     reply_text = "A long answer about trains: " + "the 7:40 is late again, " * 12 + "so I ride."
+    # a link in the kept start is X's t.co link there, and the link as written in the note
+    linked_text = "The map is at https://example.org/bike-lanes, " + "read it, " * 30 + "then ride."
 
     def note(note_id, second, text):
         return {"noteTweet": {"noteTweetId": note_id, "core": {"text": text, "urls": [], "mentions": []},
@@ -158,10 +160,12 @@ def test_long_tweets_get_their_whole_text_from_note_tweet_js(tmp_path):
               "900", "kofi_a"),
         tweet("3", "Sun Mar 05 10:00:02", "short, with a link https://t.co/Q1w2E3"),  # kept
         tweet("4", "Sun Mar 05 10:00:03", "not the start of the note made then https://t.co/R4t5Y6"),
+        tweet("5", "Sun Mar 05 10:00:04",
+              "The map is at https://t.co/MaP456, " + "read it, " * 25 + "… https://t.co/MoR789"),
     ])  # fmt: skip
     write_ytd(data / "note-tweet.js", "note_tweet.part0", [
         note("71", 0, long_text), note("72", 1, "@kofi_a " + reply_text),
-        note("73", 3, "another long text " * 20),
+        note("73", 3, "another long text " * 20), note("74", 4, linked_text),
     ])  # fmt: skip
     write_ytd(data / "account.js", "account.part0",
               [{"account": {"accountId": "1000", "accountDisplayName": "Inês"}}])
@@ -171,5 +175,6 @@ def test_long_tweets_get_their_whole_text_from_note_tweet_js(tmp_path):
         ("thread 900", "2023-03-05T10:00:01", reply_text),
         ("tweets", "2023-03-05T10:00:02", "short, with a link https://t.co/Q1w2E3"),
         ("tweets", "2023-03-05T10:00:03", "not the start of the note made then https://t.co/R4t5Y6"),
+        ("tweets", "2023-03-05T10:00:04", linked_text),
     ]  # fmt: skip
     assert {m.sender for m in messages} == {"Inês"}

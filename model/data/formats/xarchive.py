@@ -36,6 +36,7 @@ _TWEETS_FILE = re.compile(r"(^|/)tweets?(-part\d+)?\.js$")
 _NOTES_FILE = re.compile(r"(^|/)note-tweets?(-part\d+)?\.js$")
 # what tweets.js keeps of a long tweet after its start: "…" and a t.co link to the rest
 _TRUNCATED_END = re.compile(r"\s*…?\s*https://t\.co/\w+\s*$")
+_SHORT_LINK = re.compile(r"https://t\.co/\w+")
 _DIRECT = {"direct_messages", "direct_messages_group"}
 # the @names X puts before a reply's text to address it: X's, not the owner's words
 _REPLY_MENTIONS = re.compile(r"^(?:@\w{1,15}(?:\s+|$))+")
@@ -127,9 +128,13 @@ def _note_texts(entry, tree) -> dict[str, list[str]]:
 
 def _whole_text(text: str, notes: list[str]) -> str:
     """The note, of those created with the tweet, that begins with what the tweet kept of
-    it; else the tweet's own text (it was not a long tweet)."""
+    it; else the tweet's own text (it was not a long tweet). A link in the kept start is
+    X's t.co link where the note has the link as written: any link there matches it."""
     start = _TRUNCATED_END.sub("", text)
-    return next((note for note in notes if start and note.startswith(start)), text)
+    if not start:
+        return text
+    kept = re.compile(r"\S+".join(map(re.escape, _SHORT_LINK.split(start))))
+    return next((note for note in notes if kept.match(note)), text)
 
 
 def _tweet_records(items: list) -> list[dict]:
