@@ -159,3 +159,38 @@ def test_a_whole_czech_ios_export():
         "Uvidíme se v 8?",
         "Dobře, v 8\na vezmu víno",
     ]
+
+
+# Android's group-subject events (its strings.xml, group_subject_changed_by_name_from_to
+# and group_created_by_name) with a subject that holds ": ", in each language's quotes.
+SUBJECT_EVENTS = [
+    "Ana ha cambiato l'oggetto da “Gita” a “Gita: 2022”",  # Italian
+    "Ana heeft het onderwerp gewijzigd van 'Reis' naar 'Reis: 2022'",  # Dutch
+    "Ana a modifié le sujet “Voyage” en “Voyage : 2022”",  # French
+    "Ana изменил(-а) тему с \"Поездка\" на \"Поездка: 2022\"",  # Russian
+    "Ana, “Gezi” olan konuyu “Gezi: 2022” olarak değiştirdi",  # Turkish
+    "Ana zmienił(a) temat z \"Wycieczka\" na \"Wycieczka: 2022\"",  # Polish
+    "Ana が件名を“旅行”から“旅行: 2022”に変更しました",  # Japanese
+    "Anaがグループ「旅行: 2022」を作成しました",
+    "Ana님이 그룹 이름을 “여행”에서 “여행: 2022”로 변경했습니다.",  # Korean
+    "Ana החליף/ה את נושא הקבוצה מ-\"טיול\" ל-\"טיול: 2022\"",  # Hebrew
+    "Ana telah mengubah subjek dari \"Liburan\" menjadi \"Liburan: 2022\"",  # Indonesian
+    "Ana alterou o nome de \"Viagem\" para \"Viagem: 2022\"",  # Portuguese (Brazil)
+]
+
+
+def test_group_subjects_with_a_colon_are_system_lines_in_every_language(tmp_path):
+    lines = [f"27/03/2022, 21:{i:02d} - {event}\n" for i, event in enumerate(SUBJECT_EVENTS)]
+    # quotes in a name are balanced; an apostrophe inside a word is no quote
+    lines += [
+        "27/03/2022, 22:00 - Motheo \"Matt\" Sekgetho: hi\n",
+        "27/03/2022, 22:01 - Sean O'Brien: hi\n",
+        "27/03/2022, 22:02 - Ana 'Annie' Silva: hi\n",
+    ]
+    messages = parse(tmp_path, lines)
+    assert [(m.kind, m.text) for m in messages[: len(SUBJECT_EVENTS)]] == [
+        ("system", event) for event in SUBJECT_EVENTS
+    ]
+    assert [(m.kind, m.sender) for m in messages[len(SUBJECT_EVENTS) :]] == [
+        ("text", "Motheo \"Matt\" Sekgetho"), ("text", "Sean O'Brien"), ("text", "Ana 'Annie' Silva"),
+    ]  # fmt: skip

@@ -105,7 +105,10 @@ _MARK_SET = frozenset(MARKS)
 _SENDER_STRIP = MARKS + "~ \u00a0\u202f"
 _SENDER_NOISE = frozenset(MARKS + "~")
 _SENDER_END_NOISE = frozenset(MARKS + " \u00a0\u202f")  # French writes "Ana : text"
-_QUOTES = re.compile("[\"“”„«»]")
+# A group subject is quoted and may hold ": " (`Ana changed the subject to "Trip: 2022"`);
+# a colon after an odd number of quotes is inside one, not after a sender's name, in any
+# language's quotes (Dutch writes 'Reis': an apostrophe inside a word, O'Brien, is none).
+_QUOTES = re.compile("[\"“”„«»「」]|(?<!\\w)'|'(?!\\w)")
 _WHATSAPP_NAME = re.compile("whatsapp", re.IGNORECASE)
 
 
@@ -134,7 +137,7 @@ def parse(entry, ctx) -> Iterator[Message]:
     senders: set[str] = set()
     for stamp, rest, extra in clock.stamped(raw):
         cut = rest.find(": ")
-        if cut < 0 or (_QUOTES.search(rest, 0, cut) and _ACTOR.match(rest, 0, _ACTOR_HEAD)):
+        if cut < 0 or len(_QUOTES.findall(rest, 0, cut)) % 2:
             sender, text, kind = _without_sender(rest, senders)
         else:
             sender, text = rest[:cut], rest[cut + 2 :]
