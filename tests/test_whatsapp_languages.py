@@ -126,6 +126,13 @@ def test_no_phrase_means_two_kinds():
         ("Resume.pdf \u200e• \u200e2 pages \u200edocument omitted", "media"),
         ("Template.docx \u200edokument vynechán", "media"),
         ("Template.docx \u200fلم يتم إدراج المستند", "media"),  # Arabic: a right-to-left mark
+        # Android's live location, in the phone's language (strings.xml email_live_location_message)
+        ("live location shared", "media"),
+        ("Live-Standort wird geteilt", "media"),
+        ("ubicación en tiempo real compartida", "media"),
+        ("localização atual compartilhada", "media"),
+        ("Геоданные отправлены", "media"),
+        ("共享实时位置", "media"),
         # ordinary messages that merely contain such words stay text
         ("obrázek vynechán? proč", "text"),
         ("the document omitted a page", "text"),

@@ -7,7 +7,8 @@ own. `whatsapp.py` reads bodies against this table; nothing here is code.
 Per language, the kinds of string:
 
     media     a left-out photo, video, sticker, document…: Android writes one "<Media
-              omitted>", iOS one per type ("image omitted", "GIF omitted")
+              omitted>", iOS one per type ("image omitted", "GIF omitted"); Android's
+              "live location shared"
     deleted   "This message was deleted" / "You deleted this message"
     edited    the marker that ends an edited message ("<This message was edited>")
     system    bodies that are WhatsApp's, not the sender's: missed calls, a message not
@@ -20,8 +21,8 @@ removed and case folded, so each is listed once, as WhatsApp spells it.
 
 Sources. WhatsApp's own resource strings: the iOS app's Localizable.strings (2.22-2.23;
 keys "n*sq0" image omitted, "qBly]" deleted, "_i3PG" encryption notice, …) and the
-Android app's strings.xml (2017; "email_media_omitted", "revoked_msg_incoming",
-"missed_voice_call", …), as collected in the public parser whats_json
+Android app's strings.xml (2017; "email_media_omitted", "email_live_location_message",
+"revoked_msg_incoming", "missed_voice_call", …), as collected in the public parser whats_json
 (github.com/starkdmi/whats_json, tool/patterns_generator/data). Newer Android "<… omitted>"
 forms ("<Médias omis>", "<Pominięto multimedia>", "<המדיה לא נכללה>", …) as listed by
 chat-analytics (github.com/mlomb/chat-analytics, pipeline/parse/parsers/WhatsApp.ts) and
@@ -39,6 +40,7 @@ STRINGS: dict[str, dict[str, tuple[str, ...]]] = {
             "document omitted", "Contact card omitted", "product image omitted", "Media omitted",
             "video note omitted", "video message omitted",
             "null",  # Android's view-once photo or video, written so in every language
+            "live location shared",
         ),
         "deleted": ("This message was deleted", "You deleted this message"),
         "edited": ("This message was edited",),
@@ -56,7 +58,7 @@ STRINGS: dict[str, dict[str, tuple[str, ...]]] = {
         "attached": ("<attached: %s>", "%s (file attached)", "%s <attached>"),
     },
     "Afrikaans": {
-        "media": ("Media weggelaat",),
+        "media": ("Media weggelaat", "regstreekse ligging gedeel"),
         "deleted": ("Hierdie boodskap was uitgevee", "Jy het boodskap uitgevee"),
         "edited": ("Hierdie boodskap is geredigeer",),  # translated
         "system": (
@@ -70,7 +72,7 @@ STRINGS: dict[str, dict[str, tuple[str, ...]]] = {
         "attached": ("%s (lêer aangeheg)",),
     },
     "Albanian": {
-        "media": ("Pa media", "media u hoq"),
+        "media": ("Pa media", "media u hoq", "vendnodhja aktuale u shpërnda"),
         "edited": ("Ky mesazh u modifikua",),  # translated
         "system": (
             "Thirrje e shmangur", "Videothirrje e shmangur",
@@ -87,6 +89,7 @@ STRINGS: dict[str, dict[str, tuple[str, ...]]] = {
             "لم يتم إدراج الصورة", "لم يتم إدراج الفيديوهات", "لم يتم إدراج المقاطع الصوتية",
             "تم حذف الملصقات", "لم يتم إدراج صورة GIF", "لم يتم إدراج المستند",
             "لم يتم إدراج بطاقة جهة اتصال", "تم حذف صورة المنتج", "تم استبعاد الوسائط",
+            "تمت مشاركة الموقع المباشر",
         ),
         "deleted": ("تم حذف هذه الرسالة", "لقد حذَفت هذه الرسالة", "أنت حذفت هذه الرسالة"),
         "edited": ("تم تعديل هذه الرسالة",),
@@ -102,7 +105,7 @@ STRINGS: dict[str, dict[str, tuple[str, ...]]] = {
         "attached": ("<المُرفق: %s>", "%s (الملف مرفق)"),
     },
     "Azerbaijani": {
-        "media": ("Media çıxarılmışdır", "media buraxıldı"),
+        "media": ("Media çıxarılmışdır", "media buraxıldı", "canlı məkan paylaşılıb"),
         "deleted": ("Bu ismarıc silindi", "Siz bu ismarıcı sildiniz"),
         "edited": ("Bu ismarıc redaktə edildi",),  # translated
         "system": (
@@ -120,7 +123,7 @@ STRINGS: dict[str, dict[str, tuple[str, ...]]] = {
             "ইমেজ বাদ দেওয়া হয়েছে", "ভিডিও বাদ দেওয়া হয়েছে", "অডিও বাদ দেওয়া হয়েছে",
             "স্টিকার বাদ দেওয়া হয়েছে", "জিআইএফ বাদ দেওয়া হয়েছে", "ডকুমেন্ট বাদ দেওয়া হয়েছে",
             "পরিচিতির কার্ড বাদ দেওয়া হয়েছে", "প্রোডাক্টের ইমেজ সরানো হয়েছে",
-            "মিডিয়া বাদ দেওয়া হয়েছে",
+            "মিডিয়া বাদ দেওয়া হয়েছে", "লাইভ অবস্থান শেয়ার করা হয়েছে",
         ),
         "deleted": (
             "এই মেসেজটি বাদ দেওয়া হয়েছে", "আপনি এই মেসেজটি বাদ দিয়েছেন",
@@ -142,7 +145,7 @@ STRINGS: dict[str, dict[str, tuple[str, ...]]] = {
         "attached": ("<attached: %s>", "%s (ফাইল সংযুক্ত হয়েছে)"),
     },
     "Bulgarian": {
-        "media": ("Без файл",),
+        "media": ("Без файл", "местоположение в реално време споделено"),
         "deleted": ("Съобщението беше изтрито", "Изтрихте това съобщение"),
         "edited": ("Това съобщение беше редактирано",),  # translated
         "system": (
@@ -159,7 +162,7 @@ STRINGS: dict[str, dict[str, tuple[str, ...]]] = {
         "media": (
             "Imatge omesa", "vídeo omès", "Àudio omès", "adhesiu omès", "GIF omès",
             "Document omès", "Targeta de contacte omesa", "Imatge del producte omesa",
-            "Mitjans omesos", "fitxers multimèdia omesos",
+            "Mitjans omesos", "fitxers multimèdia omesos", "Ubicació en directe compartida",
         ),
         "deleted": (
             "Aquest missatge s'ha suprimit", "Has suprimit aquest missatge",
@@ -181,7 +184,7 @@ STRINGS: dict[str, dict[str, tuple[str, ...]]] = {
     "Chinese (Hong Kong)": {
         "media": (
             "圖片已略去", "影片已略去", "音訊已略去", "貼圖已略去", "GIF 已略去", "文件已略去", "聯絡人卡片已略去", "產品圖片已略去",
-            "忽略多媒體檔",
+            "忽略多媒體檔", "實時位置已分享",
         ),
         "deleted": ("此訊息已刪除", "您已刪除此訊息"),
         "edited": ("此訊息已編輯",),  # translated
@@ -196,7 +199,7 @@ STRINGS: dict[str, dict[str, tuple[str, ...]]] = {
     "Chinese (simplified)": {
         "media": (
             "照片已忽略", "视频已忽略", "音频已忽略", "贴图已省略", "GIF 动态图已被忽略", "文档已省略", "联系人卡片已忽略", "产品图省略",
-            "省略多媒体文件",
+            "省略多媒体文件", "共享实时位置",
         ),
         "deleted": ("这条消息已被删除", "您已删除这条消息", "信息已删除", "您删除这个信息"),
         "edited": ("此消息已编辑",),  # translated
@@ -213,7 +216,7 @@ STRINGS: dict[str, dict[str, tuple[str, ...]]] = {
     "Chinese (traditional)": {
         "media": (
             "圖像已省略", "影片已省略", "音訊已省略", "貼圖已忽略", "GIF 圖片已被省略", "文件已忽略", "聯絡人卡片已省略", "產品圖片已省略",
-            "忽略多媒體檔",
+            "忽略多媒體檔", "實時位置已分享",
         ),
         "deleted": ("此訊息已刪除", "您已刪除此訊息"),
         "edited": ("此訊息已編輯",),  # translated
@@ -230,7 +233,7 @@ STRINGS: dict[str, dict[str, tuple[str, ...]]] = {
             "slika izostavljena", "video izostavljen", "zvuk izostavljen",
             "naljepnica izostavljena", "GIF izostavljen", "dokument izostavljen",
             "Posjetnica izostavljena", "slika proizvoda izostavljena",
-            "Medijski zapis izostavljen",
+            "Medijski zapis izostavljen", "trenutna lokacija podijeljena",
         ),
         "deleted": (
             "Ova je poruka izbrisana", "Izbrisali ste ovu poruku", "Ova poruka je izbrisana",
@@ -254,6 +257,7 @@ STRINGS: dict[str, dict[str, tuple[str, ...]]] = {
             "obrázek vynechán", "video vynecháno", "zvukový soubor vynechán", "nálepka vynechána",
             "GIF vynechán", "dokument vynechán", "Vizitka vynechána",
             "obrázek produktu byl vynechán", "Média vynechána", "Média vynechány",
+            "byla sdílena aktuální poloha",
         ),
         "deleted": (
             "Tato zpráva byla smazána", "Tuto zprávu jste smazal/a", "Tato zpráva byla odstraněna",
@@ -276,7 +280,7 @@ STRINGS: dict[str, dict[str, tuple[str, ...]]] = {
         "media": (
             "billede udeladt", "video udeladt", "lyd udeladt", "klistermærke udeladt",
             "GIF udeladt", "dokument udeladt", "Kontaktkort udeladt", "produktbillede udeladt",
-            "Mediefil udeladt", "Medier udeladt",
+            "Mediefil udeladt", "Medier udeladt", "live placering delt",
         ),
         "deleted": (
             "Denne besked er blevet slettet", "Du har slettet denne besked",
@@ -300,7 +304,7 @@ STRINGS: dict[str, dict[str, tuple[str, ...]]] = {
         "media": (
             "afbeelding weggelaten", "video weggelaten", "audio weggelaten", "sticker weggelaten",
             "GIF weggelaten", "document weggelaten", "Visitekaartje weggelaten",
-            "productafbeelding weggelaten", "Media weggelaten",
+            "productafbeelding weggelaten", "Media weggelaten", "live locatie gedeeld",
         ),
         "deleted": (
             "Dit bericht is verwijderd", "U hebt dit bericht verwijderd",
@@ -320,7 +324,7 @@ STRINGS: dict[str, dict[str, tuple[str, ...]]] = {
         "attached": ("<bijgevoegd: %s>", "%s (bestand bijgevoegd)", "<bijlage: %s>"),
     },
     "Estonian": {
-        "media": ("Meedia ära jäetud", "meedia välja jäetud"),
+        "media": ("Meedia ära jäetud", "meedia välja jäetud", "hetke asukoht jagatud"),
         "deleted": ("See sõnum on kustutatud", "Kustutasid selle sõnumi"),
         "edited": ("Seda sõnumit on muudetud",),  # translated
         "system": (
@@ -333,7 +337,7 @@ STRINGS: dict[str, dict[str, tuple[str, ...]]] = {
         "attached": ("%s (fail lisatud)",),
     },
     "Filipino": {
-        "media": ("Walang kalakip na media", "Inalis ang media"),
+        "media": ("Walang kalakip na media", "Inalis ang media", "ibinahagi ang live na lokasyon"),
         "deleted": ("Itong mensahe ay binura na", "Binura mo itong mensahe"),
         "edited": ("Na-edit ang mensaheng ito",),  # translated
         "system": (
@@ -351,7 +355,7 @@ STRINGS: dict[str, dict[str, tuple[str, ...]]] = {
             "ei kuvaa", "videota ei sisällytetä", "äänitiedostoa ei sisällytetä",
             "tarraa ei sisällytetty", "GIF-animaatio jätetty pois", "dokumenttia ei sisällytetä",
             "Yhteystietokortti jätettiin pois", "tuotekuva jätetty pois", "Media jätetty pois",
-            "media jätettiin pois",
+            "media jätettiin pois", "live-sijainti jaettu",
         ),
         "deleted": ("Tämä viesti poistettiin", "Poistit tämän viestin"),
         "edited": ("Tätä viestiä on muokattu",),  # translated
@@ -371,7 +375,7 @@ STRINGS: dict[str, dict[str, tuple[str, ...]]] = {
             "image absente", "vidéo absente", "audio omis", "sticker omis", "GIF retiré",
             "document manquant", "Fiche contact manquante", "image produit oubliée",
             "Fichier omis", "Médias omis", "Média omis", "image omise", "vidéo omise",
-            "Note vidéo omise",
+            "Note vidéo omise", "Localisation en direct partagée",
         ),
         "deleted": ("Ce message a été supprimé", "Vous avez supprimé ce message"),
         "edited": ("Ce message a été modifié",),
@@ -392,7 +396,7 @@ STRINGS: dict[str, dict[str, tuple[str, ...]]] = {
             "Bild weggelassen", "Video weggelassen", "Audio weggelassen", "Sticker weggelassen",
             "GIF weggelassen", "Dokument weggelassen", "Kontaktkarte ausgelassen",
             "Produktbild ausgelassen", "Medien weggelassen", "Medien ausgeschlossen",
-            "Medien ausgelassen", "Videonotiz ausgelassen",
+            "Medien ausgelassen", "Videonotiz ausgelassen", "Live-Standort wird geteilt",
         ),
         "deleted": ("Diese Nachricht wurde gelöscht", "Du hast diese Nachricht gelöscht"),
         "edited": ("Diese Nachricht wurde bearbeitet",),
@@ -413,7 +417,7 @@ STRINGS: dict[str, dict[str, tuple[str, ...]]] = {
             "εικόνα παραλείφθηκε", "βίντεο παραλείφθηκε", "ήχος παραλείφθηκε",
             "αυτοκόλλητο παραλήφθηκε", "Παράληψη GIF", "έγγραφο παραλείφθηκε",
             "Η κάρτα επαφής παραλήφθηκε", "παραλείπεται η εικόνα προϊόντος", "Εξαίρεση πολυμέσων",
-            "αρχείο παραλήφθηκε",
+            "αρχείο παραλήφθηκε", "η τωρινή τοποθεσία κοινοποιήθηκε",
         ),
         "deleted": (
             "Αυτό το μήνυμα διαγράφηκε", "Διαγράψατε αυτό το μήνυμα", "Διαγράψατε το μήνυμα",
@@ -437,7 +441,7 @@ STRINGS: dict[str, dict[str, tuple[str, ...]]] = {
             "છબી પડતી મૂકાઈ", "વિડિયો પડતી મુકાઈ", "ઓડિયો ફાઇલ શામેલ કરી નથી",
             "સ્ટીકર પડતું મુકાયું", "GIF પડતી મૂકાઈ", "ડોક્યુમેન્ટ સામેલ કર્યું નહિ",
             "સંપર્કનું કાર્ડ પડતું મૂકાયું", "પ્રોડક્ટનો ફોટો બાકાત રાખ્યો", "મીડિયા અવગણાયું",
-            "મિડિયા છોડી મૂકાયું",
+            "મિડિયા છોડી મૂકાયું", "જીવંત સ્થાન શેર કરાયું",
         ),
         "deleted": (
             "આ મેસેજ ડિલીટ કરાયો", "તમે આ મેસેજ ડિલીટ કર્યો", "આ સંદેશ રદ્દ કરાયો",
@@ -461,7 +465,7 @@ STRINGS: dict[str, dict[str, tuple[str, ...]]] = {
         "media": (
             "התמונה הושמטה", "סרטון הווידאו הושמט", "קטע קול הושמט", "סטיקר הושמט", "GIF הושמט",
             "מסמך הושמט", "כרטיס איש קשר הושמט", "תמונת המוצר נשלחה", "מדיה הושמטה",
-            "המדיה לא נכללה",
+            "המדיה לא נכללה", "משתף מיקום בשידור חי",
         ),
         "deleted": ("הודעה זו נמחקה", "מחקת את ההודעה הזו", "מחקת הודעה זו"),
         "edited": ("ההודעה נערכה",),
@@ -481,7 +485,7 @@ STRINGS: dict[str, dict[str, tuple[str, ...]]] = {
         "media": (
             "फ़ोटो हटाई गई", "वीडियो छोड़ा गया", "ऑडियो हटाई गयी", "स्टिकर छोड़ा गया",
             "GIF छोड़ा गया", "डॉक्यूमेंट छोड़ा गया", "कॉन्टैक्ट कार्ड छोड़ा गया",
-            "प्रोडक्\u200dट की फ़ोटो हटाई गई", "मीडिया के बिना",
+            "प्रोडक्\u200dट की फ़ोटो हटाई गई", "मीडिया के बिना", "लाइव स्थान साझा किया गया",
         ),
         "deleted": (
             "यह मैसेज डिलीट कर दिया गया है", "आपने यह मैसेज डिलीट किया", "यह संदेश मिटाया गया",
@@ -506,6 +510,7 @@ STRINGS: dict[str, dict[str, tuple[str, ...]]] = {
             "kép küldése sikertelen", "Videó kihagyva", "Hang kihagyása", "matrica kihagyva",
             "GIF fájl kihagyása", "dokumentum kihagyva", "Névjegykártya kihagyva",
             "a termékkép hiányzik", "Hiányzó médiafájl", "média elhagyva",
+            "tartózkodási hely megosztva",
         ),
         "deleted": (
             "Ez az üzenet törlésre került", "Ezt az üzenetet törölted", "Törölted ezt az üzenetet",
@@ -528,6 +533,7 @@ STRINGS: dict[str, dict[str, tuple[str, ...]]] = {
             "gambar tidak disertakan", "video tidak disertakan", "audio tidak disertakan",
             "stiker tidak disertakan", "GIF tidak disertakan", "dokumen tidak disertakan",
             "Kartu kontak tidak disertakan", "gambar produk dihilangkan", "Media tidak disertakan",
+            "Lokasi terkini dibagikan",
         ),
         "deleted": (
             "Pesan ini dihapus", "Anda menghapus pesan ini", "Pesan ini telah dihapus",
@@ -567,6 +573,7 @@ STRINGS: dict[str, dict[str, tuple[str, ...]]] = {
             "immagine omessa", "video omesso", "audio omesso", "sticker non incluso",
             "GIF esclusa", "documento omesso", "Scheda contatto omessa",
             "immagine del prodotto omessa", "Media omesso", "Media omessi", "Nota video omessa",
+            "posizione attuale condivisa",
         ),
         "deleted": ("Questo messaggio è stato eliminato", "Hai eliminato questo messaggio"),
         "edited": ("Questo messaggio è stato modificato", "Messaggio modificato"),
@@ -586,6 +593,7 @@ STRINGS: dict[str, dict[str, tuple[str, ...]]] = {
         "media": (
             "画像は含まれていません", "ビデオは含まれていません", "音声は含まれていません", "スタンプは含まれていません", "GIFは含まれていません",
             "ドキュメントは含まれていません", "連絡先カードを省略", "商品画像は含まれていません", "メディアは含まれていません", "メディアなし",
+            "ライブロケーション共有",
         ),
         "deleted": ("このメッセージは削除されました", "このメッセージを削除しました"),
         "edited": ("このメッセージは編集されました",),  # translated
@@ -600,7 +608,7 @@ STRINGS: dict[str, dict[str, tuple[str, ...]]] = {
         "attached": ("<添付ファイル: %s>", "%s (添付ファイル有り)"),
     },
     "Kannada": {
-        "media": ("ಮೀಡಿಯಾ ಕೈಬಿಡಲಾಗಿದೆ", "ಮಾಧ್ಯಮ ಕೈಬಿಡಲಾಗಿದೆ"),
+        "media": ("ಮೀಡಿಯಾ ಕೈಬಿಡಲಾಗಿದೆ", "ಮಾಧ್ಯಮ ಕೈಬಿಡಲಾಗಿದೆ", "ನೇರ ಸ್ಥಳ ಹಂಚಿಕೊಳ್ಳಲಾಗಿದೆ"),
         "deleted": ("ಈ ಸಂದೇಶವು ಅಳಿಸಲ್ಪಟ್ಟಿದೆ", "ನೀವು ಈ ಸಂದೇಶವನ್ನು ಅಳಿಸಿದ್ದೀರಿ"),
         "edited": ("ಈ ಸಂದೇಶವನ್ನು ಎಡಿಟ್ ಮಾಡಲಾಗಿದೆ",),  # translated
         "system": (
@@ -614,7 +622,7 @@ STRINGS: dict[str, dict[str, tuple[str, ...]]] = {
         "attached": ("%s (ಕಡತ ಸೇರಿಸಲಾಯಿತು)",),
     },
     "Kazakh": {
-        "media": ("Файл қосылған жоқ", "файлдар қосылмаған"),
+        "media": ("Файл қосылған жоқ", "файлдар қосылмаған", "қазіргі орынмен бөлісті"),
         "deleted": ("Бұл хат жойылды", "Сіз бұл хатты жойдыңыз"),
         "edited": ("Бұл хат өңделді",),  # translated
         "system": (
@@ -630,7 +638,7 @@ STRINGS: dict[str, dict[str, tuple[str, ...]]] = {
     "Korean": {
         "media": (
             "이미지 생략됨", "비디오 생략됨", "오디오 생략됨", "스티커 제외됨", "GIF 생략됨", "문서 생략됨", "연락처 카드 생략됨",
-            "제품 이미지 생략됨", "미디어 파일을 생략한 대화내용", "미디어 파일 제외됨",
+            "제품 이미지 생략됨", "미디어 파일을 생략한 대화내용", "미디어 파일 제외됨", "공유한 실시간 위치",
         ),
         "deleted": ("이 메시지는 삭제되었습니다", "삭제한 메시지입니다", "이 메시지를 삭제했습니다"),
         "edited": ("이 메시지는 편집되었습니다",),  # translated
@@ -644,7 +652,7 @@ STRINGS: dict[str, dict[str, tuple[str, ...]]] = {
         "attached": ("< 첨부됨: %s>", "%s (파일 첨부됨)"),
     },
     "Latvian": {
-        "media": ("Bez multivides", "nav iekļauta multivide"),
+        "media": ("Bez multivides", "nav iekļauta multivide", "reāllaika atrašanās vieta"),
         "deleted": ("Šī ziņa tika izdzēsta", "Jūs izdzēsāt šo ziņu"),
         "edited": ("Šī ziņa tika rediģēta",),  # translated
         "system": (
@@ -658,7 +666,7 @@ STRINGS: dict[str, dict[str, tuple[str, ...]]] = {
         "attached": ("%s (pievienots fails)",),
     },
     "Lithuanian": {
-        "media": ("Praleistas medijos turinys", "medija praleista"),
+        "media": ("Praleistas medijos turinys", "medija praleista", "tiesioginė vieta bendrinama"),
         "deleted": ("Ši žinutė buvo ištrinta", "Jūs ištrynėte šią žinutę"),
         "edited": ("Ši žinutė buvo redaguota",),  # translated
         "system": (
@@ -672,7 +680,7 @@ STRINGS: dict[str, dict[str, tuple[str, ...]]] = {
         "attached": ("%s (byla prisegta)",),
     },
     "Macedonian": {
-        "media": ("Без фајл", "без фајлови"),
+        "media": ("Без фајл", "без фајлови", "споделено локација во живо"),
         "deleted": ("Оваа порака беше избришана", "Ја избриша оваа порака"),
         "edited": ("Оваа порака беше уредена",),  # translated
         "system": (
@@ -690,7 +698,7 @@ STRINGS: dict[str, dict[str, tuple[str, ...]]] = {
             "imej tidak dimasukkan", "video tidak dimasukkan", "audio tidak dimasukkan",
             "pelekat tidak disertakan", "GIF tidak dimasukkan", "dokumen tidak dimasukkan",
             "Kad kenalan tidak dimasukkan", "imej produk tidak disertakan", "Media disingkirkan",
-            "media dikecualikan",
+            "media dikecualikan", "lokasi terkini dikongsi",
         ),
         "deleted": ("Mesej ini telah dipadam", "Anda telah memadamkan mesej ini"),
         "edited": ("Mesej ini telah disunting",),  # translated
@@ -708,7 +716,7 @@ STRINGS: dict[str, dict[str, tuple[str, ...]]] = {
         "attached": ("<dilampir: %s>", "%s (fail dilampirkan)"),
     },
     "Malayalam": {
-        "media": ("മീഡിയ ഒഴിവാക്കി",),
+        "media": ("മീഡിയ ഒഴിവാക്കി", "ലൈവ് ലൊക്കേഷൻ പങ്കിട്ടു"),
         "deleted": ("ഈ സന്ദേശം ഇല്ലാതാക്കിയതാണ്", "ഈ സന്ദേശം നിങ്ങൾ ഇല്ലാതാക്കി"),
         "edited": ("ഈ സന്ദേശം എഡിറ്റ് ചെയ്തു",),  # translated
         "system": (
@@ -725,7 +733,7 @@ STRINGS: dict[str, dict[str, tuple[str, ...]]] = {
         "media": (
             "इमेज वगळली", "व्हिडीओ वगळला", "ऑडिओ वगळला", "स्टिकर वगळले", "GIF वगळले",
             "डॉक्युमेंट वगळले", "संपर्क कार्ड वगळले", "प्रॉडक्ट इमेज वगळली", "मीडिया वगळले",
-            "मीडिया वगळण्यात आला",
+            "मीडिया वगळण्यात आला", "सध्याचे थेट ठिकाण शेअर केले",
         ),
         "deleted": (
             "हा मेसेज हटवण्यात आला", "तुम्ही हा मेसेज हटवला", "हा संदेश हटविण्यात आला होता",
@@ -749,7 +757,7 @@ STRINGS: dict[str, dict[str, tuple[str, ...]]] = {
         "media": (
             "bilde ikke inkludert", "video utelatt", "lyd utelatt", "klistremerke utelatt",
             "GIF utelatt", "utelatt dokument", "Kontaktkort sløyfet", "produktbilde utelatt",
-            "Uten vedlegg", "Media utelatt",
+            "Uten vedlegg", "Media utelatt", "posisjon i sanntid delt",
         ),
         "deleted": ("Denne meldingen ble slettet", "Du slettet denne meldingen"),
         "edited": ("Denne meldingen ble redigert",),  # translated
@@ -769,7 +777,7 @@ STRINGS: dict[str, dict[str, tuple[str, ...]]] = {
         "media": (
             "تصویر حذف شد", "ویدیو حذف شد", "صدا حذف شد", "استیکر حذف شد", "GIF حذف شد",
             "سند حذف شد", "برگ مخاطب حذف شد", "عکس کالا حذف شده است", "پيوست نما/آهنگ حذف شد",
-            "رسانه حذف شد",
+            "رسانه حذف شد", "مکان زنده به اشتراک گذاشته شد",
         ),
         "deleted": ("این پیام حذف شده است", "شما این پیام را حذف کردید", "این پیام حذف شد"),
         "edited": ("این پیام ویرایش شد",),  # translated
@@ -790,6 +798,7 @@ STRINGS: dict[str, dict[str, tuple[str, ...]]] = {
             "obraz pominięty", "wideo pominięte", "audio pominięte", "pominięto naklejkę",
             "Plik GIF pominięty", "dokument pominięty", "Pominięta wizytówka kontaktu",
             "zdjęcie produktu zostało pominięte", "pliki pominięto", "Pominięto multimedia",
+            "udostępniona transmisja położenia",
         ),
         "deleted": (
             "Ta wiadomość została usunięta", "Usunąłeś(-ęłaś) tę wiadomość",
@@ -813,7 +822,7 @@ STRINGS: dict[str, dict[str, tuple[str, ...]]] = {
             "imagem ocultada", "vídeo omitido", "áudio ocultado", "figurinha omitida",
             "GIF omitido", "documento omitido", "Cartão do contato omitido",
             "imagem de produto omitida", "Mídia omitida", "Mídia oculta",
-            "Arquivo de mídia oculto", "vídeo ocultado",
+            "Arquivo de mídia oculto", "vídeo ocultado", "localização atual compartilhada",
         ),
         "deleted": ("Mensagem apagada", "Esta mensagem foi apagada", "Você apagou esta mensagem"),
         "edited": ("Mensagem editada",),
@@ -835,6 +844,7 @@ STRINGS: dict[str, dict[str, tuple[str, ...]]] = {
             "imagem não revelada", "vídeo não revelado", "ficheiro de áudio não revelado",
             "sticker não revelado", "GIF não revelada", "documento não revelado",
             "Contacto não revelado", "imagem do produto não revelada", "Ficheiro não revelado",
+            "Está a partilhar a sua localização",
         ),
         "deleted": (
             "Esta mensagem foi apagada", "Apagou esta mensagem",
@@ -855,7 +865,7 @@ STRINGS: dict[str, dict[str, tuple[str, ...]]] = {
         "attached": ("<anexo: %s>", "%s (ficheiro anexado)"),
     },
     "Punjabi": {
-        "media": ("ਮੀਡੀਆ ਛੱਡਿਆ ਗਿਆ", "ਮੀਡੀਆ ਛੱਡਿਆ"),
+        "media": ("ਮੀਡੀਆ ਛੱਡਿਆ ਗਿਆ", "ਮੀਡੀਆ ਛੱਡਿਆ", "ਮੌਜੂਦਾ ਟਿਕਾਣਾ ਸਾਂਝਾ ਕੀਤਾ"),
         "deleted": ("ਇਸ ਸੁਨੇਹੇ ਨੂੰ ਹਟਾਇਆ ਗਿਆ", "ਤੁਸੀਂ ਇਹ ਸੁਨੇਹਾ ਹਟਾਇਆ"),
         "edited": ("ਇਸ ਸੁਨੇਹੇ ਨੂੰ ਸੰਪਾਦਿਤ ਕੀਤਾ ਗਿਆ",),  # translated
         "system": (
@@ -872,7 +882,7 @@ STRINGS: dict[str, dict[str, tuple[str, ...]]] = {
         "media": (
             "Imagine omisă", "clip video omis", "fără audio", "sticker omis", "GIF omis",
             "document omis", "Carte de vizită contact omisă", "imagine a produsului omisă",
-            "Conținut media omis",
+            "Conținut media omis", "locație în timp real distribuită",
         ),
         "deleted": ("Acest mesaj a fost șters", "Ați șters acest mesaj"),
         "edited": ("Acest mesaj a fost editat",),  # translated
@@ -894,7 +904,7 @@ STRINGS: dict[str, dict[str, tuple[str, ...]]] = {
             "изображение отсутствует", "видео отсутствует", "аудиофайл отсутствует",
             "стикер не добавлен", "GIF отсутствует", "документ отсутствует",
             "Карточка контакта отсутствует", "изображение товара отсутствует", "Файл пропущен",
-            "Без медиафайлов",
+            "Без медиафайлов", "Геоданные отправлены",
         ),
         "deleted": (
             "Данное сообщение удалено", "Вы удалили это сообщение", "Вы удалили данное сообщение",
@@ -913,7 +923,7 @@ STRINGS: dict[str, dict[str, tuple[str, ...]]] = {
         "attached": ("<прикреплено: %s>", "%s (файл добавлен)"),
     },
     "Serbian": {
-        "media": ("медији су изостављени",),
+        "media": ("медији су изостављени", "Локација уживо подељена"),
         "deleted": ("Ова порука је обрисана", "Обрисао/ла си ову поруку"),
         "edited": ("Ова порука је измењена",),  # translated
         "system": (
@@ -930,7 +940,7 @@ STRINGS: dict[str, dict[str, tuple[str, ...]]] = {
         "media": (
             "obrázok vynechaný", "video vynechané", "zvuk vynechaný", "nálepka vynechaná",
             "GIF vynechaný", "dokument vynechaný", "Karta kontaktu vynechaná",
-            "obrázok produktu vynechaný", "Médiá vynechané",
+            "obrázok produktu vynechaný", "Médiá vynechané", "bola zdieľaná aktuálna poloha",
         ),
         "deleted": ("Táto správa bola odstránená", "Túto správu ste odstránili"),
         "edited": ("Táto správa bola upravená",),  # translated
@@ -947,7 +957,7 @@ STRINGS: dict[str, dict[str, tuple[str, ...]]] = {
         "attached": ("<príloha: %s>", "%s (súbor pripojený)"),
     },
     "Slovenian": {
-        "media": ("Medij izpuščen", "datoteke izpuščene"),
+        "media": ("Medij izpuščen", "datoteke izpuščene", "lokacija v živo je bila deljena"),
         "deleted": ("To sporočilo je bilo izbrisano", "To sporočilo ste izbrisali"),
         "edited": ("To sporočilo je bilo urejeno",),  # translated
         "system": (
@@ -965,7 +975,7 @@ STRINGS: dict[str, dict[str, tuple[str, ...]]] = {
             "imagen omitida", "Video omitido", "audio omitido", "sticker omitido", "GIF omitido",
             "documento omitido", "Tarjeta de contacto omitida", "imagen del producto omitida",
             "Archivo omitido", "Multimedia omitido", "Medios omitidos", "Media omitida",
-            "Nota de video omitida", "Nota de vídeo omitida",
+            "Nota de video omitida", "Nota de vídeo omitida", "ubicación en tiempo real compartida",
         ),
         "deleted": (
             "Se eliminó este mensaje", "Eliminaste este mensaje", "Este mensaje fue eliminado",
@@ -984,7 +994,7 @@ STRINGS: dict[str, dict[str, tuple[str, ...]]] = {
         "attached": ("<adjunto: %s>", "%s (archivo adjuntado)", "%s (archivo adjunto)"),
     },
     "Swahili": {
-        "media": ("Media imerukwa", "media hazijajumuishwa"),
+        "media": ("Media imerukwa", "media hazijajumuishwa", "mahali mubashara pameshirikishwa"),
         "deleted": ("Ujumbe huu ulifutwa", "Umefuta ujumbe huu"),
         "edited": ("Ujumbe huu ulihaririwa",),  # translated
         "system": (
@@ -1002,6 +1012,7 @@ STRINGS: dict[str, dict[str, tuple[str, ...]]] = {
             "bild utesluten", "video utesluten", "ljud utelslutet", "sticker utesluten",
             "GIF utesluten", "dokument uteslutet", "Kontaktkort uteslutet",
             "produktbild utelämnad", "Media har utelämnats", "Media utelämnat",
+            "liveposition delad",
         ),
         "deleted": (
             "Det här meddelandet raderades", "Du har tagit bort meddelandet",
@@ -1022,7 +1033,7 @@ STRINGS: dict[str, dict[str, tuple[str, ...]]] = {
         "attached": ("<bifogat: %s>", "%s (bifogad fil)"),
     },
     "Tamil": {
-        "media": ("ஊடகங்கள் நீக்கப்பட்டது", "கோப்புகள் விடப்பட்டன"),
+        "media": ("ஊடகங்கள் நீக்கப்பட்டது", "கோப்புகள் விடப்பட்டன", "இடம் நேரலையாக பகிரபட்டது"),
         "deleted": ("இத்தகவல் திரும்பப்பெறப்பட்டது", "இத்தகவலை தாங்கள் அழித்தீர்கள்"),
         "edited": ("இந்த மெசேஜ் திருத்தப்பட்டது",),  # translated
         "system": (
@@ -1035,7 +1046,9 @@ STRINGS: dict[str, dict[str, tuple[str, ...]]] = {
         ),
     },
     "Telugu": {
-        "media": ("మాధ్యమం విస్మరించబడింది", "మీడియా విస్మరించబడింది"),
+        "media": (
+            "మాధ్యమం విస్మరించబడింది", "మీడియా విస్మరించబడింది", "ప్రత్యక్ష స్థాన భాగస్వామ్యం",
+        ),
         "edited": ("ఈ సందేశం సవరించబడింది",),  # translated
         "system": (
             "మిస్సేడ్ వాయిస్ కాల్", "తప్పిన వీడియోకాల్",
@@ -1051,7 +1064,7 @@ STRINGS: dict[str, dict[str, tuple[str, ...]]] = {
         "media": (
             "ไม่มีรูปภาพ", "วิดีโอถูกลบ", "ไม่มีไฟล์เสียง", "ไม่มีสติกเกอร์", "ละเว้น GIF",
             "ละเว้นเอกสาร", "บัตรรายชื่อที่ละเว้น", "ไม่ได้ใส่รูปผลิตภัณฑ์", "สื่อถูกลบ",
-            "ไฟล์สื่อถูกลบ",
+            "ไฟล์สื่อถูกลบ", "ตำแหน่งปัจจุบันถูกแบ่งปัน",
         ),
         "deleted": (
             "ข้อความนี้ถูกลบแล้ว", "คุณได้ลบข้อความนี้", "ข้อความนี้ได้ถูกลบ", "คุณลบข้อความนี้",
@@ -1074,7 +1087,7 @@ STRINGS: dict[str, dict[str, tuple[str, ...]]] = {
             "görüntü dahil edilmedi", "video dahil edilmedi", "ses dahil edilmedi",
             "Çıkartma dahil edilmedi", "GIF dahil edilmedi", "belge dahil edilmedi",
             "Kişi kartı dahil edilmedi", "ürün görseli dahil edilmedi", "Medya atlanmış",
-            "Medya dahil edilmedi",
+            "Medya dahil edilmedi", "Mevcut konum paylaşıldı",
         ),
         "deleted": ("Bu mesaj silindi", "Bu mesajı sildiniz"),
         "edited": ("Bu mesaj düzenlendi",),
@@ -1094,7 +1107,7 @@ STRINGS: dict[str, dict[str, tuple[str, ...]]] = {
         "media": (
             "зображення відсутнє", "відео відсутнє", "аудіо відсутнє", "Наклейку не додано",
             "GIF-анімацію пропущено", "документ пропущено", "Картка контакту відсутня",
-            "зображення продукту пропущено", "Медіа пропущено",
+            "зображення продукту пропущено", "Медіа пропущено", "геодані надіслано",
         ),
         "deleted": ("Це повідомлення було видалено", "Ви видалили це повідомлення"),
         "edited": ("Це повідомлення відредаговано",),  # translated
@@ -1115,7 +1128,7 @@ STRINGS: dict[str, dict[str, tuple[str, ...]]] = {
             "تصویر نکال دی گئی ہے", "ویڈیو نظرانداز", "آڈیو نظرانداز", "اسٹیکر نظرانداز",
             "GIF  نظرانداز", "دستاویز نظرانداز", "رابطہ کارڈ نظر انداز",
             "پروڈکٹ کی تصویر نکال دی گئی ہے", "میڈیا چھوڑ دیا گیا", "میڈیا ہٹا دیا گیا",
-            "GIF نظرانداز",
+            "GIF نظرانداز", "جاری مقام کا اشتراک ہوا",
         ),
         "deleted": (
             "یہ میسج حذف کر دیا گیا ہے", "آپ نے یہ میسج حذف کر دیا ہے", "یہ پیغام حذف کیا گیا",
@@ -1135,7 +1148,7 @@ STRINGS: dict[str, dict[str, tuple[str, ...]]] = {
         "attached": ("<پیوستہ: %s>", "%s (پیوستہ فائل)"),
     },
     "Uzbek": {
-        "media": ("Fayl o‘tkazib yuborildi",),
+        "media": ("Fayl o‘tkazib yuborildi", "jonli joylashuv ulashildi"),
         "deleted": ("Ushbu xabar o‘chirildi", "Siz ushbu xabarni o‘chirdingiz"),
         "edited": ("Ushbu xabar tahrirlandi",),  # translated
         "system": (
@@ -1152,7 +1165,7 @@ STRINGS: dict[str, dict[str, tuple[str, ...]]] = {
         "media": (
             "đã bỏ qua hình ảnh", "đã bỏ video", "bỏ qua tệp âm thanh", "đã bỏ sticker",
             "Đã bỏ qua ảnh GIF", "đã bỏ qua tài liệu", "Bỏ qua thẻ liên lạc", "đã bỏ ảnh sản phẩm",
-            "Bỏ qua Media", "bỏ qua tệp phương tiện",
+            "Bỏ qua Media", "bỏ qua tệp phương tiện", "vị trí hiện thời được chia sẻ",
         ),
         "deleted": (
             "Tin nhắn này đã bị xóa", "Bạn đã xóa tin nhắn này", "Bạn đã xoá tin nhắn này",
