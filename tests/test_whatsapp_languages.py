@@ -201,3 +201,53 @@ def test_group_subjects_with_a_colon_are_system_lines_in_every_language(tmp_path
     assert [(m.kind, m.sender) for m in messages[len(SUBJECT_EVENTS) :]] == [
         ("text", "Motheo \"Matt\" Sekgetho"), ("text", "Sean O'Brien"), ("text", "Ana 'Annie' Silva"),
     ]  # fmt: skip
+
+
+def test_shared_places_are_media(tmp_path):
+    # A place picked from the map: iOS writes "Name (address): link", Android three lines
+    # (whats_json's iOS and Android exports of 2022; timelinize's iOS fixture).
+    text = (
+        "[27/03/2022, 21:46:02] Ana: Pimlico Gardens (London, United Kingdom): "
+        "https://foursquare.com/v/4e89af95e5fa82ad4c0aa03b\n"
+        "[27/03/2022, 21:47:02] Ana: British Library (96 Euston Rd, London NW1 2DB): "
+        "https://foursquare.com/v/4ac518cef964a52019a620e3\n"
+        "[27/03/2022, 21:48:02] Bo: try https://foursquare.com/v/pimlico-gardens/4e89af95e5fa82ad4c0aa03b\n"
+    )
+    ios = parse(tmp_path, [text], "ios.txt")
+    android = parse(tmp_path, [
+        "27.03.22 21:46 - Ana: Pimlico Gardens\nLondon, United Kingdom\n"
+        "https://foursquare.com/v/4e89af95e5fa82ad4c0aa03b\n",
+        "27.03.22 21:47 - Bo: Pimlico Gardens\nsee you there\n",
+    ], "android.txt")  # fmt: skip
+    assert [m.kind for m in ios] == ["media", "media", "text"]
+    assert [m.kind for m in android] == ["media", "text"]
+
+
+# A poll: its word, the question, one line per option with its votes, the words in the
+# phone's language (English POLL/OPTION, Spanish ENCUESTA/OPCIÓN in public exports);
+# Dutch stands for a language whose words the table lacks.
+POLLS = [
+    "POLL:\nLunch?\nOPTION: pizza (1 vote)\nOPTION: sushi (2 votes)",
+    "ENCUESTA:\nUna pregunta\nOPCIÓN: Opción A (0 votos)\nOPCIÓN: Opción B (1 voto)",
+    "PEILING:\nEten?\nOPTIE: pizza (1 stem)\nOPTIE: sushi (0 stemmen)",
+    "PEILING:\nEten?\n\u200eOPTIE: pizza (1 stem)",  # iOS marks each option
+    "SONDAGE :\nDîner ?\nOPTION : pizza (1 vote)",
+]
+
+
+@pytest.mark.parametrize("poll", POLLS)
+def test_polls_in_any_language_are_system_lines(tmp_path, poll):
+    messages = parse_each(tmp_path, [poll], (ANDROID, IOS_MARKED))
+    assert [(m.kind, m.sender, m.text) for m in messages] == [("system", "Ana", poll)] * 2
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Shopping:\nmilk\nEggs: 12 (2 boxes)",  # a person's list: not in capitals
+        "NOTE:\nbring food",  # no options with votes
+    ],
+)
+def test_lists_that_look_like_polls_stay_text(tmp_path, body):
+    (message,) = parse(tmp_path, [ANDROID.format(minute=41, body=body)])
+    assert (message.kind, message.text) == ("text", body)

@@ -6,8 +6,9 @@ A line that does not match continues the message before it. Dates are converted 
 per distinct date text (cached), after the file's day/month order is known: messages
 wait in a bounded look-ahead buffer until a date proves the order or the buffer fills.
 Bodies that are WhatsApp's own words in the phone's language (placeholders for left-out
-media, deleted messages, notices, edit markers) are found from `whatsapp_strings`; the
-lines under a media placeholder or file are its caption, kept as a text message.
+media, deleted messages, notices, edit markers) are found from `whatsapp_strings`, shared
+locations, places and polls by their shape; the lines under a media placeholder or file
+are its caption, kept as a text message.
 """
 
 from __future__ import annotations
@@ -156,6 +157,8 @@ def parse(entry, ctx) -> Iterator[Message]:
                 text, kind = "\n".join(extra), "text"
             else:
                 text = "\n".join([text, *extra])
+                if kind == "text":  # Android spreads a place over lines; a poll has lines
+                    kind = _place_or_poll(text) or "text"
         if text[-1:] == ">":
             text = _without_edit_marker(text)
         yield Message(NAME, conversation, stamp, sender, text, kind)
@@ -239,13 +242,34 @@ def body_kind(text: str) -> str | None:
     heads = _NOTICE_HEADS.get(text[:_NOTICE_HEAD])
     if heads is not None and text.startswith(heads):
         return "system"
-    return None
+    return _place_or_poll(text)
 
 
 # a shared location: "location: https://maps.google.com/?q=52.52,13.40", the first word in
 # the phone's language ("Standort", "ubicación", "位置"): a pin, not the sender's words
 _SHARED_LOCATION = re.compile(r"\s*[^\W\d_][^\W\d]*(?: [^\W\d]+)?\s?[:：] ?"
                               r"https://maps\.google\.com/\?q=-?[\d.]+,-?[\d.]+\s*")
+# a place picked on the map, linked by its bare Foursquare id: "Pimlico Gardens (London,
+# United Kingdom): https://foursquare.com/v/4e89…" (iOS), or name, address and link on
+# three lines (Android). A link someone pastes names the place: /v/pimlico-gardens/4e89…
+_SHARED_PLACE = re.compile(r"[^\n]+(?: \([^\n]*\): |\n[^\n]*\n)"
+                           r"https://foursquare\.com/v/[0-9a-f]{24}\s*")
+# a poll: its word, the question, then each option with its votes, the words in capitals in
+# the phone's language ("POLL:" … "OPTION: pizza (2 votes)", "ENCUESTA:" … "OPCIÓN: …")
+_POLL = re.compile(rf"(?P<poll>[^\W\d_]+) ?:\n[^\n]+"
+                   rf"(?:\n[{MARKS}]*(?P<option>[^\W\d_]+) ?: [^\n]* \(\d+ [^\W\d_]+\))+\s*")
+_POLL_WORD_END = 20  # the poll's word and colon end the first line within this many characters
+
+
+def _place_or_poll(text: str) -> str | None:
+    """media for a shared place, system for a poll: WhatsApp's lines, not the sender's words."""
+    if "foursquare.com/v/" in text and _SHARED_PLACE.fullmatch(text):
+        return "media"
+    if text.find(":\n", 0, _POLL_WORD_END) > 0:
+        poll = _POLL.fullmatch(text)
+        if poll is not None and all(poll[word].isupper() for word in ("poll", "option")):
+            return "system"
+    return None
 
 
 def _is_attachment(text: str) -> bool:
