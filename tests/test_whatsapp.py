@@ -542,3 +542,20 @@ def test_cli_writes_jsonl(run_cli, tmp_path):
         "kind": "text",
     }
     assert "whatsapp" in result.stderr and "9 messages" in result.stderr
+
+
+def test_zero_width_no_break_spaces_before_headers_are_marks(tmp_path):
+    # Exports passed through some tools (WhatsR's German samples) carry U+FEFF before or
+    # inside the header, one or two per line, not only as a byte order mark.
+    text = (
+        "[\ufeff29.01.18, 12:24:03] Nachrichten und Anrufe sind Ende-zu-Ende-verschlüsselt.\n"
+        "\ufeff\ufeff[29.01.18, 12:24:03] Du hast Mallory hinzugefügt.\n"
+        "\ufeff\ufeff[29.01.18, 12:24:05] Mallory: Hey! :)\n"
+    )
+    assert [(m.sender, m.kind) for m in parse(tmp_path, text)] == [
+        ("", "system"), ("", "system"), ("Mallory", "text"),
+    ]  # fmt: skip
+    android = "\ufeff29.01.18, 12:24 - Mallory: Hallo\n\ufeff29.01.18, 12:25 - Bo: Hi\n"
+    assert triples(parse(tmp_path, android)) == [
+        ("2018-01-29T12:24", "Mallory", "Hallo"), ("2018-01-29T12:25", "Bo", "Hi"),
+    ]  # fmt: skip

@@ -34,8 +34,9 @@ LOOKAHEAD_HEADERS = 5000  # messages held back at most while day/month order is 
 
 log = logging.getLogger(__name__)
 
-# Directional marks WhatsApp sprinkles into headers and around phone numbers.
-MARKS = "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+# Directional marks WhatsApp sprinkles into headers and around phone numbers, and the
+# zero-width no-break space some tools leave before headers (WhatsR's German samples).
+MARKS = "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufeff"
 _M = f"[{MARKS}]*"
 _SP = "[ \u00a0\u202f]"  # space, no-break space, narrow no-break space
 
