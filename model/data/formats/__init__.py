@@ -27,6 +27,7 @@ the entry and, where there is one, the line.
 from model.data.formats import (
     chitchat,
     discord,
+    discord_export,
     imessage,
     jsonl,
     line,
@@ -52,6 +53,7 @@ FORMATS = {
         telegram,
         chitchat,
         discord,
+        discord_export,  # before script: its CSV has an author and a content column
         xarchive,
         imessage,
         signal,
