@@ -41,7 +41,6 @@ from model.data.messages import Message
 from model.errors import InputError
 
 NAME = "discord-export"
-SOURCE = discord.NAME  # ingest names Discord conversations by channel across files
 
 MISSING = "discord message without author or content"
 IMPOSSIBLE = "discord message with an impossible timestamp"
