@@ -52,6 +52,13 @@ def test_partitioned_export_is_one_conversation(tmp_path):
         parts = read(tmp_path / f"{STEM}{suffix}")[0] + read(tmp_path / f"{STEM} [part 2]{suffix}")[0]
         assert rows(parts) == rows(read(CHANNEL / f"{STEM}{suffix}")[0])
         assert {m.conversation for m in parts} == {"Night Owls / general"}
+        # given as a folder, the first part is read first (plain sorting put "[part 2]"
+        # before it: a space sorts before the dot)
+        folder = tmp_path / suffix.strip(".")
+        folder.mkdir()
+        for part in ("", " [part 2]"):
+            (tmp_path / f"{STEM}{part}{suffix}").rename(folder / f"{STEM}{part}{suffix}")
+        assert rows(read(folder)[0]) == rows(parts)
 
 
 def text_export(tmp_path, *messages, channel="Text Channels / general"):

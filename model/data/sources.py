@@ -12,6 +12,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -307,6 +308,15 @@ def _open_zip(path: Path, display: str, limits: Limits, skip: Skip) -> Tree | No
     return None
 
 
+def reading_order(name: str) -> list:
+    """Sort key of a file name: a file before its numbered parts, and numbers by value, so
+    an export split into parts is read in order ("general.txt", "general [part 2].txt", …
+    "general [part 10].txt"; "message_2.json" before "message_10.json"). Plain sorting
+    puts "general [part 2].txt" first (a space sorts before the dot)."""
+    stem, dot, suffix = name.rpartition(".") if "." in name.lstrip(".") else (name, "", "")
+    return [[int(t) if t.isdigit() else t for t in re.split(r"(\d+)", stem)], dot + suffix]
+
+
 def _folder_entries(folder: Path, display: str, limits: Limits, skip: Skip,
                     exclude: frozenset[str]) -> Iterator[Entry]:
     root = os.path.realpath(folder)
@@ -318,7 +328,7 @@ def _folder_entries(folder: Path, display: str, limits: Limits, skip: Skip,
     read = set()  # real paths already given, so a link beside its target is read once
     for where, dirs, files in os.walk(folder, onerror=unreadable):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))  # os.walk never follows links
-        for name in sorted(files):
+        for name in sorted(files, key=reading_order):
             if name in SKIP_NAMES or name.startswith("."):
                 continue
             full = os.path.join(where, name)
@@ -377,7 +387,8 @@ def _zip_tree(path: Path, display: str, limits: Limits, skip: Skip) -> Tree:
     except (zipfile.BadZipFile, OSError) as exc:
         raise InputError(f"unreadable zip ({exc})", display) from None
     entries = []
-    for info in infos:
+    for info in sorted(infos, key=lambda info: [reading_order(part) for part in
+                                                info.filename.split("/")]):
         base = info.filename.rsplit("/", 1)[-1]
         if info.is_dir() or base in SKIP_NAMES or base.startswith(".") or "__MACOSX" in info.filename:
             continue
