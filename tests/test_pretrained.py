@@ -447,6 +447,24 @@ def test_resume_refuses_a_work_folder_that_trained_other_layers(tmp_path, tiny_b
                              "without --resume or choose another --work\n")
 
 
+def test_resume_refuses_a_work_folder_that_trained_other_personas(tmp_path, tiny_base,
+                                                                   tiny_bundle, run_cli):
+    """The prompts name the personas: a run that learned three must not go on with two."""
+    manifest = write_manifest(tmp_path, str(tiny_base))
+    manifest.write_text(manifest.read_text().replace("extra_personas: 2", "extra_personas: 1"))
+    work = tiny_bundle.parent / "work"
+    before = (work / "state.json").read_text()
+    result = run_cli("model", "train", manifest, "--out", tmp_path / "out", "--work", work,
+                     "--resume")
+    assert result.returncode == 2, result.stderr[-2000:]
+    personas = json.loads((tiny_bundle / "bundle.json").read_text())["personas"]
+    assert result.stderr == (f"error: {work / 'state.json'}: --resume: personas are "
+                             f"{personas[:2]} but the work folder's run was started with "
+                             f"{personas}; train afresh without --resume or choose another "
+                             "--work\n")
+    assert (work / "state.json").read_text() == before and not (tmp_path / "out").exists()
+
+
 def test_zero_shot_bundle_is_the_base_with_its_validation_loss(tmp_path, tiny_base, run_cli,
                                                                 cache):
     manifest = write_manifest(tmp_path, str(tiny_base))

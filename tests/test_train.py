@@ -286,3 +286,33 @@ def test_resume_refuses_a_work_folder_that_does_not_say_how_it_started(tmp_path,
     err = refused(capsys, manifest, "--out", tmp_path / "b", "--work", tmp_path / "work",
                   "--resume")
     assert "does not record what its run was started with" in err
+
+
+@pytest.mark.parametrize("persona, chats_seed, expected", [
+    # the same two personas, their ids swapped: the persona table's rows would swap too
+    ("Bo", 1, "--resume: personas are ['Bo', 'Ana'] but the work folder's run was started "
+              "with ['Ana', 'Bo']; train afresh"),
+    ("Ana", 2, "--resume: the training examples are not those the work folder's run was "
+               "started with (its sources, rename, pairs or train.val_fraction changed)"),
+])
+def test_resume_refuses_a_work_folder_that_trained_other_personas_or_pairs(
+        trained, tmp_path, capsys, persona, chats_seed, expected):
+    write_chats(tmp_path / "chats.jsonl", seed=chats_seed)
+    manifest = write_manifest(tmp_path, persona=persona)
+    work = trained / "work"
+    before = (work / "state.json").read_text()
+    err = refused(capsys, manifest, "--out", tmp_path / "b", "--work", work, "--resume")
+    assert err.startswith(f"error: {work / 'state.json'}: {expected}")
+    assert (work / "state.json").read_text() == before and not (tmp_path / "b").exists()
+
+
+def test_resume_refuses_a_work_folder_that_does_not_say_what_it_trained_on(trained, tmp_path,
+                                                                           capsys):
+    state = json.loads((trained / "work" / "state.json").read_text())
+    del state["trained_on"]  # as written before personas and examples were recorded
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "state.json").write_text(json.dumps(state))
+    err = refused(capsys, write_manifest(tmp_path), "--out", tmp_path / "b", "--work",
+                  tmp_path / "work", "--resume")
+    assert "does not record the personas and examples its run trained on" in err
+    assert not (tmp_path / "b").exists()

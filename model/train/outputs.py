@@ -5,6 +5,8 @@ loss chart."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
 import shutil
 from pathlib import Path
@@ -117,28 +119,56 @@ def started_with(manifest) -> dict:
             "train.batch_size": manifest.train["batch_size"]}
 
 
+def trained_on(data) -> dict:
+    """What a run's checkpoints learned from, recorded in state.json beside started_with:
+    the personas in id order (an LSTM's persona table is indexed by id, a pretrained prompt
+    names them) and a fingerprint of the encoded training and validation examples (a saved
+    step indexes the epoch's batches, and the best validation loss was measured on that
+    validation split)."""
+    examples = json.dumps([data.train, data.val], separators=(",", ":"))
+    return {"personas": list(data.personas),
+            "examples": hashlib.sha256(examples.encode("utf-8")).hexdigest()}
+
+
 def check_resumable(work: Path, manifest) -> None:
     """--resume only continues a run started with what this manifest (and its flags) asks
-    for."""
-    import json
-
-    path = work / "state.json"
-    if not path.is_file():
-        raise InputError("--resume: no checkpoint to resume from (state.json missing)",
-                         str(work))
-    state = json.loads(path.read_text(encoding="utf-8"))
-    recorded = state.get("started_with")
-    if recorded is None:
-        raise InputError("--resume: state.json does not record what its run was started "
-                         "with (an older work folder); train afresh without --resume",
-                         str(path))
+    for; checked before the pairs are built (check_resumable_data checks them after)."""
+    path, recorded = _recorded(work, "started_with", "what its run was started with")
     wanted = started_with(manifest)
     # the kind first: another kind differs in every key, and its name says the most
     for key in sorted(wanted.keys() | recorded.keys(), key=lambda k: (k != "model.kind", k)):
         if wanted.get(key) != recorded.get(key):
             raise InputError(f"--resume: {key} is {wanted.get(key)!r} but the work folder's run "
-                             f"was started with {recorded.get(key)!r}; train afresh without "
-                             "--resume or choose another --work", str(path))
+                             f"was started with {recorded.get(key)!r}; {AFRESH}", str(path))
+
+
+def check_resumable_data(work: Path, data) -> None:
+    """--resume only continues a run that trained the same personas on the same examples."""
+    path, recorded = _recorded(work, "trained_on", "the personas and examples its run trained on")
+    wanted = trained_on(data)
+    if wanted["personas"] != recorded["personas"]:
+        raise InputError(f"--resume: personas are {wanted['personas']} but the work folder's "
+                         f"run was started with {recorded['personas']}; {AFRESH}", str(path))
+    if wanted["examples"] != recorded["examples"]:
+        raise InputError("--resume: the training examples are not those the work folder's run "
+                         "was started with (its sources, rename, pairs or train.val_fraction "
+                         f"changed); {AFRESH}", str(path))
+
+
+AFRESH = "train afresh without --resume or choose another --work"
+
+
+def _recorded(work: Path, key: str, what: str) -> tuple[Path, dict]:
+    """(state.json's path, its `key` entry); InputError when either is missing."""
+    path = work / "state.json"
+    if not path.is_file():
+        raise InputError("--resume: no checkpoint to resume from (state.json missing)",
+                         str(work))
+    recorded = json.loads(path.read_text(encoding="utf-8")).get(key)
+    if recorded is None:
+        raise InputError(f"--resume: state.json does not record {what} (an older work "
+                         "folder); train afresh without --resume", str(path))
+    return path, recorded
 
 
 def resume_message(epoch: int, epochs: int, step: int = 0) -> str:

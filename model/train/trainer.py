@@ -26,11 +26,13 @@ from model.train.nets import build_model, load_keras_model, setup_tensorflow
 from model.train.outputs import (
     check_folders,
     check_resumable,
+    check_resumable_data,
     default_work,
     plot_losses,
     resume_message,
     staged_bundle,
     started_with,
+    trained_on,
 )
 from model.train.training_data import KERAS_FILE, Prepared, learning_rate, make_dataset, prepare
 
@@ -73,6 +75,8 @@ def run(args) -> int:
                  command=command_line(args), export=not args.no_export)
         return 0
     data = prepare(manifest, work if args.resume else None)
+    if args.resume:
+        check_resumable_data(work, data)
     train_bundle(manifest, data, out, work, resume=args.resume, threads=args.threads,
                  command=command_line(args), export=not args.no_export)
     return 0
@@ -113,7 +117,8 @@ def train_bundle(manifest, data: Prepared, out: Path, work: Path, resume: bool =
             for stale in ("state.json", "last.keras", "best.keras", "log.csv"):
                 (work / stale).unlink(missing_ok=True)
             state = {"epoch": 0, "best_val_loss": None, "bad_epochs": 0, "history": [],
-                     "seconds": 0.0, "started_with": started_with(manifest)}
+                     "seconds": 0.0, "started_with": started_with(manifest),
+                     "trained_on": trained_on(data)}
             model = build_model(data.hp, data.tokenizer.vocab_size, len(data.personas))
             if data.base_model is not None:
                 copy_base_weights(model, data.base_model)

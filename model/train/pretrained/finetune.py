@@ -91,13 +91,15 @@ def use_bfloat16(precision: str) -> bool:
 def finetune(manifest, out: Path, work: Path, resume: bool = False, threads: int = 0,
              command: str = "", export: bool = True) -> dict:
     from model.train.nets import setup_tensorflow
+    from model.train.outputs import check_resumable_data, resume_message, started_with, trained_on
 
     data = prepare_pretrained(manifest)
+    if resume:
+        check_resumable_data(work, data)
     settings = manifest.train
     tf, keras = setup_tensorflow(settings["seed"], threads)
     if use_bfloat16(data.hp["precision"]):
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
-    from model.train.outputs import resume_message, started_with
     from model.train.pretrained.keras_llama import LlamaParts
     from model.train.training_data import learning_rate
 
@@ -118,7 +120,8 @@ def finetune(manifest, out: Path, work: Path, resume: bool = False, threads: int
         for stale in ("state.json", "last.npz", "best.npz", "log.csv"):
             (work / stale).unlink(missing_ok=True)
         state = {"epoch": 0, "step": 0, "best_val_loss": None, "bad_checks": 0,
-                 "history": [], "seconds": 0.0, "started_with": started_with(manifest)}
+                 "history": [], "seconds": 0.0, "started_with": started_with(manifest),
+                 "trained_on": trained_on(data)}
 
     trainer = Trainer(tf, parts, optimizer, variables)
     done = zero_shot or state["epoch"] >= settings["epochs"]  # e.g. --resume --epochs 1
