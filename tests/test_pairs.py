@@ -153,6 +153,44 @@ def test_auto_persona_and_unknown_persona():
         list(build_pairs(CHAT, PairOptions(persona=["Zoe"])))
 
 
+def test_auto_persona_that_is_an_unsaved_contacts_number_is_refused_with_the_fix(tmp_path,
+                                                                                 run_cli):
+    """WhatsApp names an unsaved contact by their number (in direction marks, as exported):
+    'auto' must not ship it as the persona's name in the bundle and its prompt."""
+    number = "\u202a+44 7700 900123\u202c"
+    lines = []
+    for day in range(1, 4):
+        lines += [f"{day:02d}/03/2023, 10:15 - {number}: free tonight?",
+                  f"{day:02d}/03/2023, 10:16 - Ana: maybe, why?",
+                  f"{day:02d}/03/2023, 10:17 - {number}: pizza at mine"]
+    (tmp_path / "chat.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    manifest = tmp_path / "manifest.yaml"
+    manifest.write_text("name: x\npersona: auto\nsources: [{format: whatsapp, path: chat.txt}]\n")
+    out = tmp_path / "pairs.jsonl"
+    result = run_cli("model", "pairs", "--manifest", manifest, "--out", out)
+    assert result.returncode == 2 and not out.exists()
+    assert result.stderr == (
+        f"error: {manifest}: persona: 'auto' chose the most active sender, '+44 7700 900123', "
+        "a phone number or e-mail address that would name the persona in the bundle and its "
+        'prompt; name them, with it as an alias: persona: [Name, "+44 7700 900123"]\n')
+    manifest.write_text(manifest.read_text().replace("auto", '[Bo, "+44 7700 900123"]'))
+    result = run_cli("model", "pairs", "--manifest", manifest, "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert [(p["persona"], p["context_speakers"]) for p in read_pairs(out)] == [
+        ("Bo", ["Bo", "Ana"])] * 3
+
+
+def test_extra_personas_named_by_a_number_or_an_address_are_refused():
+    chat = [msg("+1 555 123 4567", "hi"), msg("Ana", "hello"), msg("bo@example.com", "hey"),
+            msg("+1 555 123 4567", "so?"), msg("Ana", "fine")]
+    with pytest.raises(InputError) as refused:
+        list(build_pairs(chat, PairOptions(persona=["Ana"], extra_personas=2)))
+    assert refused.value.reason == (
+        "pairs.extra_personas: would learn '+1 555 123 4567', 'bo@example.com', named by a "
+        "phone number or e-mail address that would ship in the bundle; name them: rename: "
+        '{"+1 555 123 4567": Name, "bo@example.com": Name}')
+
+
 def test_min_reply_chars_counts_skips():
     summary = PairSummary()
     chat = [msg("Bo", "hi"), msg("Ana", "k"), msg("Bo", "so?"), msg("Ana", "fine then")]

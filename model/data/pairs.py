@@ -154,22 +154,47 @@ def speaker_counts(messages: Iterable[Message]) -> Counter:
 def resolve_personas(options: PairOptions, counts: Counter) -> tuple[str, dict[str, str]]:
     """Return the canonical persona and a map sender -> persona label for every learned speaker.
 
-    Raises InputError when the persona never speaks, listing the most active senders.
+    Raises InputError when the persona never speaks, listing the most active senders, and
+    when a persona chosen for the user ('auto', extra_personas) is named by personal data.
     """
     aliases = options.persona
     if aliases == ["auto"]:
         if not counts:
             raise InputError("persona: 'auto' found no text messages to choose from")
         aliases = [counts.most_common(1)[0][0]]
+        if _is_personal_data(aliases[0]):
+            raise InputError(
+                f"persona: 'auto' chose the most active sender, {aliases[0]!r}, a phone number "
+                "or e-mail address that would name the persona in the bundle and its prompt; "
+                f"name them, with it as an alias: persona: [Name, {_quoted(aliases[0])}]")
     canonical = aliases[0]
     labels = {alias: canonical for alias in aliases if counts[alias]}
     if not labels:
         top = ", ".join(f"{name!r} ({n})" for name, n in counts.most_common(8))
         raise InputError(f"persona: {canonical!r} sent no text messages; senders are: {top}")
     others = [name for name, _ in counts.most_common() if name not in aliases]
-    for name in others[: options.extra_personas]:
+    extras = others[: options.extra_personas]
+    unnamed = [name for name in extras if _is_personal_data(name)]
+    if unnamed:
+        raise InputError(
+            f"pairs.extra_personas: would learn {', '.join(map(repr, unnamed))}, named by a "
+            "phone number or e-mail address that would ship in the bundle; name them: rename: "
+            f"{{{', '.join(f'{_quoted(name)}: Name' for name in unnamed)}}}")
+    for name in extras:
         labels[name] = name
     return canonical, labels
+
+
+def _is_personal_data(sender: str) -> bool:
+    """An unsaved contact's name as exported: a phone number (WhatsApp, Signal) or an
+    e-mail address (iMessage), as scrub_pii finds them in the text of the pairs."""
+    scrubbed = scrub_pii(sender)
+    return "<phone>" in scrubbed or "<email>" in scrubbed
+
+
+def _quoted(name: str) -> str:
+    """`name` as a YAML string: unquoted, +447700900123 would read as a number."""
+    return json.dumps(name, ensure_ascii=False)
 
 
 def build_pairs(
