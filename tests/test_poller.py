@@ -321,6 +321,22 @@ def test_a_failed_post_is_retried_once_the_claim_is_stale(bot):
     assert len(bot.replies_to(mention["id"])) == 1
 
 
+def test_a_stop_read_in_the_poll_that_recovers_a_claim_covers_it(bot):
+    """The author's stop (and a start after it) arrives while their mention's claim is
+    stuck: the poll that finds the claim stale reads the stop first, and never answers."""
+    hello = bot.post("bob", "@doppel hello, what do you do for work?")
+    bot.fault(endpoint="create_tweet", status=403)
+    assert bot.poll()["errors"] == {"auth": 1}
+    assert bot.state.mention(hello["id"]).status == "claimed"
+    stop = bot.post("bob", "@doppel stop")
+    start = bot.post("bob", "@doppel start")
+    bot.offset = 61
+    totals = bot.poll()
+    assert (totals["replied"], totals["skipped"]) == (1, {"opted_out": 1, "opt_out_request": 1})
+    assert skip_reasons(bot) == {hello["id"]: "opted_out", stop["id"]: "opt_out_request"}
+    assert bot.replies_to(hello["id"]) == [] and len(bot.replies_to(start["id"])) == 1
+
+
 def test_claim_left_by_a_crash_is_confirmed_from_the_bot_timeline(bot, replier):
     mention = bot.post("mia", "@doppel hi there")
     assert bot.state.claim(mention["id"], mention["author_id"], "dead-run", time.time() - 120)

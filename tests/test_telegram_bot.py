@@ -429,6 +429,26 @@ def test_a_backlog_is_answered_in_order_with_the_senders_timing(own_sandbox, dem
     assert texts(sandbox, 1020) == want_burst + expected(replier, "big news", later["update_id"],
                                                           history)
 
+def test_a_stop_read_with_a_stale_claims_update_covers_it(own_sandbox, demo_bundle, tmp_path):
+    """A crash left the message claimed; Telegram delivers it again with the /stop (and a
+    /start) sent while the bot was down: the taken-over message is never answered."""
+    sandbox, state_path = own_sandbox, tmp_path / "state.sqlite"
+    hello = say(sandbox, 1300, "hello, are you there?")
+    say(sandbox, 1300, "/stop")
+    say(sandbox, 1300, "/start")
+    key = f"tg7000000001:{hello['update_id']}"
+    assert SqliteState(state_path).claim(key, "tg:1300", "crashed", time.time() - 120)
+    env = BotProcess(sandbox, state_path, demo_bundle, TELEGRAM_CLAIM_TIMEOUT_S="1").env
+    result = subprocess.run([sys.executable, "-m", "backend", "telegram", "--once"],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert '"event": "claim_taken_over"' in result.stdout + result.stderr
+    stop_answer, start_answer = texts(sandbox, 1300)
+    assert stop_answer.startswith("Okay, I'll stay quiet") and start_answer.startswith("Hi!")
+    record = SqliteState(state_path).mention(key)
+    assert (record.status, record.reason) == ("skipped", "opted_out")
+
+
 def test_server_errors_are_retried_and_the_reply_goes_once(sandbox, bot, replier):
     fault(sandbox, method="sendMessage", chat_id=1100, kind="500", times=2)
     update = say(sandbox, 1100, "hello")

@@ -1,12 +1,13 @@
 """`python -m backend poll`: answer X mentions in character, each exactly once.
 
 One poll: (1) if a 429 told us to wait, do nothing until its reset time; (2) on the very
-first start store the newest mention id and answer no backlog; (3) recover claims a
-crashed run or an unconfirmed post left behind: a claimed-but-unconfirmed mention is
-looked up among the bot's own replies first and reposted only if no reply exists; (4)
-read every mention newer than since_id, oldest first, apply the rules, generate all
-replies in one batch, then for each: claim (conditional insert) -> post -> confirm, and
-move since_id past it.
+first start store the newest mention id and answer no backlog; (3) read every mention
+newer than since_id, oldest first; (4) recover claims a crashed run or an unconfirmed
+post left behind: a claimed-but-unconfirmed mention is looked up among the bot's own
+replies first and reposted only if no reply exists, and not at all when its author says
+"stop" in a later mention, one just read included; (5) apply the rules to the new
+mentions, generate all replies in one batch, then for each: claim (conditional insert)
+-> post -> confirm, and move since_id past it.
 
 Never two replies to one mention: only the claim holder posts; a post that may have
 reached X without an answer (timeout, reset, 5xx: xclient's UnconfirmedPost) is never
@@ -28,6 +29,7 @@ import logging
 import time
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from backend.bots.ledger.stores import open_state
@@ -119,8 +121,9 @@ class Poller:
             if not self.state.initialized():
                 self._first_start()
             else:
-                self._recover(counters)
-                self._answer_new(counters)
+                mentions, known = self._read_new(counters)
+                self._recover(counters, later=mentions)
+                self._answer_new(mentions, known, counters)
         except RateLimited as exc:
             reset = exc.reset_time or now + self.config["x_rate_limit_backoff_s"]
             self.state.set_reset_time(reset)
@@ -149,20 +152,27 @@ class Poller:
             self.state.initialize(newest)
         log_event(log, "first_start", since_id=newest, note="backlog left unanswered")
 
-    def _answer_new(self, counters: Counters) -> None:
+    def _read_new(self, counters: Counters) -> tuple[list[Tweet], dict[str, Tweet]]:
+        """Mentions newer than since_id (oldest first) and the tweets read with them; read
+        before recovery, so that a "stop" among them covers the claims it recovers."""
         mentions, known, malformed = self.client.mentions(self.bot["id"], self.state.since_id())
         counters.seen += len(mentions)
         if malformed:
             counters.errors[MalformedResponse.kind] += malformed
             log_event(log, "malformed_tweets_skipped", logging.WARNING, count=malformed)
+        return mentions, known
+
+    def _answer_new(self, mentions: list[Tweet], known: dict[str, Tweet],
+                    counters: Counters) -> None:
         # Mentions with a record were answered, skipped or claimed (recovery handles those).
         fresh = [m for m in mentions if self.state.mention(m.id) is None]
         self._handle(fresh, known, counters, claimed=False)
         if mentions and not self.dry_run:  # only now: since_id never passes an unhandled one
             self.state.advance_since_id(mentions[-1].id)
 
-    def _recover(self, counters: Counters) -> None:
-        """Resolve claims a crashed or failed run left unconfirmed for too long."""
+    def _recover(self, counters: Counters, later: list[Tweet]) -> None:
+        """Resolve claims a crashed or failed run left unconfirmed for too long; `later`:
+        the mentions this poll read, whose stops cover the claims' authors too."""
         if self.dry_run:
             return
         now = self.clock()
@@ -188,13 +198,16 @@ class Poller:
                                    "mention_deleted"), counters)
         if found:
             log_event(log, "claims_retried", mentions=sorted(found))
-        self._handle([found[i] for i in sorted(found, key=int)], {}, counters, claimed=True)
+        self._handle([found[i] for i in sorted(found, key=int)], {}, counters, claimed=True,
+                     later=later)
 
     # --- deciding, generating, posting ------------------------------------------------------
     def _handle(self, mentions: list[Tweet], known: dict[str, Tweet], counters: Counters,
-                claimed: bool) -> None:
-        """Plan, generate and post in chunks, so replies start flowing before all are made."""
-        stopped = self._stopped_later(mentions)
+                claimed: bool, later: Sequence[Tweet] = ()) -> None:
+        """Plan, generate and post in chunks, so replies start flowing before all are made.
+        `later`: other mentions whose stops count (a stop covers what its author wrote
+        before it)."""
+        stopped = self._stopped_later(sorted([*mentions, *later], key=lambda m: int(m.id)))
         for start in range(0, len(mentions), CHUNK):
             self._handle_chunk(mentions[start:start + CHUNK], known, counters, claimed, stopped)
 
