@@ -293,7 +293,7 @@ def test_resume_refuses_a_work_folder_that_does_not_say_how_it_started(tmp_path,
     ("Bo", 1, "--resume: personas are ['Bo', 'Ana'] but the work folder's run was started "
               "with ['Ana', 'Bo']; train afresh"),
     ("Ana", 2, "--resume: the training examples are not those the work folder's run was "
-               "started with (its sources, rename, pairs or train.val_fraction changed)"),
+               "started with (a source's chats, rename, pairs or train.val_fraction changed)"),
 ])
 def test_resume_refuses_a_work_folder_that_trained_other_personas_or_pairs(
         trained, tmp_path, capsys, persona, chats_seed, expected):

@@ -119,6 +119,9 @@ def started_with(manifest) -> dict:
             "train.batch_size": manifest.train["batch_size"]}
 
 
+AFRESH = "train afresh without --resume or choose another --work"
+
+
 def trained_on(data) -> dict:
     """What a run's checkpoints learned from, recorded in state.json beside started_with:
     the personas in id order (an LSTM's persona table is indexed by id, a pretrained prompt
@@ -151,11 +154,8 @@ def check_resumable_data(work: Path, data) -> None:
                          f"run was started with {recorded['personas']}; {AFRESH}", str(path))
     if wanted["examples"] != recorded["examples"]:
         raise InputError("--resume: the training examples are not those the work folder's run "
-                         "was started with (its sources, rename, pairs or train.val_fraction "
-                         f"changed); {AFRESH}", str(path))
-
-
-AFRESH = "train afresh without --resume or choose another --work"
+                         "was started with (a source's chats, rename, pairs or "
+                         f"train.val_fraction changed); {AFRESH}", str(path))
 
 
 def _recorded(work: Path, key: str, what: str) -> tuple[Path, dict]:
