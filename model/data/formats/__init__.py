@@ -36,6 +36,7 @@ from model.data.formats import (
     signal,
     slack,
     telegram,
+    telegram_html,
     whatsapp,
     xarchive,
 )
@@ -51,6 +52,7 @@ FORMATS = {
         slack,  # before meta: the first tree format to recognise a folder reads it
         meta,
         telegram,
+        telegram_html,
         chitchat,
         discord,
         discord_export,  # before script: its CSV has an author and a content column
