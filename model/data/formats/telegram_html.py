@@ -105,7 +105,10 @@ def parse(entry, ctx) -> Iterator[Message]:
     chat = _Chat()
 
     def build(record: dict) -> Message | None:
-        return json_message(record, conversation=chat.title or _UNNAMED, known={})
+        # the records built here carry no reply_to_message_id (the HTML has it only as a
+        # "go to message" link), so a forum's topics stay one conversation here
+        return json_message(record, conversation_of=lambda _: chat.title or _UNNAMED,
+                            known={})
 
     parts = _parts(entry, ctx)
     if _beside_its_json(entry, ctx.tree):  # exported as "Both": the JSON holds all this and more
