@@ -84,16 +84,16 @@ def sniff(entry) -> bool:
 
 def parse(entry, ctx) -> Iterator[Message]:
     data = _thread_data(entry)
-    yield from _thread([(entry, data)], _name(entry.relpath, data, {}), ctx)
+    yield from _thread([(entry, data)], thread_name(entry.relpath, data, {}), ctx)
 
 
 def sniff_tree(tree: Tree) -> bool:
-    return not tree.is_single_file and any(_readable_thread(entry) for entry in tree.entries)
+    return not tree.is_single_file and any(readable_thread(entry) for entry in tree.entries)
 
 
-def _readable_thread(entry) -> bool:
-    """sniff(), where a file that cannot be read is no thread: the file-by-file pass that
-    follows reports it, under its own name."""
+def readable_thread(entry, sniff=sniff) -> bool:
+    """sniff(entry), where a file that cannot be read is no thread: the file-by-file pass
+    that follows reports it, under its own name."""
     try:
         return sniff(entry)
     except (InputError, OSError, EOFError, zipfile.BadZipFile, zlib.error):
@@ -106,7 +106,7 @@ def parse_tree(tree: Tree, ctx) -> Iterator[Message]:
     export's) is a thread of its own."""
     folders: dict[str, list] = {}
     for entry in tree.entries:
-        if _readable_thread(entry):
+        if readable_thread(entry):
             ctx.claimed.add(entry.relpath)
             folders.setdefault(str(PurePosixPath(entry.relpath).parent), []).append(entry)
     names: dict[str, str] = {}  # conversation name -> the thread that has it
@@ -117,14 +117,14 @@ def parse_tree(tree: Tree, ctx) -> Iterator[Message]:
             if text_of(data, "thread_path"):
                 parts.setdefault(text_of(data, "thread_path"), []).append((entry, data))
             else:
-                yield from _thread([(entry, data)], _name(entry.relpath, data, names), ctx)
+                yield from _thread([(entry, data)], thread_name(entry.relpath, data, names), ctx)
         for thread, pieces in parts.items():
-            yield from _thread(pieces, _name(thread, pieces[0][1], names), ctx)
+            yield from _thread(pieces, thread_name(thread, pieces[0][1], names), ctx)
 
 
-def _name(thread: str, data: dict, names: dict[str, str]) -> str:
+def thread_name(thread: str, data: dict, names: dict[str, str]) -> str:
     """The thread's title; a second thread of the same title adds its folder or file name."""
-    own = thread.rsplit("/", 1)[-1].removesuffix(".json")
+    own = thread.rsplit("/", 1)[-1].removesuffix(".json").removesuffix(".html")
     title = _title(data) or own
     return title if names.setdefault(title, thread) == thread else f"{title} ({own})"
 
@@ -174,7 +174,7 @@ def _stamped_message(record, conversation: str) -> tuple[float, Message] | None:
     sender = repair(text_of(record, "sender_name") or text_of(record, "senderName"))
     text = repair(text_of(record, "content") or text_of(record, "text"))
     ms = _milliseconds(record)
-    kind, text = _kind(record, sender, text)
+    kind, text = kind_of(record, sender, text)
     if not sender or not text:
         return None
     time = datetime.fromtimestamp(ms / 1000).isoformat(timespec="seconds")
@@ -189,7 +189,7 @@ def _milliseconds(record: dict) -> float:
     return value if value >= 1e11 else value * 1000  # 1e11 ms is 1973: smaller is seconds
 
 
-def _kind(record: dict, sender: str, text: str) -> tuple[str, str]:
+def kind_of(record: dict, sender: str, text: str) -> tuple[str, str]:
     """(kind, text) from the record's fields and Meta's own phrasing."""
     if record.get("is_unsent") is True or record.get("isUnsent") is True:
         return "deleted", text or "<unsent>"
