@@ -32,6 +32,7 @@ from model.data.formats import (
     jsonl,
     line,
     meta,
+    meta_html,
     script,
     signal,
     slack,
@@ -51,6 +52,7 @@ FORMATS = {
         jsonl,
         slack,  # before meta: the first tree format to recognise a folder reads it
         meta,
+        meta_html,
         telegram,
         telegram_html,
         chitchat,
