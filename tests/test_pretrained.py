@@ -487,6 +487,10 @@ def test_resume_continues_from_the_last_check(tmp_path, tiny_base, run_cli, cach
                      "--resume", "--epochs", "2")
     assert second.returncode == 0, second.stderr[-2000:]
     assert "resuming at epoch 2" in second.stderr
+    # the frozen blocks' states of the first run are read back, not computed again
+    assert "reusing the frozen blocks' states (train" in second.stderr
+    assert "reusing the frozen blocks' states (validation" in second.stderr
+    assert "cached train" not in second.stderr and "cached train" in first.stderr
     history = json.loads((work / "state.json").read_text())["history"]
     assert history[:len(checks)] == checks and history[-1]["epoch"] == 2.0
 

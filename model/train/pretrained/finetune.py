@@ -29,6 +29,7 @@ import numpy as np
 
 from model.errors import InputError
 from model.files import atomic_output
+from model.train.pretrained.frozen_cache import FrozenStates, cache_key, open_cached, write_cache
 
 CHECKS_PER_EPOCH = 4
 MAX_VAL_EXAMPLES = 400  # enough for a steady validation loss; more only costs time
@@ -125,9 +126,12 @@ def finetune(manifest, out: Path, work: Path, resume: bool = False, threads: int
 
     trainer = Trainer(tf, parts, optimizer, variables)
     done = zero_shot or state["epoch"] >= settings["epochs"]  # e.g. --resume --epochs 1
-    train_cache = [] if done else trainer.cache(data.train, "train")
+    # what the frozen blocks' output depends on, besides the examples
+    key_parts = (data.base.sha256, parts.split,
+                 keras.mixed_precision.global_policy().name)
+    train_cache = None if done else trainer.cache(data.train, "train", work, key_parts)
     val_examples = data.val[:MAX_VAL_EXAMPLES]
-    val_cache = trainer.cache(val_examples, "validation")
+    val_cache = trainer.cache(val_examples, "validation", work, key_parts)
     if state["best_val_loss"] is None:
         first = trainer.validate(val_cache, val_examples, settings["batch_size"])
         log(f"validation loss before fine-tuning: {first:.4f}")
@@ -230,29 +234,41 @@ class Trainer:
         self.optimizer.apply_gradients(zip(gradients, self.variables, strict=True))
         return loss
 
-    def cache(self, examples, what: str, batch_size: int = 16) -> list[np.ndarray]:
+    def cache(self, examples, what: str, work: Path, key_parts: tuple,
+              batch_size: int = 16) -> FrozenStates:
         """Hidden states after the frozen blocks, float16 [T, H] per example (input ids
-        are the prompt and the reply without its last token)."""
+        are the prompt and the reply without its last token), computed once and kept in
+        WORK/frozen (frozen_cache.py) while the base, the frozen blocks, the precision and
+        the examples stay the same."""
         from model.train.training_data import batch_order
 
         sequences = [prompt + reply[:-1] for prompt, reply in examples]
-        out: list[np.ndarray | None] = [None] * len(sequences)
+        folder, key = work / "frozen", cache_key(*key_parts, sequences)
         lengths = np.array([len(s) for s in sequences])
-        started = reported = time.perf_counter()
-        done = 0
-        for batch in batch_order(lengths, np.zeros_like(lengths), batch_size, None):
-            ids, positions, mask = pad_batch([sequences[i] for i in batch])
-            hidden = self._lower(ids, positions, mask).numpy()
-            for row, i in enumerate(batch):
-                out[i] = hidden[row, :lengths[i]].astype(np.float16)
-            done += len(batch)
-            if time.perf_counter() - reported > 30:
-                reported = time.perf_counter()
-                log(f"caching the frozen blocks ({what}): {done}/{len(sequences)} examples, "
-                    f"{lengths[:done].sum() / (time.perf_counter() - started):.0f} tokens/s")
+        states = open_cached(folder, what, key)
+        if states is not None:
+            log(f"reusing the frozen blocks' states ({what}: {len(sequences)} examples, "
+                f"{lengths.sum()} tokens) from {folder}")
+            return states
+        started = time.perf_counter()
+
+        def computed():
+            reported, done = started, 0
+            for batch in batch_order(lengths, np.zeros_like(lengths), batch_size, None):
+                ids, positions, mask = pad_batch([sequences[i] for i in batch])
+                yield batch, self._lower(ids, positions, mask).numpy(), lengths[batch]
+                done += len(batch)
+                if time.perf_counter() - reported > 30:
+                    reported = time.perf_counter()
+                    log(f"caching the frozen blocks ({what}): {done}/{len(sequences)} "
+                        f"examples, {lengths[:done].sum() / (reported - started):.0f} tokens/s")
+
+        hidden = self.parts.config.hidden
+        states = write_cache(folder, what, key, hidden, len(sequences), computed())
         log(f"cached {what} ({len(sequences)} examples, {lengths.sum()} tokens) in "
-            f"{time.perf_counter() - started:.0f} s")
-        return out
+            f"{time.perf_counter() - started:.0f} s ({lengths.sum() * hidden * 2 / 1e9:.2f} GB "
+            f"in {folder})")
+        return states
 
     def batch(self, cache, examples, rows):
         """(hidden, positions, mask, gather, targets, weights) of one batch, padded."""
@@ -285,7 +301,7 @@ class Trainer:
         from model.train.training_data import batch_order
 
         total, count = 0.0, 0.0
-        lengths = np.array([len(c) for c in cache])
+        lengths = cache.lengths
         for rows in batch_order(lengths, np.zeros_like(lengths), batch_size, None):
             tensors = self.batch(cache, examples, rows)
             weight = float(tensors[5].sum())
