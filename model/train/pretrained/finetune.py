@@ -253,15 +253,17 @@ class Trainer:
         started = time.perf_counter()
 
         def computed():
-            reported, done = started, 0
+            reported, done, tokens = started, 0, 0
             for batch in batch_order(lengths, np.zeros_like(lengths), batch_size, None):
                 ids, positions, mask = pad_batch([sequences[i] for i in batch])
                 yield batch, self._lower(ids, positions, mask).numpy(), lengths[batch]
-                done += len(batch)
+                done, tokens = done + len(batch), tokens + int(lengths[batch].sum())
                 if time.perf_counter() - reported > 30:
                     reported = time.perf_counter()
+                    rate = tokens / (reported - started)
                     log(f"caching the frozen blocks ({what}): {done}/{len(sequences)} "
-                        f"examples, {lengths[:done].sum() / (reported - started):.0f} tokens/s")
+                        f"examples, {rate:.0f} tokens/s, ETA "
+                        f"{(lengths.sum() - tokens) / rate / 60:.1f} min")
 
         hidden = self.parts.config.hidden
         states = write_cache(folder, what, key, hidden, len(sequences), computed())
