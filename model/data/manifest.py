@@ -107,10 +107,6 @@ class Manifest:
     train: dict = field(default_factory=dict)
     base: Path | None = None
 
-    @property
-    def persona_is_auto(self) -> bool:
-        return self.persona == ["auto"]
-
 
 class _UniqueKeyLoader(yaml.SafeLoader):
     """safe_load, but a key given twice in one mapping is an error: YAML lets the last

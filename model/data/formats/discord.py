@@ -39,21 +39,21 @@ def parse(entry, ctx) -> Iterator[Message]:
     # two servers stay two conversations, the parts of one channel are one
     channel_id = text_of(dict_of(data, "channel"), "id")
     owner = f"discord channel {channel_id}" if channel_id else entry.name
-    conversation = ctx.ingested.name(owner, _conversation(data))
+    conversation = ctx.ingested.name(owner, channel_name(data))
     yield from each_built(
-        data["messages"], lambda record: _message(record, conversation) if isinstance(record, dict)
+        data["messages"], lambda record: message_of(record, conversation) if isinstance(record, dict)
         else None, ctx.report,
         lambda number, record: f"{entry.name} (message {text_of(record, 'id') or f'#{number}'})",
         "discord message without author or content", "discord message with an impossible timestamp")
 
 
-def _conversation(data: dict) -> str:
+def channel_name(data: dict) -> str:
     guild = text_of(dict_of(data, "guild"), "name") or "Discord"
     channel = dict_of(data, "channel")
     return f"{guild} / {text_of(channel, 'name') or text_of(channel, 'id') or 'channel'}"
 
 
-def _message(record: dict, conversation: str) -> Message | None:
+def message_of(record: dict, conversation: str) -> Message | None:
     author = dict_of(record, "author")
     sender = text_of(author, "name") or text_of(author, "nickname")
     if not sender:

@@ -110,8 +110,8 @@ def _message(record: dict, conversation: str) -> Message | None:
     `forwarded` (not the sender's), one without words is empty, as in the JSON reader."""
     forwarded = record.pop("forwarded", None)
     if forwarded is None or record["content"]:
-        return discord._message(record, conversation)
-    message = discord._message({**record, "content": forwarded, "attachments": []}, conversation)
+        return discord.message_of(record, conversation)
+    message = discord.message_of({**record, "content": forwarded, "attachments": []}, conversation)
     if message is not None:
         message.kind = "forwarded"
     return message
@@ -143,7 +143,7 @@ def _file_name(url: str) -> str:
 
 
 def _conversation(guild: str, channel: str) -> str:
-    return discord._conversation({"guild": {"name": guild}, "channel": {"name": channel}})
+    return discord.channel_name({"guild": {"name": guild}, "channel": {"name": channel}})
 
 
 def _stem(entry) -> str:

@@ -24,6 +24,9 @@ from model.data.sources import Unusable, dict_of, each_built, list_of, text_of, 
 from model.errors import InputError
 
 NAME = "telegram"
+# what each_built reports a record as when it makes no Message, or has no real date
+SKIP_REASONS = ("telegram message without sender or content",
+                "telegram message with an impossible date")
 
 _FULL_EXPORT = re.compile(r'^\s*\{\s*"about"\s*:\s*"[^"]*Telegram')
 _CHATS_KEY = re.compile(r'"chats"\s*:\s*\{')
@@ -72,11 +75,11 @@ def parse(entry, ctx) -> Iterator[Message]:
             conversation = f"{conversation} ({chat_id})"
         conversation_of = _conversation_of(chat["messages"], conversation)
         yield from each_built(
-            chat["messages"], partial(_message, conversation_of=conversation_of, known=known),
+            chat["messages"], partial(message_of, conversation_of=conversation_of, known=known),
             ctx.report,
             lambda number, record, chat_id=chat_id: f"{entry.name} (chat {chat_id}, message "
                                    f"{text_of(record, 'id') or f'#{number}'})",
-            "telegram message without sender or content", "telegram message with an impossible date")
+            *SKIP_REASONS)
 
 
 def _chats(data: dict, name: str) -> list:
@@ -157,7 +160,7 @@ def _known_names(chats: list) -> dict[str, str]:
     return names
 
 
-def _message(record, conversation_of: Callable[[dict], str], known: dict) -> Message | None:
+def message_of(record, conversation_of: Callable[[dict], str], known: dict) -> Message | None:
     if not isinstance(record, dict):
         raise Unusable("telegram message that is not a JSON object")
     for key, types in _FIELD_TYPES.items():

@@ -33,7 +33,8 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import PurePosixPath
 
-from model.data.formats.telegram import _message as json_message  # the JSON reader's mapping
+from model.data.formats.telegram import SKIP_REASONS
+from model.data.formats.telegram import message_of as json_message  # the JSON reader's mapping
 from model.data.formats.telegram import sniff as sniff_json
 from model.data.messages import Message
 from model.data.sources import each_built
@@ -119,7 +120,7 @@ def parse(entry, ctx) -> Iterator[Message]:
         yield from each_built(
             _records(part, chat, ctx), build, ctx.report,
             lambda number, record, part=part: f"{part.name} (message {record['id'] or f'#{number}'})",
-            "telegram message without sender or content", "telegram message with an impossible date")
+            *SKIP_REASONS)
 
 
 def _parts(entry, ctx) -> list:
