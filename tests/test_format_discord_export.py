@@ -145,3 +145,37 @@ def test_one_channel_exported_in_every_format_is_never_one_interleaved_conversat
     assert sorted(sizes) == ["Night Owls / general"] + [f"Night Owls / general ({n})"
                                                         for n in (2, 3, 4)]
     assert max(sizes.values()) <= channel
+
+
+OLD = Path(__file__).parent / "fixtures" / "discord_export_old"
+
+
+def test_html_of_versions_before_2_34():
+    # 2.17-2.33: a group's author and date once, then a chatlog__message per message,
+    # its own date in its title since 2.28 ("Message sent: …"); replies, reactions,
+    # "(edited)" and the BOT tag are no words of the message
+    assert rows(read(OLD / "general (2.33).html")[0]) == [
+        ("discord", "Night Owls / general", "2023-05-30T23:58:00", "kenji_t", "text", "anyone up?\nit's late"),
+        ("discord", "Night Owls / general", "2023-05-31T00:01:00", "kenji_t", "media", "<attachment: moon.png>"),
+        ("discord", "Night Owls / general", "2023-05-31T00:03:00", "amelie.r", "text", "me 🦉"),
+        ("discord", "Night Owls / general", "2023-05-31T00:05:00", "WeatherBot", "media", "<embed: Weather in Lyon>"),
+    ]
+    # before 2.17 the header is "info__…", and before 2.28 a message has only its group's date
+    assert rows(read(OLD / "general (2.16).html")[0]) == [
+        ("discord", "Night Owls / general", "2019-12-05T04:27:00", "kenji_t", "text", "anyone up?"),
+        ("discord", "Night Owls / general", "2019-12-05T04:27:00", "kenji_t", "text", "it's late"),
+        ("discord", "Night Owls / general", "2019-12-05T10:26:00", "amelie.r", "media", "<attachment: moon.png>"),
+    ]
+
+
+def test_csv_of_versions_before_2_17_is_semicolon_separated(tmp_path):
+    # DiscordChatExporter wrote ";" between fields, and after the last, until 2.17
+    path = tmp_path / "Night Owls - general [859000000000000002].csv"
+    path.write_text('AuthorID;Author;Date;Content;Attachments;Reactions;\n'
+                    '"42";"kenji_t#1234";"05-Dec-19 03:27 PM";"Hi,\nsee ""you"", ok";"";"";\n'
+                    '"43";"amelie.r#0042";"05-Dec-19 04:36 PM";"";'
+                    '"https://cdn.discordapp.com/attachments/4/5/animation.gif.mp4";"";\n', encoding="utf-8")
+    assert rows(read(path)[0]) == [
+        ("discord", "Night Owls / general", "2019-12-05T15:27:00", "kenji_t", "text", 'Hi,\nsee "you", ok'),
+        ("discord", "Night Owls / general", "2019-12-05T16:36:00", "amelie.r", "media",
+         "<attachment: animation.gif.mp4>")]

@@ -16,7 +16,10 @@ exported, as far as the file carries it:
   of versions before 2.41. A date that cannot be read skips its message, reported by line;
 - the HTML writes the date only with a group's first message and the time alone with the
   others (each within 7 minutes of the one before), so those take the group's date and
-  step to the next day when the time runs back past midnight;
+  step to the next day when the time runs back past midnight. Before 2.34 a group wrote
+  its author and date once and each message its own date in a tooltip ("Message sent: …",
+  since 2.28; before, a message takes its group's date); before 2.17 its header was
+  `info__guild-name` and the CSV separated fields with ";";
 - system notices (joins, pins, calls…) are `system` with the words of the JSON, a
   message of attachments, a sticker or an embed alone is `media`, a forwarded message
   with words `forwarded`; replies, "(edited)", reactions and bot tags are dropped.
@@ -46,7 +49,8 @@ MISSING = "discord message without author or content"
 IMPOSSIBLE = "discord message with an impossible timestamp"
 UNREADABLE = "discord message whose date cannot be read"
 
-CSV_HEADER = "AuthorID,Author,Date,Content,Attachments,Reactions"
+# ";" between fields and after the last until 2.17, AuthorID since 2.15
+_CSV_HEADER = re.compile(r"(?:AuthorID[,;])?Author[,;]Date[,;]Content[,;]Attachments[,;]Reactions;?\r?\n")
 RULE = "=" * 62  # the plain text export's preamble and postamble rules
 _TEXT_START = re.compile(rf"{RULE}\r?\nGuild: ")
 _ISO = re.compile(r"\d{4}-\d{2}-\d{2}T")
@@ -96,11 +100,12 @@ def parse(entry, ctx) -> Iterator[Message]:
 
 
 def _reader(head: str):
-    if head.startswith(CSV_HEADER):
+    if _CSV_HEADER.match(head):
         return _csv
     if _TEXT_START.match(head):
         return _text
-    if "<html" in head[:512].lower() and "preamble__entry" in head and "chatlog__" in head:
+    if "<html" in head[:512].lower() and ("preamble__entry" in head or "info__guild-name" in head) \
+            and "chatlog__" in head:
         return _html
     return None
 
@@ -204,19 +209,22 @@ def _csv(entry):
 
 
 def _csv_items(entry) -> Iterator[tuple[int, str, dict]]:
-    rows = csv.reader(line + "\n" for line in entry.lines())
+    lines = entry.lines()
+    header = next(lines, "")
+    delimiter = ";" if header.rstrip().endswith(";") else ","
+    skipped = 1 if header.startswith("AuthorID") else 0  # the author's id
+    rows = csv.reader((line + "\n" for line in lines), delimiter=delimiter)
     try:
-        next(rows)  # the header
         for row in rows:
             if not any(row):
                 continue
-            row += [""] * (6 - len(row))
-            _, author, date, content, attachments, _ = row[:6]
-            yield rows.line_num, date, _record(
+            row = row[skipped:] + [""] * 5
+            author, date, content, attachments = row[:4]
+            yield rows.line_num + 1, date, _record(
                 author, content, system=bool(_SYSTEM_TEXT.fullmatch(content)),
                 attachments=[url for url in attachments.split(",") if url])
     except csv.Error as exc:  # an unclosed quote swallowing the file, a field over the limit
-        raise InputError(f"malformed CSV ({exc})", entry.name, rows.line_num) from None
+        raise InputError(f"malformed CSV ({exc})", entry.name, rows.line_num + 1) from None
 
 
 # Plain text ----------------------------------------------------------------------------
@@ -329,6 +337,10 @@ class _HtmlReader(HTMLParser):
         "chatlog__sticker": "sticker", "preamble__entry": "preamble",
         "chatlog__reply": "drop", "chatlog__reactions": "drop",
         "chatlog__edited-timestamp": "drop", "chatlog__author-tag": "drop",
+        # the layout before 2.34: a group's author and date once, then its messages
+        "chatlog__author-name": "author", "chatlog__message": "message",
+        "info__guild-name": "preamble", "info__channel-name": "preamble",
+        "chatlog__reference": "drop", "chatlog__bot-tag": "drop",
     }
     CAPTURED = {"title", "preamble", "author", "date", "time", "content", "system",
                 "forwarded-words", "embed-title"}
@@ -371,11 +383,16 @@ class _HtmlReader(HTMLParser):
         attrs = {key: value or "" for key, value in attrs}
         classes = attrs.get("class", "").split()
         role = next((self.ROLES[c] for c in classes if c in self.ROLES), tag if tag == "title" else None)
+        if role == "message" and self._inside("message"):  # since 2.34 a container's body
+            role = None
         if role == "group":
             self.groups += 1
             self.group = {}
         elif role == "message":
             self.message = {"line": self.number, "attachments": [], "stickers": [], "embeds": []}
+            sent = attrs.get("title", "").removeprefix("Message sent: ")  # 2.28-2.33: its own date
+            if sent:
+                self.message["stamp"] = sent
         elif self.message and not self._dropped():
             self._start(tag, role, attrs, classes)
         if tag not in self.VOID:
@@ -397,7 +414,7 @@ class _HtmlReader(HTMLParser):
                 and not self._inside("forwarded") and not message["attachments"][-1]:
             # the first link of the attachment is the file (a generic one's icon comes first)
             message["attachments"][-1] = attrs.get("href") or attrs.get("src", "")
-        elif "chatlog__emoji" in classes:
+        elif {"chatlog__emoji", "emoji"} & set(classes):  # "emoji" before 2.34
             alt = attrs.get("alt", "")
             # a custom emoji's alt is its name, which the JSON's plain text writes ":name:"
             self._text(f":{alt}:" if re.fullmatch(r"\w+", alt) else alt)
@@ -432,12 +449,17 @@ class _HtmlReader(HTMLParser):
         elif role == "preamble":
             self.preamble.append(" ".join(text.split()))
         elif role == "author":  # system notices of several people share a group
-            message["author"] = attrs.get("title") or text
-            self.group.setdefault("author", message["author"])
+            author = attrs.get("title") or text
+            self.group.setdefault("author", author)
+            if self._inside("message"):  # before 2.34, the group's alone
+                message["author"] = author
         elif role == "date":
-            message["stamp"] = " ".join(text.split())
-            found = loose_match(_header(message["stamp"]))
+            stamp = " ".join(text.split())
+            found = loose_match(_header(stamp))
             self.group.setdefault("date", found["date"] if found else "")
+            self.group.setdefault("stamp", stamp)
+            if self._inside("message"):
+                message["stamp"] = stamp
         elif role == "embed-title" and message["embeds"]:
             message["embeds"][-1]["title"] = text.strip()
         elif role in ("time", "content", "system", "forwarded-words"):
@@ -447,7 +469,10 @@ class _HtmlReader(HTMLParser):
 
     def _end_message(self) -> None:
         message = self.message
-        stamp = message.get("stamp") or f"{self.group.get('date', '')} {message.get('time', '')}"
+        if "time" in message:
+            stamp = f"{self.group.get('date', '')} {message['time']}"
+        else:  # before 2.28, a message has only its group's date
+            stamp = message.get("stamp") or self.group.get("stamp", "")
         system = "system" in message
         record = _record(
             message.get("author") or self.group.get("author", ""),
