@@ -85,6 +85,16 @@ def test_dates_of_every_locale_and_version(tmp_path, first, second):
     assert [m.time for m in read(path)[0]] == ["2023-05-30T18:02:00", "2023-05-31T09:15:00"]
 
 
+def test_a_month_name_settles_the_order_without_a_warning(tmp_path, caplog):
+    # "dd-MMM-yy" (before 2.41), one day under 13: the month's name says which is which
+    path = text_export(tmp_path, ("05-Dec-19 03:27 PM", "kenji_t", "a"),
+                       ("05-Dec-19 04:36 PM", "amelie.r", "b"))
+    with caplog.at_level("INFO"):
+        times = [m.time for m in read(path)[0]]
+    assert times == ["2019-12-05T15:27:00", "2019-12-05T16:36:00"]
+    assert "day/month order" not in caplog.text
+
+
 def test_day_and_month_order_read_from_the_file(tmp_path):
     # no field above 12: the order under which the dates follow each other wins
     path = text_export(tmp_path, ("01/05/2023 18:02", "kenji_t", "a"),

@@ -38,7 +38,7 @@ from html.parser import HTMLParser
 from pathlib import PurePosixPath
 from urllib.parse import unquote, urlsplit
 
-from model.data.formats import discord
+from model.data.formats.discord import channel_name, message_of
 from model.data.formats.whatsapp_dates import Clock, layout_of, loose_match
 from model.data.messages import Message
 from model.errors import InputError
@@ -61,7 +61,7 @@ _ASSET_HASH = re.compile(r"-(?:[0-9a-fA-F]{16}|[0-9a-fA-F]{5})$")  # added by --
 # the invariant culture's month abbreviations, as versions before 2.41 wrote "30-May-23"
 _MONTHS = {month: f"{number:02d}" for number, month in enumerate(
     ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
-_MONTH = re.compile(rf"(?<=-)({'|'.join(_MONTHS)})(?=-)")
+_NAMED_MONTH_DATE = re.compile(rf"\b(\d{{1,2}})-({'|'.join(_MONTHS)})-(\d{{2}})\b")
 # GetFallbackContent: what DiscordChatExporter writes for a system notice in TXT, CSV, JSON
 _SYSTEM_TEXT = re.compile(
     r"Added .+ to the group\.|Added a recipient\.|Left the group\.|Removed .+ from the group\."
@@ -115,8 +115,8 @@ def _message(record: dict, conversation: str) -> Message | None:
     `forwarded` (not the sender's), one without words is empty, as in the JSON reader."""
     forwarded = record.pop("forwarded", None)
     if forwarded is None or record["content"]:
-        return discord.message_of(record, conversation)
-    message = discord.message_of({**record, "content": forwarded, "attachments": []}, conversation)
+        return message_of(record, conversation)
+    message = message_of({**record, "content": forwarded, "attachments": []}, conversation)
     if message is not None:
         message.kind = "forwarded"
     return message
@@ -148,7 +148,7 @@ def _file_name(url: str) -> str:
 
 
 def _conversation(guild: str, channel: str) -> str:
-    return discord.channel_name({"guild": {"name": guild}, "channel": {"name": channel}})
+    return channel_name({"guild": {"name": guild}, "channel": {"name": channel}})
 
 
 def _stem(entry) -> str:
@@ -186,7 +186,10 @@ def _dated(entry, ctx, items: Iterable) -> Iterator[tuple[int, dict]]:
         for _ in readable():  # reports every message
             pass
         return
-    for iso, (line, record), _ in Clock(layout, entry.name).stamped(readable()):
+    # a month's name (rewritten year first by _header) leaves no order to guess
+    named = any(_NAMED_MONTH_DATE.search(stamp) for _, stamp, _ in head)
+    clock = Clock(layout, entry.name, day_first=False if named else None)
+    for iso, (line, record), _ in clock.stamped(readable()):
         if iso is None:
             ctx.report.skip(entry.name, line, IMPOSSIBLE)
         else:
@@ -194,8 +197,11 @@ def _dated(entry, ctx, items: Iterable) -> Iterator[tuple[int, dict]]:
 
 
 def _header(stamp: str) -> str:
-    """A date text as the head of a WhatsApp-like line, so WhatsApp's layouts read it."""
-    return f"{_MONTH.sub(lambda m: _MONTHS[m[1]], stamp.strip())} - x"
+    """A date text as the head of a WhatsApp-like line, so WhatsApp's layouts read it.
+    "30-May-23" is written year first ("2023-05-30"): its month name settles the order of
+    day and month, which numbers alone would leave to be guessed from the file."""
+    return _NAMED_MONTH_DATE.sub(lambda m: f"20{m[3]}-{_MONTHS[m[2]]}-{int(m[1]):02d}",
+                                 stamp.strip()) + " - x"
 
 
 # CSV -----------------------------------------------------------------------------------

@@ -39,7 +39,7 @@ from datetime import datetime
 from html.parser import HTMLParser
 from pathlib import PurePosixPath
 
-from model.data.formats import meta
+from model.data.formats.meta import kind_of, readable_thread, thread_name
 from model.data.messages import Message
 from model.data.sources import Tree, each_built
 from model.errors import InputError
@@ -152,24 +152,24 @@ def sniff(entry) -> bool:
 
 def parse(entry, ctx) -> Iterator[Message]:
     page = _page(entry)
-    yield from _thread([(entry, page)], meta.thread_name(entry.relpath, _data(page), {}), ctx)
+    yield from _thread([(entry, page)], thread_name(entry.relpath, _data(page), {}), ctx)
 
 
 def sniff_tree(tree: Tree) -> bool:
-    return not tree.is_single_file and any(meta.readable_thread(entry, sniff) for entry in tree.entries)
+    return not tree.is_single_file and any(readable_thread(entry, sniff) for entry in tree.entries)
 
 
 def parse_tree(tree: Tree, ctx) -> Iterator[Message]:
     """Every thread of a download, its pages merged; memory holds one thread at a time."""
     folders: dict[str, list] = {}
     for entry in tree.entries:
-        if meta.readable_thread(entry, sniff):
+        if readable_thread(entry, sniff):
             ctx.claimed.add(entry.relpath)
             folders.setdefault(str(PurePosixPath(entry.relpath).parent), []).append(entry)
     names: dict[str, str] = {}
     for folder, entries in folders.items():
         pages = [(entry, _page(entry)) for entry in sorted(entries, key=_page_number)]
-        yield from _thread(pages, meta.thread_name(folder, _data(pages[0][1]), names), ctx)
+        yield from _thread(pages, thread_name(folder, _data(pages[0][1]), names), ctx)
 
 
 def _page_number(entry) -> tuple[int, str]:
@@ -224,7 +224,7 @@ def _stamped_message(block: _Node, conversation: str) -> tuple[str, Message] | N
     record = _record(content) if content is not None else {}
     sender = " ".join(sender_node.text().split()) if sender_node is not None else ""
     text = record.get("content", "")
-    kind, text = meta.kind_of(record, sender, text)
+    kind, text = kind_of(record, sender, text)
     if not sender or not text:
         return None
     return time, Message(NAME, conversation, time, sender, text, kind)

@@ -358,10 +358,13 @@ class Clock:
     Dates and times are converted once per distinct text (most messages share them).
     """
 
-    def __init__(self, layout: Layout, name: str):
+    def __init__(self, layout: Layout, name: str, day_first: bool | None = None):
+        """`day_first`: the order, where the caller knows it (a month written as a name)."""
         self.layout = layout
         self.name = name
         self.order = DayOrder(layout.year_index)
+        if day_first is not None:
+            self.order.day_first, self.order.proven = day_first, True
         self.markers = dict(_AMPM_WORDS)
         self.dates: dict[str, str | None] = {}
         self.times: dict[str, str] = {}
