@@ -155,6 +155,87 @@ def test_unknown_am_pm_words_without_evidence_are_read_as_written(tmp_path, capl
     assert "cannot tell AM from PM" in caplog.text
 
 
+# --- months written as names (old Android exports) -------------------------------------
+# Shapes of the public exports in github.com/starkdmi/whats_json, test/data/chats_unique:
+# "TanayGahlot HowDataAffectDecision NITG.txt" (time first; the year written for earlier
+# years only: "15:34, 30 Dec 2013" then "00:01, 1 Jan" for the New Year's wishes),
+# "girish95k FaceMatch wa.txt" ("Mar 5, 8:11 PM", no year) and "swarbrickjones
+# Horde_Analysis mike_raw.txt" ("18 Mar 12:14", no year); names and texts here are ours.
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "expected"),
+    [
+        ("19:23, 28 Aug 2013 - ", "19:07, 20 Sep 2013 - ", ("2013-08-28T19:23", "2013-09-20T19:07")),
+        ("28 Aug 2013 19:23 - ", "20 Sep 2013 19:07 - ", ("2013-08-28T19:23", "2013-09-20T19:07")),
+        ("Mar 5, 8:11 PM - ", "Apr 12, 10:02 AM - ", ("2000-03-05T20:11", "2000-04-12T10:02")),
+        ("18 Mar 12:14 - ", "2 Sep 09:30 - ", ("2000-03-18T12:14", "2000-09-02T09:30")),
+    ],
+)
+def test_headers_with_the_month_as_a_name(tmp_path, first, second, expected):
+    text = f"{first}Ana: Whoa :o\n{second}Bo: <Media omitted>\n{second}Ana changed the subject to “The horde”\n"
+    messages = parse(tmp_path, text, fmt="auto")  # sniffed as WhatsApp too
+    assert [(m.time, m.sender, m.text, m.kind) for m in messages] == [
+        (expected[0], "Ana", "Whoa :o", "text"),
+        (expected[1], "Bo", "<Media omitted>", "media"),
+        (expected[1], "Ana", "Ana changed the subject to “The horde”", "system"),
+    ]
+
+
+def test_a_year_left_out_is_the_year_after_the_last_one_written(tmp_path):
+    # Android wrote the year only for dates outside the year of the export.
+    text = (
+        "15:34, 30 Dec 2013 - Ana: last one of the year\n"
+        "00:01, 1 Jan - Bo: Happy New Year!\n"
+        "18:00, 9 Feb - Ana: see you\n"
+    )
+    assert [m.time for m in parse(tmp_path, text)] == [
+        "2013-12-30T15:34", "2014-01-01T00:01", "2014-02-09T18:00",
+    ]  # fmt: skip
+    # … also when no New Year lies between: the year left out is the export's, a later one.
+    text = "15:34, 30 Mar 2013 - Ana: a\n00:01, 1 Apr - Bo: b\n"
+    assert [m.time for m in parse(tmp_path, text)] == ["2013-03-30T15:34", "2014-04-01T00:01"]
+
+
+def test_a_yearless_export_across_new_year_runs_forward(tmp_path, caplog):
+    # A message dated a day before the one above it (delivered late: NITG.txt has "00:11,
+    # 14 Feb" then "23:33, 13 Feb") is no New Year.
+    dates = ["Dec 30", "Dec 31", "Jan 1", "Mar 5", "Mar 4", "Dec 31", "Jan 1"]
+    text = "".join(f"{date}, 11:59 PM - Ana: {n}\n" for n, date in enumerate(dates))
+    with caplog.at_level(logging.WARNING, logger="model.data.formats.whatsapp_dates"):
+        messages = parse(tmp_path, text)
+    assert [m.time[:10] for m in messages] == [
+        "2000-12-30", "2000-12-31", "2001-01-01", "2001-03-05", "2001-03-04", "2001-12-31",
+        "2002-01-01",
+    ]  # fmt: skip
+    assert "no year" in caplog.text
+
+
+def test_a_yearless_date_takes_its_year_from_later_evidence(tmp_path, caplog):
+    # a later header that writes its year, counted back over the New Year between …
+    text = "18 Dec 12:14 - Ana: a\n2 Jan 2014 09:30 - Bo: b\n"
+    with caplog.at_level(logging.WARNING, logger="model.data.formats.whatsapp_dates"):
+        assert [m.time for m in parse(tmp_path, text)] == ["2013-12-18T12:14", "2014-01-02T09:30"]
+    # … or a media file, which Android names by the day it came: IMG-20140305-WA0001.jpg
+    text = (
+        "Mar 5, 8:11 PM - Ana: hi\n"
+        "Mar 5, 8:12 PM - Ana: IMG-20140305-WA0001.jpg (file attached)\n"
+    )
+    messages = parse(tmp_path, text)
+    assert [(m.time, m.kind) for m in messages] == [
+        ("2014-03-05T20:11", "text"), ("2014-03-05T20:12", "media"),
+    ]  # fmt: skip
+    assert not caplog.records
+
+
+def test_a_month_name_inside_a_message_does_not_start_one(tmp_path):
+    text = "27/03/2022, 21:41 - Ana: pasted:\nMar 5, 8:11 PM - Bo: old\n27/03/2022, 21:42 - Bo: ok\n"
+    assert triples(parse(tmp_path, text)) == [
+        ("2022-03-27T21:41", "Ana", "pasted:\nMar 5, 8:11 PM - Bo: old"),
+        ("2022-03-27T21:42", "Bo", "ok"),
+    ]
+
+
 # --- bodies: multi-line, kinds, senders ------------------------------------------------
 
 
@@ -502,6 +583,10 @@ def test_file_without_any_header_is_an_input_error(tmp_path):
         ('{"messages": [{"date": "2022-03-27T21:41:00"}]}\n', False),
         ("ANA: To be.\nBO: Or not, 27/03/2022, 21:41 - late.\n", False),
         ("2022-03-27 21:41:00,Ana,hi\n2022-03-27 21:42:00,Bo,yo\n", False),
+        ("Mar 5, 8:11 PM - Ana: hi\nMar 5, 8:12 PM - Bo: yo\n", True),
+        # imessage-exporter's text: a month's name, but no " - " after the time
+        ("Jan 02, 2023  4:05:06 PM (Read by you)\n+15558675309\nHi\n\n"
+         "Jan 02, 2023  4:06:10 PM\nMe\nYes (after a while)\n", False),
     ],
 )
 def test_sniff_by_content(tmp_path, text, expected):

@@ -3,7 +3,8 @@
 Reading is two steps: learn the file's header layout from its first headers
 (`whatsapp_dates.layout_of`), then stream every line through that one strict pattern.
 A line that does not match continues the message before it. Dates are converted once
-per distinct date text (cached), after the file's day/month order is known: messages
+per distinct date text (cached; a month's name without its year is read in order, from
+the dates before it), after the file's day/month order is known: messages
 wait in a bounded look-ahead buffer until a date proves the order or the buffer fills.
 Bodies that are WhatsApp's own words in the phone's language (placeholders for left-out
 media, deleted messages, notices, edit markers) are found from `whatsapp_strings`, shared

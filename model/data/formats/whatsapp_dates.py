@@ -18,6 +18,18 @@ Day/month order is a property of the file (`DayOrder`): any first field above 12
 day-first, any second field above 12 proves month-first; otherwise the reading under which
 the dates run forward in the smallest steps wins; failing all evidence the locale default
 is assumed.
+
+A month written as a name (WhatsApp for Android around 2013-2015: "19:23, 28 Aug 2013",
+"Mar 5, 8:11 PM", "18 Mar 12:14") settles the order, but Android wrote the year only for
+dates outside the year of the export, so a file may show it for its first dates and not
+after, or never. A date without its year (`Clock._named_date`) takes the year of the date
+before; the next one after a written year (the export's year is a later one) and at a
+New Year, a date more than DAYS_BACK_IN_ONE_YEAR days before the one above it, so times
+never run back for a wrong year. The first dates' year is the first year the file shows,
+a header's or a media file's (IMG-20140305-WA0001.jpg came that day), counted back over
+the New Years between; nothing outside the file tells it (a file's modification time is
+the time it was copied or unpacked). A file that shows none is read from PLACEHOLDER_YEAR,
+2000, with a warning: its dates keep their order and distances, not their year.
 """
 
 from __future__ import annotations
@@ -31,6 +43,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 LOOKAHEAD_HEADERS = 5000  # messages held back at most while day/month order is unknown
+# The year of dates that leave it out, when nothing in the file shows it: a leap year (29
+# February exists) before WhatsApp (2009), so that it cannot pass for the real one.
+PLACEHOLDER_YEAR = 2000
+# A date that leaves its year out and lies more than this many days before the one above
+# it is in the next year. Exports run back by up to a few weeks now and then (late
+# deliveries, phones' clocks; in public exports whose years are written): no New Year.
+DAYS_BACK_IN_ONE_YEAR = 31
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +124,27 @@ _BUDDHIST = rf"{_SP}(?:BE|พ\.ศ\.)"
 
 _DSEP = rf"(?:[./\-]{_SP}?|年|月)"
 _DATE = rf"{_FIELD}{_M}{_DSEP}{_M}\d{{1,4}}{_M}{_DSEP}{_M}{_FIELD}(?:\.|日)?(?:{_BUDDHIST})?"
+
+# Months written as words, as WhatsApp for Android wrote them around 2013-2015: the public
+# exports that do are English ("19:23, 28 Aug 2013", "Mar 5, 8:11 PM", "18 Mar 12:14");
+# full names and en-GB's "Sept" are English too. A language with samples adds its words.
+_MONTH_WORDS = (
+    ("Jan", "January"), ("Feb", "February"), ("Mar", "March"), ("Apr", "April"), ("May",),
+    ("Jun", "June"), ("Jul", "July"), ("Aug", "August"), ("Sep", "Sept", "September"),
+    ("Oct", "October"), ("Nov", "November"), ("Dec", "December"),
+)
+_MONTH_NUMBERS = {
+    word.casefold(): number for number, words in enumerate(_MONTH_WORDS, 1) for word in words
+}
+_MONTH = rf"(?i:{'|'.join(sorted(_MONTH_NUMBERS, key=len, reverse=True))})(?![^\W\d_])\.?"
+_MONTH_RE = re.compile(_MONTH)
+# Day and month, or month and day, then the year only where it is not the export's own.
+_YEAR_AFTER = rf"(?:,?{_SP}\d{{4}})?"
+_DAY_MONTH = rf"\d{{1,2}}{_SP}{_MONTH}{_YEAR_AFTER}"
+_MONTH_DAY = rf"{_MONTH}{_SP}\d{{1,2}}{_YEAR_AFTER}"
+_NAMED_DATE = rf"(?:{_DAY_MONTH}|{_MONTH_DAY})"
+# Android names a media file by the day it came: IMG-20140305-WA0001.jpg, PTT-…, VID-…
+_MEDIA_FILE_DAY = re.compile(r"\b[A-Z]{3}-(?P<year>20\d\d)(?P<month>\d\d)(?P<day>\d\d)-WA\d+")
 # A word we do not know in the AM/PM place (a locale missing from _AMPM_PAIRS): accepted
 # only right before " - " or "]", and which word means afternoon is learned per file.
 _WORD = rf"[^\s\d\-–\[\]:,،.{MARKS}][^\s\d\-–\[\]:,،{MARKS}]{{0,15}}"
@@ -114,15 +154,25 @@ _TIME = (
     rf"|{_M}{_SP}{_M}{_WORD}(?:{_SP}{_WORD})?(?={_M}(?:{_SP}*[-–]{_SP}|\])))?"
 )
 _BETWEEN = rf"(?:[,،]{_SP}*|{_SP}+)(?:(?:klo|kl\.|à|um){_SP}+)?"
-_AFTER = rf"(?:{_SP}*[-–]{_SP}+|:{_SP}|{_SP})"
-LOOSE_HEADERS = (
-    re.compile(
-        rf"{_M}\[?{_M}(?P<date>{_DATE}){_M}{_BETWEEN}{_M}(?P<time>{_TIME}){_M}\]?{_AFTER}{_M}(?P<rest>.+)"
-    ),
-    re.compile(
-        rf"{_M}\[?{_M}(?P<time>{_TIME}){_M}{_BETWEEN}{_M}(?P<date>{_DATE}){_M}\]?{_AFTER}{_M}(?P<rest>.+)"
-    ),
-)
+_DASH = rf"{_SP}*[-–]{_SP}+"
+_AFTER = rf"(?:{_DASH}|:{_SP}|{_SP})"
+
+
+def _loose_headers(date: str, after: str) -> tuple[re.Pattern, re.Pattern]:
+    """Headers with the date first, and with the time first (Vietnamese, old Android)."""
+    return (
+        re.compile(
+            rf"{_M}\[?{_M}(?P<date>{date}){_M}{_BETWEEN}{_M}(?P<time>{_TIME}){_M}\]?{after}{_M}(?P<rest>.+)"
+        ),
+        re.compile(
+            rf"{_M}\[?{_M}(?P<time>{_TIME}){_M}{_BETWEEN}{_M}(?P<date>{date}){_M}\]?{after}{_M}(?P<rest>.+)"
+        ),
+    )
+
+
+# A month's name is Android's, always before " - ": imessage-exporter's "Jan 02, 2023
+# 4:05:06 PM (Read by you…)" is no WhatsApp header.
+LOOSE_HEADERS = (*_loose_headers(_DATE, _AFTER), *_loose_headers(_NAMED_DATE, _DASH))
 _TOKEN = re.compile(rf"(?P<era>(?:{_ERA})(?=\d|元))|\d+|元|[{MARKS}]+|.", re.S)
 _CLOCK = re.compile(r"\d{1,2}[:.]\d{2}(?:[:.]\d{2})?")
 _NO_MARKS = str.maketrans("", "", MARKS)
@@ -162,6 +212,14 @@ def _skeleton_regex(text: str) -> str:
     return "".join(parts)
 
 
+def _date_regex(text: str) -> str:
+    """Regex for the date piece: its skeleton, or any day of either form if its month is a name
+    (the year comes and goes within one file)."""
+    if _MONTH_RE.search(text) is None:
+        return _skeleton_regex(text)
+    return _MONTH_DAY if _MONTH_RE.match(text.lstrip(MARKS)) else _DAY_MONTH
+
+
 def _time_regex(text: str) -> str:
     """Regex for the time piece: the clock, and any AM/PM word before or after it as a slot."""
     clock = _CLOCK.search(text)
@@ -189,6 +247,7 @@ class Layout:
     year_index: int  # which of the three date fields is the year
     seconds: bool  # does the export show seconds
     learn_markers: bool  # AM/PM words of an unknown locale: learn which is which
+    month_named: bool = False  # "28 Aug 2013", "Mar 5": the year may be left out
 
 
 def layout_of(lines: list[str]) -> Layout | None:
@@ -202,11 +261,13 @@ def layout_of(lines: list[str]) -> Layout | None:
         return None
     source, matches = max(votes.items(), key=lambda item: len(item[1]))
     first = matches[0]
+    month_named = _MONTH_RE.search(first.group("date")) is not None
     return Layout(
         pattern=re.compile(source),
         year_index=_year_index([match.group("date") for match in matches]),
         seconds=len(_NUMBER.findall(first.group("time"))) == 3,
         learn_markers=marker_key(first.group("time")) not in {"", *_AMPM_WORDS},
+        month_named=month_named,
     )
 
 
@@ -214,7 +275,7 @@ def _pattern_source(line: str, match: re.Match) -> str:
     """The strict pattern of one header: its literal punctuation, digits and AM/PM generalised."""
     (start1, end1), (start2, end2) = sorted([match.span("date"), match.span("time")])
     names = ("date", "time") if start1 == match.start("date") else ("time", "date")
-    piece = {"date": _skeleton_regex, "time": _time_regex}
+    piece = {"date": _date_regex, "time": _time_regex}
     return "".join(
         (
             _skeleton_regex(line[:start1]),
@@ -363,11 +424,17 @@ class Clock:
         self.layout = layout
         self.name = name
         self.order = DayOrder(layout.year_index)
+        if layout.month_named:  # the number beside a month's name is its day
+            day_first = True
         if day_first is not None:
             self.order.day_first, self.order.proven = day_first, True
         self.markers = dict(_AMPM_WORDS)
         self.dates: dict[str, str | None] = {}
         self.times: dict[str, str] = {}
+        # month_named: each date's (year or None, month, day), and the walk through them
+        self.named: dict[str, tuple[int | None, int, int]] = {}
+        self.year = PLACEHOLDER_YEAR
+        self.previous = (0, False)  # (_day_of_year, year written) of the date before
 
     def stamped(self, raw: Iterator[list]) -> Iterator[tuple[str | None, str, list | None]]:
         """[number, date, time, rest, extra] -> (ISO time, rest, extra) in file order.
@@ -382,10 +449,13 @@ class Clock:
         seen: dict[str, tuple[int, int, int]] = {}
         switches: Counter = Counter()  # (word, next word) on the same day
         previous = ("", "")
+        dated = not self.layout.month_named  # a month's name: the year may wait for evidence
         for item in raw:
             held.append(item)
             date = item[1]
-            if date not in seen:
+            if self.layout.month_named:
+                dated = dated or self._year_shown(date, item[3]) is not None
+            elif date not in seen:
                 fields = seen[date] = day_month(date, self.layout.year_index)
                 self.order.learn(fields[1], fields[2])
             if self.layout.learn_markers:
@@ -394,7 +464,7 @@ class Clock:
                     switches[previous[1], word] += 1
                 previous = (date, word)
             learned = not self.layout.learn_markers or max(switches.values(), default=0) >= 3
-            if (self.order.proven and learned) or len(held) >= LOOKAHEAD_HEADERS:
+            if (self.order.proven and learned and dated) or len(held) >= LOOKAHEAD_HEADERS:
                 break
         if self.order.day_first is None:
             if self.order.decide_from_sequence(list(seen.values())):
@@ -409,6 +479,8 @@ class Clock:
                 )
         if self.layout.learn_markers:
             self._learn_markers(switches)
+        if self.layout.month_named:
+            self.year = self._first_year(held)
         for number, date, time, rest, extra in itertools.chain(held, raw):
             iso_date = self.dates.get(date)
             if iso_date is None and date not in self.dates:
@@ -433,6 +505,8 @@ class Clock:
         self.markers.update({morning: False, afternoon: True})
 
     def _new_date(self, date: str, number: int) -> str | None:
+        if self.layout.month_named:  # not cached: a year left out depends on the dates before
+            return self._named_date(date)
         year, first, second = day_month(date, self.layout.year_index)
         assumed = self.order.day_first
         if self.order.learn(first, second) and self.order.day_first != assumed:
@@ -443,3 +517,62 @@ class Clock:
             self.dates.clear()
         iso_date = self.dates[date] = self.order.iso_date(year, first, second)
         return iso_date
+
+    def _ymd(self, date: str) -> tuple[int | None, int, int]:
+        fields = self.named.get(date)
+        if fields is None:
+            fields = self.named[date] = _year_month_day(date)
+        return fields
+
+    def _year_shown(self, date: str, rest: str) -> int | None:
+        """The year a message shows: its header's, else a media file's named for that day."""
+        year, month, day = self._ymd(date)
+        if year is None:
+            media = _MEDIA_FILE_DAY.search(rest)
+            if media is not None and (int(media["month"]), int(media["day"])) == (month, day):
+                year = int(media["year"])
+        return year
+
+    def _first_year(self, held: list[list]) -> int:
+        """The year of the first date: the first one a message shows, counted back over the
+        New Years between them; else PLACEHOLDER_YEAR."""
+        new_years, before = 0, 0
+        for _, date, _, rest, _ in held:
+            _, month, day = self._ymd(date)
+            new_years += before - _day_of_year(month, day) > DAYS_BACK_IN_ONE_YEAR
+            before = _day_of_year(month, day)
+            year = self._year_shown(date, rest)
+            if year is not None:
+                return year - new_years
+        log.warning(
+            "%s: no year in this export's dates; read as %d on, a year later at each New Year",
+            self.name, PLACEHOLDER_YEAR,
+        )
+        return PLACEHOLDER_YEAR
+
+    def _named_date(self, date: str) -> str | None:
+        """ISO date of "28 Aug 2013" or "Mar 5": a year left out is the one of the date
+        before, or the next after a New Year (a date well before the one above it) or after
+        a written year (Android wrote the year only for dates outside the export's year)."""
+        year, month, day = self._ymd(date)
+        written = year is not None
+        if not written:
+            before, before_written = self.previous
+            if before_written or before - _day_of_year(month, day) > DAYS_BACK_IN_ONE_YEAR:
+                self.year += 1
+            year = self.year
+        self.year = year
+        self.previous = (_day_of_year(month, day), written)
+        return self.order.iso_date(year, day, month)
+
+
+def _year_month_day(date: str) -> tuple[int | None, int, int]:
+    """(year or None, month, day) of a date whose month is a name: "28 Aug 2013", "Mar 5"."""
+    numbers = _NUMBER.findall(date)
+    month = _MONTH_NUMBERS[_MONTH_RE.search(date).group().rstrip(".").casefold()]
+    return (int(numbers[1]) if len(numbers) > 1 else None), month, int(numbers[0])
+
+
+def _day_of_year(month: int, day: int) -> int:
+    """Days into the year, counting every month as 31 days: near enough to tell a New Year."""
+    return month * 31 + day
