@@ -123,7 +123,7 @@ _FIELD = rf"(?:(?:{_ERA}){_ERA_YEAR}|\d{{1,4}})"
 _BUDDHIST = rf"{_SP}(?:BE|พ\.ศ\.)"
 
 _DSEP = rf"(?:[./\-]{_SP}?|年|月)"
-_DATE = rf"{_FIELD}{_M}{_DSEP}{_M}\d{{1,4}}{_M}{_DSEP}{_M}{_FIELD}(?:\.|日)?(?:{_BUDDHIST})?"
+_NUMERIC_DATE = rf"{_FIELD}{_M}{_DSEP}{_M}\d{{1,4}}{_M}{_DSEP}{_M}{_FIELD}(?:\.|日)?(?:{_BUDDHIST})?"
 
 # Months written as words, as WhatsApp for Android wrote them around 2013-2015: the public
 # exports that do are English ("19:23, 28 Aug 2013", "Mar 5, 8:11 PM", "18 Mar 12:14");
@@ -142,7 +142,7 @@ _MONTH_RE = re.compile(_MONTH)
 _YEAR_AFTER = rf"(?:,?{_SP}\d{{4}})?"
 _DAY_MONTH = rf"\d{{1,2}}{_SP}{_MONTH}{_YEAR_AFTER}"
 _MONTH_DAY = rf"{_MONTH}{_SP}\d{{1,2}}{_YEAR_AFTER}"
-_NAMED_DATE = rf"(?:{_DAY_MONTH}|{_MONTH_DAY})"
+_DATE = rf"(?:(?P<numeric>{_NUMERIC_DATE})|{_DAY_MONTH}|{_MONTH_DAY})"
 # Android names a media file by the day it came: IMG-20140305-WA0001.jpg, PTT-…, VID-…
 _MEDIA_FILE_DAY = re.compile(r"\b[A-Z]{3}-(?P<year>20\d\d)(?P<month>\d\d)(?P<day>\d\d)-WA\d+")
 # A word we do not know in the AM/PM place (a locale missing from _AMPM_PAIRS): accepted
@@ -155,24 +155,17 @@ _TIME = (
 )
 _BETWEEN = rf"(?:[,،]{_SP}*|{_SP}+)(?:(?:klo|kl\.|à|um){_SP}+)?"
 _DASH = rf"{_SP}*[-–]{_SP}+"
-_AFTER = rf"(?:{_DASH}|:{_SP}|{_SP})"
-
-
-def _loose_headers(date: str, after: str) -> tuple[re.Pattern, re.Pattern]:
-    """Headers with the date first, and with the time first (Vietnamese, old Android)."""
-    return (
-        re.compile(
-            rf"{_M}\[?{_M}(?P<date>{date}){_M}{_BETWEEN}{_M}(?P<time>{_TIME}){_M}\]?{after}{_M}(?P<rest>.+)"
-        ),
-        re.compile(
-            rf"{_M}\[?{_M}(?P<time>{_TIME}){_M}{_BETWEEN}{_M}(?P<date>{date}){_M}\]?{after}{_M}(?P<rest>.+)"
-        ),
-    )
-
-
 # A month's name is Android's, always before " - ": imessage-exporter's "Jan 02, 2023
 # 4:05:06 PM (Read by you…)" is no WhatsApp header.
-LOOSE_HEADERS = (*_loose_headers(_DATE, _AFTER), *_loose_headers(_NAMED_DATE, _DASH))
+_AFTER = rf"(?(numeric)(?:{_DASH}|:{_SP}|{_SP})|{_DASH})"
+LOOSE_HEADERS = (
+    re.compile(
+        rf"{_M}\[?{_M}(?P<date>{_DATE}){_M}{_BETWEEN}{_M}(?P<time>{_TIME}){_M}\]?{_AFTER}{_M}(?P<rest>.+)"
+    ),
+    re.compile(
+        rf"{_M}\[?{_M}(?P<time>{_TIME}){_M}{_BETWEEN}{_M}(?P<date>{_DATE}){_M}\]?{_AFTER}{_M}(?P<rest>.+)"
+    ),
+)
 _TOKEN = re.compile(rf"(?P<era>(?:{_ERA})(?=\d|元))|\d+|元|[{MARKS}]+|.", re.S)
 _CLOCK = re.compile(r"\d{1,2}[:.]\d{2}(?:[:.]\d{2})?")
 _NO_MARKS = str.maketrans("", "", MARKS)
