@@ -23,9 +23,9 @@ A month written as a name (WhatsApp for Android around 2013-2015: "19:23, 28 Aug
 "Mar 5, 8:11 PM", "18 Mar 12:14") settles the order, but Android wrote the year only for
 dates outside the year of the export, so a file may show it for its first dates and not
 after, or never. A date without its year (`Clock._named_date`) takes the year of the date
-before; the next one after a written year (the export's year is a later one) and at a
-New Year, a date more than DAYS_BACK_IN_ONE_YEAR days before the one above it, so times
-never run back for a wrong year. The first dates' year is the first year the file shows,
+before, plus one where that date showed its year (the export's own year is a later one)
+or lay more than DAYS_BACK_IN_ONE_YEAR days later in the year (a New Year between), so a
+wrong year never makes times run back. The first dates' year is the first year the file shows,
 a header's or a media file's (IMG-20140305-WA0001.jpg came that day), counted back over
 the New Years between; nothing outside the file tells it (a file's modification time is
 the time it was copied or unpacked). A file that shows none is read from PLACEHOLDER_YEAR,
@@ -240,7 +240,7 @@ class Layout:
     year_index: int  # which of the three date fields is the year
     seconds: bool  # does the export show seconds
     learn_markers: bool  # AM/PM words of an unknown locale: learn which is which
-    month_named: bool = False  # "28 Aug 2013", "Mar 5": the year may be left out
+    month_named: bool  # "28 Aug 2013", "Mar 5": the year may be left out
 
 
 def layout_of(lines: list[str]) -> Layout | None:
@@ -254,13 +254,12 @@ def layout_of(lines: list[str]) -> Layout | None:
         return None
     source, matches = max(votes.items(), key=lambda item: len(item[1]))
     first = matches[0]
-    month_named = _MONTH_RE.search(first.group("date")) is not None
     return Layout(
         pattern=re.compile(source),
         year_index=_year_index([match.group("date") for match in matches]),
         seconds=len(_NUMBER.findall(first.group("time"))) == 3,
         learn_markers=marker_key(first.group("time")) not in {"", *_AMPM_WORDS},
-        month_named=month_named,
+        month_named=_MONTH_RE.search(first.group("date")) is not None,
     )
 
 
