@@ -309,6 +309,18 @@ def test_kinds_of_bodies(tmp_path, body, kind):
     assert message.text == body.lstrip("\u200e")
 
 
+def test_an_impossible_date_leaves_the_message_without_a_time(tmp_path):
+    """30 February, or a year-less 29 February landing in a year without one: no time
+    (the contract's null), not "2013-02-30", which every later step refused."""
+    numeric = parse(tmp_path, "28/02/2013, 19:23 - Ana: hi\n30/02/2013, 19:24 - Bo: yo\n")
+    assert [m.time for m in numeric] == ["2013-02-28T19:23", None]
+    named = parse(tmp_path, "19:23, 28 Feb 2013 - Ana: hi\n10:00, 29 Feb - Bo: leap?\n"
+                            "10:01, 1 Mar - Ana: ok\n")
+    assert [m.time for m in named] == ["2013-02-28T19:23", None, "2014-03-01T10:01"]
+    (pair,) = build_pairs(numeric, PairOptions(persona=["Bo"]))
+    assert pair["context"] == ["hi"] and pair["reply"] == "yo"
+
+
 def test_caption_under_a_file_is_a_text_message_that_reaches_pairs(tmp_path):
     text = (
         "13/01/2024, 09:00 - Bo: IMG-20240113-WA0001.jpg (file attached)\nlook at this view\n"

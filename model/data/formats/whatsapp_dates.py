@@ -377,7 +377,10 @@ class DayOrder:
             return None
         if 1300 <= year < 1500:  # Solar Hijri, the default calendar of Persian phones
             return _solar_hijri_to_gregorian(year, month, day).isoformat()
-        return f"{year:04d}-{month:02d}-{day:02d}"
+        try:  # 30 February, or 29 February of a year without one, is no date
+            return datetime.date(year, month, day).isoformat()
+        except ValueError:
+            return None
 
 
 def _chronology(dates: list[tuple[int, int, int]], day_first: bool) -> tuple[int, int]:
