@@ -95,3 +95,24 @@ def test_embed_and_sticker_without_a_name(tmp_path):
     messages = channel(tmp_path, {"type": "Default", "embeds": [{"description": "a card"}]},
                        {"type": "Default", "stickers": [{"id": "9", "name": ""}]})
     assert [(m.kind, m.text) for m in messages] == [("media", "<embed>"), ("media", "<sticker>")]
+
+
+def test_a_forwarded_message_is_someone_elses_words(tmp_path):
+    """DiscordChatExporter writes a forward's words under `forwardedMessage` and leaves
+    `content` empty: they are `forwarded` (never learned, and they end a session in pairs),
+    not a message without content skipped as if nothing had been said."""
+    data = json.loads((FIXTURES / "discord" / "general.json").read_text(encoding="utf-8"))
+    template = next(m for m in data["messages"] if m["content"] and m["type"] == "Default")
+    data["messages"] = [
+        {**template, "id": "1", "content": "",
+         "forwardedMessage": {"timestamp": template["timestamp"], "content": "the bus is late",
+                              "attachments": []}},
+        {**template, "id": "2", "content": "",
+         "forwardedMessage": {"content": "", "attachments": [{"fileName": "map.png"}]}},
+        {**template, "id": "3", "content": "mine",
+         "forwardedMessage": {"content": "theirs", "attachments": []}},
+    ]
+    path = tmp_path / "channel.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    assert [(m.kind, m.text) for m in read(path)[0]] == [
+        ("forwarded", "the bus is late"), ("forwarded", "<attachment: map.png>"), ("text", "mine")]

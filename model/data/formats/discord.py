@@ -61,7 +61,10 @@ def message_of(record: dict, conversation: str) -> Message | None:
     content = text_of(record, "content")
     message_type = text_of(record, "type") or "Default"
     kind = "text"
-    if message_type not in TEXT_TYPES:
+    forwarded = dict_of(record, "forwardedMessage")
+    if forwarded and not content:  # someone else's words passed on: never the sender's
+        kind, content = "forwarded", text_of(forwarded, "content") or _media_placeholder(forwarded)
+    elif message_type not in TEXT_TYPES:
         kind, content = "system", content or _words(message_type)
     elif not content:
         kind, content = "media", _media_placeholder(record)

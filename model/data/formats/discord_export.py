@@ -89,7 +89,7 @@ def parse(entry, ctx) -> Iterator[Message]:
         if name not in named:
             named[name] = ctx.ingested.name(f"discord {reader.__name__} export of {name}", name)
         try:
-            message = _message(record, named[name])
+            message = message_of(record, named[name])
         except ValueError:
             ctx.report.skip(entry.name, line, IMPOSSIBLE)
             continue
@@ -110,18 +110,6 @@ def _reader(head: str):
     return None
 
 
-def _message(record: dict, conversation: str) -> Message | None:
-    """The JSON reader's Message of a rebuilt record; a forwarded message's words are
-    `forwarded` (not the sender's), one without words is empty, as in the JSON reader."""
-    forwarded = record.pop("forwarded", None)
-    if forwarded is None or record["content"]:
-        return message_of(record, conversation)
-    message = message_of({**record, "content": forwarded, "attachments": []}, conversation)
-    if message is not None:
-        message.kind = "forwarded"
-    return message
-
-
 def _record(author: str, content: str = "", *, system: bool = False, attachments=(),
             stickers=(), embeds=(), forwarded: str | None = None) -> dict:
     """A message as DiscordChatExporter's JSON holds it (the fields the JSON reader reads)."""
@@ -134,7 +122,7 @@ def _record(author: str, content: str = "", *, system: bool = False, attachments
         "embeds": list(embeds),
     }
     if forwarded is not None:
-        record["forwarded"] = forwarded
+        record["forwardedMessage"] = {"content": forwarded}
     return record
 
 
