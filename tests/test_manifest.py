@@ -85,6 +85,18 @@ def test_base_must_be_a_bundle(tmp_path):
         load_manifest(path)
 
 
+def test_a_pretrained_model_refuses_a_base_bundle_it_would_ignore(tmp_path):
+    # fine-tuning starts from model.base; a top-level `base:` bundle used to be dropped
+    # silently, training the plain base while the user believed the demo was its start
+    (tmp_path / "demo").mkdir()
+    (tmp_path / "demo" / "bundle.json").write_text("{}")
+    path = write(tmp_path, GOOD.replace("model: {kind: transformer, embed: 64, heads: 4}",
+                                        "model: {kind: pretrained, train_layers: 2}")
+                 + "base: demo\n")
+    with pytest.raises(InputError, match=r"base: .*kind pretrained.*model\.base"):
+        load_manifest(path)
+
+
 def test_invalid_yaml_names_the_line(tmp_path):
     path = write(tmp_path, "name: ana\nsources: [\n  {format: whatsapp\n")
     with pytest.raises(InputError, match=r"manifest.yaml:\d+: invalid YAML"):

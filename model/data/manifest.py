@@ -10,7 +10,7 @@
     model: {kind: lstm, embed: 128, units: 256, attention: luong, vocab: 8000}
     # or: model: {kind: pretrained, base: smollm2-135m-instruct, train_layers: 8}
     train: {epochs: 10, batch_size: 128, lr: 0.001, seed: 7, val_fraction: 0.05}
-    base: data/models/demo   # optional: fine-tune from a pretrained bundle
+    base: data/models/demo   # optional (lstm, transformer): fine-tune a trained bundle
 
 Relative paths resolve against the manifest's folder, so a manifest travels with its data.
 """
@@ -203,6 +203,9 @@ def parse_manifest(data, path: Path) -> Manifest:
 
     base = data.get("base")
     if base is not None:
+        if kind == "pretrained":  # its training starts from model.base and reads no bundle
+            fail("base", "a bundle to start from is for kinds lstm and transformer; kind "
+                 "pretrained fine-tunes model.base (a known base or a .gguf file)")
         if not isinstance(base, str):
             fail("base", "must be a path to a model bundle folder")
         base = (folder / base).resolve()
