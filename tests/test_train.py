@@ -141,6 +141,30 @@ def test_resumed_run_ends_where_an_uninterrupted_one_does(trained, tmp_path, cap
         assert [row["epoch"] for row in csv.DictReader(handle)] == ["0", "1"]
 
 
+def test_ctrl_c_during_training_says_how_to_resume(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    manifest = write_manifest(tmp_path)
+    work = tmp_path / "w"
+    command = [sys.executable, "-m", "model", "train", str(manifest), "--out",
+               str(tmp_path / "b"), "--work", str(work), "--epochs", "500", "--no-export"]
+    # Ctrl-C as a terminal sends it (a background job may have inherited SIGINT ignored)
+    run = subprocess.Popen(command, stderr=subprocess.PIPE, text=True,
+                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 120
+    while not (work / "state.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    run.send_signal(signal.SIGINT)
+    _, stderr = run.communicate(timeout=60)
+    assert run.returncode == 130, stderr
+    epoch = json.loads((work / "state.json").read_text())["epoch"]
+    assert f"interrupted: the last checkpoint in {work} is at epoch {epoch}" in stderr
+    assert stderr.rstrip().endswith(f"continues from it: python {' '.join(command[1:])} --resume")
+
+
 def test_fine_tuning_keeps_base_personas_and_adds_new_rows(trained, tmp_path):
     from model.serve.tokenizer import Tokenizer
     from model.train.nets import build_model, load_keras_model

@@ -68,18 +68,34 @@ def run(args) -> int:
         manifest.model["persona_embedding"] = False
     if args.resume:
         check_resumable(work, manifest)
-    if manifest.model["kind"] == "pretrained":
-        from model.train.pretrained.finetune import finetune
+    try:
+        if manifest.model["kind"] == "pretrained":
+            from model.train.pretrained.finetune import finetune
 
-        finetune(manifest, out, work, resume=args.resume, threads=args.threads,
-                 command=command_line(args), export=not args.no_export)
-        return 0
-    data = prepare(manifest, work if args.resume else None)
-    if args.resume:
-        check_resumable_data(work, data)
-    train_bundle(manifest, data, out, work, resume=args.resume, threads=args.threads,
-                 command=command_line(args), export=not args.no_export)
+            finetune(manifest, out, work, resume=args.resume, threads=args.threads,
+                     command=command_line(args), export=not args.no_export)
+            return 0
+        data = prepare(manifest, work if args.resume else None)
+        if args.resume:
+            check_resumable_data(work, data)
+        train_bundle(manifest, data, out, work, resume=args.resume, threads=args.threads,
+                     command=command_line(args), export=not args.no_export)
+    except (KeyboardInterrupt, SystemExit):  # Ctrl-C, or SIGTERM (model.cli)
+        say_how_to_resume(work, args)
+        raise
     return 0
+
+
+def say_how_to_resume(work: Path, args) -> None:
+    """After an interrupt, where the work folder's last checkpoint stands and the command
+    that continues from it (the exit status alone says neither)."""
+    try:
+        history = json.loads((work / "state.json").read_text(encoding="utf-8"))["history"]
+    except (OSError, ValueError, KeyError):
+        return  # stopped before its first checkpoint: nothing to resume
+    command = command_line(args) + ("" if args.resume else " --resume")
+    print(f"interrupted: the last checkpoint in {work} is at epoch {history[-1]['epoch']}; "
+          f"this continues from it: {command}", file=sys.stderr)
 
 
 def command_line(args) -> str:
