@@ -298,6 +298,13 @@ def test_blind_sheet_with_only_the_last_turn_reads_like_a_first_message(run_cli,
     assert [len(t) for t in turns[cut]] == [1] * 6
     assert max(len(t) for t in turns[full]) > 1
     assert [t[-1] for t in turns[full]] == [t[0] for t in turns[cut]]  # the same messages
+    short = run_cli("model", "eval", demo_bundle, "--manifest", TINY, "--blind", tmp_path / "all",
+                    "--contexts", "5000", "--context-turns", "1")
+    assert short.returncode == 0, short.stderr
+    held_out = len(json.loads((tmp_path / "all" / "key.json").read_text())["items"])
+    assert f"({held_out} contexts of 1 persona," in short.stdout
+    assert (f"only {held_out} of the 5000 contexts asked for: the test split holds no more "
+            "replies of Sam") in short.stdout
     zero = run_cli("model", "eval", demo_bundle, "--blind", tmp_path / "zero",
                    "--context-turns", "0")
     assert zero.returncode == 2 and "expected a positive whole number" in zero.stderr

@@ -298,9 +298,13 @@ def blind_sheet(args) -> int:
     systems["retrieval"] = baselines(train, contexts)["retrieval"]
     systems["real"] = [p["reply"] for p in contexts]
     blind.write_sheet(args.blind, contexts, systems, args.seed)
+    answered = len({p["persona"] for p in contexts})
     print(f"wrote {args.blind}/sheet.md and grades.csv ({len(contexts)} contexts of "
-          f"{len({p['persona'] for p in contexts})} personas, "
+          f"{answered} persona{'s' * (answered > 1)}, "
           f"{len(systems)} replies each) for the reader, key.json for --grades")
+    if len(contexts) < args.contexts:  # few chats: the intervals of --grades will be wide
+        print(f"only {len(contexts)} of the {args.contexts} contexts asked for: the "
+              f"{args.split} split holds no more replies of {' or '.join(personas)}")
     return 0
 
 
