@@ -197,3 +197,26 @@ def test_negative_threads_are_refused(demo_bundle, tmp_path, capsys):
         main(["eval", str(demo_bundle), "--blind", str(tmp_path), "--threads", "-1"])
     assert exited.value.code == 2
     assert "--threads: expected a whole number (0 or more), got '-1'" in capsys.readouterr().err
+
+
+def test_eval_warns_when_the_bundles_own_sources_changed_since_training(run_cli, bundle_copy,
+                                                                         tmp_path):
+    """A chat re-exported after training moves sessions between splits; eval said nothing."""
+    from model.data.pairs import PairSummary, build_pairs_from_manifest
+
+    summary = PairSummary()
+    build_pairs_from_manifest(load_manifest(TINY), summary, augment=False)
+    meta_path = bundle_copy / "bundle.json"
+    meta = json.loads(meta_path.read_text())
+    meta["data"].update(manifest=str(Path(TINY).resolve()), conversations=summary.conversations,
+                        sessions=summary.sessions, turns=summary.turns)
+    for sessions, warned in ((summary.sessions, False), (summary.sessions - 3, True)):
+        meta["data"]["sessions"] = sessions
+        meta_path.write_text(json.dumps(meta))
+        result = run_cli("model", "eval", bundle_copy, "--blind", tmp_path / str(sessions),
+                         "--contexts", "2")
+        assert result.returncode == 0, result.stderr
+        assert ("warning: " in result.stderr) == warned, result.stderr
+    assert (f"now give {summary.conversations} conversations, {summary.sessions} sessions, "
+            f"{summary.turns} turns, but the bundle trained on {summary.conversations} "
+            f"conversations, {summary.sessions - 3} sessions") in result.stderr

@@ -45,6 +45,7 @@ from __future__ import annotations
 import json
 import shlex
 import statistics
+import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -141,20 +142,25 @@ def load_split(bundle_meta: dict, bundle_dir: Path, manifest_path: Path | None,
     read."""
     from model.data.manifest import load_manifest
     from model.data.pairs import (
+        PairSummary,
         Split,
         build_pairs_from_manifest,
         read_pairs,
         unseen_pairs_from_manifest,
     )
 
-    if manifest_path is None:
+    own = manifest_path is None
+    if own:
         manifest_path = recorded_manifest(bundle_meta)
         if manifest_path is None:
             raise InputError("bundle.json does not record its manifest; pass --manifest",
                              path=str(bundle_dir / "bundle.json"))
     manifest = load_manifest(manifest_path)
     fraction = float(manifest.train["val_fraction"])
-    pairs = build_pairs_from_manifest(manifest, augment=False)  # each real context once
+    summary = PairSummary()
+    pairs = build_pairs_from_manifest(manifest, summary, augment=False)  # each context once
+    if own:
+        warn_if_sources_changed(bundle_meta.get("data") or {}, summary, manifest_path)
     splits = Split(pairs, fraction)
     if split == "dev":
         return ([p for p in pairs if splits.of(p) == "train"],
@@ -165,6 +171,20 @@ def load_split(bundle_meta: dict, bundle_dir: Path, manifest_path: Path | None,
     test = list(read_pairs(pairs_path)) if pairs_path else \
         [p for p in pairs if splits.heldout(p)]
     return train, test
+
+
+def warn_if_sources_changed(trained: dict, now, manifest_path: Path) -> None:
+    """A re-exported chat (more messages, or its oldest cut off) moves sessions between
+    splits: the held-out pairs are then not those training held out, and may be ones it
+    trained on. Conversations, sessions and turns do not depend on pairs.augment."""
+    counts = ("conversations", "sessions", "turns")
+    if all(key in trained for key in counts) and \
+            any(trained[key] != getattr(now, key) for key in counts):
+        then, read = (", ".join(f"{source[key]} {key}" for key in counts)
+                      for source in (trained, vars(now)))
+        print(f"warning: {manifest_path}'s sources now give {read}, but the bundle trained on "
+              f"{then}: they changed since training, so the held-out pairs may include some "
+              "it trained on (evaluate on the exports it was trained from)", file=sys.stderr)
 
 
 def recorded_manifest(meta: dict) -> Path | None:
