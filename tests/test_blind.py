@@ -133,6 +133,19 @@ def test_mixed_marks_give_the_interval_of_the_reply_score(tmp_path):
     assert 0.0 <= low < 0.375 < high <= 1.0
 
 
+@pytest.mark.parametrize("marks", [(True, False), (True, True), (False, False)])
+def test_replies_all_marked_alike_still_get_a_real_ssa_interval(tmp_path, marks):
+    """A bot that answers "haha" to everything, all sensible and none specific, was
+    reported as SSA 50% (50%-50%) on six contexts: no spread is not certainty."""
+    sheet(tmp_path, count=6)
+    key = json.loads((tmp_path / "key.json").read_text())
+    grades = {(item["item"], label): marks for item in key["items"] for label in item["labels"]}
+    row = ssa_by_system(grades, key)["zorbot-large"]
+    low, high = row["ssa_ci"]
+    assert 0.0 <= low <= row["ssa"] <= high <= 1.0
+    assert high - low > 0.2
+
+
 @pytest.mark.parametrize(("mark", "message"), [("maybe", "sensible mark 'maybe'"),
                                                ("", "sensible mark ''")])
 def test_a_bad_or_missing_mark_names_the_file_and_line(tmp_path, mark, message):

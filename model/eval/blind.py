@@ -218,7 +218,7 @@ def _mark(text: str, column: str, path: Path, line: int) -> bool:
                          path=str(path), line=line) from None
 
 
-def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
+def wilson(successes: float, n: int, z: float = Z95) -> tuple[float, float]:
     """Wilson score interval: stays inside [0, 1] and is not empty at 0/n or n/n."""
     if n == 0:
         return 0.0, 1.0
@@ -229,10 +229,16 @@ def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
 
 
 def mean_interval(values: Sequence[float], z: float = Z95) -> tuple[float, float]:
-    """Normal-approximation interval of a mean, clipped to [0, 1]."""
+    """Normal-approximation interval of a mean of values in [0, 1], clipped to [0, 1].
+
+    Values all alike have no spread, and the normal interval none either: then Wilson's
+    interval of their total (a [0, 1] value with that mean varies at most as a 0/1 one).
+    """
     n = len(values)
     mean = sum(values) / n
     sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else 0.0
+    if sd == 0:
+        return wilson(mean * n, n, z)
     half = z * sd / math.sqrt(n)
     return max(0.0, mean - half), min(1.0, mean + half)
 
