@@ -176,8 +176,26 @@ def test_hits_candidates_are_distinct_other_replies_drawn_with_the_seed():
 def test_the_manifest_is_found_from_bundle_json():
     assert recorded_manifest({"data": {"manifest": "x/m.yaml"}}) == Path("x/m.yaml")
     assert recorded_manifest({"command": f"python -m model train {TINY} --out o"}) == Path(TINY)
-    assert recorded_manifest({"command": "python -m model train missing.yaml"}) is None
+    assert recorded_manifest({"command": "python -m model train m.yaml"}) == Path("m.yaml")
     assert recorded_manifest({}) is None
+
+
+def test_a_recorded_manifest_not_found_from_here_is_named(bundle_copy, tmp_path):
+    """Trained as `python -m model train data/demo/manifest.yaml` and evaluated from
+    elsewhere, eval said the bundle did not record its manifest at all."""
+    import os
+    import subprocess
+    import sys
+
+    meta = read_bundle(bundle_copy)
+    result = subprocess.run(  # from another folder, as a user who cd'd away
+        [sys.executable, "-m", "model", "eval", str(bundle_copy.resolve()), "--blind",
+         str(tmp_path / "sheet")], cwd=tmp_path, capture_output=True, text=True,
+        env={**os.environ, "PYTHONPATH": str(Path.cwd())}, timeout=120)
+    assert result.returncode == 2
+    recorded = meta["command"].split()[4]
+    assert (f"bundle.json records its manifest as {recorded}, which is not a file from here"
+            in result.stderr), result.stderr
 
 
 @pytest.mark.parametrize("value", ["0", "-5"])

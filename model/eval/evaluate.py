@@ -155,6 +155,11 @@ def load_split(bundle_meta: dict, bundle_dir: Path, manifest_path: Path | None,
         if manifest_path is None:
             raise InputError("bundle.json does not record its manifest; pass --manifest",
                              path=str(bundle_dir / "bundle.json"))
+        if not manifest_path.is_file():  # `command` holds it as typed, relative or not
+            raise InputError(f"bundle.json records its manifest as {manifest_path}, which is "
+                             "not a file from here (a relative path names it from where "
+                             "training ran): run eval there or pass --manifest",
+                             path=str(bundle_dir / "bundle.json"))
     manifest = load_manifest(manifest_path)
     fraction = float(manifest.train["val_fraction"])
     summary = PairSummary()
@@ -194,8 +199,7 @@ def recorded_manifest(meta: dict) -> Path | None:
         return Path(recorded)
     words = shlex.split(meta.get("command") or "")
     if "train" in words[:-1]:
-        candidate = Path(words[words.index("train") + 1])
-        return candidate if candidate.is_file() else None
+        return Path(words[words.index("train") + 1])
     return None
 
 
