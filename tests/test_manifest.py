@@ -128,3 +128,23 @@ def test_bundle_hyperparameters_keep_only_their_kinds_keys():
     kept = kind_hyperparameters(hp)
     assert set(kept) == {*KIND_KEYS["pretrained"], "base_config"}
     assert "units" in kind_hyperparameters({**hp, "kind": "lstm"})
+
+
+def test_a_pretrained_model_defaults_to_the_pretrained_demos_settings(tmp_path):
+    """Not the LSTM's: 64 context tokens leave room for one short message after the
+    prompt's frame, and 10 epochs of batches of 128 at lr 0.001 undo the base."""
+    def manifest(model: str, train: str):
+        return load_manifest(write(tmp_path, GOOD.replace(
+            "model: {kind: transformer, embed: 64, heads: 4}", model).replace(
+            "train: {epochs: 2, lr: 0.01}", train)))
+
+    pretrained = manifest("model: {kind: pretrained}", "")
+    assert (pretrained.model["max_context_tokens"], pretrained.model["max_reply_tokens"]) == (160, 48)
+    assert {k: pretrained.train[k] for k in ("epochs", "batch_size", "lr", "schedule")} == \
+        {"epochs": 1, "batch_size": 16, "lr": 0.0002, "schedule": "cosine"}
+    # what the manifest says still wins, and other kinds keep theirs
+    chosen = manifest("model: {kind: pretrained, max_context_tokens: 96}", "train: {epochs: 3}")
+    assert chosen.model["max_context_tokens"] == 96 and chosen.train["epochs"] == 3
+    assert chosen.train["batch_size"] == 16
+    lstm = manifest("model: {kind: lstm}", "")
+    assert lstm.model["max_context_tokens"] == 64 and lstm.train["batch_size"] == 128

@@ -78,6 +78,17 @@ TRAIN_KEYS = {
     # constant, or cosine: warm up over the first 5% of the steps, then decay to 10%
     "schedule": (str, "constant"),
 }
+# What a kind changes of the defaults above. A pretrained base fine-tunes, it does not
+# learn from nothing: its prompt frame alone takes 40-70 tokens, and a few hundred small
+# steps at a low rate adapt it where the LSTM's 10 epochs of batches of 128 at 0.001 undo
+# it (one user's chat gave one step an epoch, and validation loss rose from 6.63 to 8.57).
+# These are the pretrained demo's settings.
+KIND_DEFAULTS = {
+    "pretrained": {
+        "model": {"max_context_tokens": 160, "max_reply_tokens": 48},
+        "train": {"epochs": 1, "batch_size": 16, "lr": 0.0002, "schedule": "cosine"},
+    },
+}
 SOURCE_KEYS = {"format", "path", "limit", "me"}
 TOP_KEYS = {"name", "sources", "persona", "me", "rename", "pairs", "model", "train", "base"}
 MODEL_KINDS = ("lstm", "transformer", "pretrained")
@@ -196,6 +207,9 @@ def parse_manifest(data, path: Path) -> Manifest:
     }
     _check_ranges(sections, fail)
     kind = sections["model"]["kind"]
+    for section, defaults in KIND_DEFAULTS.get(kind, {}).items():
+        given = data.get(section) or {}
+        sections[section].update({k: v for k, v in defaults.items() if k not in given})
     for key in data.get("model") or {}:
         if key not in KIND_KEYS[kind]:
             fail(f"model.{key}", f"not a setting of kind {kind} (its settings: "
