@@ -487,6 +487,8 @@ def test_resume_continues_from_the_last_check(tmp_path, tiny_base, run_cli, cach
                      "--resume", "--epochs", "2")
     assert second.returncode == 0, second.stderr[-2000:]
     assert "resuming at epoch 2" in second.stderr
+    assert "pairs by persona: Sam " in first.stderr  # who the bot will be, before training
+    assert "exporting the serving graph" in first.stderr  # not a silent half minute at the end
     # the frozen blocks' states of the first run are read back, not computed again
     assert "reusing the frozen blocks' states (train" in second.stderr
     assert "reusing the frozen blocks' states (validation" in second.stderr

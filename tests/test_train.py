@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import random
+import re
 from pathlib import Path
 
 import numpy as np
@@ -194,10 +195,14 @@ def test_fine_tuning_keeps_base_personas_and_adds_new_rows(trained, tmp_path):
                                   np.asarray(base_model.get_layer("decoder").weights[0]))
 
 
-def test_transformer_trains_and_exports_through_the_cli(tmp_path):
+def test_transformer_trains_and_exports_through_the_cli(tmp_path, capsys):
     manifest = write_manifest(tmp_path)
     manifest.write_text(manifest.read_text().replace("kind: lstm", "kind: transformer"))
     train(manifest, "--out", tmp_path / "bundle", "--work", tmp_path / "work", "--epochs", "1")
+    # before training: who the bot will be and from how much
+    assert re.search(r"training data: \d+ training, \d+ validation, \d+ test examples from "
+                     r"\d+ conversations \(\d+ sessions\); pairs by persona: Ana \d+",
+                     capsys.readouterr().err)
     meta = json.loads((tmp_path / "bundle" / "bundle.json").read_text())
     assert meta["kind"] == "transformer" and meta["export"]["greedy_identical"]
     assert isinstance(load_replier(tmp_path / "bundle").reply("lunch tomorrow?").text, str)

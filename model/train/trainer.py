@@ -34,7 +34,14 @@ from model.train.outputs import (
     started_with,
     trained_on,
 )
-from model.train.training_data import KERAS_FILE, Prepared, learning_rate, make_dataset, prepare
+from model.train.training_data import (
+    KERAS_FILE,
+    Prepared,
+    data_line,
+    learning_rate,
+    make_dataset,
+    prepare,
+)
 
 
 def add_arguments(parser) -> None:
@@ -116,6 +123,7 @@ def command_line(args) -> str:
 def train_bundle(manifest, data: Prepared, out: Path, work: Path, resume: bool = False,
                  threads: int = 0, command: str = "", export: bool = True) -> dict:
     """Train (or resume), keep the best checkpoint, write and export the bundle."""
+    print(data_line(data.summary), file=sys.stderr, flush=True)
     settings = manifest.train
     tf, keras = setup_tensorflow(settings["seed"], threads)
     from model.train.layers import masked_token_loss

@@ -63,6 +63,16 @@ def load_pairs(manifest) -> tuple[str, list[str], list[dict], object]:
     return canonical, personas, pairs, summary
 
 
+def data_line(summary: dict) -> str:
+    """What training is about to learn from, in one line: `persona: auto` chose someone,
+    and a wrong alias or a thin split shows before the first minute of training."""
+    by_persona = ", ".join(f"{name} {count}" for name, count in summary["pairs_by_persona"].items())
+    return (f"training data: {summary['train_pairs']} training, {summary['val_pairs']} "
+            f"validation, {summary['test_pairs']} test examples from "
+            f"{summary['conversations']} conversations ({summary['sessions']} sessions); "
+            f"pairs by persona: {by_persona}")
+
+
 def split_examples(manifest, pairs: list[dict], summary, encode):
     """(train examples, val examples, raw train pairs, data summary) by conversation (by
     session when there are few: pairs.Split).

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -96,7 +97,10 @@ def write_pretrained_bundle(manifest, data, state: dict, work: Path, out: Path,
             "decoding": dict(DEFAULT_DECODING),
             "command": command,
         })
-        if export:
+        if export:  # silent, this half minute or more looked like a hang after the last check
+            print("exporting the serving graph: smoothing measured on the bundle's prompts, "
+                  "the int8 graph assembled from the base and checked against Keras",
+                  file=sys.stderr, flush=True)
             export_pretrained(staging)
     print(f"bundle written to {out} (best val loss {best['val_loss']:.4f} at epoch "
           f"{best['epoch']}, {state['seconds']:.0f}s training)", flush=True)

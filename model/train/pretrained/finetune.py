@@ -93,10 +93,12 @@ def finetune(manifest, out: Path, work: Path, resume: bool = False, threads: int
              command: str = "", export: bool = True) -> dict:
     from model.train.nets import setup_tensorflow
     from model.train.outputs import check_resumable_data, resume_message, started_with, trained_on
+    from model.train.training_data import data_line
 
     data = prepare_pretrained(manifest)
     if resume:
         check_resumable_data(work, data)
+    log(data_line(data.summary))
     settings = manifest.train
     tf, keras = setup_tensorflow(settings["seed"], threads)
     if use_bfloat16(data.hp["precision"]):
