@@ -380,3 +380,13 @@ def test_wrongly_typed_values_in_folder_exports_never_crash(tmp_path, folder):
         parsed += 1
         assert all(isinstance(m.sender, str) and isinstance(m.text, str) for m in messages)
     assert parsed >= 5  # most damaged exports still yield their intact records
+
+
+def test_the_summary_names_the_senderless_notices_row():
+    """WhatsApp's own notices have no sender: their row said nothing but a count."""
+    from model.data.messages import Message
+
+    report = Report()
+    for sender in ("", "", "Ana"):
+        report.count(Message("whatsapp", "chat", None, sender, "x", "system" if not sender else "text"))
+    assert "       2  (no sender: the app's own notices)" in report.render()

@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 EXAMPLES_PER_REASON = 3
 
 
+NO_SENDER = "(no sender: the app's own notices)"
+
+
 @dataclass
 class Report:
     by_kind: Counter = field(default_factory=Counter)
@@ -39,7 +42,8 @@ class Report:
             lines.append(f"by kind: {kinds}")
             lines.append(f"by sender ({len(self.by_sender)}):")
             for sender, n in self.by_sender.most_common(top_senders):
-                lines.append(f"  {n:>8}  {sender}")
+                # WhatsApp's own notices ("Messages are end-to-end encrypted") name no one
+                lines.append(f"  {n:>8}  {sender or NO_SENDER}")
             if len(self.by_sender) > top_senders:
                 rest = sum(n for _, n in self.by_sender.most_common()[top_senders:])
                 lines.append(f"  {rest:>8}  ({len(self.by_sender) - top_senders} more senders)")
