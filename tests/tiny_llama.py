@@ -66,7 +66,8 @@ rename:
 pairs: {{context_turns: 2, extra_personas: 2}}
 model: {{kind: pretrained, base: {base}, train_layers: 1, max_context_tokens: 320,
         max_reply_tokens: 40, precision: float32}}
-train: {{epochs: {epochs}, batch_size: 32, lr: 0.003, seed: 7, val_fraction: 0.1, patience: 0}}
+train: {{epochs: {epochs}, batch_size: 32, lr: 0.003, seed: 7, val_fraction: 0.1, patience: 0,
+        schedule: constant}}
 """
 
 
