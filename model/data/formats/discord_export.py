@@ -39,7 +39,7 @@ from pathlib import PurePosixPath
 from urllib.parse import unquote, urlsplit
 
 from model.data.formats.discord import channel_name, message_of
-from model.data.formats.whatsapp_dates import Clock, layout_of, loose_match
+from model.data.formats.whatsapp_dates import MONTH_NUMBERS, Clock, layout_of, loose_match
 from model.data.messages import Message
 from model.errors import InputError
 
@@ -58,10 +58,9 @@ _PART = re.compile(r" \[part \d+\]$")
 _DEFAULT_FILE_NAME = re.compile(r"(?P<guild>.+?) - (?:.+ - )?(?P<channel>.+) \[\d+\](?: \(.+\))?")
 _DISCRIMINATOR = re.compile(r"#\d{4}$")
 _ASSET_HASH = re.compile(r"-(?:[0-9a-fA-F]{16}|[0-9a-fA-F]{5})$")  # added by --media downloads
-# the invariant culture's month abbreviations, as versions before 2.41 wrote "30-May-23"
-_MONTHS = {month: f"{number:02d}" for number, month in enumerate(
-    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
-_NAMED_MONTH_DATE = re.compile(rf"\b(\d{{1,2}})-({'|'.join(_MONTHS)})-(\d{{2}})\b")
+# "30-May-23": the invariant culture's short date before 2.41 (its month names are
+# English, as in WhatsApp's old headers: whatsapp_dates.MONTH_NUMBERS)
+_NAMED_MONTH_DATE = re.compile(r"\b(\d{1,2})-([A-Za-z]{3})-(\d{2})\b")
 # GetFallbackContent: what DiscordChatExporter writes for a system notice in TXT, CSV, JSON
 _SYSTEM_TEXT = re.compile(
     r"Added .+ to the group\.|Added a recipient\.|Left the group\.|Removed .+ from the group\."
@@ -175,7 +174,7 @@ def _dated(entry, ctx, items: Iterable) -> Iterator[tuple[int, dict]]:
             pass
         return
     # a month's name (rewritten year first by _header) leaves no order to guess
-    named = any(_NAMED_MONTH_DATE.search(stamp) for _, stamp, _ in head)
+    named = any(_header(stamp) != f"{stamp.strip()} - x" for _, stamp, _ in head)
     clock = Clock(layout, entry.name, day_first=False if named else None)
     for iso, (line, record), _ in clock.stamped(readable()):
         if iso is None:
@@ -188,8 +187,12 @@ def _header(stamp: str) -> str:
     """A date text as the head of a WhatsApp-like line, so WhatsApp's layouts read it.
     "30-May-23" is written year first ("2023-05-30"): its month name settles the order of
     day and month, which numbers alone would leave to be guessed from the file."""
-    return _NAMED_MONTH_DATE.sub(lambda m: f"20{m[3]}-{_MONTHS[m[2]]}-{int(m[1]):02d}",
-                                 stamp.strip()) + " - x"
+    return _NAMED_MONTH_DATE.sub(_year_first, stamp.strip()) + " - x"
+
+
+def _year_first(match: re.Match) -> str:
+    month = MONTH_NUMBERS.get(match[2].casefold())
+    return f"20{match[3]}-{month:02d}-{int(match[1]):02d}" if month else match[0]
 
 
 # CSV -----------------------------------------------------------------------------------

@@ -133,10 +133,10 @@ _MONTH_WORDS = (
     ("Jun", "June"), ("Jul", "July"), ("Aug", "August"), ("Sep", "Sept", "September"),
     ("Oct", "October"), ("Nov", "November"), ("Dec", "December"),
 )
-_MONTH_NUMBERS = {
+MONTH_NUMBERS = {
     word.casefold(): number for number, words in enumerate(_MONTH_WORDS, 1) for word in words
 }
-_MONTH = rf"(?i:{'|'.join(sorted(_MONTH_NUMBERS, key=len, reverse=True))})(?![^\W\d_])\.?"
+_MONTH = rf"(?i:{'|'.join(sorted(MONTH_NUMBERS, key=len, reverse=True))})(?![^\W\d_])\.?"
 _MONTH_RE = re.compile(_MONTH)
 # Day and month, or month and day, then the year only where it is not the export's own.
 _YEAR_AFTER = rf"(?:,?{_SP}\d{{4}})?"
@@ -564,7 +564,7 @@ class Clock:
 def _year_month_day(date: str) -> tuple[int | None, int, int]:
     """(year or None, month, day) of a date whose month is a name: "28 Aug 2013", "Mar 5"."""
     numbers = _NUMBER.findall(date)
-    month = _MONTH_NUMBERS[_MONTH_RE.search(date).group().rstrip(".").casefold()]
+    month = MONTH_NUMBERS[_MONTH_RE.search(date).group().rstrip(".").casefold()]
     return (int(numbers[1]) if len(numbers) > 1 else None), month, int(numbers[0])
 
 
