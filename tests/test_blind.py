@@ -12,6 +12,7 @@ from model.errors import InputError
 from model.eval.blind import (
     bubbles,
     grade,
+    label_systems,
     pick_contexts,
     read_grades,
     render_ssa,
@@ -21,6 +22,10 @@ from model.eval.blind import (
 )
 
 TINY = "data/demo/manifest-tiny.yaml"
+# A sheet graded before labels were shared (and before sheet ids), with its figures: many
+# of its items show one reply twice, under two labels graded apart.
+KEPT = Path(__file__).resolve().parent.parent / \
+    "data/models/demo-pretrained/eval/experiments/fused-norm-dev/sheet"
 
 
 def tiny_manifest_copy(folder: Path, *edits: tuple[str, str], limit: int | None = None) -> Path:
@@ -46,23 +51,26 @@ def pairs(count: int = 12) -> list[dict]:
              "reply": f"day {i} was fine", "conversation": f"c{i}"} for i in range(count)]
 
 
-def sheet(tmp_path, count: int = 12, same_reply: bool = False):
+def sheet(tmp_path, count: int = 12):
     items = pairs(count)
-    systems = {name: ["ok" if same_reply else f"{name.split('-')[1]} reply {i} <brk> more"
-                      for i in range(count)] for name in SYSTEMS}
+    systems = {name: [f"{name.split('-')[1]} reply {i} <brk> more" for i in range(count)]
+               for name in SYSTEMS}
     write_sheet(tmp_path, items, systems, seed=3)
     return items, systems, json.loads((tmp_path / "key.json").read_text())
 
 
 def fill(tmp_path, marks) -> object:
-    """grades.csv with marks(system) -> (sensible, specific) for every row."""
+    """grades.csv with marks(system) -> (sensible, specific) for every row (systems that
+    share a row must get the same marks)."""
     key = json.loads((tmp_path / "key.json").read_text())
-    labels = {(item["item"], label): name for item in key["items"]
-              for label, name in item["labels"].items()}
+    labels = {(item["item"], label): label_systems(names) for item in key["items"]
+              for label, names in item["labels"].items()}
     with open(tmp_path / "grades.csv", newline="") as handle:
         rows = list(csv.reader(handle))
     for row in rows[1:]:
-        row[2:4] = marks(labels[int(row[0]), row[1]])
+        marked = {tuple(marks(name)) for name in labels[int(row[0]), row[1]]}
+        assert len(marked) == 1, f"one row, several marks: {marked}"
+        row[2:4] = marked.pop()
     path = tmp_path / "filled.csv"
     with open(path, "w", newline="") as handle:
         csv.writer(handle).writerows(rows)
@@ -91,12 +99,93 @@ def test_sheet_is_blind_and_lists_every_system_once_per_item(tmp_path):
     assert all(row[2:] == ["", ""] for row in rows[1:])
 
 
-def test_identical_replies_stay_separate_entries_and_the_sheet_is_deterministic(tmp_path):
-    sheet(tmp_path, same_reply=True)
-    first = (tmp_path / "sheet.md").read_text()
-    assert first.count("- **D:** ok") == 12
-    sheet(tmp_path, same_reply=True)
-    assert (tmp_path / "sheet.md").read_text() == first
+def shown(folder: Path) -> list[dict[str, str]]:
+    """{label: reply as shown} per item of folder/sheet.md."""
+    items = (folder / "sheet.md").read_text().split("\n## ")[1:]
+    return [dict(re.findall(r"^- \*\*([A-Z]):\*\* (.*)$", text, re.M)) for text in items]
+
+
+def shared_sheet(folder: Path, count: int = 6) -> dict:
+    """A sheet where two systems answer item 3 alike as displayed (spacing around <brk>
+    differs) and two others item 5 (both empty); its key."""
+    systems = {name: [f"{name.split('-')[1]} reply {i}" for i in range(count)]
+               for name in SYSTEMS}
+    systems["tfidf-neighbour"][2] = "day 2 was fine <brk>  see you"
+    systems["human-gold"][2] = "day 2  was fine<brk>see you"
+    systems["zorbot-large"][4] = systems["zorbot-small"][4] = ""
+    write_sheet(folder, pairs(count), systems, seed=3)
+    return json.loads((folder / "key.json").read_text())
+
+
+def test_a_reply_several_systems_gave_is_shown_once_under_one_label(tmp_path):
+    key = shared_sheet(tmp_path)
+    replies = shown(tmp_path)
+    assert list(replies[2].values()).count("day 2 was fine / see you") == 1
+    assert list(replies[4].values()).count("(no reply)") == 1
+    assert [len(item) for item in replies] == [4, 4, 3, 4, 3, 4]
+    for item, candidates in zip(key["items"], replies, strict=True):
+        assert list(item["labels"]) == list(candidates) == list("ABCD")[:len(candidates)]
+        systems = [name for names in item["labels"].values() for name in label_systems(names)]
+        assert sorted(systems) == sorted(SYSTEMS)  # each system once per item
+    assert ["tfidf-neighbour", "human-gold"] in key["items"][2]["labels"].values()
+    assert ["zorbot-large", "zorbot-small"] in key["items"][4]["labels"].values()
+    assert all(isinstance(names, str) for item in key["items"][:2]
+               for names in item["labels"].values())  # one system: a name, as always
+    with open(tmp_path / "grades.csv", newline="") as handle:
+        assert len(list(csv.reader(handle))) == 1 + 6 * 4 - 2
+    text = (tmp_path / "sheet.md").read_text()
+    assert not any(name in text for name in SYSTEMS)
+    shared_sheet(tmp_path / "again")
+    assert (tmp_path / "again" / "sheet.md").read_text() == text
+
+
+def test_a_kept_sheet_written_again_keeps_the_labels_of_its_items_without_repeats(tmp_path):
+    """The kept sheet's replies written again: an item without repeats keeps the labels it
+    had, and the shared candidates do not all come first."""
+    key = json.loads((KEPT / "key.json").read_text())
+    before = shown(KEPT)
+    systems = {name: [] for name in key["systems"]}
+    for item, replies in zip(key["items"], before, strict=True):
+        for label, name in item["labels"].items():
+            systems[name].append(replies[label])
+    write_sheet(tmp_path, [{"context": ["hi"]}] * len(before), systems, key["seed"])
+    again = json.loads((tmp_path / "key.json").read_text())["items"]
+    plain = [n for n, replies in enumerate(before) if len(set(replies.values())) == len(replies)]
+    assert 0 < len(plain) < len(before)
+    assert [again[n]["labels"] for n in plain] == [key["items"][n]["labels"] for n in plain]
+    shared = [label for item in again for label, names in item["labels"].items()
+              if not isinstance(names, str)]
+    assert len(shared) == len(before) - len(plain) and len(set(shared)) > 2
+
+
+def test_a_shared_row_counts_for_each_of_its_systems(tmp_path):
+    key = shared_sheet(tmp_path)
+    marks = {(item["item"], label): (item["item"] != 3 or isinstance(names, str), False)
+             for item in key["items"] for label, names in item["labels"].items()}
+    result = ssa_by_system(marks, key)
+    assert {name: row["n"] for name, row in result.items()} == dict.fromkeys(SYSTEMS, 6)
+    assert {name: row["sensible"] for name, row in result.items()} == {
+        "zorbot-large": 1.0, "zorbot-small": 1.0, "tfidf-neighbour": 5 / 6, "human-gold": 5 / 6}
+
+    path = fill(tmp_path, lambda name: ("1", "1") if "zorbot" in name else ("0", ""))
+    printed = grade(tmp_path, path)
+    note = ("2 of 6 items showed one reply for several systems, marked once and credited to "
+            "each: tfidf-neighbour + human-gold 1, zorbot-large + zorbot-small 1.")
+    assert printed.endswith(f"|\n\n{note}") and note in (tmp_path / "ssa.md").read_text()
+    saved = json.loads((tmp_path / "ssa.json").read_text())
+    assert saved["shared_items"] == 2 and saved["systems"]["zorbot-small"]["ssa"] == 1.0
+
+
+def test_a_key_written_before_sharing_grades_as_it_did(tmp_path):
+    """Its repeated replies sit under two labels each, every label naming one system."""
+    assert any(len(set(replies.values())) < len(replies) for replies in shown(KEPT))
+    for name in ("key.json", "grades.csv"):
+        shutil.copy(KEPT / name, tmp_path / name)
+    printed = grade(tmp_path, tmp_path / "grades.csv")
+    kept = json.loads((KEPT / "ssa.json").read_text())
+    saved = json.loads((tmp_path / "ssa.json").read_text())
+    assert saved.keys() == kept.keys() and saved["systems"] == kept["systems"]
+    assert (KEPT / "ssa.md").read_text().endswith(f"brackets.\n\n{printed}\n")
 
 
 def test_grades_round_trip_into_per_system_rates(tmp_path):
@@ -246,13 +335,18 @@ def test_blind_eval_writes_a_sheet_and_scores_the_grades(run_cli, demo_bundle, t
     assert key["systems"] == systems and len(key["items"]) == 5
     text = (out / "sheet.md").read_text()
     assert "demo" not in text and "retrieval" not in text
-    assert len(re.findall(r"^- \*\*[A-D]:\*\* ", text, re.M)) == 5 * len(systems)
+    # The two copies of one bundle answer alike: one candidate each item, not two.
+    assert all(systems[:2] in item["labels"].values() for item in key["items"])
+    assert len(re.findall(r"^- \*\*[A-D]:\*\* ", text, re.M)) == sum(
+        len(item["labels"]) for item in key["items"]) == 5 * 3
     assert (bundle / "bundle.json").read_bytes() == meta  # the metrics eval did not run
 
     path = fill(out, lambda name: ("1", "0") if name == "real" else ("0", ""))
     result = run_cli("model", "eval", bundle, "--blind", out, "--grades", path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[2].startswith("| real | 5 | 50%")
+    assert ("5 of 5 items showed one reply for several systems, marked once and credited to "
+            "each: demo (bundle) + demo (demo) 5.") in result.stdout
     saved = json.loads((out / "ssa.json").read_text())["systems"]
     assert saved["real"]["sensible"] == 1.0 and saved["demo (bundle)"]["ssa"] == 0.0
 
@@ -284,7 +378,7 @@ def test_blind_sheet_of_several_personas_answers_each_as_its_own(run_cli, demo_b
     replies = {who: {p["reply"] for p in train if p["persona"] == who} for who in ("Sam", "Max")}
     sheet = (out / "sheet.md").read_text().split("\n## ")[1:]
     for item, text in zip(items, sheet, strict=True):  # retrieval answers from the right chats
-        label = next(k for k, v in item["labels"].items() if v == "retrieval")
+        label = next(k for k, v in item["labels"].items() if "retrieval" in label_systems(v))
         shown = re.search(rf"^- \*\*{label}:\*\* (.*)$", text, re.M).group(1)
         assert shown in {bubbles(reply) for reply in replies[item["persona"]]}
 

@@ -3,6 +3,10 @@
 A reader who knows which system wrote a reply grades it differently, so the sheet they
 read (`sheet.md`) shows only contexts and candidate replies under neutral labels, and
 the labels are reshuffled for every item: "B" means nothing from one item to the next.
+Systems whose replies read the same on the sheet share one label (a reply shown twice
+would hint that it is retrieval's copy of the real one, and cost reading time): the
+reader marks it once and each of those systems gets the marks, so every system still has
+one graded reply per item.
 The only file that names systems is `key.json`; the reader fills `grades.csv`, and
 `grade()` joins it with the key into per-system rates with 95% intervals (at n = 60 a
 difference of ±12 points is noise, so the table must say how wide it is). Both files carry
@@ -20,6 +24,7 @@ import json
 import math
 import random
 import string
+from collections import Counter
 from collections.abc import Collection, Sequence
 from pathlib import Path
 
@@ -40,7 +45,8 @@ INSTRUCTIONS = """\
 Each numbered item is the start of a chat (oldest message first) followed by candidate
 next messages under the labels A, B, C, ... A candidate with several bubbles shows them
 separated by " / ". Labels are shuffled for every item: "A" in one item has nothing to do
-with "A" in the next. Judge every candidate on its own, as the next message of this chat.
+with "A" in the next. Items may have different numbers of candidates: one reply is never
+listed twice in an item. Judge every candidate on its own, as the next message of this chat.
 
 - **Sensible**: the reply makes sense as the next message in this conversation. It is
   not confusing, not illogical, not out of context, not contradicting what came before
@@ -101,9 +107,11 @@ def write_sheet(folder: str | Path, pairs: Sequence[dict], systems: dict[str, Se
                 seed: int) -> None:
     """Write sheet.md and an empty grades.csv for the reader, and key.json for `grade()`.
 
-    `systems` maps a system name to one reply per pair. Each item gets its own seeded
-    shuffle of the systems, so a label never stands for one system across the sheet;
-    two systems with the same reply are still two entries (each is graded).
+    `systems` maps a system name to one reply per pair. Systems whose replies display
+    alike share one candidate, whose label key.json gives as the list of those systems (a
+    label of one system stays a plain name, as in keys written before sharing). Each item
+    gets its own seeded shuffle of its candidates, so a label never stands for one system
+    across the sheet, and a shared candidate is as likely as any to come first.
     """
     folder = Path(folder)
     names = list(systems)
@@ -118,7 +126,7 @@ def write_sheet(folder: str | Path, pairs: Sequence[dict], systems: dict[str, Se
 
     sheet, rows, items = [INSTRUCTIONS], [], []
     for number, pair in enumerate(pairs, start=1):
-        order = names[:]
+        order = candidates({name: systems[name][number - 1] for name in names})
         random.Random(f"{seed}/{number}").shuffle(order)
         labels = dict(zip(LABELS, order, strict=False))
         speakers = list(pair.get("context_speakers") or [])
@@ -129,11 +137,13 @@ def write_sheet(folder: str | Path, pairs: Sequence[dict], systems: dict[str, Se
         if pair.get("persona"):  # a sheet may mix personas: say whose message comes next
             sheet.append(f"\n{pair['persona']} writes next:")
         sheet.append("")
-        for label, name in labels.items():
-            sheet.append(f"- **{label}:** {bubbles(systems[name][number - 1])}")
+        for label, (reply, _) in labels.items():
+            sheet.append(f"- **{label}:** {reply}")
             rows.append([number, label, "", ""])
         items.append({"item": number, "conversation": pair.get("conversation"),
-                      "persona": pair.get("persona"), "labels": labels})
+                      "persona": pair.get("persona"),
+                      "labels": {label: group[0] if len(group) == 1 else group
+                                 for label, (_, group) in labels.items()}})
 
     text = "\n".join(sheet) + "\n"
     key = {"items": items, "systems": names, "seed": seed}
@@ -146,6 +156,22 @@ def write_sheet(folder: str | Path, pairs: Sequence[dict], systems: dict[str, Se
         writer.writerows(rows)
     with atomic_output(folder / "key.json") as handle:
         json.dump(key, handle, indent=2, ensure_ascii=False)
+
+
+def candidates(replies: dict[str, str]) -> list[tuple[str, list[str]]]:
+    """(reply as the sheet shows it, the systems that gave it) per distinct shown reply,
+    in the order of `replies`: without repeats, one per system in that order, so a sheet
+    without repeats shuffles and reads exactly as before sharing."""
+    shown: dict[str, list[str]] = {}
+    for name, reply in replies.items():
+        shown.setdefault(bubbles(reply), []).append(name)
+    return list(shown.items())
+
+
+def label_systems(systems: str | list[str]) -> list[str]:
+    """The systems behind one label of key.json: a name, or a list of those that shared
+    the reply."""
+    return [systems] if isinstance(systems, str) else list(systems)
 
 
 def sheet_id(text: str, key: dict) -> str:
@@ -252,11 +278,12 @@ def ssa_by_system(grades: dict[tuple[int, str], tuple[bool, bool]], key: dict) -
     marks: dict[str, list[tuple[bool, bool]]] = {name: [] for name in key["systems"]}
     expected = set()
     for item in key["items"]:
-        for label, name in item["labels"].items():
+        for label, systems in item["labels"].items():
             expected.add((item["item"], label))
             if (item["item"], label) not in grades:
                 raise InputError(f"no grades for item {item['item']}, label {label}")
-            marks[name].append(grades[item["item"], label])
+            for name in label_systems(systems):
+                marks[name].append(grades[item["item"], label])
     unknown = sorted(set(grades) - expected)
     if unknown:
         raise InputError(f"grades for items not in the key: {unknown[:5]}")
@@ -285,8 +312,32 @@ def render_ssa(result: dict) -> str:
     return "\n".join(lines)
 
 
+def shared_replies(key: dict) -> tuple[int, Counter[str]]:
+    """How many items showed one reply for several systems, and how often each group of
+    systems ("retrieval + real") shared one."""
+    groups: Counter[str] = Counter()
+    items = 0
+    for item in key["items"]:
+        shared = [" + ".join(names) for names in map(label_systems, item["labels"].values())
+                  if len(names) > 1]
+        groups.update(shared)
+        items += bool(shared)
+    return items, groups
+
+
+def render_shared(items: int, total: int, groups: Counter[str]) -> str:
+    """The line under the table: systems that shared a reply got the same marks there, so
+    their rates differ less than their replies did ("" when none shared)."""
+    if not items:
+        return ""
+    each = ", ".join(f"{group} {count}" for group, count in groups.most_common())
+    return (f"{items} of {total} items showed one reply for several systems, marked once "
+            f"and credited to each: {each}.")
+
+
 def grade(folder: str | Path, grades_path: str | Path) -> str:
-    """Join a filled grades file with folder/key.json; write ssa.json and ssa.md; the table."""
+    """Join a filled grades file with folder/key.json; write ssa.json and ssa.md; the table
+    (and under it how many items shared a reply, when any did)."""
     folder = Path(folder)
     try:
         key = json.loads((folder / "key.json").read_text(encoding="utf-8"))
@@ -301,10 +352,15 @@ def grade(folder: str | Path, grades_path: str | Path) -> str:
             raise
         raise InputError(exc.reason, path=str(grades_path)) from None
     table = render_ssa(result)
+    items, groups = shared_replies(key)
+    note = render_shared(items, len(key["items"]), groups)
+    saved = {"grades": str(grades_path), "items": len(key["items"]), "systems": result}
+    if items:  # a key written before sharing grades exactly as it did
+        saved.update(shared_items=items, shared=dict(groups.most_common()))
     with atomic_output(folder / "ssa.json") as handle:
-        json.dump({"grades": str(grades_path), "items": len(key["items"]), "systems": result},
-                  handle, indent=2, ensure_ascii=False)
+        json.dump(saved, handle, indent=2, ensure_ascii=False)
     with atomic_output(folder / "ssa.md") as handle:
         handle.write(f"# Sense grading (SSA)\n\n{len(key['items'])} items graded blind "
-                     f"({grades_path}); 95% intervals in brackets.\n\n{table}\n")
-    return table
+                     f"({grades_path}); 95% intervals in brackets.\n\n{table}\n"
+                     + (f"\n{note}\n" if note else ""))
+    return f"{table}\n\n{note}" if note else table
