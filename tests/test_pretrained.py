@@ -117,6 +117,44 @@ def test_real_smollm2_base_keras_matches_the_numpy_reference():
     assert top in {"i", "hi", "hey", "hello", "i'm", "good", "not"}, top
 
 
+def test_lora_trains_only_low_rank_updates_that_serving_adds_to_the_base(tiny_base):
+    """A LoRA block starts as the base (up = 0), trains only its factors and norms, and
+    its trained weights, put into the base by serving's apply_delta, give its logits."""
+    import keras
+
+    from model.serve.pretrained.assemble import apply_delta
+    from model.train.pretrained.keras_llama import LlamaParts
+
+    keras.mixed_precision.set_global_policy("float32")
+    base = Base.open(str(tiny_base))
+    plain = LlamaParts(base.config, train_layers=0)
+    lora = LlamaParts(base.config, train_layers=2, lora_rank=3)
+    for parts in (plain, lora):
+        parts.set_gguf_weights(base.weights())
+    ids = np.array([[5, 80, 81, 90, 7, 3]], np.int32)
+    feeds = (ids, np.arange(6, dtype=np.int32)[None], np.ones((1, 6), np.float32))
+    np.testing.assert_allclose(lora.logits(*feeds), plain.logits(*feeds), atol=1e-5)
+
+    trained = {v.path.split("/")[-1] for v in lora.trainable_variables()}
+    assert "attn_q_lora_up" in trained and "attn_q_lora_down" in trained and "scale" in trained
+    assert not trained & {"attn_q", "ffn_down"}  # the kernels stay the base's
+    rng = np.random.default_rng(3)
+    for variable in lora.trainable_variables():
+        variable.assign(variable + 0.05 * rng.standard_normal(variable.shape))
+    delta = lora.trained_gguf_weights()
+    assert delta["blk.0.attn_k.weight:lora_up"].shape == (16, 3)  # [out, r]
+    assert delta["blk.0.attn_k.weight:lora_down"].shape == (3, 32)  # [r, in]
+    assert "blk.0.attn_k.weight" not in delta and "blk.0.attn_norm.weight" in delta
+    weights = base.weights()
+    apply_delta(weights, delta, "tiny", "delta.npz")
+    plain.set_gguf_weights(weights)
+    np.testing.assert_allclose(lora.logits(*feeds), plain.logits(*feeds), atol=2e-4)
+
+    del delta["blk.1.ffn_up.weight:lora_down"]
+    with pytest.raises(BundleError, match="ffn_up.weight:lora_up has no :lora_down"):
+        apply_delta(base.weights(), delta, "tiny", "delta.npz")
+
+
 def test_keras_layers_round_trip_through_save_and_load(tmp_path, tiny_base):
     import keras
 
@@ -126,12 +164,15 @@ def test_keras_layers_round_trip_through_save_and_load(tmp_path, tiny_base):
     h = keras.Input((None, 32))
     positions = keras.Input((None,), dtype="int32")
     mask = keras.Input((None,))
-    model = keras.Model([h, positions, mask],
-                        LlamaBlock(32, 4, 2, 64, 10000.0, 1e-5, name="blk")(h, positions, mask))
+    block = LlamaBlock(32, 4, 2, 64, 10000.0, 1e-5, lora_rank=2, name="blk")
+    model = keras.Model([h, positions, mask], block(h, positions, mask))
+    for _, up in block.lora.values():  # up starts at zero: make the update count
+        up.assign(np.full(up.shape, 0.1, np.float32))
     x = np.random.default_rng(1).standard_normal((2, 5, 32)).astype(np.float32)
     feeds = [x, np.tile(np.arange(5, dtype=np.int32), (2, 1)), np.ones((2, 5), np.float32)]
     model.save(tmp_path / "block.keras")
     loaded = keras.saving.load_model(tmp_path / "block.keras")
+    assert loaded.get_layer("blk").lora_rank == 2
     np.testing.assert_array_equal(model.predict(feeds, verbose=0),
                                   loaded.predict(feeds, verbose=0))
 
@@ -165,14 +206,13 @@ def test_fine_tune_writes_a_small_bundle_that_learned(tiny_bundle):
 @pytest.mark.parametrize("graph", ["float32", "8-bit"])
 def test_served_graph_with_kv_cache_matches_the_reference(graph, tiny_bundle, cache, tmp_path):
     from model.serve.load import load_replier
-    from model.serve.pretrained.assemble import open_base, unpack_delta
+    from model.serve.pretrained.assemble import fine_tuned_weights
     from model.serve.runtime import ReplyRequest
 
     bundle = float_graph_copy(tiny_bundle, tmp_path) if graph == "float32" else tiny_bundle
     replier = load_replier(bundle)
     meta = replier.meta
-    weights = open_base(bundle, meta["base"]).weights()
-    weights.update(unpack_delta(bundle / "delta.npz"))
+    _, weights = fine_tuned_weights(bundle, meta)
     config = LlamaConfig.from_dict(meta["base"]["config"])
     requests = [ReplyRequest("hi there"), ReplyRequest("the end", ["a much longer opening turn"])]
     personas = ["Sam", "Jo"]  # system blocks of different lengths, cached per persona
@@ -463,6 +503,46 @@ def test_resume_refuses_a_work_folder_that_trained_other_personas(tmp_path, tiny
                              f"{personas}; train afresh without --resume or choose another "
                              "--work\n")
     assert (work / "state.json").read_text() == before and not (tmp_path / "out").exists()
+
+
+def test_a_lora_fine_tune_ships_its_factors_and_serves_them_added_to_the_base(
+        tmp_path, tiny_base, run_cli, cache):
+    manifest = write_manifest(tmp_path, str(tiny_base))
+    manifest.write_text(manifest.read_text().replace("train_layers: 1",
+                                                     "train_layers: 2, lora_rank: 4"))
+    out, work = tmp_path / "lora", tmp_path / "work"
+    result = run_cli("model", "train", manifest, "--out", out, "--work", work)
+    assert result.returncode == 0, result.stderr[-2000:]
+    meta = json.loads((out / "bundle.json").read_text())
+    assert meta["hyperparameters"]["lora_rank"] == 4
+    assert meta["eval"]["val_loss"] < meta["training"]["base_val_loss"] - 0.3
+    assert meta["export"]["max_logit_diff"] < 0.5  # the base + factors, as served
+    with np.load(out / "delta.npz") as delta:
+        kernels = [name for name in delta.files if name.startswith("blk.")
+                   and not name.endswith(("norm.weight", ":lora_up", ":lora_down"))]
+        assert kernels == []  # no whole matrix: only the factors (and the norms)
+        up = delta["blk.0.ffn_down.weight:lora_up"]
+        assert up.dtype == np.float32 and up.shape == (32, 4) and np.abs(up).max() > 0
+    assert load_replier(out).reply("hi there").text
+    # a checkpoint holds the factors and the optimizer's state: it resumes
+    resumed = run_cli("model", "train", manifest, "--out", tmp_path / "lora2", "--work", work,
+                      "--resume", "--epochs", "2", "--no-export")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resuming at epoch 2" in resumed.stderr
+
+
+@pytest.mark.parametrize("setting, expected", [
+    ("lora_rank: -1", "model.lora_rank: must be >= 0"),
+    ("lora_rank: 16", "model.lora_rank: 16 but the base's narrowest matrix has 16 rows"),
+])
+def test_train_cli_rejects_a_lora_rank_that_cannot_be(tmp_path, tiny_base, run_cli, setting,
+                                                      expected):
+    manifest = write_manifest(tmp_path, str(tiny_base))
+    manifest.write_text(manifest.read_text().replace("train_layers: 1",
+                                                     f"train_layers: 1, {setting}"))
+    result = run_cli("model", "train", manifest, "--out", tmp_path / "out")
+    assert result.returncode == 2 and expected in result.stderr, result.stderr[-2000:]
+    assert not (tmp_path / "out").exists()
 
 
 def test_zero_shot_bundle_is_the_base_with_its_validation_loss(tmp_path, tiny_base, run_cli,

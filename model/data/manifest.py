@@ -51,9 +51,11 @@ MODEL_KEYS = {
     "max_context_tokens": (int, 64),
     "max_reply_tokens": (int, 32),
     # kind: pretrained (model/pretrained): a known base name or a .gguf path, how many of
-    # its top blocks train (the rest stay frozen), and the training precision
+    # its top blocks train (the rest stay frozen), whether they train whole (lora_rank 0)
+    # or a low-rank update of each matrix (LoRA of that rank), and the training precision
     "base": (str, "smollm2-135m-instruct"),
     "train_layers": (int, 8),
+    "lora_rank": (int, 0),
     "precision": (str, "auto"),
 }
 # The model keys each kind reads. A manifest that sets another one is told so (a user
@@ -65,8 +67,8 @@ KIND_KEYS = {
     "transformer": ("kind", "embed", "units", "vocab", "layers", "heads", "dropout",
                     "persona_embedding", "tie_embeddings", "max_context_tokens",
                     "max_reply_tokens"),
-    "pretrained": ("kind", "base", "train_layers", "precision", "max_context_tokens",
-                   "max_reply_tokens"),
+    "pretrained": ("kind", "base", "train_layers", "lora_rank", "precision",
+                   "max_context_tokens", "max_reply_tokens"),
 }
 TRAIN_KEYS = {
     "epochs": (int, 10),
@@ -299,6 +301,8 @@ def _check_ranges(sections: dict, fail) -> None:
         fail("pairs/train", "min_reply_chars, extra_personas and patience must be >= 0")
     if model["kind"] not in MODEL_KINDS:
         fail("model.kind", f"unknown model kind {model['kind']!r} (known: {', '.join(MODEL_KINDS)})")
+    if model["lora_rank"] < 0:
+        fail("model.lora_rank", f"must be >= 0 (0: the blocks train whole), got {model['lora_rank']}")
     if model["attention"] not in ATTENTIONS:
         fail("model.attention", f"unknown attention {model['attention']!r} (known: {', '.join(ATTENTIONS)})")
     if model["vocab"] < 300:

@@ -2,7 +2,8 @@
 
 TF-free and onnx-free. A bundle ships `decoder.onnx` (the graph, weights external),
 `weights_layout.json` (where each tensor goes in `weights.bin`), `delta.npz` (the
-fine-tuned tensors, int8 rows with a float scale each) and `smoothing.npz` (each block
+fine-tuned tensors, int8 rows with a float scale each, or a LoRA fine-tune's float32
+factors, added to the base's matrices here) and `smoothing.npz` (each block
 input's smoothing vector, measured at export: model/train/pretrained/calibrate.py).
 The first load assembles `weights.bin` from the installed base and the delta into a
 cache folder keyed by the sha256s of all its inputs, with the graph and the base's
@@ -30,6 +31,7 @@ import numpy as np
 
 from model.files import atomic_output, sha256_file
 from model.serve.bundle import BundleError
+from model.serve.pretrained.base import LORA_DOWN, LORA_UP
 
 DELTA_FILE = "delta.npz"
 GRAPH_FILE = "decoder.onnx"
@@ -61,10 +63,11 @@ def quantize_rows(value: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def pack_delta(weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Matrices -> int8 rows + their scales (quantize_rows); vectors stay float32."""
+    """Matrices -> int8 rows + their scales (quantize_rows); vectors and LoRA factors stay
+    float32 (they are small, and a factor's rounding would be multiplied by the other)."""
     packed = {}
     for name, value in weights.items():
-        if np.ndim(value) == 1:
+        if np.ndim(value) == 1 or name.endswith((LORA_UP, LORA_DOWN)):
             packed[name] = np.asarray(value, np.float32)
         else:
             packed[name], packed[name + SCALE_SUFFIX] = quantize_rows(value)
@@ -163,22 +166,43 @@ def build(bundle_dir: Path, meta: dict, folder: Path) -> None:
 
 def fine_tuned_weights(bundle_dir: Path, meta: dict):
     """(the base, its float32 tensors with the bundle's delta in place)."""
-    base_meta = meta["base"]
-    base = open_base(bundle_dir, base_meta)
+    base = open_base(bundle_dir, meta["base"])
     weights = base.weights()
-    delta = unpack_delta(bundle_dir / DELTA_FILE)
-    unknown = sorted(set(delta) - set(weights))
-    if unknown:
-        raise BundleError(f"delta tensors {unknown[:3]} are not in the base "
-                          f"{base_meta['name']} (does this bundle fit this base?)",
-                          str(bundle_dir / DELTA_FILE))
-    for name, value in delta.items():
-        if value.shape != weights[name].shape:
-            raise BundleError(f"delta tensor {name} has shape {value.shape}, the base has "
-                              f"{weights[name].shape} (does this bundle fit this base?)",
-                              str(bundle_dir / DELTA_FILE))
-        weights[name] = value
+    apply_delta(weights, unpack_delta(bundle_dir / DELTA_FILE), meta["base"]["name"],
+                str(bundle_dir / DELTA_FILE))
     return base, weights
+
+
+def apply_delta(weights: dict[str, np.ndarray], delta: dict[str, np.ndarray],
+                base_name: str, where: str) -> None:
+    """Put a delta into the base's tensors: a trained tensor replaces the base's; a LoRA
+    pair adds up [out, r] @ down [r, in] to the base's matrix [out, in]."""
+    def misfit(problem: str):
+        return BundleError(f"{problem} (does this bundle fit this base?)", where)
+
+    changes = {}
+    for name, value in delta.items():
+        if name.endswith(LORA_DOWN):
+            name = name.removesuffix(LORA_DOWN)
+            if name + LORA_UP not in delta:
+                raise BundleError(f"LoRA factor {name}{LORA_DOWN} has no {LORA_UP} beside "
+                                  "it (a damaged delta)", where)
+        elif name.endswith(LORA_UP):
+            down = delta.get(name.removesuffix(LORA_UP) + LORA_DOWN)
+            if down is None or value.shape[1] != down.shape[0]:
+                raise BundleError(f"LoRA factor {name} has no {LORA_DOWN} of its rank "
+                                  "beside it (a damaged delta)", where)
+            changes[name.removesuffix(LORA_UP)] = ("add", value @ down)
+        else:
+            changes[name] = ("replace", value)
+    unknown = sorted(set(changes) - set(weights))
+    if unknown:
+        raise misfit(f"delta tensors {unknown[:3]} are not in the base {base_name}")
+    for name, (how, value) in changes.items():
+        if value.shape != weights[name].shape:
+            raise misfit(f"delta tensor {name} has shape {value.shape}, the base has "
+                         f"{weights[name].shape}")
+        weights[name] = weights[name] + value if how == "add" else value
 
 
 def load_smoothing(path: Path) -> dict[str, np.ndarray]:

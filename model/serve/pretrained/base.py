@@ -71,6 +71,11 @@ class LlamaConfig:
         return cls(**{key: data[key] for key in cls.__dataclass_fields__})
 
 
+# a LoRA fine-tune's factors of a kernel, named by the kernel's GGUF name and a suffix:
+# up [out, r] @ down [r, in] is the update to the base's [out, in] matrix
+LORA_UP, LORA_DOWN = ":lora_up", ":lora_down"
+
+
 def layer_names(layer: int) -> dict[str, str]:
     """Short name -> GGUF tensor name of one transformer block's weights."""
     parts = ("attn_norm", "attn_q", "attn_k", "attn_v", "attn_output", "ffn_norm",

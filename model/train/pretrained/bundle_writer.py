@@ -176,7 +176,7 @@ def parity_check(bundle_dir: Path, meta: dict) -> dict:
 
     from model.serve.decode import NEG_INF
     from model.serve.load import load_replier
-    from model.serve.pretrained.assemble import open_base, unpack_delta
+    from model.serve.pretrained.assemble import fine_tuned_weights
     from model.serve.runtime import ReplyRequest
     from model.train.pretrained.keras_llama import LlamaParts
 
@@ -193,10 +193,8 @@ def parity_check(bundle_dir: Path, meta: dict) -> dict:
     previous = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy("float32")
     try:
-        base = open_base(bundle_dir, meta["base"])
+        base, weights = fine_tuned_weights(bundle_dir, meta)
         parts = LlamaParts(base.config, 0)
-        weights = base.weights()
-        weights.update(unpack_delta(bundle_dir / DELTA_FILE))
         parts.set_gguf_weights(weights)
         worst = 0.0
         for prompt, logits in zip(prompts, onnx_logits, strict=True):

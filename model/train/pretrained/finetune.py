@@ -50,7 +50,7 @@ class PretrainedData:
 
 def prepare_pretrained(manifest) -> PretrainedData:
     """Open the base and encode the pairs; every input problem raises here, before TF."""
-    from model.serve.pretrained.base import Base
+    from model.serve.pretrained.base import Base, weight_shapes
     from model.serve.pretrained.prompt import PromptCodec
     from model.train.training_data import load_pairs, split_examples
 
@@ -63,6 +63,12 @@ def prepare_pretrained(manifest) -> PretrainedData:
     if hp["train_layers"] > base.config.layers:
         raise InputError(f"model.train_layers: {hp['train_layers']} but the base has "
                          f"{base.config.layers} blocks", where)
+    narrowest = min(min(shape) for shape in weight_shapes(base.config).values()
+                    if len(shape) == 2)
+    if hp["lora_rank"] >= narrowest:  # a rank that wide is no longer a low-rank update
+        raise InputError(f"model.lora_rank: {hp['lora_rank']} but the base's narrowest "
+                         f"matrix has {narrowest} rows (use under that, or 0 to train the "
+                         "blocks whole)", where)
     canonical, personas, pairs, summary = load_pairs(manifest)
     codec = PromptCodec(base.tokenizer, hp["max_context_tokens"], hp["max_reply_tokens"])
     head = len(codec.prompt_ids([], None, canonical))
@@ -109,7 +115,8 @@ def finetune(manifest, out: Path, work: Path, resume: bool = False, threads: int
     work.mkdir(parents=True, exist_ok=True)
     state_path = work / "state.json"
     zero_shot = settings["epochs"] == 0  # the base as it is: the zero-shot baseline
-    parts = LlamaParts(data.base.config, 0 if zero_shot else data.hp["train_layers"])
+    parts = LlamaParts(data.base.config, 0 if zero_shot else data.hp["train_layers"],
+                       data.hp["lora_rank"])
     parts.set_gguf_weights(data.base.weights())
     optimizer = keras.optimizers.Adam(learning_rate(keras, settings, len(data.train)),
                                       clipnorm=1.0)

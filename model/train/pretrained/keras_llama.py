@@ -8,6 +8,12 @@ Blocks take `positions` [B, T] (RoPE) and `mask` [B, T] (1 = real token; keys th
 padding are never attended to). Kernels are stored [in, out]; GGUF's are [out, in], so
 `set_gguf_weights` transposes. Every layer is registered and has `get_config`, so
 save -> load gives identical outputs.
+
+LoRA (Hu et al. 2021): a block built with `lora_rank` r keeps its kernels frozen and
+trains a low-rank update of each, W + down @ up (down [in, r], up [r, out], up starting
+at zero, so training starts from the base). Its weights in GGUF names are the kernel's
+name + LORA_UP ([out, r]) and + LORA_DOWN ([r, in]): up @ down is the update in GGUF's
+[out, in] layout, which serving adds to the base's matrix (assemble.apply_delta).
 """
 
 from __future__ import annotations
@@ -16,9 +22,10 @@ import keras
 import numpy as np
 from keras import ops
 
-from model.serve.pretrained.base import LlamaConfig, layer_names
+from model.serve.pretrained.base import LORA_DOWN, LORA_UP, LlamaConfig, layer_names
 
 PACKAGE = "doppel_llama"
+KERNELS = ("attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down")
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -60,10 +67,10 @@ class LlamaBlock(keras.layers.Layer):
     """One decoder block: h + attn(norm(h)), then + SwiGLU(norm(h))."""
 
     def __init__(self, hidden: int, heads: int, kv_heads: int, ffn: int,
-                 rope_base: float = 10000.0, eps: float = 1e-5, **kwargs):
+                 rope_base: float = 10000.0, eps: float = 1e-5, lora_rank: int = 0, **kwargs):
         super().__init__(**kwargs)
         self.hidden, self.heads, self.kv_heads, self.ffn = hidden, heads, kv_heads, ffn
-        self.rope_base, self.eps = rope_base, eps
+        self.rope_base, self.eps, self.lora_rank = rope_base, eps, lora_rank
         self.head_dim = hidden // heads
         self.attn_norm = RMSNorm(eps, name="attn_norm")
         self.ffn_norm = RMSNorm(eps, name="ffn_norm")
@@ -76,14 +83,23 @@ class LlamaBlock(keras.layers.Layer):
                   "ffn_down": (self.ffn, self.hidden)}
         self.kernels = {name: self.add_weight(name=name, shape=shape,
                                               initializer=keras.initializers.RandomNormal(
-                                                  stddev=0.02))
+                                                  stddev=0.02),
+                                              trainable=not self.lora_rank)
                         for name, shape in shapes.items()}
+        self.lora = {}  # name -> (down [in, r], up [r, out])
+        if self.lora_rank:
+            rank = self.lora_rank
+            self.lora = {name: (self.add_weight(name=f"{name}_lora_down", shape=(fan_in, rank),
+                                                initializer=keras.initializers.HeUniform()),
+                                self.add_weight(name=f"{name}_lora_up", shape=(rank, fan_out),
+                                                initializer="zeros"))
+                         for name, (fan_in, fan_out) in shapes.items()}
         self.attn_norm.build(input_shape)
         self.ffn_norm.build(input_shape)
 
     def call(self, h, positions, mask):
         """h [B, T, H], positions [B, T] int, mask [B, T] (1 real) -> [B, T, H]"""
-        k_ = {name: ops.cast(kernel, self.compute_dtype) for name, kernel in self.kernels.items()}
+        k_ = {name: ops.cast(self.kernel(name), self.compute_dtype) for name in self.kernels}
         batch, steps = ops.shape(h)[0], ops.shape(h)[1]
         x = self.attn_norm(h)
         q = ops.reshape(x @ k_["attn_q"], (batch, steps, self.heads, self.head_dim))
@@ -103,10 +119,17 @@ class LlamaBlock(keras.layers.Layer):
         gated = ops.silu(x @ k_["ffn_gate"]) * (x @ k_["ffn_up"])
         return h + gated @ k_["ffn_down"]
 
+    def kernel(self, name: str):
+        """The kernel [in, out] as the block uses it: with LoRA, W + down @ up."""
+        if name not in self.lora:
+            return self.kernels[name]
+        down, up = self.lora[name]
+        return self.kernels[name] + ops.matmul(down, up)
+
     def get_config(self):
         return {**super().get_config(), "hidden": self.hidden, "heads": self.heads,
                 "kv_heads": self.kv_heads, "ffn": self.ffn, "rope_base": self.rope_base,
-                "eps": self.eps}
+                "eps": self.eps, "lora_rank": self.lora_rank}
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -133,24 +156,27 @@ class TokenEmbedding(keras.layers.Layer):
         return {**super().get_config(), "vocab": self.vocab, "hidden": self.hidden}
 
 
-def block_for(config: LlamaConfig, index: int) -> LlamaBlock:
+def block_for(config: LlamaConfig, index: int, lora_rank: int = 0) -> LlamaBlock:
     return LlamaBlock(config.hidden, config.heads, config.kv_heads, config.ffn,
-                      config.rope_base, config.eps, name=f"blk_{index}")
+                      config.rope_base, config.eps, lora_rank, name=f"blk_{index}")
 
 
 class LlamaParts:
     """The net as parts a fine-tune runs separately: embedding, blocks, final norm.
 
     `frozen` blocks (the bottom ones) run once per example; `trained` blocks, the final
-    norm (and, with the embedding kept frozen, the tied output) run every step.
+    norm (and, with the embedding kept frozen, the tied output) run every step. With
+    `lora_rank`, a trained block trains its norms and LoRA factors, not its kernels.
     """
 
-    def __init__(self, config: LlamaConfig, train_layers: int):
+    def __init__(self, config: LlamaConfig, train_layers: int, lora_rank: int = 0):
         self.config = config
         self.train_layers = min(train_layers, config.layers)
+        self.lora_rank = lora_rank
         self.embedding = TokenEmbedding(config.vocab, config.hidden, name="token_embd")
         self.embedding.build()
-        self.blocks = [block_for(config, i) for i in range(config.layers)]
+        self.blocks = [block_for(config, i, lora_rank if i >= self.split else 0)
+                       for i in range(config.layers)]
         for block in self.blocks:
             block.build((None, None, config.hidden))
         self.norm = RMSNorm(config.eps, name="output_norm")
@@ -201,6 +227,9 @@ class LlamaParts:
             for part, name in layer_names(index).items():
                 out[name] = (block.attn_norm.scale if part == "attn_norm" else
                              block.ffn_norm.scale if part == "ffn_norm" else block.kernels[part])
+            for part, (down, up) in block.lora.items():
+                name = layer_names(index)[part]
+                out[name + LORA_DOWN], out[name + LORA_UP] = down, up
         return out
 
     def set_gguf_weights(self, weights: dict[str, np.ndarray]) -> None:
@@ -211,10 +240,13 @@ class LlamaParts:
                                 else value.T)
 
     def trained_gguf_weights(self) -> dict[str, np.ndarray]:
-        """What the fine-tune changed, GGUF names and layout ([out, in])."""
+        """What the fine-tune changed, GGUF names and layout ([out, in]; LoRA factors
+        [out, r] and [r, in])."""
         names = {"output_norm.weight"}
         for index in range(self.split, self.config.layers):
-            names.update(layer_names(index).values())
+            for part, name in layer_names(index).items():
+                lora = self.lora_rank and part in KERNELS
+                names.update((name + LORA_UP, name + LORA_DOWN) if lora else (name,))
         out = {}
         for name, variable in self.variables_by_gguf_name().items():
             if name in names:
