@@ -29,7 +29,7 @@ import numpy as np
 
 from model.errors import InputError
 from model.files import atomic_output
-from model.train.pretrained.frozen_cache import FrozenStates, cache_key, open_cached, write_cache
+from model.train.pretrained.frozen_cache import CacheWriter, FrozenStates, cache_key, open_cached
 
 CHECKS_PER_EPOCH = 4
 MAX_VAL_EXAMPLES = 400  # enough for a steady validation loss; more only costs time
@@ -259,11 +259,19 @@ class Trainer:
             log(f"reusing the frozen blocks' states ({what}: {len(sequences)} examples, "
                 f"{lengths.sum()} tokens) from {folder}")
             return states
+        hidden = self.parts.config.hidden
+        writer = CacheWriter(folder, what, key, hidden, len(sequences))
+        missing = writer.missing
+        if len(missing) < len(sequences):
+            log(f"resuming the frozen blocks' cache ({what}): "
+                f"{len(sequences) - len(missing):,}/{len(sequences):,} examples already cached")
         started = time.perf_counter()
 
         def computed():
-            reported, done, tokens = started, 0, 0
-            for batch in batch_order(lengths, np.zeros_like(lengths), batch_size, None):
+            reported, done, tokens = started, len(sequences) - len(missing), 0
+            to_compute = lengths[missing].sum()
+            for batch in batch_order(lengths[missing], np.zeros_like(missing), batch_size, None):
+                batch = missing[batch]
                 ids, positions, mask = pad_batch([sequences[i] for i in batch])
                 yield batch, self._lower(ids, positions, mask).numpy(), lengths[batch]
                 done, tokens = done + len(batch), tokens + int(lengths[batch].sum())
@@ -272,10 +280,9 @@ class Trainer:
                     rate = tokens / (reported - started)
                     log(f"caching the frozen blocks ({what}): {done}/{len(sequences)} "
                         f"examples, {rate:.0f} tokens/s, ETA "
-                        f"{(lengths.sum() - tokens) / rate / 60:.1f} min")
+                        f"{(to_compute - tokens) / rate / 60:.1f} min")
 
-        hidden = self.parts.config.hidden
-        states = write_cache(folder, what, key, hidden, len(sequences), computed())
+        states = writer.write(computed())
         log(f"cached {what} ({len(sequences)} examples, {lengths.sum()} tokens) in "
             f"{time.perf_counter() - started:.0f} s ({lengths.sum() * hidden * 2 / 1e9:.2f} GB "
             f"in {folder})")
