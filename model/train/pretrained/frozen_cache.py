@@ -20,8 +20,8 @@ change recomputes them.
 The record is replaced atomically, after the data it names is flushed to disk: every
 RECORD_EVERY_S seconds while caching (13 ms for 20,000 examples, so 0.1% of the time)
 and whenever the writing stops, done, interrupted (Ctrl-C, SIGTERM) or failed. So a run
-cut short keeps what it computed (all of it, or up to RECORD_EVERY_S seconds' worth when
-killed outright), and the next run with the same key computes only the examples the
+cut short keeps what it computed (all of it; killed outright, SIGKILL or a power cut, all
+but the last RECORD_EVERY_S seconds' worth), and the next run with the same key computes only the examples the
 record lacks: it first cuts the data file back to the rows the record names, dropping a
 torn last example. Another key, or a data file shorter than its record, starts afresh.
 """
