@@ -30,7 +30,7 @@ def atomic_output(path: str | Path | None, mode: str = "w"):
     if path.exists() and not path.is_file():
         # /dev/null, a FIFO: a device cannot be replaced (as root, os.replace would swap
         # the device node for a plain file), so write straight through.
-        with _named(path), open(path, mode, encoding=None if "b" in mode else "utf-8") as handle:
+        with naming_write_errors(path), open(path, mode, encoding=None if "b" in mode else "utf-8") as handle:
             yield handle
         return
     try:
@@ -44,7 +44,7 @@ def atomic_output(path: str | Path | None, mode: str = "w"):
         # outputs (model bundles above all) stay readable by a service running as another user.
         os.chmod(tmp, 0o666 & ~_umask())
         encoding = None if "b" in mode else "utf-8"
-        with _named(path), os.fdopen(fd, mode, encoding=encoding) as handle:
+        with naming_write_errors(path), os.fdopen(fd, mode, encoding=encoding) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
@@ -56,7 +56,7 @@ def atomic_output(path: str | Path | None, mode: str = "w"):
 
 
 @contextlib.contextmanager
-def _named(path: Path):
+def naming_write_errors(path: Path):
     """A write error (a full disk, a file too large) carries no file name; it gets `path`'s,
     so the command line can say in one line which output failed."""
     try:

@@ -38,7 +38,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from model.files import _named, atomic_output
+from model.files import atomic_output, naming_write_errors
 
 RECORD_EVERY_S = 10  # at most this much computing is lost to a kill that skips `finally`
 
@@ -136,7 +136,7 @@ class CacheWriter:
         examples in any order, recording progress as it goes and however it stops; then
         open the whole."""
         rows = int(self._lengths.sum())
-        with _named(self._data_path), open(self._data_path, "ab") as handle:
+        with naming_write_errors(self._data_path), open(self._data_path, "ab") as handle:
             handle.truncate(rows * self._hidden * 2)  # a torn example after the record's
             recorded = time.monotonic()
             try:
