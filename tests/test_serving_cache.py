@@ -1,4 +1,4 @@
-"""Housekeeping of the pretrained serving cache (assemble.tidy_cache): each assembly removes
+"""Housekeeping of the pretrained serving cache (cache.tidy_cache): each assembly removes
 its bundle name's graphs unused beyond $DOPPEL_CACHE_KEEP and leftovers of cut-short ones."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 
 from model.errors import InputError
 from model.serve.load import load_replier
-from model.serve.pretrained.assemble import RECORD_FILE, _folder_lock, kept_per_bundle, tidy_cache
+from model.serve.pretrained.cache import RECORD_FILE, folder_lock, kept_per_bundle, tidy_cache
 
 HOUR = 3600
 MB = 1_000_000
@@ -76,17 +76,17 @@ def test_a_load_waiting_on_a_lock_file_that_is_deleted_locks_the_one_there_now(t
     locked, done = threading.Event(), threading.Event()
 
     def load():
-        with _folder_lock(folder):
+        with folder_lock(folder):
             locked.set()
             done.wait(10)
 
     waiter = threading.Thread(target=load)
-    with _folder_lock(folder):  # as tidy_cache holds it while removing the graph
+    with folder_lock(folder):  # as tidy_cache holds it while removing the graph
         waiter.start()
         time.sleep(0.2)  # the waiter opens the lock file and waits (late, it opens the next)
         (tmp_path / f".{folder.name}.lock").unlink()
     assert locked.wait(10)
-    with _folder_lock(folder, wait=False) as held:
+    with folder_lock(folder, wait=False) as held:
         assert not held  # the waiter holds the file at the path, not the deleted one
     done.set()
     waiter.join()
