@@ -58,7 +58,7 @@ def f1(a: Counter, b: Counter) -> float:
 def utility(a: str, b: str) -> float:
     wa, wb = words(a), words(b)
     grams = [(Counter(wa), Counter(wb)),
-             (Counter(zip(wa, wa[1:])), Counter(zip(wb, wb[1:])))]
+             (Counter(zip(wa, wa[1:], strict=False)), Counter(zip(wb, wb[1:], strict=False)))]
     return sum(f1(x, y) for x, y in grams) / 2
 
 
