@@ -69,7 +69,7 @@ ZIP_MODULES = {f"{name}.py" for name in (
     "model/serve/generate", "model/serve/load",
     "model/serve/memorisation", "model/serve/retrieval", "model/serve/runtime",
     "model/serve/tokenizer", "model/serve/pretrained/__init__", "model/serve/pretrained/assemble",
-    "model/serve/pretrained/base", "model/serve/pretrained/prompt",
+    "model/serve/pretrained/base", "model/serve/pretrained/cache", "model/serve/pretrained/prompt",
     "model/serve/pretrained/replier",
 )}
 # --with-telegram adds the webhook route and the bot it drives.
