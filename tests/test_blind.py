@@ -211,6 +211,24 @@ def test_grades_round_trip_into_per_system_rates(tmp_path):
     assert "| zorbot-large |" in (tmp_path / "ssa.md").read_text()
 
 
+def test_the_table_counts_short_replies_a_reader_marks_sensible(tmp_path):
+    """A system that mostly says "yeah" gets sensible marks and an SSA near 50%; the
+    table shows its replies' length beside it, so that is seen, not mistaken for sense."""
+    items = pairs(4)
+    systems = {"zorbot-large": ["yeah", "yeah <brk> lol", "", "I'm 27, you?"],
+               "human-gold": ["day 1 was a long one at work", "fine / thanks", "ok", "same"]}
+    write_sheet(tmp_path, items, systems, seed=3)
+    key = json.loads((tmp_path / "key.json").read_text())
+    path = fill(tmp_path, lambda name: ("1", "0"))
+    result = ssa_by_system(read_grades(path), key)
+    assert result["zorbot-large"]["words"] == pytest.approx((1 + 2 + 0 + 3) / 4)
+    assert result["zorbot-large"]["short"] == 0.75  # "yeah", "yeah / lol", no reply
+    assert result["human-gold"]["short"] == 0.75  # "fine / thanks", "ok", "same"
+    table = render_ssa(result).splitlines()
+    assert table[0] == "| system | n | SSA | sensible | specific | words | ≤ 2 words |"
+    assert next(line for line in table if "zorbot" in line).endswith("| 1.5 | 75% |")
+
+
 def test_mixed_marks_give_the_interval_of_the_reply_score(tmp_path):
     sheet(tmp_path, count=4)
     key = json.loads((tmp_path / "key.json").read_text())

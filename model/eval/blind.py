@@ -97,7 +97,11 @@ def unique_names(bundles: Sequence[tuple[str, Path]], taken: Sequence[str] = ())
     return unique
 
 
-def bubbles(text: str, empty: str = "(no reply)") -> str:
+NO_REPLY = "(no reply)"
+SHORT_WORDS = 2  # a reply of this many words or fewer says little: "yeah", "oh wow", "lol"
+
+
+def bubbles(text: str, empty: str = NO_REPLY) -> str:
     """A message as one line, bubbles separated by " / " (the reader sees no <brk> tokens)."""
     parts = [" ".join(part.split()) for part in split_bubbles(str(text))]
     return " / ".join(part for part in parts if part) or empty
@@ -143,7 +147,8 @@ def write_sheet(folder: str | Path, pairs: Sequence[dict], systems: dict[str, Se
         items.append({"item": number, "conversation": pair.get("conversation"),
                       "persona": pair.get("persona"),
                       "labels": {label: group[0] if len(group) == 1 else group
-                                 for label, (_, group) in labels.items()}})
+                                 for label, (_, group) in labels.items()},
+                      "replies": {label: reply for label, (reply, _) in labels.items()}})
 
     text = "\n".join(sheet) + "\n"
     key = {"items": items, "systems": names, "seed": seed}
@@ -270,12 +275,19 @@ def mean_interval(values: Sequence[float], z: float = Z95) -> tuple[float, float
 
 
 def ssa_by_system(grades: dict[tuple[int, str], tuple[bool, bool]], key: dict) -> dict:
-    """Per system: n, sensible, specific and SSA (their mean) with 95% intervals.
+    """Per system: n, sensible, specific and SSA (their mean) with 95% intervals; and,
+    where the key holds the replies (sheets written since 2026-12-02), their mean length
+    in words and the share of short ones (SHORT_WORDS or fewer).
 
     SSA's interval is that of the mean per-reply score (sensible + specific) / 2, which
-    averages to the same SSA but keeps the two marks of one reply together.
+    averages to the same SSA but keeps the two marks of one reply together. The lengths
+    are there because readers mark a bare "yeah" sensible (it rarely contradicts
+    anything): a system that mostly says it scores about 40%, the way Meena's "I don't
+    know" bot scored 35%, and only the share of short replies shows it.
     """
     marks: dict[str, list[tuple[bool, bool]]] = {name: [] for name in key["systems"]}
+    lengths: dict[str, list[int]] = {name: [] for name in key["systems"]}
+    with_replies = all("replies" in item for item in key["items"])
     expected = set()
     for item in key["items"]:
         for label, systems in item["labels"].items():
@@ -284,6 +296,8 @@ def ssa_by_system(grades: dict[tuple[int, str], tuple[bool, bool]], key: dict) -
                 raise InputError(f"no grades for item {item['item']}, label {label}")
             for name in label_systems(systems):
                 marks[name].append(grades[item["item"], label])
+                if with_replies:
+                    lengths[name].append(word_count(item["replies"][label]))
     unknown = sorted(set(grades) - expected)
     if unknown:
         raise InputError(f"grades for items not in the key: {unknown[:5]}")
@@ -296,7 +310,17 @@ def ssa_by_system(grades: dict[tuple[int, str], tuple[bool, bool]], key: dict) -
         result[name] = {"n": n, "sensible": sensible / n, "sensible_ci": wilson(sensible, n),
                         "specific": specific / n, "specific_ci": wilson(specific, n),
                         "ssa": sum(scores) / n, "ssa_ci": mean_interval(scores)}
+        if with_replies:
+            result[name].update(words=sum(lengths[name]) / n,
+                                short=sum(c <= SHORT_WORDS for c in lengths[name]) / n)
     return result
+
+
+def word_count(shown: str) -> int:
+    """Words of a reply as the sheet shows it (bubble separators and "(no reply)" are none)."""
+    if shown == NO_REPLY:
+        return 0
+    return sum(any(char.isalnum() for char in token) for token in shown.split())
 
 
 def render_ssa(result: dict) -> str:
@@ -305,10 +329,15 @@ def render_ssa(result: dict) -> str:
         low, high = row[f"{key}_ci"]
         return f"{row[key]:.0%} ({low:.0%}–{high:.0%})"
 
-    lines = ["| system | n | SSA | sensible | specific |", "|---|---|---|---|---|"]
+    lengths = all("short" in row for row in result.values())
+    head = ["system", "n", "SSA", "sensible", "specific"]
+    head += ["words", f"≤ {SHORT_WORDS} words"] if lengths else []
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, row in sorted(result.items(), key=lambda kv: (-kv[1]["ssa"], kv[0])):
-        lines.append(f"| {name} | {row['n']} | {cell(row, 'ssa')} | {cell(row, 'sensible')} "
-                     f"| {cell(row, 'specific')} |")
+        cells = [name, str(row["n"]), cell(row, "ssa"), cell(row, "sensible"),
+                 cell(row, "specific")]
+        cells += [f"{row['words']:.1f}", f"{row['short']:.0%}"] if lengths else []
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
