@@ -200,12 +200,27 @@ def test_transformer_trains_and_exports_through_the_cli(tmp_path, capsys):
     manifest.write_text(manifest.read_text().replace("kind: lstm", "kind: transformer"))
     train(manifest, "--out", tmp_path / "bundle", "--work", tmp_path / "work", "--epochs", "1")
     # before training: who the bot will be and from how much
+    err = capsys.readouterr().err
     assert re.search(r"training data: \d+ training, \d+ validation, \d+ test examples from "
-                     r"\d+ conversations \(\d+ sessions\); pairs by persona: Ana \d+",
-                     capsys.readouterr().err)
+                     r"\d+ conversations \(\d+ sessions\); pairs by persona: Ana \d+", err)
+    # the tiny manifest validates on a handful of replies, and is told what that means
+    assert re.search(r"warning: the validation split holds only \d+ examples from \d+ "
+                     r"(session|conversation)s?: its loss, which picks the weights kept", err)
     meta = json.loads((tmp_path / "bundle" / "bundle.json").read_text())
     assert meta["kind"] == "transformer" and meta["export"]["greedy_identical"]
     assert isinstance(load_replier(tmp_path / "bundle").reply("lunch tomorrow?").text, str)
+
+
+def test_a_validation_split_of_enough_replies_is_not_warned_about():
+    from model.train.training_data import THIN_VALIDATION, data_line
+
+    summary = {"train_pairs": 900, "val_pairs": THIN_VALIDATION, "test_pairs": 40,
+               "conversations": 60, "sessions": 61, "pairs_by_persona": {"Ana": 990},
+               "val_units": 3, "by_session": False}
+    assert "\n" not in data_line(summary)
+    summary.update(val_pairs=8, val_units=1)
+    assert data_line(summary).splitlines()[1].startswith(
+        "warning: the validation split holds only 8 examples from 1 conversation: ")
 
 
 @pytest.mark.parametrize("persona, val, expected", [

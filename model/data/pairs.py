@@ -70,18 +70,18 @@ class Split:
         self.by_session = len({p["conversation"] for p in pairs}) < MIN_CONVERSATIONS_TO_SPLIT
         self._ranked: dict[str, str] = {}
         if self.by_session:
-            units = sorted({self._unit(p) for p in pairs}, key=_hash_unit)
+            units = sorted({self.unit(p) for p in pairs}, key=_hash_unit)
             held = max(round(len(units) * fraction), 1)
             self._ranked = {unit: "test" if rank < held else "val" if rank < 2 * held
                             else "train" for rank, unit in enumerate(units)}
 
     @staticmethod
-    def _unit(pair: dict) -> str:  # pairs written before sessions were recorded: one
+    def unit(pair: dict) -> str:  # pairs written before sessions were recorded: one
         return f"{pair['conversation']}\x00session {pair.get('session', 0)}"
 
     def of(self, pair: dict) -> str:
         if self.by_session:
-            return self._ranked.get(self._unit(pair), "train")
+            return self._ranked.get(self.unit(pair), "train")
         return split_of(pair["conversation"], self.fraction)
 
     def heldout(self, pair: dict) -> bool:

@@ -16,6 +16,10 @@ from model.pii import PII_TOKENS
 from model.serve.tokenizer import SPECIAL_TOKENS, Tokenizer, min_vocab_size
 
 KERAS_FILE = "keras/model.keras"
+# Fewer validation examples than this, and the validation loss (which picks the weights
+# kept and stops training early) moves with a handful of replies: a 150-chat manifest at
+# val_fraction 0.05 drew one conversation, 8 examples.
+THIN_VALIDATION = 50
 
 
 @dataclass
@@ -67,10 +71,17 @@ def data_line(summary: dict) -> str:
     """What training is about to learn from, in one line: `persona: auto` chose someone,
     and a wrong alias or a thin split shows before the first minute of training."""
     by_persona = ", ".join(f"{name} {count}" for name, count in summary["pairs_by_persona"].items())
-    return (f"training data: {summary['train_pairs']} training, {summary['val_pairs']} "
+    line = (f"training data: {summary['train_pairs']} training, {summary['val_pairs']} "
             f"validation, {summary['test_pairs']} test examples from "
             f"{summary['conversations']} conversations ({summary['sessions']} sessions); "
             f"pairs by persona: {by_persona}")
+    if summary["val_pairs"] < THIN_VALIDATION:
+        units = summary["val_units"]
+        line += (f"\nwarning: the validation split holds only {summary['val_pairs']} examples "
+                 f"from {units} {'session' if summary['by_session'] else 'conversation'}"
+                 f"{'s' if units != 1 else ''}: its loss, which picks the weights kept and "
+                 "stops training early, says little; raise train.val_fraction or add chats")
+    return line
 
 
 def split_examples(manifest, pairs: list[dict], summary, encode):
@@ -84,13 +95,15 @@ def split_examples(manifest, pairs: list[dict], summary, encode):
 
     fraction = manifest.train["val_fraction"]
     splits = Split(pairs, fraction)
-    train, val, train_pairs, test_pairs = [], [], [], 0
+    train, val, train_pairs, test_pairs, val_units = [], [], [], 0, set()
     for pair in pairs:
         split = splits.of(pair)
         if split == "test":
             test_pairs += 1
             continue
         (val if split == "val" else train).append(encode(pair))
+        if split == "val":
+            val_units.add(Split.unit(pair) if splits.by_session else pair["conversation"])
         if split == "train":
             train_pairs.append(pair)
     if not val or not train:
@@ -100,7 +113,8 @@ def split_examples(manifest, pairs: list[dict], summary, encode):
             f"in the validation split ({summary.conversations} conversations, "
             f"{summary.sessions} sessions); change it or add data", str(manifest.path))
     data_summary = summary.as_dict()
-    data_summary.update(train_pairs=len(train), val_pairs=len(val), test_pairs=test_pairs)
+    data_summary.update(train_pairs=len(train), val_pairs=len(val), test_pairs=test_pairs,
+                        val_units=len(val_units), by_session=splits.by_session)
     return train, val, train_pairs, data_summary
 
 
