@@ -70,19 +70,24 @@ class Split:
         self.by_session = len({p["conversation"] for p in pairs}) < MIN_CONVERSATIONS_TO_SPLIT
         self._ranked: dict[str, str] = {}
         if self.by_session:
-            units = sorted({self.unit(p) for p in pairs}, key=_hash_unit)
+            units = sorted({self._session(p) for p in pairs}, key=_hash_unit)
             held = max(round(len(units) * fraction), 1)
             self._ranked = {unit: "test" if rank < held else "val" if rank < 2 * held
                             else "train" for rank, unit in enumerate(units)}
 
     @staticmethod
-    def unit(pair: dict) -> str:  # pairs written before sessions were recorded: one
+    def _session(pair: dict) -> str:  # pairs written before sessions were recorded: one
         return f"{pair['conversation']}\x00session {pair.get('session', 0)}"
 
     def of(self, pair: dict) -> str:
         if self.by_session:
-            return self._ranked.get(self.unit(pair), "train")
+            return self._ranked.get(self._session(pair), "train")
         return split_of(pair["conversation"], self.fraction)
+
+    def unit(self, pair: dict) -> str:
+        """What is split whole: the pair's session when there are few conversations, else
+        its conversation."""
+        return self._session(pair) if self.by_session else pair["conversation"]
 
     def heldout(self, pair: dict) -> bool:
         return self.of(pair) == "test"

@@ -103,7 +103,7 @@ def split_examples(manifest, pairs: list[dict], summary, encode):
             continue
         (val if split == "val" else train).append(encode(pair))
         if split == "val":
-            val_units.add(Split.unit(pair) if splits.by_session else pair["conversation"])
+            val_units.add(splits.unit(pair))
         if split == "train":
             train_pairs.append(pair)
     if not val or not train:
